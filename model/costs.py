@@ -1,0 +1,181 @@
+"""Uncertain per-operation costs and their Monte Carlo draws.
+
+A CPU cost profile (``conf/cpu/*.yaml``) gives, for every name in
+:data:`COST_NAMES`, a distribution with its source. Sampling turns a profile
+into arrays of ``n`` draws per cost, in [ns] (bandwidths in [bytes/ns], which
+is GB/s).
+
+Draws are *common random numbers*: draw ``k`` of cost ``c`` depends only on
+``(seed, profile, c, k)``. Every point evaluated with the same profile sees
+the same cost vector for sample ``k``, so stage-to-stage and point-to-point
+differences are paired, and the draws never depend on how points are batched
+or how many samples are taken (the first ``n`` draws of a longer run are the
+same numbers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtri
+
+NATIVE_COSTS: dict[str, str] = {
+    "syscall": "syscall entry + exit without PTI [ns]",
+    "page_lookup": "page-cache lookup, folio ref and bookkeeping per page read [ns]",
+    "user_fault": "handling a user page fault, excluding zeroing or copying the page [ns]",
+    "context_switch": "one context_switch() including the scheduler's pick [ns]",
+    "copy_bandwidth": "single-core memory copy/zero bandwidth [bytes/ns = GB/s]",
+    "mem_bandwidth": "whole-socket memory bandwidth shared by all CPUs [bytes/ns = GB/s]",
+}
+"""Costs of the native (ASI off) kernel paths the model counts."""
+
+ASI_COSTS: dict[str, str] = {
+    "fault_entry": "kernel-mode fault on an unmapped physmap page up to asi_exit [ns]",
+    "cr3_write": "one CR3 write [ns]",
+    "tlb_refill": "TLB (and paging-structure cache) refill after a flushing CR3 switch or a full local flush [ns]",
+    "ibpb": "indirect branch prediction barrier (write to MSR_IA32_PRED_CMD) [ns]",
+    "rsb_fill": "return stack buffer stuffing [ns]",
+    "l1d_flush": "L1D flush via MSR_IA32_FLUSH_CMD plus L1D refill [ns]",
+    "ephmap_pte": "setting and clearing one ephmap PTE, plus the page walk on first touch [ns]",
+    "invlpg": "one INVLPG of an ephmap page [ns]",
+    "full_flush": "a full local TLB flush (invpcid_flush_all), excluding the refill [ns]",
+    "shootdown_base": "an mm-wide TLB flush: initiator's fixed cost incl. local flush [ns]",
+    "shootdown_per_cpu": "an mm-wide TLB flush: added cost per remote CPU (IPI fan-out) [ns]",
+}
+"""Costs that ASI and the ephmap add. Their per-op counts come from :mod:`model.mechanism`."""
+
+COST_NAMES: tuple[str, ...] = (*NATIVE_COSTS, *ASI_COSTS)
+
+DISTRIBUTIONS = ("fixed", "uniform", "loguniform", "lognormal")
+UNITS = ("ns", "cycles", "GB/s")
+
+_Z95 = float(ndtri(0.95))
+
+
+@dataclass(frozen=True)
+class CostSpec:
+    """One uncertain cost.
+
+    Parameters
+    ----------
+    dist : {"fixed", "uniform", "loguniform", "lognormal"}
+        ``fixed`` uses ``value``; ``uniform`` and ``loguniform`` span
+        ``[low, high]``; ``lognormal`` has ``low`` and ``high`` as its 5th and
+        95th percentiles.
+    low, high, value : float
+        In ``unit``.
+    unit : {"ns", "cycles", "GB/s"}
+        Cycles are converted with the profile's clock.
+    """
+
+    dist: str = "loguniform"
+    low: float | None = None
+    high: float | None = None
+    value: float | None = None
+    unit: str = "ns"
+
+    def check(self, name: str) -> None:
+        """Raise ``ValueError`` (one line, naming the cost) if the spec is unusable."""
+        where = f"cpu.costs.{name}"
+        if self.dist not in DISTRIBUTIONS:
+            raise ValueError(
+                f"{where}.dist must be one of {', '.join(DISTRIBUTIONS)}, got {self.dist!r}"
+            )
+        if self.unit not in UNITS:
+            raise ValueError(f"{where}.unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if self.dist == "fixed":
+            if self.value is None or not np.isfinite(self.value) or self.value < 0:
+                raise ValueError(f"{where}.value must be a finite number >= 0, got {self.value!r}")
+            return
+        for bound in ("low", "high"):
+            v = getattr(self, bound)
+            if v is None or not np.isfinite(v) or v <= 0:
+                raise ValueError(f"{where}.{bound} must be a finite number > 0, got {v!r}")
+        if self.high < self.low:
+            raise ValueError(f"{where}.high must be >= low ({self.low}), got {self.high}")
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Quantile function: map uniforms ``u`` in (0, 1) to values in ``unit``."""
+        if self.dist == "fixed":
+            return np.full_like(u, float(self.value))
+        low, high = float(self.low), float(self.high)
+        if self.dist == "uniform":
+            return low + (high - low) * u
+        if self.dist == "loguniform":
+            return low * (high / low) ** u
+        # lognormal with low/high at the 5th/95th percentiles
+        mu = 0.5 * (np.log(low) + np.log(high))
+        sigma = (np.log(high) - np.log(low)) / (2 * _Z95)
+        return np.exp(mu + sigma * ndtri(u))
+
+    def median(self) -> float:
+        """The distribution's median in ``unit`` (used for reports and as a fit start)."""
+        return float(self.ppf(np.array([0.5]))[0])
+
+
+def stream_uniforms(n: int, *, seed: int, profile: str, cost: str) -> np.ndarray:
+    """The first ``n`` uniforms of the stream for ``(seed, profile, cost)``.
+
+    Each cost has its own stream, keyed by name, so adding a cost to a profile
+    never shifts the draws of the others.
+    """
+    key = int.from_bytes(hashlib.sha256(f"{profile}/{cost}".encode()).digest()[:8], "little")
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), key])))
+    # random() yields values in [0, 1); reflect 0 to keep ppf finite.
+    u = rng.random(n)
+    return np.where(u == 0.0, 0.5 / 2**53, u)
+
+
+def to_model_units(values: np.ndarray, unit: str, ghz: float) -> np.ndarray:
+    """Convert draws to the model's units: [ns] for times, [bytes/ns] for bandwidths."""
+    if unit == "cycles":
+        return values / ghz
+    return values  # ns stay ns; GB/s == bytes/ns
+
+
+def sample_costs(
+    specs: Mapping[str, CostSpec],
+    n: int,
+    *,
+    seed: int,
+    profile: str,
+    ghz: float,
+) -> dict[str, np.ndarray]:
+    """Draw ``n`` samples of every cost in :data:`COST_NAMES`.
+
+    Parameters
+    ----------
+    specs : mapping of cost name to :class:`CostSpec`
+        Must hold exactly the names in :data:`COST_NAMES`.
+    n : int
+        Number of Monte Carlo samples.
+    seed : int
+        Sweep seed.
+    profile : str
+        CPU profile name; part of the stream key.
+    ghz : float
+        Clock [GHz] converting cycle costs to ns.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n,)
+        Costs in [ns]; ``copy_bandwidth`` and ``mem_bandwidth`` in [bytes/ns].
+    """
+    missing = sorted(set(COST_NAMES) - set(specs))
+    if missing:
+        raise ValueError(f"cpu.costs is missing {', '.join(missing)}")
+    unknown = sorted(set(specs) - set(COST_NAMES))
+    if unknown:
+        raise ValueError(
+            f"cpu.costs has unknown cost {unknown[0]!r}; allowed: {', '.join(COST_NAMES)}"
+        )
+    out = {}
+    for name in COST_NAMES:
+        spec = specs[name]
+        spec.check(name)
+        u = stream_uniforms(n, seed=seed, profile=profile, cost=name)
+        out[name] = to_model_units(spec.ppf(u), spec.unit, ghz)
+    return out

@@ -1,0 +1,126 @@
+"""Canonical point parameters: the glossary of the model's inputs.
+
+A *point* is one configuration: a workload, a CPU count, an ephmap size, the
+roadmap's mitigation flags and the CPU profile's boolean features. Points are
+passed to the model as columns (a mapping of name to 1-D array), one entry
+per name below. Costs that are uncertain are not point parameters: they are
+Monte Carlo samples of the CPU profile (:mod:`model.costs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+MITIGATION_FLAGS: dict[str, str] = {
+    "ephmap": "read() maps page-cache pages through the CPU's ephmap slot instead of the physmap",
+    "ctxsw_same_mm": "context_switch() exits only when it switches mm",
+    "cr3_noflush": "ASI CR3 writes keep the NOFLUSH bit: no TLB refill after an exit/enter pair",
+    "ephmap_zeroing": "the allocator zeroes sensitive pages through the ephmap",
+    "multi_slot": "several ephmap allocations per CPU (ephmap_slots) and a lazy local flush on wrap",
+    "metadata_mapped": "filesystem metadata (buffer-head pages) mapped as nonsensitive",
+}
+"""The roadmap's mitigation flags (``conf/mitigations``), in roadmap order."""
+
+CPU_FLAGS: dict[str, str] = {
+    "ibpb": "asi_exit runs IBPB + RSB fill (booted without clearcpuid=ibpb)",
+    "l1tf": "the CPU has the L1TF bug: asi_enter after an exit flushes L1D",
+}
+"""Boolean features of the CPU profile that decide which flushes run."""
+
+WORKLOAD_PARAMS: dict[str, str] = {
+    "io_size": "bytes copied by one page-cache I/O syscall (read/write) [bytes]",
+    "io_per_op": "page-cache I/O syscalls per op [1/op]",
+    "file_size": "size of the file the I/O goes to [bytes]",
+    "page_cache_size": "memory available to the page cache for that file [bytes]",
+    "sequential": "True for sequential access, False for uniform random access",
+    "readahead": "readahead window for sequential reads [bytes]",
+    "folio_pages": "pages per page-cache folio; one ephmap mapping covers at most one folio [pages]",
+    "device_latency": "device latency of a page-cache miss [ns]",
+    "device_bandwidth": "device bandwidth shared by all CPUs [bytes/s]",
+    "syscalls_per_op": "other syscalls per op, which touch no sensitive data [1/op]",
+    "base_time": "time per op outside the paths the model counts (user space, other kernel work) [ns]",
+    "ctxsw_per_op": "context switches per op not caused by page-cache misses [1/op]",
+    "ctxsw_mm_change": "fraction of context switches that switch to another mm [0-1]",
+    "zero_fill_per_op": "user page faults that allocate and zero a page [1/op]",
+    "cow_per_op": "copy-on-write faults on user pages [1/op]",
+    "metadata_per_io": "probability that an I/O syscall touches unmapped filesystem metadata [0-1]",
+    "io_fault_fraction": "probability that an I/O syscall takes a zero-fill fault while it holds the ephmap [0-1]",
+}
+"""Workload parameters (``conf/workload``)."""
+
+SYSTEM_PARAMS: dict[str, str] = {
+    "cpus": "CPUs running the workload, one job each [count]",
+    "ephmap_slots": "ephmap allocations one CPU can hold at once with multi_slot [count]",
+}
+
+POINT_PARAMS: dict[str, str] = {**SYSTEM_PARAMS, **WORKLOAD_PARAMS, **MITIGATION_FLAGS, **CPU_FLAGS}
+"""Every point parameter, with its meaning and unit."""
+
+BOOL_PARAMS = frozenset({*MITIGATION_FLAGS, *CPU_FLAGS, "sequential"})
+INT_PARAMS = frozenset(
+    {"cpus", "ephmap_slots", "io_size", "file_size", "page_cache_size", "readahead", "folio_pages"}
+)
+FRACTION_PARAMS = frozenset({"ctxsw_mm_change", "metadata_per_io", "io_fault_fraction"})
+POSITIVE_PARAMS = frozenset(
+    {
+        "cpus",
+        "ephmap_slots",
+        "io_size",
+        "file_size",
+        "page_cache_size",
+        "readahead",
+        "folio_pages",
+        "device_bandwidth",
+    }
+)
+"""Parameters that must be >= 1 (integers) or > 0 (floats); every other numeric one must be >= 0."""
+
+
+def as_columns(points: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """Return the point parameters as 1-D arrays of equal length.
+
+    Booleans become ``bool`` arrays, everything else ``float64``; scalars are
+    broadcast. Raises ``ValueError`` naming a missing or unknown parameter.
+    """
+    missing = [name for name in POINT_PARAMS if name not in points]
+    if missing:
+        raise ValueError(f"point parameter {missing[0]!r} is missing")
+    unknown = [name for name in points if name not in POINT_PARAMS]
+    if unknown:
+        raise ValueError(f"unknown point parameter {unknown[0]!r}")
+    cols = {
+        name: np.atleast_1d(
+            np.asarray(points[name], dtype=bool if name in BOOL_PARAMS else np.float64)
+        )
+        for name in POINT_PARAMS
+    }
+    n = max(c.shape[0] for c in cols.values())
+    return {name: np.broadcast_to(c, (n,)) for name, c in cols.items()}
+
+
+def check_ranges(cols: Mapping[str, np.ndarray], labels: Mapping[str, str] | None = None) -> None:
+    """Raise ``ValueError`` (one line, naming the field) on any out-of-range value.
+
+    ``labels`` maps a parameter to the name the user knows it by (a config
+    path such as ``workload.file_size``).
+    """
+    labels = labels or {}
+    for name, col in cols.items():
+        if name in BOOL_PARAMS:
+            continue
+        bad = ~np.isfinite(col)
+        if name in POSITIVE_PARAMS:
+            bad |= col < (1 if name in INT_PARAMS else np.finfo(float).tiny)
+            rule = "an integer >= 1" if name in INT_PARAMS else "a number > 0"
+        else:
+            bad |= col < 0
+            rule = "a number >= 0"
+        if name in FRACTION_PARAMS:
+            bad |= col > 1
+            rule = "a number between 0 and 1"
+        if name in INT_PARAMS:
+            bad |= col != np.round(col)
+        if bad.any():
+            raise ValueError(f"{labels.get(name, name)} must be {rule}, got {col[bad][0]:g}")

@@ -1,0 +1,122 @@
+"""Compose the project's Hydra config, and turn it into model inputs.
+
+Composition uses Hydra's own override grammar (``key=value``,
+``group=option``, ``+key=value``), so entry points accept exactly what
+``@hydra.main`` programs accept. Every failure becomes a one-line
+:class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from model.costs import CostSpec, sample_costs
+from model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS, as_columns, check_ranges
+from model.units import parse_size
+
+from .config import SIZE_FIELDS, Config, register
+from .errors import ConfigError, one_line
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+PARAM_LABELS: dict[str, str] = {
+    "cpus": "cpus",
+    "ephmap_slots": "ephmap.slots",
+    **{name: f"workload.{name}" for name in WORKLOAD_PARAMS},
+    **{name: f"mitigations.{name}" for name in MITIGATION_FLAGS},
+    **{name: f"cpu.{name}" for name in CPU_FLAGS},
+}
+"""The config path a user knows each point parameter by."""
+
+ANSWER_FORMATS = ("table", "json")
+
+
+def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with ``overrides``; raise :class:`ConfigError`."""
+    register()
+    check_override_syntax(overrides)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=list(overrides))
+    except Exception as exc:  # Hydra and OmegaConf raise many types; all are user errors here
+        raise ConfigError(one_line(exc, CONF_DIR)) from None
+    validate(cfg)
+    return cfg
+
+
+def check_override_syntax(overrides: Sequence[str]) -> None:
+    """Parse each override alone with Hydra's grammar, so an error names the override."""
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except Exception as exc:
+            raise ConfigError(f"override {override!r} is malformed: {one_line(exc)}") from None
+
+
+def validate(cfg: DictConfig) -> None:
+    """Range-check everything the model will see, once, before any work."""
+    unknown = sorted(set(cfg.keys()) - {f.name for f in fields(Config)} - {"hydra"})
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]}: unknown key; allowed: {', '.join(f.name for f in fields(Config))}"
+        )
+    if cfg.samples < 1:
+        raise ConfigError(f"samples must be an integer >= 1, got {cfg.samples}")
+    if cfg.answer.format not in ANSWER_FORMATS:
+        raise ConfigError(
+            f"answer.format must be one of {', '.join(ANSWER_FORMATS)}, got {cfg.answer.format!r}"
+        )
+    if not cfg.cpu.ghz > 0 or not np.isfinite(cfg.cpu.ghz):
+        raise ConfigError(f"cpu.ghz must be a number > 0, got {cfg.cpu.ghz}")
+    try:
+        check_ranges(as_columns(point_from_config(cfg)), PARAM_LABELS)
+        for name, spec in cost_specs(cfg).items():
+            spec.check(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def point_from_config(cfg: DictConfig) -> dict:
+    """The model's point parameters for one composed config (Python scalars)."""
+    w = cfg.workload
+    point = {name: w[name] for name in WORKLOAD_PARAMS}
+    for name in SIZE_FIELDS:
+        try:
+            point[name] = parse_size(w[name], f"workload.{name}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    point.update({name: bool(cfg.mitigations[name]) for name in MITIGATION_FLAGS})
+    point.update({name: bool(cfg.cpu[name]) for name in CPU_FLAGS})
+    point["cpus"] = cfg.cpus
+    point["ephmap_slots"] = cfg.ephmap.slots
+    return point
+
+
+def cost_specs(cfg: DictConfig) -> dict[str, CostSpec]:
+    """The CPU profile's cost distributions, without their ``source`` notes."""
+    costs = OmegaConf.to_container(cfg.cpu.costs, resolve=True)
+    return {
+        name: CostSpec(**{k: v for k, v in spec.items() if k != "source"})
+        for name, spec in costs.items()
+    }
+
+
+def costs_for(cfg: DictConfig, samples: int | None = None) -> dict[str, np.ndarray]:
+    """Common-random-number cost draws for the config's CPU profile."""
+    return sample_costs(
+        cost_specs(cfg),
+        cfg.samples if samples is None else samples,
+        seed=cfg.seed,
+        profile=cfg.cpu.name,
+        ghz=cfg.cpu.ghz,
+    )

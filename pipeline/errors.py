@@ -1,0 +1,67 @@
+"""User-facing errors: one line naming the bad field, exit code 2."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+_MISSING_OPTION = re.compile(r"Could not find '([\w/]+)/([^'/]+)'")
+
+
+class ConfigError(ValueError):
+    """A configuration or input the user can fix; its message is one line."""
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    chain = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "msg", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def one_line(exc: BaseException, conf_dir: Path | None = None) -> str:
+    """The most useful one-line message in a Hydra/OmegaConf exception chain.
+
+    OmegaConf's errors carry the offending key in ``full_key``: the innermost
+    one that has it names the field. An unknown config-group option is
+    rewritten to list the options that exist under ``conf_dir``.
+    """
+    chain = _chain(exc)
+    for link in chain:
+        found = _MISSING_OPTION.search(str(link))
+        if found:
+            group, option = found.groups()
+            allowed = sorted(p.stem for p in (conf_dir / group).glob("*.yaml")) if conf_dir else []
+            hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
+            return f"{group.replace('/', '.')}: unknown option {option!r}{hint}"
+    keyed = [link for link in chain if getattr(link, "full_key", None)]
+    if keyed:
+        link = keyed[-1]
+        return f"{link.full_key}: {_first_line(link)}"
+    return _first_line(chain[0])
+
+
+def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
+    """Wrap an entry point: bad input prints ``error: ...`` on stderr and exits 2."""
+
+    @wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            code = main(*args, **kwargs)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(EXIT_BAD_INPUT) from None
+        raise SystemExit(code or 0)
+
+    return wrapper
