@@ -38,31 +38,62 @@ DEFAULT_CHUNK_ELEMENTS = 1 << 16
 bound memory (1e5 points x 1024 samples never materialise at once)."""
 
 
-def _cost_matrix(costs: Mapping[str, np.ndarray], names) -> np.ndarray:
-    return np.stack([np.asarray(costs[n], dtype=np.float64) for n in names])
+def _accumulate(
+    out: np.ndarray, counts: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray], names
+) -> None:
+    """``out += sum_c counts[c][:, None] * costs[c][None, :]`` over cost names ``names``.
 
-
-def _count_matrix(counts: Mapping[str, np.ndarray], names, n: int) -> np.ndarray:
-    return np.stack(
-        [np.broadcast_to(np.asarray(counts[k], dtype=np.float64), (n,)) for k in names], axis=1
-    )
+    Elementwise rather than a BLAS matrix product on purpose: a point's result
+    must be bit-identical whatever other points share its chunk, and BLAS
+    kernels may sum in a different order for different matrix shapes. Columns
+    that are zero for the whole chunk (flags off) are skipped.
+    """
+    scratch = np.empty_like(out)
+    for name in names:
+        count = np.broadcast_to(np.asarray(counts[name], dtype=np.float64), out.shape[:1])
+        if not count.any():
+            continue
+        np.multiply(count[:, None], np.asarray(costs[name], dtype=np.float64)[None, :], out=scratch)
+        out += scratch
 
 
 def _times(cols, costs, rows: slice):
-    """``(t_native, extra)`` of shape (rows, samples) for a slice of points."""
+    """``(t_native, extra)`` [ns/op], each of shape (rows, samples), for a slice of points."""
     c = {k: v[rows] for k, v in cols.items()}
-    n = c["cpus"].shape[0]
+    n_points = c["cpus"].shape[0]
+    n_samples = np.asarray(costs["syscall"]).shape[0]
     native = native_counts(c)
-    asi = asi_counts(c)
-    t_native = _count_matrix(native, NATIVE_PRICED, n) @ _cost_matrix(costs, NATIVE_PRICED)
-    t_native += native["fixed"][:, None]
-    seconds_per_byte = np.maximum(
-        1.0 / np.asarray(costs["copy_bandwidth"])[None, :],
-        c["cpus"][:, None] / np.asarray(costs["mem_bandwidth"])[None, :],
+    # Bandwidth: each CPU copies at its own speed until the socket's bandwidth,
+    # split between all CPUs, is the tighter limit.
+    t_native = np.maximum(
+        1.0 / np.asarray(costs["copy_bandwidth"], dtype=np.float64)[None, :],
+        c["cpus"][:, None] / np.asarray(costs["mem_bandwidth"], dtype=np.float64)[None, :],
     )
-    t_native += native["bytes"][:, None] * seconds_per_byte
-    extra = _count_matrix(asi, ASI_COSTS, n) @ _cost_matrix(costs, ASI_COSTS)
+    t_native *= np.broadcast_to(native["bytes"], (n_points,))[:, None]
+    t_native += np.broadcast_to(native["fixed"], (n_points,))[:, None]
+    _accumulate(t_native, native, costs, NATIVE_PRICED)
+    extra = np.zeros((n_points, n_samples))
+    _accumulate(extra, asi_counts(c), costs, ASI_COSTS)
     return t_native, extra
+
+
+def quantiles(values: np.ndarray, probabilities) -> np.ndarray:
+    """Quantiles along axis 1 with linear interpolation between order statistics.
+
+    Same definition as ``numpy.quantile``'s default ``"linear"`` method, but one
+    SIMD sort per chunk is several times faster than numpy's partition-based
+    selection for three quantiles of ~1000 samples.
+    """
+    ordered = np.sort(values, axis=1)
+    n = ordered.shape[1]
+    out = []
+    for q in probabilities:
+        position = q * (n - 1)
+        lo = int(np.floor(position))
+        hi = min(lo + 1, n - 1)
+        frac = position - lo
+        out.append(ordered[:, lo] + frac * (ordered[:, hi] - ordered[:, lo]))
+    return np.stack(out)
 
 
 def sample_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
@@ -125,7 +156,7 @@ def evaluate(
         out["t_asi_mean"][rows] = out["t_native_mean"][rows] + extra.mean(axis=1)
         out["slowdown_mean"][rows] = slowdown.mean(axis=1)
         out["throughput_loss_mean"][rows] = (extra / (t_native + extra)).mean(axis=1)
-        qs = np.quantile(slowdown, list(QUANTILES.values()), axis=1)
+        qs = quantiles(slowdown, QUANTILES.values())
         for name, q in zip(QUANTILES, qs, strict=True):
             out[f"slowdown_{name}"][rows] = q
     for name in QUANTILES:

@@ -40,7 +40,7 @@ WORKLOAD_PARAMS: dict[str, str] = {
     "device_latency": "device latency of a page-cache miss [ns]",
     "device_bandwidth": "device bandwidth shared by all CPUs [bytes/s]",
     "syscalls_per_op": "other syscalls per op, which touch no sensitive data [1/op]",
-    "base_time": "time per op outside the paths the model counts (user space, other kernel work) [ns]",
+    "base_time": "time per op outside the paths the model counts (user space, other kernel work); > 0 [ns]",
     "ctxsw_per_op": "context switches per op not caused by page-cache misses [1/op]",
     "ctxsw_mm_change": "fraction of context switches that switch to another mm [0-1]",
     "zero_fill_per_op": "user page faults that allocate and zero a page [1/op]",
@@ -73,6 +73,7 @@ POSITIVE_PARAMS = frozenset(
         "readahead",
         "folio_pages",
         "device_bandwidth",
+        "base_time",
     }
 )
 """Parameters that must be >= 1 (integers) or > 0 (floats); every other numeric one must be >= 0."""

@@ -1,0 +1,6 @@
+"""Speed and memory benchmarks (not tests). ``make bench`` runs them all.
+
+Each benchmark runs the contender and its baseline side by side in one
+process and reports ratios: this machine is shared and noisy, so absolute
+times drift but ratios hold. Results merge into ``outputs/bench/results.json``.
+"""

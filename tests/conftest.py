@@ -1,0 +1,66 @@
+import os
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture
+def base_point():
+    """A hand-checkable point: 4 KiB random reads on tmpfs, one CPU, nothing else."""
+    return {
+        "cpus": 1,
+        "ephmap_slots": 1,
+        "io_size": 4096,
+        "io_per_op": 1.0,
+        "file_size": 1 << 30,
+        "page_cache_size": 1 << 34,
+        "sequential": False,
+        "readahead": 128 * 1024,
+        "folio_pages": 1,
+        "device_latency": 0.0,
+        "device_bandwidth": 3e9,
+        "syscalls_per_op": 0.0,
+        "base_time": 300.0,
+        "ctxsw_per_op": 0.0,
+        "ctxsw_mm_change": 0.0,
+        "zero_fill_per_op": 0.0,
+        "cow_per_op": 0.0,
+        "metadata_per_io": 0.0,
+        "io_fault_fraction": 0.0,
+        "ephmap": False,
+        "ctxsw_same_mm": False,
+        "cr3_noflush": False,
+        "ephmap_zeroing": False,
+        "multi_slot": False,
+        "metadata_mapped": False,
+        "ibpb": True,
+        "l1tf": False,
+    }
+
+
+@pytest.fixture
+def round_costs():
+    """One cost sample with round numbers [ns]; bandwidths [bytes/ns]."""
+    return {
+        "syscall": 100.0,
+        "page_lookup": 200.0,
+        "user_fault": 500.0,
+        "context_switch": 1000.0,
+        "copy_bandwidth": 16.0,
+        "mem_bandwidth": 64.0,
+        "fault_entry": 250.0,
+        "cr3_write": 30.0,
+        "tlb_refill": 1000.0,
+        "ibpb": 900.0,
+        "rsb_fill": 20.0,
+        "l1d_flush": 400.0,
+        "ephmap_pte": 10.0,
+        "invlpg": 80.0,
+        "full_flush": 50.0,
+        "shootdown_base": 600.0,
+        "shootdown_per_cpu": 100.0,
+    }

@@ -1,0 +1,96 @@
+"""Properties of the vectorized evaluation beyond agreement with the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from model.costs import COST_NAMES, CostSpec, sample_costs
+from model.evaluate import evaluate, quantiles, sample_times
+from model.params import MITIGATION_FLAGS, POINT_PARAMS, as_columns, check_ranges
+from tests.strategies import points
+
+
+def costs(n=256, seed=0):
+    specs = {name: CostSpec("loguniform", 5.0, 5000.0) for name in COST_NAMES}
+    return sample_costs(specs, n, seed=seed, profile="test", ghz=3.0)
+
+
+def table(rows):
+    return {name: np.array([r[name] for r in rows]) for name in POINT_PARAMS}
+
+
+@given(st.lists(points, min_size=1, max_size=20), st.sampled_from([1, 7, 1000, 1 << 16]))
+def test_results_do_not_depend_on_chunking(rows, chunk_elements):
+    c = costs(64)
+    whole = evaluate(table(rows), c)
+    chunked = evaluate(table(rows), c, chunk_elements=chunk_elements)
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], chunked[key], err_msg=key)
+
+
+@given(st.lists(points, min_size=2, max_size=10))
+def test_a_point_gives_the_same_result_alone_or_with_others(rows):
+    c = costs(32)
+    together = evaluate(table(rows), c)
+    alone = evaluate(table(rows[1:2]), c)
+    for key in together:
+        assert together[key][1] == alone[key][0], key
+
+
+def test_quantiles_match_numpy_linear_method():
+    values = np.random.default_rng(1).lognormal(size=(13, 1001))
+    ours = quantiles(values, [0.05, 0.5, 0.95])
+    np.testing.assert_allclose(ours, np.quantile(values, [0.05, 0.5, 0.95], axis=1), rtol=1e-12)
+
+
+def test_summaries_are_consistent(base_point):
+    point = base_point | {"zero_fill_per_op": 0.5, "ctxsw_per_op": 0.2}
+    result = evaluate(point, costs())
+    t_native, t_asi = sample_times(point, costs())
+    slowdown = t_asi / t_native - 1
+    assert result["slowdown_mean"][0] == pytest.approx(slowdown.mean())
+    assert result["throughput_loss_mean"][0] == pytest.approx((1 - t_native / t_asi).mean())
+    assert result["t_native_mean"][0] == pytest.approx(t_native.mean())
+    assert result["t_asi_mean"][0] == pytest.approx(t_asi.mean())
+    for stat in ("p05", "p50", "p95"):
+        s = result[f"slowdown_{stat}"][0]
+        assert result[f"throughput_loss_{stat}"][0] == pytest.approx(s / (1 + s))
+    assert result["slowdown_p05"] <= result["slowdown_p50"] <= result["slowdown_p95"]
+    extra = sum(result[k][0] for k in result if k.startswith("extra_ns_"))
+    assert extra == pytest.approx(result["t_asi_mean"][0] - result["t_native_mean"][0])
+
+
+@given(points)
+def test_each_roadmap_fix_never_adds_exits(point):
+    """Turning on any one flag, all else equal, never increases exits per op."""
+    for flag in MITIGATION_FLAGS:
+        off = evaluate(point | {flag: False}, costs(2))["exits_per_op"][0]
+        on = evaluate(point | {flag: True}, costs(2))["exits_per_op"][0]
+        assert on <= off + 1e-12, flag
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("cpus", 0, "cpus must be an integer >= 1, got 0"),
+        ("cpus", 1.5, "cpus must be an integer >= 1, got 1.5"),
+        ("ctxsw_mm_change", 1.5, "ctxsw_mm_change must be a number between 0 and 1, got 1.5"),
+        ("base_time", 0.0, "base_time must be a number > 0, got 0"),
+        ("device_latency", -1.0, "device_latency must be a number >= 0, got -1"),
+        ("cow_per_op", float("nan"), "cow_per_op must be a number >= 0, got nan"),
+        ("zero_fill_per_op", float("inf"), "zero_fill_per_op must be a number >= 0, got inf"),
+    ],
+)
+def test_out_of_range_inputs_fail_with_one_line(base_point, field, value, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        check_ranges(as_columns(base_point | {field: value}))
+
+
+def test_missing_and_unknown_parameters_are_named(base_point):
+    with pytest.raises(ValueError, match="'cpus' is missing"):
+        as_columns({k: v for k, v in base_point.items() if k != "cpus"})
+    with pytest.raises(ValueError, match="unknown point parameter 'cpu'"):
+        as_columns(base_point | {"cpu": 1})

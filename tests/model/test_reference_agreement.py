@@ -1,0 +1,62 @@
+"""The vectorized model agrees with the scalar reference on random inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from model.costs import ASI_COSTS, COST_NAMES
+from model.evaluate import evaluate, sample_times
+from model.mechanism import EXIT_SOURCES
+from model.params import POINT_PARAMS
+from model.reference import reference_op
+from tests.strategies import cost_sample, points
+
+RTOL = 1e-9
+
+
+def columns(rows: list[dict], names) -> dict[str, np.ndarray]:
+    return {name: np.array([r[name] for r in rows]) for name in names}
+
+
+@given(st.lists(points, min_size=1, max_size=6), st.lists(cost_sample, min_size=1, max_size=4))
+def test_per_sample_times_match_reference(point_rows, cost_rows):
+    t_native, t_asi = sample_times(
+        columns(point_rows, POINT_PARAMS), columns(cost_rows, COST_NAMES)
+    )
+    for i, point in enumerate(point_rows):
+        for j, cost in enumerate(cost_rows):
+            ref = reference_op(point, cost)
+            np.testing.assert_allclose(t_native[i, j], ref["t_native"], rtol=RTOL)
+            np.testing.assert_allclose(t_asi[i, j], ref["t_asi"], rtol=RTOL)
+
+
+@given(st.lists(points, min_size=1, max_size=6), cost_sample)
+def test_exits_and_extra_by_component_match_reference(point_rows, cost):
+    costs = {name: np.array([value]) for name, value in cost.items()}
+    result = evaluate(columns(point_rows, POINT_PARAMS), costs)
+    for i, point in enumerate(point_rows):
+        ref = reference_op(point, cost)
+        for source in EXIT_SOURCES:
+            np.testing.assert_allclose(
+                result[f"exits_{source}"][i], ref["exits"][source], rtol=RTOL, atol=1e-12
+            )
+        np.testing.assert_allclose(
+            result["exits_per_op"][i], sum(ref["exits"].values()), rtol=RTOL, atol=1e-12
+        )
+        for name in ASI_COSTS:
+            np.testing.assert_allclose(
+                result[f"extra_ns_{name}"][i], ref["extra"][name], rtol=RTOL, atol=1e-9
+            )
+        slowdown = ref["t_asi"] / ref["t_native"] - 1
+        for stat in ("mean", "p05", "p50", "p95"):
+            np.testing.assert_allclose(
+                result[f"slowdown_{stat}"][i], slowdown, rtol=RTOL, atol=1e-12
+            )
+            np.testing.assert_allclose(
+                result[f"throughput_loss_{stat}"][i],
+                1 - ref["t_native"] / ref["t_asi"],
+                rtol=RTOL,
+                atol=1e-12,
+            )

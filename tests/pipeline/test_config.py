@@ -1,0 +1,92 @@
+"""Every shipped config composes, validates and feeds the model; bad ones fail in one line."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from model.costs import COST_NAMES
+from model.params import MITIGATION_FLAGS
+from pipeline.compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from_config
+from pipeline.errors import ConfigError
+
+WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
+CPUS = sorted(p.stem for p in (CONF_DIR / "cpu").glob("*.yaml"))
+STAGES = sorted(p.stem for p in (CONF_DIR / "mitigations").glob("*.yaml"))
+
+
+@pytest.mark.parametrize(("workload", "cpu"), list(itertools.product(WORKLOADS, CPUS)))
+def test_every_workload_and_profile_composes(workload, cpu):
+    cfg = compose_config([f"workload={workload}", f"cpu={cpu}"])
+    point = point_from_config(cfg)
+    assert point["io_size"] > 0
+    draws = costs_for(cfg, samples=8)
+    assert set(draws) == set(COST_NAMES)
+    assert all(v.shape == (8,) and (v > 0).all() for v in draws.values())
+
+
+def test_every_cost_cites_a_source():
+    for cpu in CPUS:
+        cfg = compose_config([f"cpu={cpu}"])
+        for name in COST_NAMES:
+            assert len(cfg.cpu.costs[name].source) > 10, (cpu, name)
+
+
+def test_roadmap_lists_every_stage_once_and_stages_are_cumulative():
+    cfg = compose_config([])
+    stages = list(cfg.roadmap.stages)
+    assert sorted(stages) == STAGES and len(set(stages)) == len(stages)
+    on_before: set[str] = set()
+    for stage in stages:
+        flags = compose_config([f"mitigations={stage}"]).mitigations
+        on = {f for f in MITIGATION_FLAGS if flags[f]}
+        assert on_before <= on, f"{stage} turns off an earlier fix"
+        assert len(on - on_before) <= 1, f"{stage} adds more than one fix"
+        on_before = on
+    assert on_before == set(MITIGATION_FLAGS)
+
+
+def test_profile_flags():
+    assert compose_config(["cpu=skylake_l1tf"]).cpu.l1tf
+    assert not compose_config(["cpu=sapphire_rapids"]).cpu.l1tf
+    assert not compose_config(["cpu=sapphire_rapids", "cpu.ibpb=false"]).cpu.ibpb
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["cpus=0"], "cpus must be an integer >= 1, got 0"),
+        (["cpus=abc"], "cpus: Value 'abc' of type 'str' could not be converted to Integer"),
+        (["ephmap.slots=0"], "ephmap.slots must be an integer >= 1, got 0"),
+        (
+            ["workload.file_size=1Q"],
+            "workload.file_size must be a size like 4K, 64M or 1G, got '1Q'",
+        ),
+        (["workload.io_sizee=4K"], "workload.io_sizee: Key 'io_sizee' not in 'WorkloadConf'"),
+        (["workload=nope"], "workload: unknown option 'nope'; allowed: "),
+        (["mitigations.ephmap=maybe"], "mitigations.ephmap: Value 'maybe' is not a valid bool"),
+        (
+            ["workload.ctxsw_mm_change=2"],
+            "workload.ctxsw_mm_change must be a number between 0 and 1, got 2",
+        ),
+        (["cpu.costs.ibpb.low=-1"], "cpu.costs.ibpb.low must be a finite number > 0, got -1.0"),
+        (["cpu.ghz=0"], "cpu.ghz must be a number > 0, got 0"),
+        (["samples=0"], "samples must be an integer >= 1, got 0"),
+        (["+foo=1"], "foo: unknown key; allowed: "),
+        (["cpus=[1"], "override 'cpus=[1' is malformed"),
+        (["answer.format=xml"], "answer.format must be one of table, json, got 'xml'"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_field(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        compose_config(overrides)
+    text = str(info.value)
+    assert text.startswith(message), text
+    assert "\n" not in text
+
+
+def test_cost_specs_drop_sources_and_keep_distributions():
+    specs = cost_specs(compose_config([]))
+    assert set(specs) == set(COST_NAMES)
+    assert specs["cr3_write"].unit == "cycles"
