@@ -94,6 +94,12 @@ def device_time_per_io(io_size, cpus, device_latency, device_bandwidth, sequenti
 
 
 # --------------------------------------------------------------------------- exits
+def reads_via_ephmap(c: Mapping[str, np.ndarray]):
+    """Whether I/O syscalls copy through the ephmap: the flag is on and the
+    workload's filesystem read path has been converted."""
+    return c["ephmap"] & c["ephmap_read_path"]
+
+
 def effective_slots(ephmap_slots, multi_slot):
     """Ephmap allocations a CPU can hold: one in the single-slot prototype."""
     return np.where(multi_slot, ephmap_slots, 1.0)
@@ -115,11 +121,13 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     # Within one I/O syscall, in code order; the first that happens exits.
     p_metadata = c["metadata_per_io"] * ~c["metadata_mapped"]
     p_block = blocks_per_io(c["io_size"], c["readahead"], c["sequential"], hits) * ctx_exit
-    p_page_cache = (~c["ephmap"]).astype(float)
+    p_page_cache = (~reads_via_ephmap(c)).astype(float)
     # A zero-fill fault under the held slot exits: through the physmap without
     # ephmap_zeroing, or for want of a second slot with it.
     p_fault_zeroing = c["io_fault_fraction"] * ~zeroing_via_ephmap
-    p_fault_no_slot = c["io_fault_fraction"] * (zeroing_via_ephmap & (slots < 2))
+    p_fault_no_slot = c["io_fault_fraction"] * (
+        zeroing_via_ephmap & reads_via_ephmap(c) & (slots < 2)
+    )
 
     io = c["io_per_op"]
     not_yet = 1.0 - p_metadata
@@ -163,10 +171,12 @@ def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     pages = pages_per_io(c["io_size"])
     pages_per_map = np.minimum(c["folio_pages"], pages)
-    read_maps = io * ephmap * np.ceil(pages / pages_per_map)
-    read_pages = io * ephmap * pages
+    via_ephmap = reads_via_ephmap(c)
+    read_maps = io * via_ephmap * np.ceil(pages / pages_per_map)
+    read_pages = io * via_ephmap * pages
+    # a zero-fill fault inside read() finds no free slot if read() holds the only one
     zero_pages = (
-        io * c["io_fault_fraction"] * (zeroing_via_ephmap & (slots >= 2))
+        io * c["io_fault_fraction"] * (zeroing_via_ephmap & ~(via_ephmap & (slots < 2)))
         + c["zero_fill_per_op"] * zeroing_via_ephmap
     )
     cow_pages = 2.0 * c["cow_per_op"] * cow_via_ephmap
@@ -182,7 +192,8 @@ def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         "pages_mapped": mapped,
         "invlpg": np.where(lazy, 0.0, eager_invlpg),
         "full_flush": np.where(lazy, mapped / EPHMAP_REGION_PAGES, eager_full),
-        "shootdowns": np.where(lazy, evicted / RECLAIM_BATCH, 0.0),
+        # only pages read through the ephmap can be stale in some CPU's TLB
+        "shootdowns": np.where(lazy & via_ephmap, evicted / RECLAIM_BATCH, 0.0),
     }
 
 

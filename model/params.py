@@ -37,6 +37,8 @@ WORKLOAD_PARAMS: dict[str, str] = {
     "sequential": "True for sequential access, False for uniform random access",
     "readahead": "readahead window for sequential reads [bytes]",
     "folio_pages": "pages per page-cache folio; one ephmap mapping covers at most one folio [pages]",
+    "ephmap_read_path": "the workload's read path maps page-cache pages through the ephmap once "
+    "mitigations.ephmap is on (the prototype converts shmem/tmpfs only)",
     "device_latency": "device latency of a page-cache miss [ns]",
     "device_bandwidth": "device bandwidth shared by all CPUs [bytes/s]",
     "syscalls_per_op": "other syscalls per op, which touch no sensitive data [1/op]",
@@ -58,7 +60,7 @@ SYSTEM_PARAMS: dict[str, str] = {
 POINT_PARAMS: dict[str, str] = {**SYSTEM_PARAMS, **WORKLOAD_PARAMS, **MITIGATION_FLAGS, **CPU_FLAGS}
 """Every point parameter, with its meaning and unit."""
 
-BOOL_PARAMS = frozenset({*MITIGATION_FLAGS, *CPU_FLAGS, "sequential"})
+BOOL_PARAMS = frozenset({*MITIGATION_FLAGS, *CPU_FLAGS, "sequential", "ephmap_read_path"})
 INT_PARAMS = frozenset(
     {"cpus", "ephmap_slots", "io_size", "file_size", "page_cache_size", "readahead", "folio_pages"}
 )

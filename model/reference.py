@@ -73,13 +73,14 @@ def reference_op(point: dict, cost: dict) -> dict:
     p_block = blocks * switch_exits
     per_io["context_switch"] = chance_still_restricted * p_block
     chance_still_restricted *= 1 - p_block
-    p_copy = 0.0 if p["ephmap"] else 1.0
+    reads_via_ephmap = p["ephmap"] and p["ephmap_read_path"]
+    p_copy = 0.0 if reads_via_ephmap else 1.0
     per_io["page_cache"] = chance_still_restricted * p_copy
     chance_still_restricted *= 1 - p_copy
     if not zero_via_ephmap:
         per_io["zeroing"] = chance_still_restricted * p["io_fault_fraction"]
         per_io["nested_slot"] = 0.0
-    elif slots < 2:
+    elif reads_via_ephmap and slots < 2:  # read() holds the only slot
         per_io["zeroing"] = 0.0
         per_io["nested_slot"] = chance_still_restricted * p["io_fault_fraction"]
     else:
@@ -95,7 +96,7 @@ def reference_op(point: dict, cost: dict) -> dict:
     # ---- the ephmap's own work -----------------------------------------
     mapped = invlpgs = full_flushes = shootdowns = 0.0
     lazy = p["ephmap"] and p["multi_slot"]
-    if p["ephmap"]:
+    if reads_via_ephmap:
         per_map = min(p["folio_pages"], pages)
         maps = math.ceil(pages / per_map)
         mapped += io * pages
@@ -105,7 +106,8 @@ def reference_op(point: dict, cost: dict) -> dict:
             else:
                 full_flushes += io * maps
     if zero_via_ephmap:
-        zero_pages = p["zero_fill_per_op"] + (faults_in_io if slots >= 2 else 0.0)
+        slot_free_in_io = not (reads_via_ephmap and slots < 2)
+        zero_pages = p["zero_fill_per_op"] + (faults_in_io if slot_free_in_io else 0.0)
         mapped += zero_pages
         invlpgs += 0.0 if lazy else zero_pages
     if cow_via_ephmap:
@@ -113,7 +115,7 @@ def reference_op(point: dict, cost: dict) -> dict:
         invlpgs += 0.0 if lazy else 2 * p["cow_per_op"]
     if lazy:
         full_flushes += mapped / EPHMAP_REGION_PAGES
-        shootdowns = io * pages * miss / RECLAIM_BATCH
+        shootdowns = io * pages * miss / RECLAIM_BATCH if reads_via_ephmap else 0.0
 
     # ---- what ASI adds per op ------------------------------------------
     extra = {

@@ -17,13 +17,11 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from model.costs import COST_NAMES
-from model.params import MITIGATION_FLAGS, WORKLOAD_PARAMS
+from model.params import BOOL_PARAMS, INT_PARAMS, MITIGATION_FLAGS, WORKLOAD_PARAMS
 
 SIZE_FIELDS = ("io_size", "file_size", "page_cache_size", "readahead")
 """Workload fields given as fio size strings (``4K``, ``64M``, ``1G``)."""
 
-BOOL_WORKLOAD_FIELDS = ("sequential",)
-INT_WORKLOAD_FIELDS = ("folio_pages",)
 
 
 @dataclass
@@ -59,9 +57,9 @@ class CpuConf:
 def _workload_type(name: str):
     if name in SIZE_FIELDS:
         return str
-    if name in BOOL_WORKLOAD_FIELDS:
+    if name in BOOL_PARAMS:
         return bool
-    if name in INT_WORKLOAD_FIELDS:
+    if name in INT_PARAMS:
         return int
     return float
 
@@ -96,6 +94,39 @@ class AnswerConf:
 
 
 @dataclass
+class StoreConf:
+    """The results store (``pipeline/store.py``): where, and how rows are grouped into part files."""
+
+    path: str = "outputs/store"  # a directory of Parquet part files (pyarrow.dataset)
+    part_rows: int = 100_000  # rows buffered before a part file is committed
+    flush_seconds: float = 30.0  # ... or seconds since the last commit, whichever comes first
+
+
+@dataclass
+class RayConf:
+    """How the sweep reaches Ray (``conf/ray``)."""
+
+    address: str | None = None  # None: embedded local Ray; "auto" or "ray://host:port": connect
+    num_cpus: int | None = None  # embedded only; None: every CPU of this machine
+    object_store_memory: int | None = None  # embedded only [bytes]; None: sized for the machine
+    log_to_driver: bool = False  # forward worker logs to the terminal
+    ship_code: bool | None = None  # send model/ and pipeline/ as py_modules; None: for ray:// only
+
+
+@dataclass
+class SweepConf:
+    """How the grid is cut into Ray tasks (``pipeline/sweep.py``)."""
+
+    chunk_size: int | None = None  # points per task; None: sized to target_task_seconds
+    target_task_seconds: float = 1.0  # wall time one task should take [s]
+    points_per_second: float | None = None  # per worker; None: measured on the first chunk
+    max_chunk_points: int = 20_000  # upper bound on a chunk, to bound memory per task [points]
+    max_in_flight: int | None = None  # tasks submitted but not collected; None: 2 x cluster CPUs
+    max_retries: int = 3  # reruns of a task whose worker crashed (not of one that raised)
+    progress: bool = True  # live progress bar on stderr
+
+
+@dataclass
 class Config:
     workload: WorkloadConf = MISSING
     cpu: CpuConf = MISSING
@@ -103,6 +134,9 @@ class Config:
     roadmap: RoadmapConf = MISSING
     ephmap: EphmapConf = field(default_factory=EphmapConf)
     answer: AnswerConf = field(default_factory=AnswerConf)
+    store: StoreConf = field(default_factory=StoreConf)
+    ray: RayConf = field(default_factory=RayConf)
+    sweep: SweepConf = field(default_factory=SweepConf)
     cpus: int = 1
     samples: int = 1024
     seed: int = 0

@@ -21,6 +21,7 @@ def base_point():
         "sequential": False,
         "readahead": 128 * 1024,
         "folio_pages": 1,
+        "ephmap_read_path": True,
         "device_latency": 0.0,
         "device_bandwidth": 3e9,
         "syscalls_per_op": 0.0,
