@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sweep answer test lint format bench clean
+.PHONY: setup sweep answer test lint format bench clean sysdeps
 
 setup: $(STAMP)
 
@@ -30,7 +30,17 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) lint
+# System packages the tests use (fio). The stamp is made only once fio is
+# there, so a skipped install (not root, no apt) is retried next time.
+SYSDEPS := $(VENV)/.sysdeps
+
+sysdeps: $(SYSDEPS)
+
+$(SYSDEPS): tools/install-system-deps.sh
+	bash tools/install-system-deps.sh
+	@if command -v fio >/dev/null 2>&1; then mkdir -p $(VENV) && touch $@; fi
+
+test: $(STAMP) $(SYSDEPS) lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -1,0 +1,586 @@
+"""``asi-calibrate``: fit a CPU profile's uncertain costs to fio measurements.
+
+    asi-calibrate measurements=DIR [cpu=PROFILE] [workload=NAME] [calibrate.name=NAME]
+    asi-calibrate measurements=rfc_v2_anchor          # conf/measurements/rfc_v2_anchor.csv
+
+``measurements`` is a directory with a manifest and fio JSON files and/or a
+``published.csv`` of reported throughput losses (``pipeline/measurements.py``
+describes the formats). Other overrides are the project's Hydra overrides:
+``cpu=`` picks the base profile (the prior), ``workload=`` the default
+workload for untagged runs, ``seed=``/``samples=`` the Monte Carlo draws the
+fit reproduces. Options of the calibration itself:
+
+    calibrate.name=NAME        calibrated profile name (default: <base>_calibrated)
+    calibrate.conf_dir=DIR     config root to write into (default: the project's conf/)
+    calibrate.report_dir=DIR   report root (default: outputs/calibration)
+    calibrate.time_sigma=0.02  relative standard error of a fio time per op
+    calibrate.loss_sigma=0.02  standard error of a published loss (unless its row has sigma)
+    calibrate.sys_sigma=0.1    softness of the system-CPU-time bound on kernel time
+
+Writes:
+
+* ``<conf_dir>/cpu/<name>.yaml``: the calibrated profile, with
+  ``provenance`` (inputs and their sha256, date, base profile, residuals,
+  which costs moved). Use it as ``cpu=<name>``.
+* ``<conf_dir>/workload/<workload>_<name>.yaml`` for every workload measured
+  natively: the base workload with the event rates measured on this machine
+  (``base_time`` fitted; ``ctxsw_per_op`` and ``zero_fill_per_op`` from fio's
+  ``ctx`` and ``minf``; ``io_size``/``file_size``/``sequential`` from the fio
+  job). Native calibration lands here, not in the CPU profile: ``base_time``
+  is fio's own per-I/O work on this machine, a property of the workload run
+  there, while the CPU profile keeps per-operation kernel costs.
+* ``<report_dir>/<name>/report.md``: measured vs predicted per input,
+  residuals, which costs the data constrained and which kept their priors.
+
+The method is in :mod:`pipeline.fit`; the written profile is composed back
+through the normal config path and evaluated, and the report shows those
+predictions, i.e. exactly what ``asi-answer cpu=<name>`` computes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from model import MODEL_VERSION
+from model.costs import COST_NAMES, CostSpec
+from model.evaluate import evaluate
+from model.mechanism import blocks_per_io, hit_ratio
+from model.units import format_size, parse_size
+
+from .calibration_report import render_report
+from .compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from_config
+from .config import SIZE_FIELDS
+from .errors import ConfigError, exits_cleanly, one_line
+from .fio import FioRun
+from .fit import Observation, Problem, fit
+from .measurements import Inputs, Tags, load_inputs
+
+OWN_PREFIX = "calibrate."
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass
+class CalibrateConf:
+    """Options of ``asi-calibrate`` (``measurements=`` and ``calibrate.*``)."""
+
+    measurements: str = ""
+    name: str = ""
+    conf_dir: str = str(CONF_DIR)
+    report_dir: str = "outputs/calibration"
+    time_sigma: float = 0.02
+    loss_sigma: float = 0.02
+    sys_sigma: float = 0.1
+
+
+@dataclass(frozen=True)
+class Datum:
+    """An observation plus how to compose its point and what it came from."""
+
+    observation: Observation
+    input: str
+    workload: str
+    overrides: tuple[str, ...]
+    """Compose overrides for the point, on the base profile and base workload."""
+    kept_overrides: tuple[str, ...]
+    """The part of ``overrides`` that still applies on the calibrated workload."""
+    tags: Tags
+    run: FioRun | None = None
+
+
+@dataclass(frozen=True)
+class NativeRates:
+    """A workload's event rates measured by its native (``asi=off``) runs, averaged."""
+
+    workload: str
+    runs: int
+    time_per_op: float
+    max_time_per_op: float
+    usr_per_op: float
+    sys_per_op: float
+    ctx_per_op: float
+    majf_per_op: float
+    minf_per_op: float
+    shape: tuple[str, ...] = field(default=())
+    """``workload.io_size=...`` etc.: the fio job's shape, as overrides."""
+    rates: tuple[str, ...] = field(default=())
+    """``workload.ctxsw_per_op=...`` etc.: the derived event rates, as overrides."""
+
+    @property
+    def sys_share(self) -> float | None:
+        """System share of the CPU time fio accounted [0-1], or ``None``."""
+        cpu = self.usr_per_op + self.sys_per_op
+        return self.sys_per_op / cpu if cpu > 0 else None
+
+
+# --------------------------------------------------------------------------- arguments
+def split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(own, compose)``: ``measurements=``/``calibrate.*`` vs. project overrides."""
+    own, rest = [], []
+    for arg in argv:
+        key = arg.split("=", 1)[0].lstrip("+~")
+        (own if key == "measurements" or key.startswith(OWN_PREFIX) else rest).append(arg)
+    return own, rest
+
+
+def parse_options(own: Sequence[str]) -> CalibrateConf:
+    """Validate the calibration options; one-line :class:`ConfigError` on any problem."""
+    dotlist = []
+    for arg in own:
+        if "=" not in arg:
+            raise ConfigError(f"override {arg!r} is malformed: expected key=value")
+        key, value = arg.lstrip("+").split("=", 1)
+        dotlist.append(f"{key.removeprefix(OWN_PREFIX)}={value}")
+    try:
+        conf = OmegaConf.merge(OmegaConf.structured(CalibrateConf), OmegaConf.from_dotlist(dotlist))
+    except Exception as exc:
+        message = one_line(exc)
+        if not message.startswith("measurements"):
+            message = OWN_PREFIX + message
+        raise ConfigError(message) from None
+    options = CalibrateConf(**OmegaConf.to_container(conf))
+    if not options.measurements:
+        raise ConfigError("measurements is required: measurements=DIR (see asi-calibrate --help)")
+    for key in ("time_sigma", "loss_sigma", "sys_sigma"):
+        value = getattr(options, key)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{OWN_PREFIX}{key} must be a number > 0, got {value}")
+    if options.name and not _NAME.match(options.name):
+        raise ConfigError(
+            f"{OWN_PREFIX}name must be a letter followed by letters, digits or _, got {options.name!r}"
+        )
+    return options
+
+
+def _drop_keys(overrides: Sequence[str], keys: set[str]) -> list[str]:
+    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in keys]
+
+
+def _value(x: float | int | bool) -> str:
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    return repr(float(x)) if isinstance(x, float) else str(x)
+
+
+# --------------------------------------------------------------------------- native rates
+def fio_shape(run: FioRun) -> tuple[str, ...]:
+    """Workload overrides for what the fio job itself says: block size, file size, pattern."""
+    out = []
+    if run.block_size:
+        out.append(f"workload.io_size={run.block_size}")
+    if run.file_size:
+        out.append(f"workload.file_size={run.file_size}")
+    if run.sequential is not None:
+        out.append(f"workload.sequential={_value(run.sequential)}")
+    return tuple(out)
+
+
+def switches_not_from_misses(ctx_per_op: float, point: dict) -> float:
+    """Context switches per op that page-cache misses do not explain [1/op].
+
+    fio counts each switch-out once (``getrusage``); a blocking miss is one.
+    """
+    hits = hit_ratio(point["file_size"], point["page_cache_size"], point["sequential"])
+    blocks = blocks_per_io(point["io_size"], point["readahead"], point["sequential"], hits)
+    return max(0.0, ctx_per_op - point["io_per_op"] * float(blocks))
+
+
+def native_rates(workload: str, runs: Sequence[FioRun], composer) -> NativeRates:
+    """Average the native runs of one workload and derive its event rates."""
+    shapes = {fio_shape(r) for r in runs}
+    if len(shapes) > 1:
+        raise ConfigError(
+            f"native runs of {workload} differ in fio bs/size/rw ({', '.join(r.path for r in runs)}); "
+            "calibrate them separately"
+        )
+    shape = shapes.pop()
+
+    def mean(attr: str) -> float:
+        return float(np.mean([getattr(r, attr) for r in runs]))
+
+    point = point_from_config(composer((f"workload={workload}", *shape)))
+    ctxsw = switches_not_from_misses(mean("ctx_per_op"), point)
+    # Every minor fault is taken as a zero-fill fault: fio allocates its
+    # buffers once, so the few it takes are first touches of fresh pages.
+    zero_fill = mean("minf_per_op")
+    return NativeRates(
+        workload=workload,
+        runs=len(runs),
+        time_per_op=mean("time_per_op"),
+        max_time_per_op=max(r.time_per_op for r in runs),
+        usr_per_op=mean("usr_per_op"),
+        sys_per_op=mean("sys_per_op"),
+        ctx_per_op=mean("ctx_per_op"),
+        majf_per_op=mean("majf_per_op"),
+        minf_per_op=zero_fill,
+        shape=shape,
+        rates=(
+            f"workload.ctxsw_per_op={_round(ctxsw)!r}",
+            f"workload.zero_fill_per_op={_round(zero_fill)!r}",
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- data
+class Composer:
+    """``compose_config`` cached per override tuple (composition takes ~0.1-0.3 s)."""
+
+    def __init__(self, base: Sequence[str], search_dir: Path | None = None):
+        self.base = list(base)
+        self.search = [f"hydra.searchpath=[file://{search_dir}]"] if search_dir else []
+        self.cache: dict[tuple[str, ...], DictConfig] = {}
+
+    def __call__(self, overrides: Sequence[str]) -> DictConfig:
+        overrides = tuple(overrides)
+        if overrides not in self.cache:
+            keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+            merged = [*self.search, *_drop_keys(self.base, keys), *overrides]
+            self.cache[overrides] = compose_config(merged)
+        return self.cache[overrides]
+
+
+def _tag_overrides(tags: Tags, workload: str, cpus: int) -> list[str]:
+    out = [f"workload={workload}", f"cpus={cpus}"]
+    if tags.asi:
+        out.append(f"mitigations={tags.stage}")
+    if tags.ibpb is not None:
+        out.append(f"cpu.ibpb={_value(tags.ibpb)}")
+    return out
+
+
+def check_profiles(inputs: Inputs, base: str) -> None:
+    """All inputs must be on the base profile: one calibration, one machine."""
+    tagged = [(r.label, r.tags.profile) for r in inputs.runs] + [
+        (p.label, p.tags.profile) for p in inputs.published
+    ]
+    for label, profile in tagged:
+        if profile is not None and profile != base:
+            raise ConfigError(
+                f"{label}: profile {profile!r} differs from the base profile {base!r}; "
+                f"calibrate one CPU profile at a time (pass cpu={profile})"
+            )
+
+
+def build_data(
+    inputs: Inputs, cfg: DictConfig, options: CalibrateConf, composer: Composer
+) -> tuple[list[Datum], dict[str, NativeRates]]:
+    """Observations for every input, and the native rates of each natively measured workload."""
+    default_workload = cfg.workload.name
+    by_workload: dict[str, list[FioRun]] = {}
+    for r in inputs.runs:
+        if not r.tags.asi:
+            by_workload.setdefault(r.tags.workload or default_workload, []).append(r.run)
+    rates = {w: native_rates(w, runs, composer) for w, runs in by_workload.items()}
+
+    data = []
+    for r in inputs.runs:
+        workload = r.tags.workload or default_workload
+        native = rates.get(workload)
+        kept = (*fio_shape(r.run), *r.tags.overrides)
+        overrides = (
+            *_tag_overrides(r.tags, workload, r.tags.cpus or r.run.jobs),
+            *(native.rates if native else ()),
+            *kept,
+        )
+        point = point_from_config(composer(overrides))
+        sys_bound = None
+        if not r.tags.asi and r.run.usr_per_op + r.run.sys_per_op > 0:
+            share = r.run.sys_per_op / (r.run.usr_per_op + r.run.sys_per_op)
+            sys_bound = share * r.run.time_per_op
+        observation = Observation(
+            label=r.label,
+            kind="asi_time" if r.tags.asi else "native_time",
+            value=r.run.time_per_op,
+            sigma=options.time_sigma,
+            point=point,
+            group=workload if native else None,
+            sys_bound=sys_bound,
+        )
+        data.append(Datum(observation, r.run.path, workload, overrides, kept, r.tags, r.run))
+    for p in inputs.published:
+        workload = p.tags.workload or default_workload
+        native = rates.get(workload)
+        kept = p.tags.overrides
+        overrides = (
+            *_tag_overrides(p.tags, workload, p.tags.cpus or 1),
+            *(native.rates if native else ()),
+            *kept,
+        )
+        observation = Observation(
+            label=p.label,
+            kind="throughput_loss",
+            value=p.throughput_loss,
+            sigma=p.sigma or options.loss_sigma,
+            point=point_from_config(composer(overrides)),
+            group=workload if native else None,
+        )
+        data.append(Datum(observation, p.source or p.label, workload, overrides, kept, p.tags))
+    return data, rates
+
+
+# --------------------------------------------------------------------------- outputs
+def _round(x: float, digits: int = 6) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def spec_dict(spec: CostSpec, source: str) -> dict:
+    """A cost as the YAML mapping ``conf/cpu`` files use."""
+    out = {"dist": spec.dist}
+    if spec.dist == "fixed":
+        out["value"] = _round(spec.value)
+    else:
+        out.update(low=_round(spec.low), high=_round(spec.high))
+    out.update(unit=spec.unit, source=source)
+    return out
+
+
+def calibrated_source(fitted, prior_source: str, n_inputs: int) -> str:
+    """The ``source`` note of a calibrated cost."""
+    if not fitted.constrained:
+        return prior_source
+    return (
+        f"asi-calibrate: {fitted.status} by {n_inputs} input(s) (posterior 5th-95th percentiles; "
+        f"see provenance); prior: {prior_source}"
+    )
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def profile_document(cfg, name, result, data, inputs, rates, options, report_path) -> dict:
+    """The calibrated profile as a plain mapping (validates against ``CpuConf``)."""
+    base_costs = OmegaConf.to_container(cfg.cpu.costs, resolve=True)
+    costs = {}
+    for cost in COST_NAMES:
+        fitted = result.costs.get(cost)
+        spec = fitted.spec if fitted else cost_specs(cfg)[cost]
+        source = base_costs[cost]["source"]
+        costs[cost] = spec_dict(
+            spec, calibrated_source(fitted, source, len(data)) if fitted else source
+        )
+    provenance = {
+        "tool": "asi-calibrate",
+        "model_version": MODEL_VERSION,
+        "date": now_utc(),
+        "base_profile": cfg.cpu.name,
+        "seed": int(cfg.seed),
+        "samples": int(cfg.samples),
+        "measurements": options.measurements,
+        "inputs": [{"path": f.path, "sha256": f.sha256, "kind": f.kind} for f in inputs.files],
+        "workloads": {w: f"{w}_{name}" for w in rates},
+        "base_time_ns": {f"{w}_{name}": _round(b) for w, b in result.base_times.items()},
+        "residuals": [
+            {
+                "input": d.observation.label,
+                "quantity": d.observation.kind,
+                "measured": _round(d.observation.value),
+                "predicted": _round(float(p)),
+                "z": _round(float(z), 3),
+            }
+            for d, p, z in zip(data, result.predictions, result.residuals, strict=True)
+        ],
+        "costs": {
+            n: {
+                "status": c.status,
+                "shift_prior_sd": _round(c.shift, 3),
+                "width_ratio": _round(c.width_ratio, 3),
+                "at_bound": bool(c.at_bound),
+            }
+            for n, c in result.costs.items()
+            if c.constrained
+        },
+        "kept_at_prior": [n for n, c in result.costs.items() if not c.constrained],
+        "fit": {"converged": result.success, "evaluations": result.evaluations},
+        "report": str(report_path),
+    }
+    return {
+        "name": name,
+        "description": f"{cfg.cpu.name} calibrated by asi-calibrate on {len(data)} input(s)",
+        "ghz": float(cfg.cpu.ghz),
+        "ibpb": bool(cfg.cpu.ibpb),
+        "l1tf": bool(cfg.cpu.l1tf),
+        "costs": costs,
+        "provenance": provenance,
+    }
+
+
+def workload_document(
+    cfg: DictConfig, name: str, rates: NativeRates, base_time: float, composer
+) -> dict:
+    """A calibrated workload: the base one with the measured shape and rates and the fitted base_time."""
+    composed = composer((f"workload={rates.workload}", *rates.shape, *rates.rates))
+    doc = OmegaConf.to_container(composed.workload, resolve=True)
+    doc["name"] = f"{rates.workload}_{name}"
+    doc["description"] = f"{rates.workload} as measured natively on the {name} machine"
+    doc["base_time"] = _round(base_time)
+    for key in SIZE_FIELDS:
+        doc[key] = format_size(parse_size(doc[key], f"workload.{key}"))
+    return doc
+
+
+def _dump(doc: dict, header: str) -> str:
+    class Flow(yaml.SafeDumper):
+        pass
+
+    def leaf_mappings_in_flow(dumper, data):
+        flow = data is not doc and not any(isinstance(v, dict | list) for v in data.values())
+        return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=flow)
+
+    def scalar_lists_in_flow(dumper, data):
+        flow = not any(isinstance(v, dict | list) for v in data)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+    Flow.add_representer(dict, leaf_mappings_in_flow)
+    Flow.add_representer(list, scalar_lists_in_flow)
+    body = yaml.dump(doc, Dumper=Flow, sort_keys=False, width=110, allow_unicode=True)
+    return header + body
+
+
+def writable(path: Path, what: str) -> None:
+    """Refuse to overwrite a hand-written config (one without calibration provenance)."""
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    if "asi-calibrate" not in text:
+        raise ConfigError(
+            f"{what}: {path} exists and was not written by asi-calibrate; pick another calibrate.name"
+        )
+
+
+def workload_header(rates: NativeRates, name: str, inputs: Inputs) -> str:
+    files = ", ".join(Path(f.path).name for f in inputs.files if f.kind == "fio_json")
+    return (
+        f"# Written by asi-calibrate on {now_utc()}: {rates.workload} as measured natively\n"
+        f"# ({rates.runs} run(s): {files}); base_time fitted with cpu={name}.\n"
+        f"# Provenance (input sha256, residuals): conf/cpu/{name}.yaml. Use both together:\n"
+        f"#   asi-answer cpu={name} workload={rates.workload}_{name}\n"
+    )
+
+
+# --------------------------------------------------------------------------- verification
+VERIFIED_KEYS = (
+    "t_native_mean",
+    "t_asi_mean",
+    "throughput_loss_p05",
+    "throughput_loss_p50",
+    "throughput_loss_p95",
+)
+
+
+def verify(data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides) -> list[dict]:
+    """Compose the written profile (and workloads) as a user would, and evaluate each datum.
+
+    Returns, per datum, the :data:`VERIFIED_KEYS` of :func:`model.evaluate.evaluate`.
+    """
+    search = None if conf_dir.resolve() == CONF_DIR.resolve() else conf_dir.resolve()
+    composer = Composer([*base_overrides, f"cpu={name}"], search)
+    out = []
+    for d in data:
+        workload = f"{d.workload}_{name}" if d.workload in rates else d.workload
+        cpus = int(d.observation.point["cpus"])
+        cfg = composer([*_tag_overrides(d.tags, workload, cpus), *d.kept_overrides])
+        result = evaluate(point_from_config(cfg), costs_for(cfg))
+        out.append({key: float(result[key][0]) for key in VERIFIED_KEYS})
+    return out
+
+
+# --------------------------------------------------------------------------- run
+@dataclass(frozen=True)
+class Outcome:
+    """What one calibration wrote."""
+
+    profile_path: Path
+    workload_paths: dict[str, Path]
+    report_path: Path
+    report: str
+
+
+def run(argv: Sequence[str]) -> Outcome:
+    """Calibrate from command-line style arguments; return what was written."""
+    own, overrides = split_args(argv)
+    options = parse_options(own)
+    cfg = compose_config(overrides)
+    base = cfg.cpu.name
+    name = options.name or f"{base}_calibrated"
+    if name == base:
+        raise ConfigError(f"{OWN_PREFIX}name must differ from the base profile {base!r}")
+    conf_dir = Path(options.conf_dir)
+    inputs = load_inputs(options.measurements, CONF_DIR)
+    check_profiles(inputs, base)
+    composer = Composer(overrides)
+    data, rates = build_data(inputs, cfg, options, composer)
+    if not data:
+        raise ConfigError(f"measurements: {options.measurements} holds no runs or published points")
+
+    # base_time [ns] lies between 0 and the slowest native time per op of its workload.
+    bounds = {w: (r.time_per_op / 2, r.max_time_per_op) for w, r in rates.items()}
+    problem = Problem(
+        observations=[d.observation for d in data],
+        priors=cost_specs(cfg),
+        ghz=float(cfg.cpu.ghz),
+        base_time_bounds=bounds,
+        sys_sigma=options.sys_sigma,
+    )
+    result = fit(problem, samples=int(cfg.samples), seed=int(cfg.seed), profile=name)
+
+    profile_path = conf_dir / "cpu" / f"{name}.yaml"
+    workload_paths = {w: conf_dir / "workload" / f"{w}_{name}.yaml" for w in rates}
+    report_path = Path(options.report_dir) / name / "report.md"
+    writable(profile_path, "calibrate.name")
+    for path in workload_paths.values():
+        writable(path, "calibrate.name")
+    profile_path.parent.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"# Calibrated CPU profile written by asi-calibrate from base profile {base}.\n"
+        f"# Fit report: {report_path}. Costs the data did not constrain keep their prior spec.\n"
+        f"#   asi-answer cpu={name}"
+        + (f" workload={next(iter(workload_paths))}_{name}" if workload_paths else "")
+        + "\n"
+    )
+    doc = profile_document(cfg, name, result, data, inputs, rates, options, report_path)
+    profile_path.write_text(_dump(doc, header), encoding="utf-8")
+    for w, path in workload_paths.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wdoc = workload_document(cfg, name, rates[w], result.base_times[w], composer)
+        path.write_text(_dump(wdoc, workload_header(rates[w], name, inputs)), encoding="utf-8")
+
+    verified = verify(data, name, rates, conf_dir, overrides)
+    report = render_report(
+        name=name,
+        cfg=cfg,
+        data=data,
+        rates=rates,
+        result=result,
+        verified=verified,
+        inputs=inputs,
+        profile_path=profile_path,
+        workload_paths=workload_paths,
+    )
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(report, encoding="utf-8")
+    return Outcome(profile_path, workload_paths, report_path, report)
+
+
+@exits_cleanly
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    outcome = run(argv)
+    print(outcome.report)
+    print(f"wrote {outcome.profile_path}")
+    for path in outcome.workload_paths.values():
+        print(f"wrote {path}")
+    print(f"wrote {outcome.report_path}")
+    return 0

@@ -1,0 +1,329 @@
+"""The Markdown fit report of ``asi-calibrate``.
+
+Sections: what went in (files and hashes), the native event rates measured
+per workload, measured vs predicted per input with residuals, and per cost
+whether the data moved or narrowed it or left it at its prior. Predictions
+are those of the written profile composed back through the config path, so
+they are what ``asi-answer cpu=<name>`` reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from model import MODEL_VERSION
+
+from .fit import RELATIVE_KINDS, Z95, CostFit, FitResult
+
+QUANTITY = {
+    "native_time": "native time per op [ns]",
+    "asi_time": "ASI time per op [ns]",
+    "throughput_loss": "throughput loss",
+}
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table, columns padded so it also reads as plain text."""
+    cells = [list(header), *[list(r) for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    return "\n".join([line(cells[0]), line(["-" * w for w in widths]), *map(line, cells[1:])])
+
+
+def _g(x: float, digits: int = 4) -> str:
+    return f"{x:.{digits}g}"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:+.1f} %"
+
+
+def _spread(spec_low: float, spec_high: float, median: float) -> str:
+    return f"{_g(median)} [{_g(spec_low)}-{_g(spec_high)}]"
+
+
+def _prior_text(fit: CostFit) -> str:
+    p = fit.prior
+    return _spread(np.exp(p.lower), np.exp(p.upper), np.exp(p.center))
+
+
+def _posterior_text(fit: CostFit) -> str:
+    if not fit.constrained:
+        return "= prior"
+    low = np.exp(fit.log_median - Z95 * fit.log_sd)
+    high = np.exp(fit.log_median + Z95 * fit.log_sd)
+    written = f"{_g(fit.spec.low)}-{_g(fit.spec.high)}"
+    text = _spread(low, high, np.exp(fit.log_median))
+    posterior = f"{_g(low)}-{_g(high)}"
+    return text if written == posterior else f"{text}, written {written}"
+
+
+def _tags(datum) -> str:
+    tags = datum.tags
+    parts = [datum.workload, f"{int(datum.observation.point['cpus'])} cpu"]
+    parts.append(f"asi {tags.stage}" if tags.asi else "asi off")
+    if tags.ibpb is not None:
+        parts.append(f"ibpb {'on' if tags.ibpb else 'off'}")
+    return ", ".join(parts)
+
+
+def fit_rows(data, verified: Sequence[Mapping[str, float]]) -> list[list[str]]:
+    """Measured vs predicted, one row per datum (plus IOPS rows for native runs)."""
+    rows = []
+    for d, v in zip(data, verified, strict=True):
+        obs = d.observation
+        predicted = v[
+            {"native_time": "t_native_mean", "asi_time": "t_asi_mean"}.get(
+                obs.kind, "throughput_loss_p50"
+            )
+        ]
+        if obs.kind in RELATIVE_KINDS:
+            error = _pct(predicted / obs.value - 1)
+            z = np.log(predicted / obs.value) / obs.sigma
+        else:
+            error = f"{predicted - obs.value:+.3f}"
+            z = (predicted - obs.value) / obs.sigma
+        rows.append(
+            [
+                obs.label,
+                _tags(d),
+                QUANTITY[obs.kind],
+                _g(obs.value),
+                _g(predicted),
+                error,
+                f"{z:+.2f}",
+            ]
+        )
+        if obs.kind == "native_time":
+            cpus = obs.point["cpus"]
+            measured, model = cpus * 1e9 / obs.value, cpus * 1e9 / predicted
+            rows.append(
+                [
+                    obs.label,
+                    _tags(d),
+                    "native IOPS (all jobs)",
+                    _g(measured, 6),
+                    _g(model, 6),
+                    _pct(model / measured - 1),
+                    "",
+                ]
+            )
+    return rows
+
+
+def paired_loss_rows(data, verified) -> list[list[str]]:
+    """Throughput loss of each fio ASI run against the native runs of the same workload and CPUs."""
+    native: dict[tuple, list[float]] = {}
+    for d in data:
+        if d.observation.kind == "native_time":
+            native.setdefault((d.workload, d.observation.point["cpus"]), []).append(
+                d.observation.value
+            )
+    rows = []
+    for d, v in zip(data, verified, strict=True):
+        key = (d.workload, d.observation.point["cpus"])
+        if d.observation.kind != "asi_time" or key not in native:
+            continue
+        measured = 1 - float(np.mean(native[key])) / d.observation.value
+        rows.append(
+            [
+                d.observation.label,
+                _tags(d),
+                f"{measured:.3f}",
+                f"{v['throughput_loss_p50']:.3f}",
+                f"{v['throughput_loss_p05']:.3f}-{v['throughput_loss_p95']:.3f}",
+            ]
+        )
+    return rows
+
+
+def cost_rows(result: FitResult, units: Mapping[str, str]) -> list[list[str]]:
+    rows = []
+    for name, fit in result.costs.items():
+        status = fit.status + (", at bound" if fit.at_bound else "")
+        rows.append(
+            [
+                name,
+                units[name],
+                _prior_text(fit),
+                _posterior_text(fit),
+                f"{fit.shift:+.2f}",
+                f"{fit.width_ratio:.2f}",
+                status,
+            ]
+        )
+    return rows
+
+
+def _names(fits: Sequence[CostFit]) -> str:
+    return ", ".join(f.name for f in fits) if fits else "none"
+
+
+def summary_lines(result: FitResult) -> list[str]:
+    """Which costs the data moved, narrowed, pushed to a bound, or left alone."""
+    fits = list(result.costs.values())
+    moved = [f for f in fits if "moved" in f.status]
+    moved_text = (
+        ", ".join(f"{f.name} ({_pct(np.exp(f.log_median - f.prior.center) - 1)})" for f in moved)
+        if moved
+        else "none"
+    )
+    return [
+        f"- **Moved by the data** (median shifted >= 0.1 prior sd): {moved_text}",
+        f"- **Narrowed** (posterior sd <= 0.9 of the prior's): "
+        f"{_names([f for f in fits if 'narrowed' in f.status])}",
+        f"- **At a prior bound** (the data want more than the documented range allows): "
+        f"{_names([f for f in fits if f.at_bound])}",
+        f"- **Kept at their priors** (not constrained by these data): "
+        f"{_names([f for f in fits if not f.constrained])}",
+    ]
+
+
+def render_report(
+    *,
+    name,
+    cfg,
+    data,
+    rates,
+    result: FitResult,
+    verified,
+    inputs,
+    profile_path: Path,
+    workload_paths,
+) -> str:
+    """The whole report as Markdown text."""
+    units = {n: s["unit"] for n, s in cfg.cpu.costs.items()}
+    lines = [
+        f"# Calibration report: `{name}`",
+        "",
+        f"Base profile `{cfg.cpu.name}`; model {MODEL_VERSION}; seed {cfg.seed}, "
+        f"{cfg.samples} samples. Fit {'converged' if result.success else 'did NOT converge'} "
+        f"({result.evaluations} model evaluations: {result.message}).",
+        "",
+        f"- profile: `{profile_path}` (use `cpu={name}`)",
+        *(f"- workload: `{p}` (use `workload={w}_{name}`)" for w, p in workload_paths.items()),
+        "",
+        "## Costs",
+        "",
+        *summary_lines(result),
+        "",
+        table(
+            [
+                "cost",
+                "unit",
+                "prior median [5-95 %]",
+                "calibrated median [5-95 %]",
+                "shift (prior sd)",
+                "sd / prior sd",
+                "status",
+            ],
+            cost_rows(result, units),
+        ),
+        "",
+        "## Measured vs predicted",
+        "",
+        "Predicted by the written profile, composed and evaluated like `asi-answer` does "
+        "(times: Monte Carlo mean; loss: median). Error is predicted - measured; z is the "
+        "residual in standard errors.",
+        "",
+        table(
+            ["input", "tags", "quantity", "measured", "predicted", "error", "z"],
+            fit_rows(data, verified),
+        ),
+    ]
+    paired = paired_loss_rows(data, verified)
+    if paired:
+        lines += [
+            "",
+            "Throughput loss of the fio ASI runs against their native runs:",
+            "",
+            table(["input", "tags", "measured", "predicted p50", "predicted p05-p95"], paired),
+        ]
+    published = [
+        (d, v)
+        for d, v in zip(data, verified, strict=True)
+        if d.observation.kind == "throughput_loss"
+    ]
+    if published:
+        lines += [
+            "",
+            "Predictive spread at the published points (profile marginals are independent, "
+            "so this is wider than the data alone warrant):",
+            "",
+            table(
+                ["input", "p05", "p50", "p95"],
+                [
+                    [
+                        d.observation.label,
+                        *(
+                            f"{v[k]:.3f}"
+                            for k in (
+                                "throughput_loss_p05",
+                                "throughput_loss_p50",
+                                "throughput_loss_p95",
+                            )
+                        ),
+                    ]
+                    for d, v in published
+                ],
+            ),
+        ]
+    if rates:
+        lines += [
+            "",
+            "## Native event rates (asi=off runs)",
+            "",
+            "fio's CPU time per I/O is `cpu% / 100 * job_runtime / total_ios`; `base_time` "
+            "is fitted so that the model reproduces the native time per op.",
+            "",
+            table(
+                [
+                    "workload",
+                    "runs",
+                    "time/op [ns]",
+                    "usr/op [ns]",
+                    "sys/op [ns]",
+                    "ctx/op",
+                    "majf/op",
+                    "minf/op",
+                    "fitted base_time [ns]",
+                ],
+                [
+                    [
+                        w,
+                        str(r.runs),
+                        _g(r.time_per_op),
+                        _g(r.usr_per_op),
+                        _g(r.sys_per_op),
+                        _g(r.ctx_per_op, 3),
+                        _g(r.majf_per_op, 3),
+                        _g(r.minf_per_op, 3),
+                        _g(result.base_times[w]),
+                    ]
+                    for w, r in rates.items()
+                ],
+            ),
+        ]
+        if any(r.majf_per_op > 1e-3 for r in rates.values()):
+            lines += ["", "Major faults are not modelled: their time ends up in `base_time`."]
+    bound = [d.observation.label for d, e in zip(data, result.sys_excess, strict=True) if e > 0]
+    if bound:
+        lines += [
+            "",
+            f"The modelled kernel time exceeds the measured system time for: {', '.join(bound)} "
+            "(native costs pushed against the sys_cpu bound).",
+        ]
+    lines += [
+        "",
+        "## Inputs",
+        "",
+        table(["file", "kind", "sha256"], [[f.path, f.kind, f.sha256] for f in inputs.files]),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,431 @@
+"""Fit a CPU profile's uncertain costs to measurements: the numerical core of ``asi-calibrate``.
+
+Unknowns are the log-medians ``theta_c`` of the profile's non-fixed costs (in
+each cost's own unit) and, for each workload measured natively, its
+``base_time`` [ns]. Each datum is an :class:`Observation`: a native or ASI time
+per op measured by fio, or a published throughput loss.
+
+Method
+------
+1. **Prior.** Every cost's spec becomes a normal in log space whose 5th/95th
+   percentiles are the spec's ``low``/``high`` and whose centre is its
+   median (exact for ``lognormal``, a close stand-in for ``loguniform`` and
+   ``uniform``). The fit never leaves ``[low, high]`` (bounded
+   ``scipy.optimize.least_squares``), and the prior term pulls costs the
+   data cannot see back to their prior medians.
+2. **Posterior (MAP + Laplace).** Minimise the whitened residuals
+
+       r = [(model(theta) - data) / sigma_data,  (theta - centre) / scale_prior]
+
+   with the model priced at the cost medians (one deterministic sample).
+   The Gauss-Newton Hessian ``J^T J`` at the optimum gives the posterior
+   covariance; its diagonal is each cost's posterior log-sd.
+3. **Classify.** A cost is *moved* when its median shifted by at least
+   :data:`MOVED_SHIFT` prior sds, *narrowed* when its posterior sd is at most
+   :data:`NARROWED_RATIO` of the prior's; either makes it *constrained*. The
+   rest keep their prior spec unchanged.
+4. **Profile.** Each constrained cost becomes a ``lognormal`` with the
+   posterior sd, narrowed where needed so that its ``low``/``high`` (5th/95th
+   percentiles) stay inside the prior range, but never below
+   :data:`MIN_WIDTH` of it (a median pushed to a bound stops short of it
+   and is flagged *at bound*). A profile holds independent
+   marginals, not the posterior's correlations, so its predictive spread is
+   wider than the data warrant (conservative). Its medians are then refitted
+   (same objective, constrained costs only) with the model's own Monte Carlo
+   statistics of that very profile as the prediction: ``t_native_mean``,
+   ``t_asi_mean`` and ``throughput_loss_p50`` over the common-random-number
+   draws ``asi-answer`` will use (same seed, sample count and profile name).
+   So the profile reproduces the data in the statistics the tools report,
+   deterministically.
+
+Times are compared in log space (``sigma`` relative); losses absolutely. A
+native run's system CPU time per op bounds the model's kernel time from
+above, as a one-sided penalty: the kernel paths the model prices cannot take
+longer than the kernel as a whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+from scipy.special import ndtri
+
+from model.costs import COST_NAMES, CostSpec, stream_uniforms, to_model_units
+from model.evaluate import evaluate
+from model.mechanism import native_counts
+from model.params import as_columns
+
+Z95 = float(ndtri(0.95))
+"""Standard-normal 95th percentile: ``low``/``high`` of a lognormal spec sit at -/+ this many sds."""
+
+MOVED_SHIFT = 0.1
+"""A cost whose log-median moved by at least this many prior sds is reported as moved."""
+NARROWED_RATIO = 0.9
+"""A cost whose posterior sd is at most this fraction of its prior sd is reported as narrowed."""
+
+MIN_WIDTH = 0.5
+"""A calibrated spec keeps at least this fraction of its posterior sd: a median the
+data push to a prior bound stops that many sds inside it instead of collapsing
+the spec to a point (the report flags it as *at bound*)."""
+
+STATISTIC = {
+    "native_time": "t_native_mean",
+    "asi_time": "t_asi_mean",
+    "throughput_loss": "throughput_loss_p50",
+}
+"""The :func:`model.evaluate.evaluate` output each kind of datum is compared with."""
+RELATIVE_KINDS = frozenset({"native_time", "asi_time"})
+"""Kinds compared in log space (their ``sigma`` is relative)."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One datum the calibrated profile should reproduce.
+
+    Attributes
+    ----------
+    label : str
+        What to call it in errors and reports (file name or published label).
+    kind : {"native_time", "asi_time", "throughput_loss"}
+        Time per op of one job [ns], or ``1 - tput_asi / tput_native`` [0-1].
+    value : float
+        The measurement.
+    sigma : float
+        Its standard error: relative for times, absolute for losses.
+    point : mapping
+        The model point it was measured at (:data:`model.params.POINT_PARAMS`).
+    group : str or None
+        The workload whose ``base_time`` is fitted (from native runs), or
+        ``None`` to keep ``point["base_time"]``.
+    sys_bound : float or None
+        Upper bound on the modelled kernel time per op [ns] (native runs).
+    """
+
+    label: str
+    kind: str
+    value: float
+    sigma: float
+    point: Mapping[str, object]
+    group: str | None = None
+    sys_bound: float | None = None
+
+
+@dataclass(frozen=True)
+class LogPrior:
+    """A cost's prior as a normal in log space, and its hard bounds (all in log of ``unit``)."""
+
+    center: float
+    scale: float
+    lower: float
+    upper: float
+
+    @classmethod
+    def from_spec(cls, spec: CostSpec) -> LogPrior:
+        """Centre at the spec's median; ``low``/``high`` at the 5th/95th percentiles."""
+        lower, upper = float(np.log(spec.low)), float(np.log(spec.high))
+        return cls(float(np.log(spec.median())), (upper - lower) / (2 * Z95), lower, upper)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything the fit needs.
+
+    Attributes
+    ----------
+    observations : sequence of Observation
+    priors : mapping of cost name to CostSpec
+        The base profile's costs (every name in :data:`model.costs.COST_NAMES`).
+    ghz : float
+        The profile's clock [GHz], converting cycle costs to ns.
+    base_time_bounds : mapping of str to (float, float)
+        For each fitted workload: (start, upper bound) of its ``base_time`` [ns].
+    sys_sigma : float
+        Relative softness of the system-time bound.
+    """
+
+    observations: Sequence[Observation]
+    priors: Mapping[str, CostSpec]
+    ghz: float
+    base_time_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    sys_sigma: float = 0.1
+
+
+@dataclass(frozen=True)
+class CostFit:
+    """What the data did to one cost. Log quantities are in log of ``unit``."""
+
+    name: str
+    prior: LogPrior
+    log_median: float
+    log_sd: float
+    status: str  # "moved", "narrowed", "moved+narrowed" or "prior"
+    at_bound: bool
+    spec: CostSpec
+
+    @property
+    def shift(self) -> float:
+        """Median shift in prior sds (signed)."""
+        return (self.log_median - self.prior.center) / self.prior.scale
+
+    @property
+    def width_ratio(self) -> float:
+        """Posterior sd over prior sd."""
+        return self.log_sd / self.prior.scale
+
+    @property
+    def constrained(self) -> bool:
+        return self.status != "prior"
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The calibrated costs and base times, and how well they reproduce the data."""
+
+    costs: dict[str, CostFit]
+    base_times: dict[str, float]
+    predictions: np.ndarray
+    residuals: np.ndarray
+    sys_excess: np.ndarray
+    map_predictions: np.ndarray
+    success: bool
+    message: str
+    evaluations: int
+
+
+# --------------------------------------------------------------------------- pieces
+def fitted_names(priors: Mapping[str, CostSpec]) -> list[str]:
+    """Costs with a range to fit (not ``fixed``, ``low < high``), in :data:`COST_NAMES` order."""
+    return [
+        n
+        for n in COST_NAMES
+        if priors[n].dist != "fixed" and float(priors[n].high) > float(priors[n].low)
+    ]
+
+
+def lognormal_spec(log_median: float, log_sd: float, prior: LogPrior, unit: str) -> CostSpec:
+    """A lognormal spec with this median whose 5th/95th percentiles stay in the prior range.
+
+    The sd is narrowed (never the median moved) when a percentile would leave
+    ``[low, high]``, so a median near a bound gives a narrow spec.
+    """
+    room = min(log_median - prior.lower, prior.upper - log_median) / Z95
+    sd = max(0.0, min(log_sd, room))
+    return CostSpec(
+        dist="lognormal",
+        low=float(np.exp(log_median - Z95 * sd)),
+        high=float(np.exp(log_median + Z95 * sd)),
+        unit=unit,
+    )
+
+
+def stack_points(points: Sequence[Mapping[str, object]]) -> dict[str, np.ndarray]:
+    """Model columns for a list of points, one row each."""
+    cols = [as_columns(p) for p in points]
+    return {name: np.concatenate([c[name] for c in cols]) for name in cols[0]}
+
+
+def fixed_time_without_base(cols: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Native time per op that no cost prices, less ``base_time`` (device waits) [ns]."""
+    fixed = np.broadcast_to(native_counts(cols)["fixed"], cols["base_time"].shape)
+    return fixed - cols["base_time"]
+
+
+def data_residuals(problem: Problem, predictions: np.ndarray) -> np.ndarray:
+    """Whitened misfit per observation: log ratio / sigma for times, difference / sigma for losses."""
+    out = np.empty(len(problem.observations))
+    for i, obs in enumerate(problem.observations):
+        if obs.kind in RELATIVE_KINDS:
+            out[i] = np.log(max(predictions[i], 1e-300) / obs.value) / obs.sigma
+        else:
+            out[i] = (predictions[i] - obs.value) / obs.sigma
+    return out
+
+
+def sys_excess(problem: Problem, kernel: np.ndarray) -> np.ndarray:
+    """One-sided, whitened excess of modelled kernel time over measured system time."""
+    out = np.zeros(len(problem.observations))
+    for i, obs in enumerate(problem.observations):
+        if obs.sys_bound and kernel[i] > obs.sys_bound:
+            out[i] = np.log(kernel[i] / obs.sys_bound) / problem.sys_sigma
+    return out
+
+
+class Forward:
+    """Model predictions for every observation, given cost draws and base times."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        self.cols = stack_points([o.point for o in problem.observations])
+        self.device = fixed_time_without_base(self.cols)
+        self.groups = list(problem.base_time_bounds)
+        self.group_rows = {
+            g: np.array([o.group == g for o in problem.observations]) for g in self.groups
+        }
+        self.statistics = [STATISTIC[o.kind] for o in problem.observations]
+
+    def __call__(
+        self, costs: Mapping[str, np.ndarray], base_times: Sequence[float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(predictions, kernel_time)``: one value per observation; kernel time [ns/op]."""
+        cols = dict(self.cols)
+        base = self.cols["base_time"].copy()
+        for group, value in zip(self.groups, base_times, strict=True):
+            base[self.group_rows[group]] = value
+        cols["base_time"] = base
+        out = evaluate(cols, costs)
+        rows = np.arange(len(self.statistics))
+        predictions = np.array([out[s][i] for i, s in zip(rows, self.statistics, strict=True)])
+        kernel = out["t_native_mean"] - base - self.device
+        return predictions, kernel
+
+
+def _solve(
+    problem: Problem,
+    forward: Forward,
+    names: Sequence[str],
+    priors: Mapping[str, LogPrior],
+    make_costs: Callable[[np.ndarray], dict[str, np.ndarray]],
+    start: np.ndarray,
+    margins: Sequence[float] | None = None,
+):
+    """Bounded least squares over ``[theta of names..., base times...]``.
+
+    ``margins`` [log units] keep each theta that far inside its prior range.
+    """
+    n_costs = len(names)
+    margins = [0.0] * n_costs if margins is None else list(margins)
+    bounds_low = [priors[n].lower + m for n, m in zip(names, margins, strict=True)]
+    bounds_low += [0.0] * len(forward.groups)
+    bounds_high = [priors[n].upper - m for n, m in zip(names, margins, strict=True)]
+    bounds_high += [problem.base_time_bounds[g][1] for g in forward.groups]
+    scale = [priors[n].scale for n in names] + [
+        max(problem.base_time_bounds[g][1], 1.0) for g in forward.groups
+    ]
+    centers = np.array([priors[n].center for n in names])
+    scales = np.array([priors[n].scale for n in names])
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        predictions, kernel = forward(make_costs(x[:n_costs]), x[n_costs:])
+        return np.concatenate(
+            [
+                data_residuals(problem, predictions),
+                sys_excess(problem, kernel),
+                (x[:n_costs] - centers) / scales,
+            ]
+        )
+
+    start = np.clip(start, bounds_low, bounds_high)
+    return least_squares(
+        residuals,
+        start,
+        bounds=(bounds_low, bounds_high),
+        x_scale=np.array(scale),
+        method="trf",
+    )
+
+
+def laplace_sd(jacobian: np.ndarray) -> np.ndarray:
+    """Posterior sds from the Gauss-Newton Hessian of whitened residuals."""
+    covariance = np.linalg.pinv(jacobian.T @ jacobian)
+    return np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+
+
+def classify(shift: float, width_ratio: float) -> str:
+    """``moved``, ``narrowed``, ``moved+narrowed`` or ``prior`` (see the module notes)."""
+    moved = abs(shift) >= MOVED_SHIFT
+    narrowed = width_ratio <= NARROWED_RATIO
+    if moved and narrowed:
+        return "moved+narrowed"
+    return "moved" if moved else "narrowed" if narrowed else "prior"
+
+
+# --------------------------------------------------------------------------- fit
+def fit(problem: Problem, *, samples: int, seed: int, profile: str) -> FitResult:
+    """Calibrate ``problem``'s costs and base times (the module notes give the method).
+
+    Parameters
+    ----------
+    problem : Problem
+    samples, seed, profile : int, int, str
+        The Monte Carlo draws the written profile will get: ``profile`` is the
+        calibrated profile's name (it keys the common random numbers).
+
+    Returns
+    -------
+    FitResult
+    """
+    specs = problem.priors
+    names = fitted_names(specs)
+    priors = {n: LogPrior.from_spec(specs[n]) for n in names}
+    forward = Forward(problem)
+    ghz = problem.ghz
+    medians = {n: float(specs[n].median()) for n in COST_NAMES}
+    base_start = [problem.base_time_bounds[g][0] for g in forward.groups]
+
+    # 2. MAP with the model priced at the cost medians, then Laplace.
+    def plug_in(theta: np.ndarray) -> dict[str, np.ndarray]:
+        values = dict(medians)
+        values.update({n: float(np.exp(t)) for n, t in zip(names, theta, strict=True)})
+        return {n: to_model_units(np.array([values[n]]), specs[n].unit, ghz) for n in COST_NAMES}
+
+    start = np.array([priors[n].center for n in names] + base_start)
+    first = _solve(problem, forward, names, priors, plug_in, start)
+    sds = laplace_sd(first.jac)
+    map_predictions, _ = forward(plug_in(first.x[: len(names)]), first.x[len(names) :])
+
+    # 3. Classify.
+    fits: dict[str, CostFit] = {}
+    for i, n in enumerate(names):
+        shift = (first.x[i] - priors[n].center) / priors[n].scale
+        status = classify(shift, sds[i] / priors[n].scale)
+        fits[n] = CostFit(
+            n, priors[n], first.x[i], min(sds[i], priors[n].scale), status, False, specs[n]
+        )
+
+    # 4. Refit the constrained medians against the profile's own Monte Carlo statistics.
+    free = [n for n in names if fits[n].constrained]
+    uniforms = {n: stream_uniforms(samples, seed=seed, profile=profile, cost=n) for n in COST_NAMES}
+
+    def profile_specs(theta: np.ndarray) -> dict[str, CostSpec]:
+        out = dict(specs)
+        for n, t in zip(free, theta, strict=True):
+            out[n] = lognormal_spec(t, fits[n].log_sd, priors[n], specs[n].unit)
+        return out
+
+    def monte_carlo(theta: np.ndarray) -> dict[str, np.ndarray]:
+        chosen = profile_specs(theta)
+        return {
+            n: to_model_units(chosen[n].ppf(uniforms[n]), chosen[n].unit, ghz) for n in COST_NAMES
+        }
+
+    start = np.concatenate([[first.x[names.index(n)] for n in free], first.x[len(names) :]])
+    margins = [Z95 * MIN_WIDTH * fits[n].log_sd for n in free]
+    second = _solve(problem, forward, free, priors, monte_carlo, start, margins)
+    theta, base_times = second.x[: len(free)], second.x[len(free) :]
+    final_specs = profile_specs(theta)
+    for n, t, margin in zip(free, theta, margins, strict=True):
+        old = fits[n]
+        room = min(t - priors[n].lower, priors[n].upper - t) - margin
+        at_bound = bool(room < 1e-6 * priors[n].scale)
+        fits[n] = CostFit(n, old.prior, float(t), old.log_sd, old.status, at_bound, final_specs[n])
+    for n in names:
+        if not fits[n].constrained:  # reported at the prior: median and width unchanged
+            fits[n] = CostFit(
+                n, priors[n], priors[n].center, priors[n].scale, "prior", False, specs[n]
+            )
+
+    predictions, kernel = forward(monte_carlo(theta), base_times)
+    return FitResult(
+        costs=fits,
+        base_times=dict(zip(forward.groups, (float(b) for b in base_times), strict=True)),
+        predictions=predictions,
+        residuals=data_residuals(problem, predictions),
+        sys_excess=sys_excess(problem, kernel),
+        map_predictions=map_predictions,
+        success=bool(first.success and second.success),
+        message=str(second.message),
+        evaluations=int(first.nfev + second.nfev),
+    )
