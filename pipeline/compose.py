@@ -72,6 +72,8 @@ def validate(cfg: DictConfig) -> None:
         )
     if cfg.samples < 1:
         raise ConfigError(f"samples must be an integer >= 1, got {cfg.samples}")
+    if cfg.seed < 0:  # numpy's SeedSequence rejects negative seeds
+        raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed}")
     if cfg.answer.format not in ANSWER_FORMATS:
         raise ConfigError(
             f"answer.format must be one of {', '.join(ANSWER_FORMATS)}, got {cfg.answer.format!r}"

@@ -1,0 +1,1 @@
+"""Hydra plugin shim for asi-sweep's grid sweeper (the logic is in :mod:`pipeline.sweeper`)."""

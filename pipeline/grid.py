@@ -1,0 +1,500 @@
+"""Grid expansion: Hydra sweep overrides -> one table of points, each with a ``point_id``.
+
+The overrides are Hydra's own (``a=1,2,3``, ``range()``, ``choice()``,
+``glob()`` over config groups), parsed by ``hydra.core.override_parser``. They
+split into three kinds:
+
+* **group dimensions** (``workload``, ``cpu``, ``mitigations``): the config is
+  composed once per combination of their options (the only place Hydra's
+  composition, ~50 ms, is paid);
+* **point dimensions**: scalars that are model point parameters
+  (``cpus``, ``ephmap.slots``, ``workload.file_size``, ``mitigations.<flag>``,
+  ``cpu.ibpb``...): they become columns of the grid, never a composition;
+* **profile dimensions**: other scalars of the model's configs
+  (``cpu.costs.ibpb.high``, ``cpu.ghz``, ``seed``, ``samples``...): they change
+  the cost draws, so each combination is its own :class:`Profile`, applied to a
+  copy of the composed config.
+
+Every distinct value is validated once (type against the structured-config
+schema, range with :func:`model.params.check_ranges`, sizes with
+:func:`model.units.parse_size`) before anything runs; errors are one-line
+:class:`~pipeline.errors.ConfigError` naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from math import prod
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode, StringNode
+
+from model import MODEL_VERSION
+from model.costs import CostSpec, sample_costs
+from model.params import BOOL_PARAMS, POINT_PARAMS, check_ranges
+from model.units import parse_size
+
+from .compose import CONF_DIR, PARAM_LABELS, check_override_syntax, cost_specs, point_from_config
+from .compose import validate as validate_config
+from .config import SIZE_FIELDS
+from .errors import ConfigError, one_line
+
+MODEL_GROUPS: tuple[str, ...] = ("workload", "cpu", "mitigations")
+"""Config groups a sweep may range over: they choose the model's inputs."""
+
+MODEL_ROOTS: tuple[str, ...] = (
+    "workload",
+    "cpu",
+    "mitigations",
+    "ephmap",
+    "cpus",
+    "seed",
+    "samples",
+)
+"""Top-level config keys whose scalars a sweep may vary (everything else is execution settings)."""
+
+POINT_KEYS: dict[str, str] = {label: name for name, label in PARAM_LABELS.items()}
+"""Config path -> model point parameter (``workload.file_size`` -> ``file_size``)."""
+
+HASHED_SECTIONS: tuple[str, ...] = MODEL_ROOTS
+"""Config sections a profile's ``config_hash`` covers (not hydra, store, ray, sweep, answer)."""
+
+ID_BLOCK_ROWS = 1 << 16
+"""Rows hashed per block: bounds the (rows x parameters) matrix built for hashing."""
+
+
+def stable_hash(payload: object, length: int = 16) -> str:
+    """A stable hex hash of JSON-serialisable ``payload`` (sorted keys, shortest float repr)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+# --------------------------------------------------------------------------- results of expansion
+@dataclass(frozen=True)
+class Profile:
+    """What the points of one composition share: labels, cost-draw inputs, the base point.
+
+    ``base_point`` holds the model's point parameters of the composed config
+    (Python scalars, sizes in [bytes]); a grid row overrides the swept ones.
+    """
+
+    workload: str
+    cpu: str
+    mitigations: str
+    seed: int
+    samples: int
+    ghz: float
+    cost_specs: Mapping[str, CostSpec]
+    cost_profile: str
+    profile_overrides: str
+    config_hash: str
+    base_point: Mapping[str, float | bool]
+    model_version: str = MODEL_VERSION
+
+    def costs(self) -> dict[str, np.ndarray]:
+        """Common-random-number cost draws (identical for every chunk and worker)."""
+        return sample_costs(
+            self.cost_specs, self.samples, seed=self.seed, profile=self.cpu, ghz=self.ghz
+        )
+
+    def id_prefix(self) -> bytes:
+        """Canonical encoding of everything but the point's parameter values that its result depends on."""
+        return json.dumps(
+            {
+                "model_version": self.model_version,
+                "workload": self.workload,
+                "cpu": self.cpu,
+                "mitigations": self.mitigations,
+                "cost_profile": self.cost_profile,
+                "seed": self.seed,
+                "samples": self.samples,
+                "params": list(POINT_PARAMS),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+
+
+@dataclass
+class Grid:
+    """Every point of a sweep.
+
+    ``points`` has one row per point: ``point_id`` (string), ``profile`` (index
+    into ``profiles``) and one column per swept point parameter (``swept``), in
+    model units. Parameters that are not swept come from the profile's
+    ``base_point``, so a 10^6-point grid costs a few columns, not all of them.
+    """
+
+    profiles: list[Profile]
+    points: pa.Table
+    swept: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return self.points.num_rows
+
+    def full_columns(self, rows: pa.Table) -> dict[str, np.ndarray]:
+        """Model point columns for ``rows`` of :attr:`points` (one profile only)."""
+        return point_columns(rows, self.profiles[_single_profile(rows)])
+
+
+def _single_profile(rows: pa.Table) -> int:
+    profiles = pc.unique(rows.column("profile"))
+    if len(profiles) != 1:
+        raise ValueError("rows span several profiles; chunks must not")
+    return profiles[0].as_py()
+
+
+def point_columns(rows: pa.Table, profile: Profile) -> dict[str, np.ndarray]:
+    """The model's point columns for grid ``rows``: swept columns, else the profile's base value."""
+    n = rows.num_rows
+    cols = {}
+    for name in POINT_PARAMS:
+        dtype = bool if name in BOOL_PARAMS else np.float64
+        if name in rows.column_names:
+            cols[name] = rows.column(name).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+        else:
+            cols[name] = np.full(n, profile.base_point[name], dtype=dtype)
+    return cols
+
+
+# --------------------------------------------------------------------------- parsing
+@dataclass(frozen=True)
+class Dimensions:
+    """Sweep overrides, classified."""
+
+    fixed: tuple[str, ...]
+    groups: dict[str, list[str]]
+    points: dict[str, list]
+    profiles: dict[str, list]
+
+
+def parse(overrides: Sequence[str], parser: OverridesParser) -> list[Override]:
+    """Parse with Hydra's grammar; a malformed override is named in a one-line error."""
+    check_override_syntax(overrides)
+    return parser.parse_overrides(list(overrides))
+
+
+def merge_by_key(overrides: Sequence[Override]) -> list[Override]:
+    """Later overrides of the same key replace earlier ones (command line over presets)."""
+    merged: dict[str, Override] = {}
+    for override in overrides:
+        merged.pop(override.get_key_element(), None)
+        merged[override.get_key_element()] = override
+    return list(merged.values())
+
+
+def _sweep_values(override: Override, is_group: bool) -> list:
+    key = override.get_key_element()
+    text = override.input_line.split("=", 1)[-1]
+    if not override.is_discrete_sweep():
+        raise ConfigError(
+            f"{key}: {text} is not a list of values; use a,b,c, range(), choice() or glob()"
+        )
+    values = list(override.sweep_string_iterator() if is_group else override.sweep_iterator())
+    if not values:
+        raise ConfigError(f"{key}: {text} gives no value: the grid is empty")
+    return list(dict.fromkeys(values))  # distinct, in the order given
+
+
+def classify(
+    overrides: Sequence[Override], group_options: Callable[[str], list[str]]
+) -> Dimensions:
+    """Split overrides into fixed ones (passed to composition) and the three kinds of dimension."""
+    fixed, groups, points, profiles = [], {}, {}, {}
+    for override in overrides:
+        key = override.key_or_group
+        is_group = bool(group_options(key))
+        if not override.is_sweep_override():
+            fixed.append(override.input_line)
+            continue
+        if override.is_add() or override.is_delete() or override.package is not None:
+            raise ConfigError(
+                f"{override.input_line}: a sweep cannot add, delete or re-package keys"
+            )
+        if is_group:
+            if key not in MODEL_GROUPS:
+                raise ConfigError(
+                    f"{key}: this group cannot be swept; sweepable groups: {', '.join(MODEL_GROUPS)}"
+                )
+            options = group_options(key)
+            values = _sweep_values(override, is_group=True)
+            unknown = [v for v in values if v not in options]
+            if unknown:
+                raise ConfigError(
+                    f"{key}: unknown option {unknown[0]!r}; allowed: {', '.join(options)}"
+                )
+            groups[key] = values
+            continue
+        if key.split(".", 1)[0] not in MODEL_ROOTS:
+            raise ConfigError(
+                f"{key}: cannot be swept (an execution setting, not a model input); "
+                f"sweepable: the groups {', '.join(MODEL_GROUPS)} and scalars under "
+                f"{', '.join(MODEL_ROOTS)}"
+            )
+        values = _sweep_values(override, is_group=False)
+        (points if key in POINT_KEYS else profiles)[key] = values
+    return Dimensions(tuple(fixed), groups, points, profiles)
+
+
+# --------------------------------------------------------------------------- composition
+Composer = Callable[[Sequence[str]], DictConfig]
+
+
+def loader_composer(loader, config_name: str = "config") -> Composer:
+    """Compose with a Hydra ``ConfigLoader`` (the sweeper's, or ``GlobalHydra``'s) and validate."""
+
+    def compose(overrides: Sequence[str]) -> DictConfig:
+        try:
+            cfg = loader.load_configuration(
+                config_name=config_name, overrides=list(overrides), run_mode=RunMode.RUN
+            )
+        except Exception as exc:  # Hydra and OmegaConf raise many types; all are user errors
+            raise ConfigError(one_line(exc, CONF_DIR)) from None
+        validate_config(cfg)
+        return cfg
+
+    return compose
+
+
+def compose_groups(dims: Dimensions, compose: Composer) -> list[DictConfig]:
+    """One validated config per combination of group options (fixed overrides applied)."""
+    keys = list(dims.groups)
+    return [
+        compose([*dims.fixed, *(f"{k}={v}" for k, v in zip(keys, combo, strict=True))])
+        for combo in itertools.product(*(dims.groups[k] for k in keys))
+    ]
+
+
+_NODE_RULES = {
+    IntegerNode: "an integer",
+    FloatNode: "a number",
+    BooleanNode: "true or false",
+    StringNode: "a string",
+}
+
+
+def _leaf_node(cfg: DictConfig, key: str):
+    """The value node at ``key``; ConfigError if the key does not exist or is a section."""
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    if not isinstance(parent, DictConfig) or leaf not in parent:
+        siblings = sorted(parent.keys()) if isinstance(parent, DictConfig) else []
+        prefix = f"{parent_key}." if parent_key else ""
+        allowed = ", ".join(f"{prefix}{k}" for k in siblings if isinstance(k, str))
+        raise ConfigError(f"{key}: unknown key" + (f"; allowed: {allowed}" if allowed else ""))
+    node = parent._get_node(leaf)
+    if isinstance(node, DictConfig):
+        fields = ", ".join(f"{key}.{k}" for k in node.keys())
+        raise ConfigError(f"{key}: a section, not a value; sweep one of {fields}")
+    return node
+
+
+def typed_values(probe: DictConfig, key: str, values: Sequence) -> list:
+    """Each value as the schema types it at ``key`` (``"2"`` -> 2); ConfigError names the field.
+
+    ``probe`` is a scratch copy of a composed config: values are assigned to it
+    one by one, so OmegaConf's structured-config validation does the typing.
+    """
+    node = _leaf_node(probe, key)
+    rule = next((r for t, r in _NODE_RULES.items() if isinstance(node, t)), None)
+    typed = []
+    for value in values:
+        try:
+            OmegaConf.update(probe, key, value, merge=False)
+        except Exception as exc:  # OmegaConf ValidationError and friends
+            if rule is None:
+                raise ConfigError(one_line(exc)) from None
+            raise ConfigError(f"{key} must be {rule}, got {value!r}") from None
+        typed.append(OmegaConf.select(probe, key))
+    return typed
+
+
+def model_values(key: str, values: Sequence) -> np.ndarray:
+    """Typed config values of a point dimension as the model's canonical column."""
+    name = POINT_KEYS[key]
+    if name in SIZE_FIELDS:
+        try:
+            column = np.array([parse_size(v, key) for v in values], dtype=np.float64)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    elif name in BOOL_PARAMS:
+        column = np.array([bool(v) for v in values], dtype=bool)
+    else:
+        column = np.array(values, dtype=np.float64)
+    try:
+        check_ranges({name: column}, PARAM_LABELS)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return column
+
+
+def point_dimensions(probe: DictConfig, dims: Dimensions) -> dict[str, np.ndarray]:
+    """Validated, distinct model values per swept point parameter (``4K`` and ``4096`` are one)."""
+    columns = {}
+    for key, values in dims.points.items():
+        column = model_values(key, typed_values(probe, key, values))
+        _, first = np.unique(column, return_index=True)
+        columns[POINT_KEYS[key]] = column[np.sort(first)]
+    return columns
+
+
+# --------------------------------------------------------------------------- profiles
+def _model_sections(cfg: DictConfig) -> dict:
+    return {
+        k: OmegaConf.to_container(cfg[k], resolve=True)
+        if isinstance(cfg[k], DictConfig)
+        else cfg[k]
+        for k in HASHED_SECTIONS
+        if k in cfg
+    }
+
+
+def make_profile(cfg: DictConfig, profile_overrides: str = "") -> Profile:
+    """The :class:`Profile` of a composed, validated config."""
+    specs = cost_specs(cfg)
+    cost_profile = stable_hash(
+        {
+            "cpu": cfg.cpu.name,
+            "ghz": float(cfg.cpu.ghz),
+            "costs": {name: asdict(spec) for name, spec in specs.items()},
+        }
+    )
+    return Profile(
+        workload=str(cfg.workload.name),
+        cpu=str(cfg.cpu.name),
+        mitigations=str(cfg.mitigations.name),
+        seed=int(cfg.seed),
+        samples=int(cfg.samples),
+        ghz=float(cfg.cpu.ghz),
+        cost_specs=specs,
+        cost_profile=cost_profile,
+        profile_overrides=profile_overrides,
+        config_hash=stable_hash(_model_sections(cfg)),
+        base_point=point_from_config(cfg),
+    )
+
+
+def expand_profiles(
+    configs: Sequence[DictConfig], dims: Dimensions, probe: DictConfig
+) -> list[Profile]:
+    """One profile per composed config and combination of profile-dimension values."""
+    keys = list(dims.profiles)
+    typed = [typed_values(probe, key, dims.profiles[key]) for key in keys]
+    profiles = []
+    for cfg in configs:
+        for combo in itertools.product(*typed):
+            variant = cfg
+            if keys:  # a copy per combination: the composed config is shared
+                variant = copy.deepcopy(cfg)
+                with open_dict(variant):
+                    for key, value in zip(keys, combo, strict=True):
+                        OmegaConf.update(variant, key, value, merge=False)
+                validate_config(variant)
+            label = " ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
+            profiles.append(make_profile(variant, label))
+    return profiles
+
+
+# --------------------------------------------------------------------------- points and ids
+def product_index(sizes: Sequence[int], rows: np.ndarray) -> Iterator[np.ndarray]:
+    """For flat indices ``rows`` of a row-major product of ``sizes``, the index along each axis."""
+    stride = prod(sizes)
+    for size in sizes:
+        stride //= size
+        yield (rows // stride) % size
+
+
+def point_ids(prefix: bytes, records: np.ndarray) -> list[str]:
+    """blake2b-128 hex ids of ``prefix`` + each row of ``records`` (float64, little-endian).
+
+    128 bits keep collisions negligible (~1e-26 at 10^6 points); hashing a
+    fixed binary layout is exact, unlike hashing printed floats.
+    """
+    rows = np.ascontiguousarray(records, dtype="<f8")
+    width = rows.shape[1] * 8
+    view = memoryview(rows.tobytes())
+    base = hashlib.blake2b(prefix, digest_size=16)
+    out = []
+    for start in range(0, len(view), width):
+        h = base.copy()
+        h.update(view[start : start + width])
+        out.append(h.hexdigest())
+    return out
+
+
+def profile_points(index: int, profile: Profile, dims: Mapping[str, np.ndarray]) -> pa.Table:
+    """The grid rows of one profile: the product of the point dimensions, with ids."""
+    names = list(dims)
+    sizes = [len(dims[n]) for n in names]
+    n = prod(sizes)
+    swept = {name: np.empty(n, dtype=dims[name].dtype) for name in names}
+    base = np.array([float(profile.base_point[p]) for p in POINT_PARAMS])
+    position = {p: i for i, p in enumerate(POINT_PARAMS)}
+    prefix = profile.id_prefix()
+    ids: list[str] = []
+    for start in range(0, n, ID_BLOCK_ROWS):
+        rows = np.arange(start, min(start + ID_BLOCK_ROWS, n))
+        records = np.tile(base, (len(rows), 1))
+        for name, axis in zip(names, product_index(sizes, rows), strict=True):
+            values = dims[name][axis]
+            swept[name][rows] = values
+            records[:, position[name]] = values
+        ids.extend(point_ids(prefix, records))
+    return pa.table(
+        {
+            "point_id": pa.array(ids, pa.string()),
+            "profile": pa.array(np.full(n, index, dtype=np.int32)),
+            **swept,
+        }
+    )
+
+
+def drop_duplicate_ids(points: pa.Table) -> pa.Table:
+    """Keep the first row of each ``point_id`` (``1G`` and ``1024M`` are one point)."""
+    if pc.count_distinct(points.column("point_id")).as_py() == points.num_rows:
+        return points
+    ids = points.column("point_id").to_numpy(zero_copy_only=False)
+    _, first = np.unique(ids, return_index=True)
+    return points.take(pa.array(np.sort(first)))
+
+
+# --------------------------------------------------------------------------- entry point
+def build_grid(overrides: Sequence[str], loader, config_name: str = "config") -> Grid:
+    """Validate and expand sweep ``overrides`` into a :class:`Grid`.
+
+    Parameters
+    ----------
+    overrides : sequence of str
+        Hydra overrides: ``hydra.sweeper.params`` entries first, then the
+        command line's (later ones win for the same key).
+    loader : hydra ConfigLoader
+        Resolves ``glob()`` over config groups and composes configs.
+    config_name : str
+        The primary config.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the field and what is allowed; raised before any work.
+    """
+    parser = OverridesParser.create(config_loader=loader)
+    parsed = merge_by_key(parse(overrides, parser))
+    dims = classify(parsed, lambda key: loader.get_group_options(key))
+    configs = compose_groups(dims, loader_composer(loader, config_name))
+    probe = copy.deepcopy(configs[0])
+    columns = point_dimensions(probe, dims)
+    profiles = expand_profiles(configs, dims, probe)
+    tables = [profile_points(i, p, columns) for i, p in enumerate(profiles)]
+    points = drop_duplicate_ids(pa.concat_tables(tables))
+    return Grid(profiles=profiles, points=points, swept=tuple(columns))

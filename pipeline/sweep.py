@@ -1,0 +1,424 @@
+"""``asi-sweep``: run a Hydra grid of model points on Ray into the results store.
+
+    asi-sweep -m cpus=1,2,4,8 workload.file_size=64M,1G ephmap.slots=1,2 'mitigations=glob(*)'
+    asi-sweep experiment=default            # a preset grid (conf/experiment/)
+    asi-sweep experiment=nightly ray=cluster  # on a running Ray cluster
+
+Every point lands in the Parquet store (``store.path``); points already there
+are skipped, so rerunning a sweep computes nothing and extending a grid
+computes only the new points. The sweep directory (``hydra.sweep.dir``) keeps
+``multirun.yaml`` and ``summary.json``. Exit codes: 0 every point stored,
+1 some chunks failed (their ids are in the summary; rerun to retry), 2 bad
+input (nothing was run or written).
+
+Overrides use Hydra's grammar (``a=1,2``, ``range()``, ``choice()``,
+``glob()``); ``-m`` is implied. Execution settings: ``sweep.*`` (chunking),
+``ray.*`` (``conf/ray``), ``store.*``.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pyarrow.compute as pc
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from . import store as results_store
+from .chunks import chunk_size, iter_chunks, measure_points_per_second
+from .compose import CONF_DIR, check_override_syntax, compose_config
+from .config import register
+from .errors import EXIT_BAD_INPUT, ConfigError, exits_cleanly, one_line
+from .grid import Grid, build_grid
+
+EXIT_FAILED_POINTS = 1
+MAX_IDS_SHOWN = 10
+"""Point ids printed per failed chunk; all of them go to ``summary.json``."""
+
+Out = Callable[[str], None]
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did; written as ``summary.json``."""
+
+    run_id: str
+    store: str
+    points: int
+    profiles: int
+    new: int
+    already_in_store: int
+    done: int = 0
+    failed: list[dict] = field(default_factory=list)
+    chunk_size: int = 0
+    chunks: int = 0
+    nodes: dict[str, int] = field(default_factory=dict)
+    parts: list[str] = field(default_factory=list)
+    unreadable_parts: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    driver_peak_rss_mb: float = 0.0
+
+    @property
+    def failed_point_ids(self) -> list[str]:
+        return [pid for f in self.failed for pid in f["point_ids"]]
+
+    @property
+    def ok(self) -> bool:
+        """True when every point of the grid is now in the store."""
+        return not self.failed and self.done == self.new
+
+    def summary(self) -> dict:
+        return {**asdict(self), "ok": self.ok, "failed_points": len(self.failed_point_ids)}
+
+
+# --------------------------------------------------------------------------- settings
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Range-check the execution settings (``sweep``, ``store``, ``ray``) before any work."""
+    s, st, r = cfg.sweep, cfg.store, cfg.ray
+    _check(
+        s.chunk_size is None or s.chunk_size >= 1,
+        f"sweep.chunk_size must be an integer >= 1 or null, got {s.chunk_size}",
+    )
+    _check(
+        s.target_task_seconds > 0,
+        f"sweep.target_task_seconds must be a number > 0, got {s.target_task_seconds}",
+    )
+    _check(
+        s.points_per_second is None or s.points_per_second > 0,
+        f"sweep.points_per_second must be a number > 0 or null, got {s.points_per_second}",
+    )
+    _check(
+        s.max_chunk_points >= 1,
+        f"sweep.max_chunk_points must be an integer >= 1, got {s.max_chunk_points}",
+    )
+    _check(
+        s.max_in_flight is None or s.max_in_flight >= 1,
+        f"sweep.max_in_flight must be an integer >= 1 or null, got {s.max_in_flight}",
+    )
+    _check(s.max_retries >= 0, f"sweep.max_retries must be an integer >= 0, got {s.max_retries}")
+    _check(bool(st.path), "store.path must be a directory path, got ''")
+    _check(st.part_rows >= 1, f"store.part_rows must be an integer >= 1, got {st.part_rows}")
+    _check(
+        st.flush_seconds >= 0, f"store.flush_seconds must be a number >= 0, got {st.flush_seconds}"
+    )
+    _check(
+        Path(st.path).exists() is False or Path(st.path).is_dir(),
+        f"store.path must be a directory, got the file {st.path!r}",
+    )
+    _check(
+        r.num_cpus is None or r.num_cpus >= 1,
+        f"ray.num_cpus must be an integer >= 1 or null, got {r.num_cpus}",
+    )
+    _check(
+        r.object_store_memory is None or r.object_store_memory >= 80 << 20,
+        f"ray.object_store_memory must be >= 83886080 bytes (80 MiB) or null, got {r.object_store_memory}",
+    )
+    address = r.address
+    _check(
+        address is None
+        or address == "auto"
+        or address.startswith("ray://")
+        or (":" in address and address.rsplit(":", 1)[1].isdigit()),
+        f"ray.address must be null (embedded Ray), auto, host:port or ray://host:port, got {address!r}",
+    )
+
+
+def sweeper_params(params: Mapping | None) -> list[str]:
+    """``hydra.sweeper.params`` as overrides (they come before the command line's)."""
+    return [f"{key}={value}" for key, value in (params or {}).items()]
+
+
+# --------------------------------------------------------------------------- running
+def _stdout(line: str) -> None:
+    print(line, flush=True)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="pt",
+        unit_scale=True,
+        desc="asi-sweep",
+        file=sys.stderr,
+        disable=not enabled,
+        mininterval=0.5,
+        smoothing=0.1,
+        dynamic_ncols=True,
+    )
+
+
+def new_points(grid: Grid, store: Path) -> tuple[object, list[Path]]:
+    """Grid rows whose ``point_id`` no committed part holds, and the unreadable parts."""
+    existing, unreadable = results_store.existing_ids(store)
+    if len(existing) == 0:
+        return grid.points, unreadable
+    known = pc.is_in(grid.points.column("point_id"), value_set=existing)
+    return grid.points.filter(pc.invert(known)), unreadable
+
+
+def execute(
+    grid: Grid,
+    cfg: DictConfig,
+    *,
+    task_hook=None,
+    out: Out = _stdout,
+    err: Out = _stderr,
+) -> SweepResult:
+    """Compute the grid's points that are not in the store yet, on Ray, and commit them.
+
+    ``cfg`` supplies the execution settings (``store``, ``ray``, ``sweep``).
+    ``task_hook`` is a test-only fault injector run in each task
+    (:data:`pipeline.raybackend.TaskHook`).
+    """
+    start = time.perf_counter()
+    store = Path(cfg.store.path)
+    todo, unreadable = new_points(grid, store)
+    result = SweepResult(
+        run_id=results_store.new_run_id(),
+        store=str(store),
+        points=len(grid),
+        profiles=len(grid.profiles),
+        new=todo.num_rows,
+        already_in_store=len(grid) - todo.num_rows,
+        unreadable_parts=[p.name for p in unreadable],
+    )
+    out(
+        f"asi-sweep: {result.points} points ({result.profiles} profiles): "
+        f"{result.new} new, {result.already_in_store} already in store {store}"
+    )
+    if unreadable:
+        err(
+            f"warning: {len(unreadable)} unreadable part files in {store} "
+            f"(their points are computed again): {', '.join(result.unreadable_parts[:3])}"
+        )
+    if result.new:
+        _compute(grid, todo, cfg, result, task_hook, out, err)
+    result.timings["wall_s"] = time.perf_counter() - start
+    result.driver_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _compute(grid: Grid, todo, cfg: DictConfig, result: SweepResult, hook, out: Out, err: Out):
+    from . import raybackend
+
+    with raybackend.session(cfg.ray) as ray_info:
+        result.timings["ray_start_s"] = ray_info.start_seconds
+        first = todo.filter(pc.equal(todo.column("profile"), todo.column("profile")[0]))
+        probe_start = time.perf_counter()
+        speed = cfg.sweep.points_per_second or measure_points_per_second(
+            first, grid.profiles[first.column("profile")[0].as_py()]
+        )
+        result.timings["probe_s"] = time.perf_counter() - probe_start
+        result.chunk_size = cfg.sweep.chunk_size or chunk_size(
+            result.new,
+            ray_info.cpus,
+            speed,
+            cfg.sweep.target_task_seconds,
+            cfg.sweep.max_chunk_points,
+        )
+        payloads = raybackend.put_payloads(
+            grid.profiles, np.unique(todo.column("profile").to_numpy())
+        )
+        writer = results_store.PartWriter(
+            Path(cfg.store.path), result.run_id, cfg.store.part_rows, cfg.store.flush_seconds
+        )
+        progress = _progress_bar(result.new, bool(cfg.sweep.progress))
+        dispatch_start = time.perf_counter()
+        stats = None
+        try:
+            stats = raybackend.dispatch(
+                iter_chunks(todo, result.chunk_size),
+                payloads,
+                on_rows=writer.add,
+                max_in_flight=cfg.sweep.max_in_flight or 2 * ray_info.cpus,
+                max_retries=cfg.sweep.max_retries,
+                progress=progress,
+                hook=hook,
+            )
+        finally:
+            progress.close()
+            # Commit what arrived even when aborted (Ctrl-C): a rerun then skips it.
+            if sys.exc_info()[0] is None:
+                writer.flush()
+            else:
+                try:
+                    writer.flush()
+                except Exception:  # the original error matters more
+                    pass
+            result.parts = [p.name for p in writer.parts]
+            result.done = writer.rows_written
+        result.timings["dispatch_s"] = time.perf_counter() - dispatch_start
+    result.timings["model_s"] = stats.model_seconds
+    result.chunks = stats.chunks
+    result.nodes = stats.nodes
+    result.failed = stats.failures
+    out(
+        f"asi-sweep: stored {result.done} points ({result.chunks} chunks of <= {result.chunk_size}, "
+        f"{len(result.nodes)} node(s)) in {len(result.parts)} part file(s) under {cfg.store.path}"
+    )
+    for failure in result.failed:
+        ids = failure["point_ids"]
+        shown = ", ".join(ids[:MAX_IDS_SHOWN]) + (
+            f", ... ({len(ids) - MAX_IDS_SHOWN} more in summary.json)"
+            if len(ids) > MAX_IDS_SHOWN
+            else ""
+        )
+        err(f"error: a chunk of {len(ids)} points failed ({failure['error']}); point ids: {shown}")
+    if result.failed:
+        err(
+            f"error: {len(result.failed_point_ids)} of {result.new} points failed; "
+            "the others are stored, rerun the same command to retry the failed ones"
+        )
+
+
+def write_sweep_dir(sweep_dir: Path, result: SweepResult, config: DictConfig | None) -> None:
+    """``multirun.yaml`` (the composed sweep config) and ``summary.json``: nothing per point."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    tmp = sweep_dir / ".summary.json.tmp"
+    tmp.write_text(json.dumps(result.summary(), indent=2, sort_keys=True) + "\n")
+    tmp.replace(sweep_dir / "summary.json")
+
+
+def run(
+    overrides: Sequence[str],
+    loader,
+    cfg: DictConfig,
+    *,
+    config_name: str = "config",
+    sweep_dir: Path | None = None,
+    task_hook=None,
+    out: Out = _stdout,
+    err: Out = _stderr,
+) -> SweepResult:
+    """Validate, expand and execute a sweep; the common path of the sweeper and :func:`sweep`.
+
+    ``overrides`` are the sweeper params followed by the command line's;
+    ``cfg`` is the composed base config (execution settings).
+    """
+    start = time.perf_counter()
+    check_settings(cfg)
+    grid = build_grid(overrides, loader, config_name)
+    grid_seconds = time.perf_counter() - start
+    result = execute(grid, cfg, task_hook=task_hook, out=out, err=err)
+    result.timings["grid_s"] = grid_seconds
+    if sweep_dir is not None:
+        write_sweep_dir(sweep_dir, result, cfg)
+        out(f"asi-sweep: summary in {sweep_dir / 'summary.json'}")
+    return result
+
+
+def sweep(
+    overrides: Sequence[str] = (),
+    *,
+    config_name: str = "config",
+    sweep_dir: Path | None = None,
+    task_hook=None,
+    out: Out = _stdout,
+    err: Out = _stderr,
+) -> SweepResult:
+    """Run a sweep from Python (tests, notebooks): what ``asi-sweep -m <overrides>`` does.
+
+    Raises :class:`ConfigError` on bad input. Reuses a Ray already initialised
+    in this process.
+    """
+    register()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        check_override_syntax(overrides)
+        try:
+            cfg = loader.load_configuration(
+                config_name=config_name, overrides=list(overrides), run_mode=RunMode.MULTIRUN
+            )
+        except Exception as exc:  # Hydra's composition errors are user errors
+            raise ConfigError(one_line(exc, CONF_DIR)) from None
+        params = sweeper_params(cfg.hydra.sweeper.get("params"))
+        return run(
+            [*params, *overrides],
+            loader,
+            cfg,
+            config_name=config_name,
+            sweep_dir=sweep_dir,
+            task_hook=task_hook,
+            out=out,
+            err=err,
+        )
+
+
+# --------------------------------------------------------------------------- command line
+def single_point_job(cfg: DictConfig) -> None:
+    """One point in this process: what each job does under another sweeper (hydra/sweeper=basic).
+
+    The grid sweeper never calls this; it makes ``asi-sweep`` a complete Hydra
+    app whose per-job results match the grid's (same ids, same rows).
+    """
+    from .chunks import evaluate_chunk
+    from .grid import make_profile, profile_points
+
+    profile = make_profile(cfg)
+    rows = evaluate_chunk(profile_points(0, profile, {}), profile, profile.costs())
+    results_store.write_part(Path(cfg.store.path), rows, results_store.new_run_id(), 0)
+
+
+_app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(
+    single_point_job
+)
+
+
+def prevalidate(argv: Sequence[str]) -> None:
+    """Catch bad non-sweep overrides before Hydra does (Hydra would print a traceback, exit 1)."""
+    from hydra._internal.utils import get_args_parser
+
+    args, _ = get_args_parser().parse_known_args(list(argv))
+    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
+        return
+    overrides = list(args.overrides)
+    check_override_syntax(overrides)
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    check_settings(compose_config(fixed, config_name=args.config_name or "config"))
+
+
+@exits_cleanly
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    if not {"-m", "--multirun", "-r", "--run"} & set(argv):
+        argv.insert(0, "--multirun")
+    prevalidate(argv)
+    register()
+    saved, sys.argv = sys.argv, ["asi-sweep", *argv]
+    try:
+        _app()  # the grid sweeper exits with the sweep's code (SystemExit)
+    finally:
+        sys.argv = saved
+    return 0
+
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED_POINTS", "SweepResult", "main", "sweep"]
