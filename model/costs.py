@@ -39,11 +39,11 @@ ASI_COSTS: dict[str, str] = {
     "ibpb": "indirect branch prediction barrier (write to MSR_IA32_PRED_CMD) [ns]",
     "rsb_fill": "return stack buffer stuffing [ns]",
     "l1d_flush": "L1D flush via MSR_IA32_FLUSH_CMD plus L1D refill [ns]",
-    "ephmap_pte": "setting and clearing one ephmap PTE, plus the page walk on first touch [ns]",
+    "ephmap_pte": "setting and clearing one kernel PTE (ephmap or direct map), plus the page walk on first touch [ns]",
     "invlpg": "one INVLPG of an ephmap page [ns]",
     "full_flush": "a full local TLB flush (invpcid_flush_all), excluding the refill [ns]",
-    "shootdown_base": "an mm-wide TLB flush: initiator's fixed cost incl. local flush [ns]",
-    "shootdown_per_cpu": "an mm-wide TLB flush: added cost per remote CPU (IPI fan-out) [ns]",
+    "shootdown_base": "a TLB shootdown to other CPUs: the initiator's fixed IPI cost, excluding its local flush [ns]",
+    "shootdown_per_cpu": "a TLB shootdown: CPU time per remote CPU (IPI send, remote interrupt and flush) [ns]",
 }
 """Costs that ASI and the ephmap add. Their per-op counts come from :mod:`model.mechanism`."""
 

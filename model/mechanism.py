@@ -18,6 +18,11 @@ Mechanism (``shared/design/DOMAIN.md`` and the ``asi/6.16`` prototype,
   the ephmap slot. The exit is attributed to the first that happens.
 * User page faults (zero-fill, copy-on-write) and context switches outside
   I/O syscalls are kernel entries of their own: one pair each when they exit.
+* Migrating a page whose direct map is removed (secretmem, guest_memfd)
+  either restores the direct map for the copy and removes it again, which
+  needs a TLB shootdown on every CPU, or maps source and destination through
+  the ephmap, which is CPU-local but needs two slots at once. It runs in a
+  kernel thread (kcompactd), which stays unrestricted: no exits are counted.
 """
 
 from __future__ import annotations
@@ -149,6 +154,38 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
+# --------------------------------------------------------------------------- migration
+def migrates_via_ephmap(c: Mapping[str, np.ndarray]):
+    """Whether page migration maps source and destination through the ephmap.
+
+    Both must be mapped at once, so it needs ``multi_slot`` with at least two
+    slots; with one slot migration falls back to restoring the direct map.
+    """
+    return (
+        c["ephmap"] & c["multi_slot"] & (effective_slots(c["ephmap_slots"], c["multi_slot"]) >= 2)
+    )
+
+
+def migration_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Pages migrated per op by each strategy, and the mm switches the ephmap path needs.
+
+    * ``via_direct_map``: restore the direct map of source and destination
+      (two PTEs), copy, remove them again and flush the two pages on every
+      CPU (``flush_tlb_kernel_range``: kernel mappings are shared by all).
+    * ``via_ephmap``: map both pages in this CPU's ephmap, copy, unmap and
+      flush them locally (the source is freed next, so no lazy flush here).
+      From a kernel thread with no user mm, ``migration_temporary_mm`` adds a
+      switch to a temporary mm and back (two CR3 writes) per page.
+    """
+    via_ephmap = migrates_via_ephmap(c)
+    pages = c["migrations_per_op"]
+    return {
+        "via_direct_map": pages * ~via_ephmap,
+        "via_ephmap": pages * via_ephmap,
+        "mm_switches": pages * (via_ephmap & c["migration_temporary_mm"]),
+    }
+
+
 # --------------------------------------------------------------------------- ephmap
 def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Ephmap work per op: pages mapped, INVLPGs, full local flushes, mm-wide flushes.
@@ -160,7 +197,10 @@ def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
       read() only when a second slot is free); copy-on-write maps two.
     * With ``multi_slot`` the flush is lazy: nothing per unmap, one full flush
       per wrap of the CPU's region, but a page leaving the page cache may
-      still sit in any CPU's TLB, so reclaim flushes every CPU once per batch.
+      still sit in any CPU's TLB, so reclaim flushes every CPU's region once
+      per batch: a shootdown whose local part is a full flush.
+    * Page migration (:func:`migration_per_op`): two PTEs and two local
+      INVLPGs per page either way, plus a shootdown per page via the direct map.
     """
     ephmap = c["ephmap"]
     slots = effective_slots(c["ephmap_slots"], c["multi_slot"])
@@ -188,12 +228,16 @@ def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     hits = hit_ratio(c["file_size"], c["page_cache_size"], c["sequential"])
     evicted = io * pages * (1.0 - hits)
+    # only pages read through the ephmap can be stale in some CPU's TLB
+    reclaim_shootdowns = np.where(lazy & via_ephmap, evicted / RECLAIM_BATCH, 0.0)
+    migration = migration_per_op(c)
+    migrated = migration["via_direct_map"] + migration["via_ephmap"]
     return {
-        "pages_mapped": mapped,
-        "invlpg": np.where(lazy, 0.0, eager_invlpg),
-        "full_flush": np.where(lazy, mapped / EPHMAP_REGION_PAGES, eager_full),
-        # only pages read through the ephmap can be stale in some CPU's TLB
-        "shootdowns": np.where(lazy & via_ephmap, evicted / RECLAIM_BATCH, 0.0),
+        "pages_mapped": mapped + 2.0 * migrated,
+        "invlpg": np.where(lazy, 0.0, eager_invlpg) + 2.0 * migrated,
+        "full_flush": np.where(lazy, mapped / EPHMAP_REGION_PAGES, eager_full) + reclaim_shootdowns,
+        "shootdowns": reclaim_shootdowns + migration["via_direct_map"],
+        "mm_switches": migration["mm_switches"],
     }
 
 
@@ -217,7 +261,8 @@ def native_counts(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         * blocks_per_io(c["io_size"], c["readahead"], c["sequential"], hits)
         + c["ctxsw_per_op"],
         "bytes": io * c["io_size"]
-        + PAGE_SIZE * (c["zero_fill_per_op"] + c["cow_per_op"] + io_faults),
+        + PAGE_SIZE
+        * (c["zero_fill_per_op"] + c["cow_per_op"] + io_faults + c["migrations_per_op"]),
         "fixed": c["base_time"]
         + io
         * device_time_per_io(
@@ -241,7 +286,7 @@ def asi_counts(
     use = ephmap_use_per_op(c)
     return {
         "fault_entry": faulting,
-        "cr3_write": 2.0 * total,
+        "cr3_write": 2.0 * (total + use["mm_switches"]),
         "tlb_refill": total * ~c["cr3_noflush"] + use["full_flush"],
         "ibpb": total * c["ibpb"],
         "rsb_fill": total * c["ibpb"],
@@ -249,6 +294,7 @@ def asi_counts(
         "ephmap_pte": use["pages_mapped"],
         "invlpg": use["invlpg"],
         "full_flush": use["full_flush"],
-        "shootdown_base": use["shootdowns"],
+        # a shootdown to other CPUs only exists when there are other CPUs
+        "shootdown_base": use["shootdowns"] * (c["cpus"] > 1),
         "shootdown_per_cpu": use["shootdowns"] * (c["cpus"] - 1.0),
     }

@@ -49,6 +49,9 @@ WORKLOAD_PARAMS: dict[str, str] = {
     "cow_per_op": "copy-on-write faults on user pages [1/op]",
     "metadata_per_io": "probability that an I/O syscall touches unmapped filesystem metadata [0-1]",
     "io_fault_fraction": "probability that an I/O syscall takes a zero-fill fault while it holds the ephmap [0-1]",
+    "migrations_per_op": "pages migrated per op whose direct map is removed (secretmem, guest_memfd) [pages/op]",
+    "migration_temporary_mm": "migration runs with no user mm and switches to a temporary mm to reach an "
+    "ephmap region (False: it borrows the lazily active mm's region)",
 }
 """Workload parameters (``conf/workload``)."""
 
@@ -60,7 +63,9 @@ SYSTEM_PARAMS: dict[str, str] = {
 POINT_PARAMS: dict[str, str] = {**SYSTEM_PARAMS, **WORKLOAD_PARAMS, **MITIGATION_FLAGS, **CPU_FLAGS}
 """Every point parameter, with its meaning and unit."""
 
-BOOL_PARAMS = frozenset({*MITIGATION_FLAGS, *CPU_FLAGS, "sequential", "ephmap_read_path"})
+BOOL_PARAMS = frozenset(
+    {*MITIGATION_FLAGS, *CPU_FLAGS, "sequential", "ephmap_read_path", "migration_temporary_mm"}
+)
 INT_PARAMS = frozenset(
     {"cpus", "ephmap_slots", "io_size", "file_size", "page_cache_size", "readahead", "folio_pages"}
 )

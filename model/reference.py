@@ -43,7 +43,8 @@ def reference_op(point: dict, cost: dict) -> dict:
     io = p["io_per_op"]
     faults_in_io = io * p["io_fault_fraction"]
     user_faults = p["zero_fill_per_op"] + p["cow_per_op"] + faults_in_io
-    bytes_moved = io * p["io_size"] + PAGE_SIZE * user_faults
+    migrated = p["migrations_per_op"]
+    bytes_moved = io * p["io_size"] + PAGE_SIZE * (user_faults + migrated)
     ns_per_byte = max(1.0 / k["copy_bandwidth"], cpus / k["mem_bandwidth"])
     t_native = (
         p["base_time"]
@@ -115,12 +116,28 @@ def reference_op(point: dict, cost: dict) -> dict:
         invlpgs += 0.0 if lazy else 2 * p["cow_per_op"]
     if lazy:
         full_flushes += mapped / EPHMAP_REGION_PAGES
-        shootdowns = io * pages * miss / RECLAIM_BATCH if reads_via_ephmap else 0.0
+        if reads_via_ephmap:
+            # evicted pages may be stale in any CPU's lazily flushed region:
+            # per reclaim batch, every CPU flushes its whole region
+            shootdowns = io * pages * miss / RECLAIM_BATCH
+            full_flushes += shootdowns
+
+    # ---- page migration of direct-map-removed pages ----------------------
+    mm_switches = 0.0
+    if migrated:
+        # two pages' PTEs (direct map or ephmap) and two local INVLPGs either way
+        mapped += 2 * migrated
+        invlpgs += 2 * migrated
+        if p["ephmap"] and p["multi_slot"] and slots >= 2:
+            if p["migration_temporary_mm"]:
+                mm_switches = migrated
+        else:
+            shootdowns += migrated  # the restored direct map is flushed on every CPU
 
     # ---- what ASI adds per op ------------------------------------------
     extra = {
         "fault_entry": faulting_exits * k["fault_entry"],
-        "cr3_write": 2 * total_exits * k["cr3_write"],
+        "cr3_write": 2 * (total_exits + mm_switches) * k["cr3_write"],
         "tlb_refill": ((0.0 if p["cr3_noflush"] else total_exits) + full_flushes) * k["tlb_refill"],
         "ibpb": (total_exits if p["ibpb"] else 0.0) * k["ibpb"],
         "rsb_fill": (total_exits if p["ibpb"] else 0.0) * k["rsb_fill"],
@@ -128,7 +145,7 @@ def reference_op(point: dict, cost: dict) -> dict:
         "ephmap_pte": mapped * k["ephmap_pte"],
         "invlpg": invlpgs * k["invlpg"],
         "full_flush": full_flushes * k["full_flush"],
-        "shootdown_base": shootdowns * k["shootdown_base"],
+        "shootdown_base": (shootdowns if cpus > 1 else 0.0) * k["shootdown_base"],
         "shootdown_per_cpu": shootdowns * (cpus - 1) * k["shootdown_per_cpu"],
     }
     t_asi = t_native + sum(extra.values())

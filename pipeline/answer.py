@@ -44,40 +44,75 @@ def _without_group(overrides: Sequence[str], group: str) -> list[str]:
     return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != group]
 
 
+def stage_points(cfg, overrides: Sequence[str]) -> list[dict]:
+    """The model point of every roadmap stage, in order, for the configuration."""
+    stages = list(cfg.roadmap.stages)
+    if not stages:
+        raise ConfigError("roadmap.stages must list at least one mitigations preset")
+    base = _without_group(overrides, "mitigations")
+    return [point_from_config(compose_config([*base, f"mitigations={stage}"])) for stage in stages]
+
+
+def _evaluate(points: list[dict], costs) -> pd.DataFrame:
+    columns = {name: np.array([p[name] for p in points]) for name in points[0]}
+    return pd.DataFrame(evaluate(columns, costs))
+
+
+def _annotate(table: pd.DataFrame) -> pd.DataFrame:
+    """Add the dominant cost, the dominant exit source and the verdict per row."""
+    extra = table[[f"extra_ns_{c}" for c in ASI_COSTS]].to_numpy()
+    total = extra.sum(axis=1)
+    table["extra_ns_per_op"] = total
+    table["dominant_cost"] = np.where(
+        total > 0, np.array(list(ASI_COSTS))[extra.argmax(axis=1)], "none"
+    )
+    table["dominant_cost_share"] = np.where(
+        total > 0, extra.max(axis=1) / np.where(total > 0, total, 1), 0.0
+    )
+    exits = table[[f"exits_{s}" for s in EXIT_SOURCES]].to_numpy()
+    table["dominant_exit_source"] = np.where(
+        exits.sum(axis=1) > 0, np.array(EXIT_SOURCES)[exits.argmax(axis=1)], "none"
+    )
+    table["verdict"] = [verdict(s) for s in table["slowdown_p50"]]
+    return table
+
+
 def evaluate_stages(overrides: Sequence[str] = ()) -> tuple[pd.DataFrame, object]:
     """One row per roadmap stage, in roadmap order, for the configuration ``overrides`` gives.
 
     Returns the table and the base composed config.
     """
     cfg = compose_config(overrides)
-    stages = list(cfg.roadmap.stages)
-    if not stages:
-        raise ConfigError("roadmap.stages must list at least one mitigations preset")
-    base = _without_group(overrides, "mitigations")
-    points = [
-        point_from_config(compose_config([*base, f"mitigations={stage}"])) for stage in stages
-    ]
-    columns = {name: np.array([p[name] for p in points]) for name in points[0]}
-    result = evaluate(columns, costs_for(cfg))
-    table = pd.DataFrame(result)
-    table.insert(0, "stage", stages)
-    extra = table[[f"extra_ns_{c}" for c in ASI_COSTS]].to_numpy()
-    total_extra = extra.sum(axis=1)
-    table["dominant_cost"] = np.where(
-        total_extra > 0, [ASI_COSTS_LIST[i] for i in extra.argmax(axis=1)], "none"
-    )
-    table["dominant_cost_share"] = np.where(
-        total_extra > 0, extra.max(axis=1) / np.where(total_extra > 0, total_extra, 1), 0.0
-    )
-    exits = table[[f"exits_{s}" for s in EXIT_SOURCES]].to_numpy()
-    table["dominant_exit_source"] = np.where(
-        exits.sum(axis=1) > 0, [EXIT_SOURCES[i] for i in exits.argmax(axis=1)], "none"
-    )
-    table["verdict"] = [verdict(s) for s in table["slowdown_p50"]]
-    return table, cfg
+    points = stage_points(cfg, overrides)
+    table = _evaluate(points, costs_for(cfg))
+    table.insert(0, "stage", list(cfg.roadmap.stages))
+    return _annotate(table), cfg
 
 
-ASI_COSTS_LIST = list(ASI_COSTS)
+VS_DIMENSIONS = {"vs_cpus": ("cpus", "CPUs"), "vs_slots": ("ephmap_slots", "slots")}
+"""``answer.<key>``: the point parameter it varies and the label of its columns."""
+
+
+def evaluate_vs(overrides: Sequence[str], key: str, values: Sequence[int]) -> pd.DataFrame:
+    """Every stage at every value of one dimension (``answer.vs_cpus`` or ``answer.vs_slots``).
+
+    Rows are ordered by stage, then value; the column ``value`` holds the value.
+    """
+    param, _ = VS_DIMENSIONS[key]
+    cfg = compose_config(overrides)
+    try:
+        values = [int(v) for v in values]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"answer.{key} must be a list of integers >= 1, got {list(values)}"
+        ) from None
+    if any(v < 1 for v in values):
+        raise ConfigError(f"answer.{key} must be a list of integers >= 1, got {values}")
+    points = [p | {param: v} for p in stage_points(cfg, overrides) for v in values]
+    table = _evaluate(points, costs_for(cfg))
+    table.insert(0, "value", [v for _ in cfg.roadmap.stages for v in values])
+    table.insert(0, "stage", [s for s in cfg.roadmap.stages for _ in values])
+    return _annotate(table)
 
 
 def _pct(x: float) -> str:
@@ -151,19 +186,65 @@ JSON_KEYS = (
 )
 
 
-def format_json(table: pd.DataFrame) -> str:
-    """A JSON list, one object per stage in roadmap order."""
-    records = table[list(JSON_KEYS)].to_dict(orient="records")
-    return json.dumps(
-        [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records],
-        indent=2,
-    )
+VS_KEYS = (
+    "value",
+    "throughput_loss_p50",
+    "slowdown_p05",
+    "slowdown_p50",
+    "slowdown_p95",
+    "extra_ns_per_op",
+)
+
+
+def _records(frame: pd.DataFrame, keys) -> list[dict]:
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in frame[list(keys)].to_dict("records")
+    ]
+
+
+def format_json(table: pd.DataFrame, curves: dict[str, pd.DataFrame] | None = None) -> str:
+    """A JSON list, one object per stage in roadmap order.
+
+    With ``answer.vs_cpus`` (``vs_slots``), each object also has ``by_cpus``
+    (``by_slots``): one entry per value, the value under ``value``.
+    """
+    records = _records(table, JSON_KEYS)
+    for key, curve in (curves or {}).items():
+        name = "by_" + key.removeprefix("vs_")
+        for record in records:
+            record[name] = _records(curve[curve["stage"] == record["stage"]], VS_KEYS)
+    return json.dumps(records, indent=2)
+
+
+def format_vs(curve: pd.DataFrame, key: str) -> str:
+    """Slowdown p50 and extra time per op of every stage at every value of one dimension."""
+    _, label = VS_DIMENSIONS[key]
+    values = list(dict.fromkeys(curve["value"]))
+    rows = [("stage", *(f"{v} {label}" for v in values))]
+    for stage, group in curve.groupby("stage", sort=False):
+        cells = [
+            f"{_pct(r.slowdown_p50)} % ({r.extra_ns_per_op:,.0f} ns)" for r in group.itertuples()
+        ]
+        rows.append((stage, *cells))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join([f"Slowdown p50 (mean extra time per op) by {label}:", "", *lines])
 
 
 def run(argv: Sequence[str]) -> str:
     """The text ``asi-answer`` prints for command-line overrides ``argv``."""
     table, cfg = evaluate_stages(argv)
-    return format_json(table) if cfg.answer.format == "json" else format_table(table, cfg)
+    curves = {
+        key: evaluate_vs(argv, key, cfg.answer[key]) for key in VS_DIMENSIONS if cfg.answer[key]
+    }
+    if cfg.answer.format == "json":
+        return format_json(table, curves)
+    return "\n\n".join([format_table(table, cfg), *(format_vs(c, k) for k, c in curves.items())])
 
 
 @exits_cleanly

@@ -23,7 +23,6 @@ SIZE_FIELDS = ("io_size", "file_size", "page_cache_size", "readahead")
 """Workload fields given as fio size strings (``4K``, ``64M``, ``1G``)."""
 
 
-
 @dataclass
 class CostSpecConf:
     """One uncertain cost (see :class:`model.costs.CostSpec`), with its source."""
@@ -91,6 +90,8 @@ class RoadmapConf:
 @dataclass
 class AnswerConf:
     format: str = "table"  # table | json
+    vs_cpus: list[int] = field(default_factory=list)  # also tabulate the stages at these CPU counts
+    vs_slots: list[int] = field(default_factory=list)  # ... and at these ephmap slot counts
 
 
 @dataclass

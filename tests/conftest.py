@@ -32,6 +32,8 @@ def base_point():
         "cow_per_op": 0.0,
         "metadata_per_io": 0.0,
         "io_fault_fraction": 0.0,
+        "migrations_per_op": 0.0,
+        "migration_temporary_mm": False,
         "ephmap": False,
         "ctxsw_same_mm": False,
         "cr3_noflush": False,

@@ -77,8 +77,8 @@ def test_random_misses_block_and_the_switch_exits_first(base_point, round_costs)
 
 def test_lazy_flush_needs_a_shootdown_per_reclaim_batch(base_point, round_costs):
     # as above with ephmap + ctxsw_same_mm (switch to idle: no mm change) + multi_slot:
-    # no exits; 0.75 evictions/op / 32 per batch shootdowns of 600 + 3 x 100 (4 CPUs);
-    # the 4 CPUs also split the device: transfer 4000 ns; pte 10; wrap 1050/512
+    # no exits; 0.75 evictions/op / 32 per batch shootdowns of 600 + 3 x 100 (4 CPUs)
+    # whose local part is a full flush + refill (1050); pte 10; wrap 1050/512
     point = base_point | {
         "page_cache_size": 1 << 28,
         "device_latency": 80_000.0,
@@ -90,7 +90,7 @@ def test_lazy_flush_needs_a_shootdown_per_reclaim_batch(base_point, round_costs)
     }
     t_native, t_asi, exits = run(point, round_costs)
     assert sum(exits.values()) == 0.0
-    assert t_asi - t_native == pytest.approx(0.75 / 32 * 900 + 10 + 1050 / 512)
+    assert t_asi - t_native == pytest.approx(0.75 / 32 * (900 + 1050) + 10 + 1050 / 512)
 
 
 def test_fault_under_the_held_slot_needs_a_second_slot(base_point, round_costs):

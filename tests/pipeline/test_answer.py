@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from model.costs import COST_NAMES
-from pipeline.answer import JSON_KEYS, evaluate_stages, run, verdict
+from pipeline.answer import JSON_KEYS, evaluate_stages, evaluate_vs, run, verdict
 from pipeline.compose import compose_config, cost_specs, costs_for
 
 REQUIRED_JSON_KEYS = {
@@ -109,3 +109,47 @@ def test_cli_prints_json_and_bad_input_exits_2_with_one_line():
 
 def test_costs_cover_the_model():
     assert set(costs_for(compose_config([]), samples=4)) == set(COST_NAMES)
+
+
+def test_fork_exec_answer_shows_the_slot_count_per_stage():
+    """With one slot copy-on-write keeps exiting after multi_slot; with two it does not."""
+    curve = evaluate_vs(["workload=fork_exec", "samples=64"], "vs_slots", [1, 2, 4])
+    at = curve.set_index(["stage", "value"])
+    assert at.loc[("multi_slot", 1), "exits_cow"] > 30
+    assert at.loc[("multi_slot", 2), "exits_cow"] == 0 == at.loc[("multi_slot", 4), "exits_cow"]
+    assert at.loc[("multi_slot", 1), "slowdown_p50"] > 3 * at.loc[("multi_slot", 2), "slowdown_p50"]
+    # before multi_slot the prototype has one slot whatever ephmap.slots says
+    for stage in ("rfc_v2", "ephmap_prototype", "ephmap_zeroing"):
+        assert at.loc[(stage, 1), "slowdown_p50"] == at.loc[(stage, 4), "slowdown_p50"]
+    text = run(["workload=fork_exec", "samples=64", "answer.vs_slots=[1,2]"])
+    assert "by slots" in text and "2 slots" in text
+
+
+def test_migration_answer_vs_cpus_shows_the_shootdown_growing():
+    curve = evaluate_vs(["workload=migrate_secretmem", "samples=64"], "vs_cpus", [1, 8, 64, 256])
+    direct = curve[curve.stage == "ephmap_zeroing"]["extra_ns_per_op"].to_numpy()
+    ephmap = curve[curve.stage == "multi_slot"]["extra_ns_per_op"].to_numpy()
+    assert np.all(np.diff(direct) > 0)
+    assert np.ptp(ephmap) < 1e-9 * ephmap[0]
+    assert direct[-1] > 10 * ephmap[-1]
+    records = json.loads(
+        run(
+            [
+                "workload=migrate_secretmem",
+                "samples=16",
+                "answer.vs_cpus=[1,256]",
+                "answer.format=json",
+            ]
+        )
+    )
+    assert [r["value"] for r in records[0]["by_cpus"]] == [1, 256]
+
+
+@pytest.mark.parametrize("bad", ["answer.vs_cpus=[0]", "answer.vs_slots=[-1,2]"])
+def test_bad_vs_values_are_one_line(bad):
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"^answer\.vs_(cpus|slots) must be a list of integers >= 1"
+    ):
+        run([bad, "samples=8"])

@@ -103,7 +103,7 @@ tracepoint:syscalls:sys_exit_write, tracepoint:syscalls:sys_exit_pwrite64
 END { clear(@pending); }
 EOF
 make clean >/dev/null
-ulimit -l unlimited
+ulimit -l unlimited 2>/dev/null || true  # not permitted here; bpftrace copes
 BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -o "$OUT/kc_bpftrace.txt" /tmp/kernel_compile.bt &
 BT=$!
 sleep 15  # let bpftrace attach
@@ -129,21 +129,26 @@ def time_v(f):
             'major_faults': int(t['Major (requiring I/O) page faults']),
             'max_rss_kb': int(t['Maximum resident set size (kbytes)'])}
 
-LABELS = ['cycles', 'instructions', 'task-clock', 'context-switches', 'cpu-migrations',
-          'page-faults', 'minor-faults', 'major-faults', 'raw_syscalls:sys_enter',
-          'read', 'write', 'pread64', 'pwrite64', 'readv', 'writev', 'clone', 'clone3',
-          'fork', 'vfork', 'execve', 'execveat', 'sched_process_fork', 'sched_process_exec',
-          'mm_page_alloc_events', 'page_fault_user', 'page_fault_user_write',
-          'page_fault_user_wp', 'page_fault_kernel', 'page_fault_kernel_wp']
+# label -> expected perf event name, in the order of PERF_EVENTS
+EVENTS = [('cycles', 'cycles'), ('instructions', 'instructions'), ('task-clock', 'task-clock'),
+          ('context-switches', 'context-switches'), ('cpu-migrations', 'cpu-migrations'),
+          ('page-faults', 'page-faults'), ('minor-faults', 'minor-faults'), ('major-faults', 'major-faults'),
+          ('syscalls', 'raw_syscalls:sys_enter')] + [
+          (n, 'syscalls:sys_enter_' + n) for n in ('read', 'write', 'pread64', 'pwrite64', 'readv', 'writev',
+          'clone', 'clone3', 'fork', 'vfork', 'execve', 'execveat')] + [
+          ('sched_process_fork', 'sched:sched_process_fork'), ('sched_process_exec', 'sched:sched_process_exec'),
+          ('mm_page_alloc_events', 'kmem:mm_page_alloc'),
+          ('page_fault_user', 'exceptions:page_fault_user'), ('page_fault_user_write', 'exceptions:page_fault_user'),
+          ('page_fault_user_wp', 'exceptions:page_fault_user'), ('page_fault_kernel', 'exceptions:page_fault_kernel'),
+          ('page_fault_kernel_wp', 'exceptions:page_fault_kernel')]
 
 def perf(f):
     rows = [l.split(',') for l in rd(f).splitlines() if l and not l.startswith('#')]
-    assert len(rows) == len(LABELS), (f, len(rows))
+    assert [r[2] for r in rows] == [e for _, e in EVENTS], f
     res, unsupported = {}, []
-    for lab, r in zip(LABELS, rows):
-        assert lab.split('_')[0] in r[2] or lab in r[2] or r[2].endswith(lab.split('_')[0]), (lab, r)
+    for (lab, ev), r in zip(EVENTS, rows):
         if r[0].startswith('<'):
-            unsupported.append(r[2]); continue
+            unsupported.append(ev); continue
         res[lab] = float(r[0]) if lab == 'task-clock' else int(float(r[0]))
     return res, unsupported
 
@@ -161,10 +166,16 @@ btvm = dict((k, int(v)) for k, v in (l.split() for l in rd('kc_bpftrace.vmstat.d
 cpu = tv['user_s'] + tv['sys_s']
 rate = lambda x: round(x / cpu, 1)
 pgalloc = sum(vm.get(k, 0) for k in ('pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal', 'pgalloc_movable'))
+# vmstat is whole-machine, and the machine was shared, so per-build figures use
+# the per-command perf counts; vmstat only supplies ratios.
+pages_per_alloc = pgalloc / ps['mm_page_alloc_events']           # pages per mm_page_alloc event
 wp_sys = ps['page_fault_user_wp'] + ps['page_fault_kernel_wp']
-cow_est = wp_sys - vm['pgreuse']
+copy_share = 1 - vm['pgreuse'] / wp_sys                            # wp faults that were not reuses
+wp_task = pt['page_fault_user_wp'] + pt['page_fault_kernel_wp']
+cow_est = wp_task * copy_share
+bt_copy_share = bt['fault_then_alloc_3'] / bt['faults_3']
 clones = sum(pt[k] for k in ('clone', 'clone3', 'fork', 'vfork'))
-execs = pt['execve'] + pt['execveat']
+execve_calls = pt['execve'] + pt['execveat']  # attempts, incl. failed PATH lookups
 rw = pt['read'] + pt['write'] + pt['pread64'] + pt['pwrite64'] + pt['readv'] + pt['writev']
 sh = lambda *c: subprocess.run(c, capture_output=True, text=True).stdout.strip()
 cpuinfo = open('/proc/cpuinfo').read()
@@ -188,13 +199,14 @@ summary = {
     'compiler': sh('gcc', '--version').splitlines()[0],
     'perf': sh('perf', '--version'),
     'reported_run': 'measured: second build after `make clean`, page cache warm (warm-up build before it)',
-    'counters_scope': 'time -v and perf-task: the build process tree only; vmstat and perf-system: whole machine (otherwise idle)',
+    'counters_scope': 'time -v, perf-task, proc-io: the build process tree only; vmstat, perf-system and bpftrace: '
+                      'whole machine, which other users shared during the run (see foreign_activity)',
   },
   'unsupported': {
     'perf_events': unsup,
     'other': ['kprobes (CONFIG_KPROBES unset): no perf probe on do_wp_page/wp_page_copy',
-              'ftrace function tracer / set_ftrace_filter: Operation not permitted (kernel lockdown)',
-              'bpftrace kfunc/fentry: reported unavailable'],
+              'ftrace function tracer: writing set_ftrace_filter gives Operation not permitted (cause not confirmed; kernel has LOCK_DOWN_KERNEL_FORCE_INTEGRITY=y)',
+              'bpftrace 0.17 kfunc/fentry: "not available for your kernel version"'],
   },
   'warm_up_run_time_v': warm,
   'measured_run': {
@@ -212,11 +224,18 @@ summary = {
     'vmstat_pgreuse': btvm.get('pgreuse'),
     'fault_type_key': '0=read not-present, 1=read protection, 2=write not-present, 3=write protection (wp fault)',
   },
+  'foreign_activity': {
+    'note': 'whole-machine minus build-tree counts during the measured run (other processes on the shared machine)',
+    'syscalls': ps['syscalls'] - pt['syscalls'],
+    'page_faults': ps['page-faults'] - pt['page-faults'],
+    'context_switches': ps['context-switches'] - pt['context-switches'],
+    'build_cpu_utilisation': round(cpu / tv['wall_s'], 3),
+  },
   'derived_per_cpu_second': {
     'cpu_seconds': round(cpu, 2),
     'user_fraction': round(tv['user_s'] / cpu, 4),
     'sys_fraction': round(tv['sys_s'] / cpu, 4),
-    'syscalls_per_s': rate(pt['raw_syscalls:sys_enter']),
+    'syscalls_per_s': rate(pt['syscalls']),
     'read_write_syscalls_per_s': rate(rw),
     'read_syscalls_per_s': rate(pt['read'] + pt['pread64'] + pt['readv']),
     'write_syscalls_per_s': rate(pt['write'] + pt['pwrite64'] + pt['writev']),
@@ -225,18 +244,25 @@ summary = {
     'perf_context_switches_per_s': rate(pt['context-switches']),
     'minor_faults_per_s': rate(tv['minor_faults']),
     'major_faults_per_s': rate(tv['major_faults']),
-    'page_allocations_per_s': rate(pgalloc),
-    'page_allocations_note': 'vmstat pgalloc_* delta (pages, whole machine); perf-task kmem:mm_page_alloc events/s = %s' % rate(pt['mm_page_alloc_events']),
+    'page_allocations_per_s': rate(pt['mm_page_alloc_events'] * pages_per_alloc),
+    'page_allocations_note': 'build tree kmem:mm_page_alloc events (%s/s) x whole-machine pages per event from vmstat '
+                             'pgalloc_* (%.4f)' % (rate(pt['mm_page_alloc_events']), pages_per_alloc),
     'cow_faults_per_s_estimate': rate(cow_est),
     'cow_faults_is_estimate': True,
-    'cow_faults_method': 'ESTIMATE: write-protect faults (page_fault_user+kernel with error_code present+write, perf -a) '
-                         'minus vmstat pgreuse (wp faults resolved without copy) = %d; includes spurious wp faults. '
-                         'Cross-check from bpftrace run: wp faults followed by an order-0 page alloc = %s'
-                         % (cow_est, bt.get('fault_then_alloc_3')),
-    'write_protect_faults_per_s': rate(wp_sys),
-    'clones_per_s': rate(clones),
-    'sched_process_fork_per_s': rate(pt['sched_process_fork']),
-    'execs_per_s': rate(execs),
+    'cow_faults_method': 'ESTIMATE, not a direct count (no kprobes/function tracing): write-protect faults of the build '
+                         'tree (exceptions:page_fault_user+kernel with error_code present+write, perf per command: %d) '
+                         'x share of write-protect faults that were not reuses, whole machine: 1 - vmstat pgreuse / '
+                         'wp faults = %.4f. Cross-check, bpftrace run (whole machine): share of wp faults followed by an '
+                         'order-0 page allocation = %.4f. Excludes CoW of private file pages first touched by a write '
+                         '(do_cow_fault, a not-present write fault).' % (wp_task, copy_share, bt_copy_share),
+    'write_protect_faults_per_s': rate(wp_task),
+    'write_faults_user_share': round(pt['page_fault_user_write'] / pt['page_fault_user'], 4),
+    'clone_fork_syscalls_per_s': rate(clones),
+    'tasks_created_per_s': rate(pt['sched_process_fork']),
+    'tasks_created_note': 'sched:sched_process_fork (every new process or thread)',
+    'execs_per_s': rate(pt['sched_process_exec']),
+    'execs_note': 'sched:sched_process_exec = successful execs; execve/execveat syscalls incl. failed attempts = %s/s'
+                  % rate(execve_calls),
     'avg_read_bytes': round(io['rchar'] / io['syscr'], 1),
     'avg_write_bytes': round(io['wchar'] / io['syscw'], 1),
     'avg_size_note': '/proc/<wrapper>/io rchar/syscr and wchar/syscw (all read-/write-family syscalls incl. 0-byte reads); '
