@@ -117,7 +117,8 @@ def decode_fio_json(text: str, where: str) -> dict:
     try:
         doc, _ = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError as exc:
-        cause = "truncated" if exc.pos >= len(text.rstrip()) else "malformed"
+        at_end = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        cause = "truncated" if at_end else "malformed"
         raise ConfigError(
             f"{where}: fio JSON is {cause} at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None

@@ -330,7 +330,9 @@ def resolve(location: str, conf_dir: Path) -> Path:
     for candidate in (shipped / location, *(shipped / f"{location}{s}" for s in (".csv", ".yaml"))):
         if candidate.exists():
             return candidate
-    examples = sorted(p.stem for p in shipped.glob("*")) if shipped.is_dir() else []
+    examples = sorted(
+        p.stem for p in shipped.glob("*") if p.is_dir() or p.suffix in (".csv", ".yaml")
+    )
     hint = f"; shipped: {', '.join(examples)}" if examples else ""
     raise ConfigError(f"measurements: no such file or directory {location!r}{hint}")
 
