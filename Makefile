@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The main job. (Until the sweep pipeline lands: the answer for the default workload.)
+# The main job: the default grid on the embedded Ray, into outputs/store
+# (resumable: a rerun computes only what the store lacks).
 sweep: $(STAMP)
-	$(BIN)/asi-answer
+	$(BIN)/asi-sweep experiment=default
 
 answer: $(STAMP)
 	$(BIN)/asi-answer

@@ -65,10 +65,12 @@ def total_memory() -> int:
 
 def init_kwargs(conf: DictConfig) -> dict:
     """Keyword arguments of ``ray.init`` for the ``ray`` config section."""
-    quiet = {"log_to_driver": bool(conf.log_to_driver), "logging_level": logging.WARNING}
+    # ERROR, not WARNING: an embedded Ray's start-up notices (token auth, ...) are noise here.
+    quiet = {"log_to_driver": bool(conf.log_to_driver), "logging_level": logging.ERROR}
     if conf.address is None:
         return {
             **quiet,
+            "address": "local",  # start a new instance even if a `ray start` cluster runs here
             "num_cpus": conf.num_cpus or os.cpu_count(),
             "include_dashboard": False,
             "object_store_memory": conf.object_store_memory or object_store_bytes(total_memory()),
@@ -135,6 +137,7 @@ class DispatchStats:
     points_done: int = 0
     model_seconds: float = 0.0
     nodes: dict[str, int] = field(default_factory=dict)
+    workers: set[tuple[str, int]] = field(default_factory=set)
     failures: list[dict] = field(default_factory=list)
 
     @property
@@ -219,6 +222,7 @@ def _collect(ref, chunk: Chunk, stats: DispatchStats, on_rows, progress) -> None
         stats.points_done += rows.num_rows
         stats.model_seconds += info["seconds"]
         stats.nodes[info["node_id"]] = stats.nodes.get(info["node_id"], 0) + 1
+        stats.workers.add((info["node_id"], info["pid"]))
     if progress is not None:
         progress.update(chunk.points.num_rows)
 

@@ -64,6 +64,7 @@ class SweepResult:
     chunk_size: int = 0
     chunks: int = 0
     nodes: dict[str, int] = field(default_factory=dict)
+    workers: int = 0
     parts: list[str] = field(default_factory=list)
     unreadable_parts: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -273,6 +274,7 @@ def _compute(grid: Grid, todo, cfg: DictConfig, result: SweepResult, hook, out: 
     result.timings["model_s"] = stats.model_seconds
     result.chunks = stats.chunks
     result.nodes = stats.nodes
+    result.workers = len(stats.workers)
     result.failed = stats.failures
     out(
         f"asi-sweep: stored {result.done} points ({result.chunks} chunks of <= {result.chunk_size}, "

@@ -1,0 +1,202 @@
+"""Grid expansion: override grammar, dimensions, point ids, validation (no Ray)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from model.evaluate import evaluate
+from model.params import POINT_PARAMS
+from pipeline.chunks import ROW_SCHEMA, chunk_size, evaluate_chunk, iter_chunks
+from pipeline.compose import CONF_DIR, compose_config, costs_for, point_from_config
+from pipeline.config import register
+from pipeline.errors import ConfigError
+from pipeline.grid import build_grid, point_ids
+from pipeline.store import METRIC_COLUMNS
+
+STAGES = sorted(p.stem for p in (CONF_DIR / "mitigations").glob("*.yaml"))
+WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
+
+
+@pytest.fixture
+def loader():
+    """Hydra's config loader over conf/, as the sweeper gets it."""
+    register()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def grid_frame(grid):
+    return grid.points.to_pandas()
+
+
+def test_acceptance_grid_has_every_combination_once(loader):
+    grid = build_grid(
+        ["cpus=1,2,4,8", "workload.file_size=64M,1G", "ephmap.slots=1,2", "mitigations=glob(*)"],
+        loader,
+    )
+    assert len(grid) == 4 * 2 * 2 * len(STAGES)
+    assert sorted(p.mitigations for p in grid.profiles) == STAGES
+    assert set(grid.swept) == {"cpus", "file_size", "ephmap_slots"}
+    frame = grid_frame(grid)
+    assert frame["point_id"].is_unique
+    assert sorted(frame["file_size"].unique()) == [64 << 20, 1 << 30]
+    combos = frame.groupby("profile")[["cpus", "file_size", "ephmap_slots"]].apply(
+        lambda g: len(g.drop_duplicates())
+    )
+    assert (combos == 16).all()
+
+
+def test_point_ids_ignore_override_order_and_spelling(loader):
+    a = build_grid(["cpus=1,2", "workload.io_size=4K,8K"], loader)
+    b = build_grid(["workload.io_size=8192,4096", "cpus=2,1"], loader)
+    assert set(a.points["point_id"].to_pylist()) == set(b.points["point_id"].to_pylist())
+
+
+def test_same_size_twice_is_one_point(loader):
+    grid = build_grid(["workload.file_size=1G,1024M,1073741824"], loader)
+    assert len(grid) == 1
+
+
+def test_point_id_depends_on_seed_samples_and_model_version(loader):
+    ids = {
+        tuple(build_grid(["cpus=1,2", *extra], loader).points["point_id"].to_pylist())
+        for extra in ([], ["seed=1"], ["samples=64"])
+    }
+    assert len(ids) == 3
+    profile = build_grid([], loader).profiles[0]
+    bumped = dataclasses.replace(profile, model_version="999")
+    record = np.ones((1, len(POINT_PARAMS)))
+    assert point_ids(profile.id_prefix(), record) != point_ids(bumped.id_prefix(), record)
+
+
+def test_range_choice_and_glob_exclude(loader):
+    grid = build_grid(
+        ["cpus=range(1,4)", "ephmap.slots=choice(1,3)", "mitigations=glob(*,exclude=rfc*)"], loader
+    )
+    assert len(grid) == 3 * 2 * (len(STAGES) - 1)
+    assert "rfc_v2" not in {p.mitigations for p in grid.profiles}
+
+
+def test_each_mitigation_flag_alone(loader):
+    grid = build_grid(["mitigations=rfc_v2", "mitigations.cr3_noflush=true,false"], loader)
+    assert sorted(grid_frame(grid)["cr3_noflush"]) == [False, True]
+    assert {p.mitigations for p in grid.profiles} == {"rfc_v2"}
+
+
+def test_group_dimensions_compose_each_combination(loader):
+    grid = build_grid(["workload=glob(*)", "cpu=glob(*)", "cpus=1,2"], loader)
+    cpus = sorted(p.stem for p in (CONF_DIR / "cpu").glob("*.yaml"))
+    assert len(grid.profiles) == len(WORKLOADS) * len(cpus)
+    assert {(p.workload, p.cpu) for p in grid.profiles} == {(w, c) for w in WORKLOADS for c in cpus}
+    assert len(grid) == 2 * len(grid.profiles)
+
+
+def test_cost_distribution_overrides_make_their_own_profiles(loader):
+    grid = build_grid(["cpu.costs.ibpb.high=20000,40000", "cpu.ibpb=true,false"], loader)
+    assert len(grid.profiles) == 2 and len(grid) == 4
+    assert len({p.cost_profile for p in grid.profiles}) == 2
+    assert {p.profile_overrides for p in grid.profiles} == {
+        "cpu.costs.ibpb.high=20000.0",
+        "cpu.costs.ibpb.high=40000.0",
+    }
+    assert grid.profiles[0].costs()["ibpb"].max() < grid.profiles[1].costs()["ibpb"].max()
+
+
+def test_sweeper_params_then_command_line_win(loader):
+    params = ["cpus=1,2,4", "ephmap.slots=1,2"]
+    grid = build_grid([*params, "cpus=8"], loader)
+    assert sorted(set(grid_frame(grid)["ephmap_slots"])) == [1, 2]
+    assert len(grid) == 2
+    assert grid.profiles[0].base_point["cpus"] == 8
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["cpus=0,1"], "cpus must be an integer >= 1, got 0"),
+        (["cpus=a,b"], "cpus must be an integer, got 'a'"),
+        (["ephmap.slots=0,2"], "ephmap.slots must be an integer >= 1"),
+        (["workload.file_size=64X,1G"], "workload.file_size must be a size like 4K, 64M or 1G"),
+        (["workload.nope=1,2"], "workload.nope: unknown key; allowed: workload.base_time"),
+        (["bogus=1,2"], "bogus: cannot be swept"),
+        (["store.path=a,b"], "store.path: cannot be swept"),
+        (["workload=nope,fio_randread_tmpfs"], "workload: unknown option 'nope'; allowed: "),
+        (["mitigations=glob(zz*)"], "mitigations: glob(zz*) gives no value: the grid is empty"),
+        (["cpus=range(4,1)"], "cpus: range(4,1) gives no value"),
+        (["mitigations.ephmap=maybe,true"], "mitigations.ephmap must be true or false"),
+        (["workload.io_fault_fraction=0.5,2"], "must be a number between 0 and 1, got 2"),
+        (["cpu.costs.ibpb.high=1,2"], "cpu.costs.ibpb.high must be >= low"),
+        (["cpu.costs.ibpb=1,2"], "cpu.costs.ibpb: a section, not a value"),
+        (["cpus=interval(1,2)"], "cpus: interval(1,2) is not a list of values"),
+        (["seed=-1,2"], "seed must be an integer >= 0, got -1"),
+        (["roadmap=default,default"], "roadmap: this group cannot be swept"),
+        (["cpus=[1,2"], "override 'cpus=[1,2' is malformed"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_field(loader, overrides, message):
+    with pytest.raises(ConfigError) as info:
+        build_grid(overrides, loader)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_chunks_cover_every_row_once_and_never_span_profiles(loader):
+    grid = build_grid(["cpus=1,2,3", "mitigations=rfc_v2,multi_slot,cr3_noflush"], loader)
+    for size in (1, 2, 4, 100):
+        chunks = list(iter_chunks(grid.points, size))
+        ids = [pid for c in chunks for pid in c.point_ids]
+        assert sorted(ids) == sorted(grid.points["point_id"].to_pylist())
+        for c in chunks:
+            assert c.points.num_rows <= size
+            assert set(c.points["profile"].to_pylist()) == {c.profile}
+
+
+@pytest.mark.parametrize(
+    ("n", "workers", "pps", "seconds", "cap", "expected"),
+    [
+        (10**6, 2, 10_000, 1.0, 20_000, 10_000),  # time-bound
+        (100, 2, 10_000, 1.0, 20_000, 13),  # balance-bound: 4 chunks per worker
+        (10**6, 2, 1e6, 1.0, 20_000, 20_000),  # memory cap
+        (5, 8, 1.0, 0.1, 20_000, 1),  # never 0
+    ],
+)
+def test_chunk_size(n, workers, pps, seconds, cap, expected):
+    assert chunk_size(n, workers, pps, seconds, cap) == expected
+
+
+def test_chunk_rows_match_the_model_on_the_composed_config(loader):
+    """The grid's rows agree with composing each point alone (asi-answer's path)."""
+    grid = build_grid(["cpus=1,4", "mitigations=rfc_v2,multi_slot", "samples=64"], loader)
+    for chunk in iter_chunks(grid.points, 1000):
+        profile = grid.profiles[chunk.profile]
+        rows = evaluate_chunk(chunk.points, profile, profile.costs())
+        assert rows.schema == ROW_SCHEMA
+        for row in rows.to_pylist():
+            cfg = compose_config(
+                [f"mitigations={row['mitigations']}", f"cpus={row['cpus']}", "samples=64"]
+            )
+            expected = evaluate(
+                {k: np.array([v]) for k, v in point_from_config(cfg).items()}, costs_for(cfg)
+            )
+            for name in METRIC_COLUMNS:
+                assert row[name] == expected[name][0], name
+
+
+def test_point_ids_are_pinned_blake2b_of_prefix_and_float64_rows():
+    """Pinned: changing the encoding silently breaks resume of every store (bump MODEL_VERSION instead).
+
+    Expected value: ``hashlib.blake2b(b"prefix" + np.arange(4, dtype="<f8").tobytes(),
+    digest_size=16).hexdigest()``, computed once by hand.
+    """
+    rows = np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 4.0]])
+    ids = point_ids(b"prefix", rows)
+    assert ids[0] == "a2bcfeefe720936c5a93542b01c46388"
+    assert ids[1] != ids[0]
+    assert point_ids(b"prefix2", rows[:1]) != ids[:1]

@@ -1,0 +1,259 @@
+"""Sweeps on Ray: determinism, retries, failures, resume, the command line, several nodes.
+
+In-process sweeps share one embedded Ray (2 CPUs) for the session; command-line
+tests start their own ``asi-sweep`` process (and Ray) as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import store
+from pipeline.store import METRIC_COLUMNS, PARAM_COLUMNS
+from pipeline.sweep import sweep
+
+pytestmark = pytest.mark.slow
+
+ASI_SWEEP = str(Path(sys.executable).parent / "asi-sweep")
+REPO = Path(__file__).resolve().parents[2]
+
+GRID = [
+    "cpus=1,2,3,5,8",
+    "ephmap.slots=1,2",
+    "workload.file_size=64M,1G",
+    "mitigations=rfc_v2,multi_slot,metadata_mapped",
+    "samples=32",
+]
+GRID_POINTS = 5 * 2 * 2 * 3
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One embedded Ray for every in-process sweep of the session (~3 s to start)."""
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=256 << 20,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
+    yield ray
+    ray.shutdown()
+
+
+def run(tmp_path: Path, name: str, *overrides: str, **kwargs):
+    """An in-process sweep into ``tmp_path/name`` (store) with quiet output."""
+    lines: list[str] = []
+    result = sweep(
+        [*overrides, f"store.path={tmp_path / name}", "sweep.progress=false"],
+        out=lines.append,
+        err=lines.append,
+        **kwargs,
+    )
+    return result, lines
+
+
+def stored(path: Path):
+    """The store as a pandas frame sorted by point id."""
+    return store.read(path).to_pandas().set_index("point_id").sort_index()
+
+
+def assert_same_results(a, b):
+    assert list(a.index) == list(b.index)
+    for column in (*PARAM_COLUMNS, *METRIC_COLUMNS):
+        np.testing.assert_array_equal(a[column].to_numpy(), b[column].to_numpy(), err_msg=column)
+
+
+def test_metrics_do_not_depend_on_chunk_size(local_ray, tmp_path):
+    frames = []
+    for size in (1, 7, 1000):
+        result, _ = run(tmp_path, f"c{size}", *GRID, f"sweep.chunk_size={size}")
+        assert result.ok and result.done == GRID_POINTS
+        assert result.chunks == -(-GRID_POINTS // size) if size == 1 else result.chunks >= 3
+        frames.append(stored(tmp_path / f"c{size}"))
+    assert len(frames[0]) == GRID_POINTS
+    assert frames[0]["t_asi_mean"].gt(frames[0]["t_native_mean"]).any()
+    assert_same_results(frames[0], frames[1])
+    assert_same_results(frames[0], frames[2])
+
+
+def test_crashed_worker_is_retried_to_completion(local_ray, tmp_path):
+    marker = tmp_path / "crashed"
+
+    def crash_once(point_ids):
+        try:  # O_EXCL: exactly one task, on its first attempt, kills its worker
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+        os._exit(1)
+
+    result, _ = run(tmp_path, "s", *GRID, "sweep.chunk_size=10", task_hook=crash_once)
+    assert marker.exists()
+    assert result.ok and not result.failed
+    assert len(stored(tmp_path / "s")) == GRID_POINTS
+
+
+def test_crash_without_retries_fails_that_chunk_only(local_ray, tmp_path):
+    marker = tmp_path / "crashed"
+
+    def crash_once(point_ids):
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+        os._exit(1)
+
+    result, _ = run(
+        tmp_path, "s", *GRID, "sweep.chunk_size=10", "sweep.max_retries=0", task_hook=crash_once
+    )
+    assert not result.ok
+    assert len(result.failed) == 1 and len(result.failed_point_ids) == 10
+    assert "Worker" in result.failed[0]["error"] or "died" in result.failed[0]["error"]
+    assert len(stored(tmp_path / "s")) == GRID_POINTS - 10
+
+
+def test_a_raising_chunk_leaves_every_other_point_stored(local_ray, tmp_path):
+    first, _ = run(tmp_path, "probe", *GRID, "sweep.chunk_size=7")
+    victim = sorted(stored(tmp_path / "probe").index)[17]
+
+    def raise_on_victim(point_ids):
+        if victim in point_ids:
+            raise ValueError("injected failure")
+
+    result, lines = run(tmp_path, "s", *GRID, "sweep.chunk_size=7", task_hook=raise_on_victim)
+    assert not result.ok
+    assert len(result.failed) == 1
+    failed = set(result.failed_point_ids)
+    assert victim in failed and len(failed) <= 7
+    assert result.failed[0]["error"] == "ValueError: injected failure"
+    assert any(line.startswith("error: a chunk of") and victim in line for line in lines)
+    kept = set(stored(tmp_path / "s").index)
+    assert kept == set(stored(tmp_path / "probe").index) - failed
+    # A rerun computes exactly the failed points.
+    again, _ = run(tmp_path, "s", *GRID, "sweep.chunk_size=7")
+    assert again.ok and again.new == len(failed)
+    assert_same_results(stored(tmp_path / "s"), stored(tmp_path / "probe"))
+
+
+def test_rerun_computes_nothing_and_extension_only_new_points(local_ray, tmp_path):
+    base = ["cpus=1,2", "mitigations=rfc_v2,ephmap_prototype", "samples=16"]
+    first, _ = run(tmp_path, "s", *base)
+    assert first.new == 4 and first.done == 4
+    again, lines = run(tmp_path, "s", *base)
+    assert again.new == 0 and again.done == 0 and again.ok
+    assert "0 new, 4 already in store" in lines[0]
+    wider, _ = run(tmp_path, "s", "cpus=1,2,4", *base[1:])
+    assert wider.new == 2 and wider.already_in_store == 4
+    assert len(stored(tmp_path / "s")) == 6
+    assert len(store.part_files(tmp_path / "s")) == 2
+
+
+def test_summary_and_multirun_yaml_in_the_sweep_dir(local_ray, tmp_path):
+    result, _ = run(tmp_path, "s", "cpus=1,2", "samples=16", sweep_dir=tmp_path / "sweep")
+    files = sorted(p.name for p in (tmp_path / "sweep").iterdir())
+    assert files == ["multirun.yaml", "summary.json"]
+    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert summary["ok"] and summary["done"] == 2 and summary["run_id"] == result.run_id
+    table = store.read(tmp_path / "s")
+    assert set(table["run_id"].to_pylist()) == {result.run_id}
+    assert table["git_revision"][0].as_py() != ""
+
+
+# --------------------------------------------------------------------------- command line
+ACCEPTANCE = [
+    "-m",
+    "cpus=1,2,4,8",
+    "workload.file_size=64M,1G",
+    "ephmap.slots=1,2",
+    "mitigations=glob(*)",
+]
+STAGES = len(list((REPO / "conf" / "mitigations").glob("*.yaml")))
+
+
+def asi_sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([ASI_SWEEP, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_command_line_acceptance_fill_rerun_and_one_vs_two_workers(tmp_path):
+    a = asi_sweep(*ACCEPTANCE, "ray.num_cpus=2", "sweep.progress=false", cwd=tmp_path)
+    assert a.returncode == 0, a.stderr
+    n = 4 * 2 * 2 * STAGES
+    assert f"{n} new, 0 already in store" in a.stdout
+    table = store.read(tmp_path / "outputs" / "store")
+    assert table.num_rows == n
+    sweeps = list((tmp_path / "outputs" / "sweeps").glob("*/*"))
+    assert len(sweeps) == 1
+    assert sorted(p.name for p in sweeps[0].iterdir()) == ["multirun.yaml", "summary.json"]
+    summary = json.loads((sweeps[0] / "summary.json").read_text())
+    assert summary["workers"] == 2
+
+    again = asi_sweep(*ACCEPTANCE, "sweep.progress=false", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"0 new, {n} already in store" in again.stdout
+    assert store.read(tmp_path / "outputs" / "store").num_rows == n
+
+    one = asi_sweep(
+        *ACCEPTANCE, "ray.num_cpus=1", "store.path=one", "sweep.progress=false", cwd=tmp_path
+    )
+    assert one.returncode == 0, one.stderr
+    latest = max((tmp_path / "outputs" / "sweeps").glob("*/*"))
+    assert json.loads((latest / "summary.json").read_text())["workers"] == 1
+    assert_same_results(stored(tmp_path / "outputs" / "store"), stored(tmp_path / "one"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cpus=0,1"], "error: cpus must be an integer >= 1, got 0"),
+        (["cpus=0"], "error: cpus must be an integer >= 1, got 0"),
+        (["workload=nope,fio_randread_tmpfs"], "error: workload: unknown option 'nope'"),
+        (["bogus=1"], "error: bogus"),
+        (["workload.file_size=12Q,1G"], "error: workload.file_size must be a size like 4K"),
+        (["cpus=range(2,1)"], "error: cpus: range(2,1) gives no value: the grid is empty"),
+        (["sweep.chunk_size=0"], "error: sweep.chunk_size must be an integer >= 1 or null"),
+    ],
+)
+def test_command_line_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, message):
+    result = asi_sweep(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_runs_on_several_nodes(tmp_path):
+    """A real two-node Ray cluster on this machine; asi-sweep connects as a driver."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        result = asi_sweep(
+            *GRID,
+            f"ray.address={cluster.address}",
+            "sweep.chunk_size=4",
+            "samples=256",
+            "sweep.progress=false",
+            cwd=tmp_path,
+        )
+    finally:
+        cluster.shutdown()
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(
+        next((tmp_path / "outputs" / "sweeps").glob("*/*/summary.json")).read_text()
+    )
+    assert summary["ok"] and summary["done"] == GRID_POINTS
+    assert len(summary["nodes"]) >= 2, summary["nodes"]
+    assert all(count >= 1 for count in summary["nodes"].values())
