@@ -62,7 +62,7 @@ from .compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from
 from .config import SIZE_FIELDS
 from .errors import ConfigError, exits_cleanly, one_line
 from .fio import FioRun
-from .fit import Observation, Problem, fit
+from .fit import RELATIVE_KINDS, STATISTIC, FitResult, Observation, Problem, fit
 from .measurements import Inputs, Tags, load_inputs
 
 OWN_PREFIX = "calibrate."
@@ -114,12 +114,6 @@ class NativeRates:
     """``workload.io_size=...`` etc.: the fio job's shape, as overrides."""
     rates: tuple[str, ...] = field(default=())
     """``workload.ctxsw_per_op=...`` etc.: the derived event rates, as overrides."""
-
-    @property
-    def sys_share(self) -> float | None:
-        """System share of the CPU time fio accounted [0-1], or ``None``."""
-        cpu = self.usr_per_op + self.sys_per_op
-        return self.sys_per_op / cpu if cpu > 0 else None
 
 
 # --------------------------------------------------------------------------- arguments
@@ -270,10 +264,30 @@ def check_profiles(inputs: Inputs, base: str) -> None:
             )
 
 
+def system_time_bound(run: FioRun) -> float | None:
+    """Upper bound on the modelled kernel time per op [ns]: fio's system share of the wall time.
+
+    fio's CPU accounting can miss time (on this kind of VM usr + sys is 60-85 %
+    of the wall time of a busy job), so the system *share* of what it did
+    account is applied to the wall time per op.
+    """
+    cpu = run.usr_per_op + run.sys_per_op
+    return run.sys_per_op / cpu * run.time_per_op if cpu > 0 else None
+
+
+def point_overrides(tags: Tags, workload: str, cpus: int, native: NativeRates | None, kept):
+    """Compose overrides for a datum's point on the base profile and base workload."""
+    return (*_tag_overrides(tags, workload, cpus), *(native.rates if native else ()), *kept)
+
+
 def build_data(
     inputs: Inputs, cfg: DictConfig, options: CalibrateConf, composer: Composer
 ) -> tuple[list[Datum], dict[str, NativeRates]]:
-    """Observations for every input, and the native rates of each natively measured workload."""
+    """Observations for every input, and the native rates of each natively measured workload.
+
+    The event rates measured natively apply to every datum of that workload
+    (its ASI runs and published points too), and its ``base_time`` is fitted.
+    """
     default_workload = cfg.workload.name
     by_workload: dict[str, list[FioRun]] = {}
     for r in inputs.runs:
@@ -284,44 +298,30 @@ def build_data(
     data = []
     for r in inputs.runs:
         workload = r.tags.workload or default_workload
-        native = rates.get(workload)
         kept = (*fio_shape(r.run), *r.tags.overrides)
-        overrides = (
-            *_tag_overrides(r.tags, workload, r.tags.cpus or r.run.jobs),
-            *(native.rates if native else ()),
-            *kept,
-        )
-        point = point_from_config(composer(overrides))
-        sys_bound = None
-        if not r.tags.asi and r.run.usr_per_op + r.run.sys_per_op > 0:
-            share = r.run.sys_per_op / (r.run.usr_per_op + r.run.sys_per_op)
-            sys_bound = share * r.run.time_per_op
+        cpus = r.tags.cpus or r.run.jobs
+        overrides = point_overrides(r.tags, workload, cpus, rates.get(workload), kept)
         observation = Observation(
             label=r.label,
             kind="asi_time" if r.tags.asi else "native_time",
             value=r.run.time_per_op,
             sigma=options.time_sigma,
-            point=point,
-            group=workload if native else None,
-            sys_bound=sys_bound,
+            point=point_from_config(composer(overrides)),
+            group=workload if workload in rates else None,
+            sys_bound=None if r.tags.asi else system_time_bound(r.run),
         )
         data.append(Datum(observation, r.run.path, workload, overrides, kept, r.tags, r.run))
     for p in inputs.published:
         workload = p.tags.workload or default_workload
-        native = rates.get(workload)
         kept = p.tags.overrides
-        overrides = (
-            *_tag_overrides(p.tags, workload, p.tags.cpus or 1),
-            *(native.rates if native else ()),
-            *kept,
-        )
+        overrides = point_overrides(p.tags, workload, p.tags.cpus, rates.get(workload), kept)
         observation = Observation(
             label=p.label,
             kind="throughput_loss",
             value=p.throughput_loss,
             sigma=p.sigma or options.loss_sigma,
             point=point_from_config(composer(overrides)),
-            group=workload if native else None,
+            group=workload if workload in rates else None,
         )
         data.append(Datum(observation, p.source or p.label, workload, overrides, kept, p.tags))
     return data, rates
@@ -414,9 +414,7 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
     }
 
 
-def workload_document(
-    cfg: DictConfig, name: str, rates: NativeRates, base_time: float, composer
-) -> dict:
+def workload_document(name: str, rates: NativeRates, base_time: float, composer) -> dict:
     """A calibrated workload: the base one with the measured shape and rates and the fitted base_time."""
     composed = composer((f"workload={rates.workload}", *rates.shape, *rates.rates))
     doc = OmegaConf.to_container(composed.workload, resolve=True)
@@ -426,6 +424,12 @@ def workload_document(
     for key in SIZE_FIELDS:
         doc[key] = format_size(parse_size(doc[key], f"workload.{key}"))
     return doc
+
+
+def write_yaml(path: Path, doc: dict, header: str) -> None:
+    """Write ``doc`` under a comment ``header``; leaf mappings and lists in flow style."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_dump(doc, header), encoding="utf-8")
 
 
 def _dump(doc: dict, header: str) -> str:
@@ -497,12 +501,39 @@ def verify(data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrid
 # --------------------------------------------------------------------------- run
 @dataclass(frozen=True)
 class Outcome:
-    """What one calibration wrote."""
+    """What one calibration wrote, and the numbers behind it."""
 
     profile_path: Path
     workload_paths: dict[str, Path]
     report_path: Path
     report: str
+    result: FitResult
+    verified: list[dict]
+    """Per datum, :data:`VERIFIED_KEYS` of the written profile composed back."""
+
+
+def problem_for(data: Sequence[Datum], rates, cfg: DictConfig, options: CalibrateConf) -> Problem:
+    """The fit problem: priors from the base profile, base_time free per native workload."""
+    # base_time [ns] lies between 0 and the slowest native time per op of its workload.
+    bounds = {w: (r.time_per_op / 2, r.max_time_per_op) for w, r in rates.items()}
+    return Problem(
+        observations=[d.observation for d in data],
+        priors=cost_specs(cfg),
+        ghz=float(cfg.cpu.ghz),
+        base_time_bounds=bounds,
+        sys_sigma=options.sys_sigma,
+    )
+
+
+def mismatches(data: Sequence[Datum], result: FitResult, verified) -> list[str]:
+    """Data whose composed-profile prediction differs from the fit's (rounding in the YAML only)."""
+    out = []
+    for d, fitted, v in zip(data, result.predictions, verified, strict=True):
+        composed = v[STATISTIC[d.observation.kind]]
+        scale = abs(fitted) if d.observation.kind in RELATIVE_KINDS else 1.0
+        if abs(composed - fitted) > 1e-3 * scale:
+            out.append(f"{d.observation.label} (fit {fitted:.6g}, profile {composed:.6g})")
+    return out
 
 
 def run(argv: Sequence[str]) -> Outcome:
@@ -514,7 +545,6 @@ def run(argv: Sequence[str]) -> Outcome:
     name = options.name or f"{base}_calibrated"
     if name == base:
         raise ConfigError(f"{OWN_PREFIX}name must differ from the base profile {base!r}")
-    conf_dir = Path(options.conf_dir)
     inputs = load_inputs(options.measurements, CONF_DIR)
     check_profiles(inputs, base)
     composer = Composer(overrides)
@@ -522,37 +552,32 @@ def run(argv: Sequence[str]) -> Outcome:
     if not data:
         raise ConfigError(f"measurements: {options.measurements} holds no runs or published points")
 
-    # base_time [ns] lies between 0 and the slowest native time per op of its workload.
-    bounds = {w: (r.time_per_op / 2, r.max_time_per_op) for w, r in rates.items()}
-    problem = Problem(
-        observations=[d.observation for d in data],
-        priors=cost_specs(cfg),
-        ghz=float(cfg.cpu.ghz),
-        base_time_bounds=bounds,
-        sys_sigma=options.sys_sigma,
-    )
-    result = fit(problem, samples=int(cfg.samples), seed=int(cfg.seed), profile=name)
-
+    conf_dir = Path(options.conf_dir)
     profile_path = conf_dir / "cpu" / f"{name}.yaml"
     workload_paths = {w: conf_dir / "workload" / f"{w}_{name}.yaml" for w in rates}
     report_path = Path(options.report_dir) / name / "report.md"
-    writable(profile_path, "calibrate.name")
-    for path in workload_paths.values():
+    for path in (profile_path, *workload_paths.values()):
         writable(path, "calibrate.name")
-    profile_path.parent.mkdir(parents=True, exist_ok=True)
-    header = (
+
+    result = fit(
+        problem_for(data, rates, cfg, options),
+        samples=int(cfg.samples),
+        seed=int(cfg.seed),
+        profile=name,
+    )
+
+    doc = profile_document(cfg, name, result, data, inputs, rates, options, report_path)
+    usage = f"#   asi-answer cpu={name}" + "".join(f" workload={w}_{name}" for w in rates)
+    write_yaml(
+        profile_path,
+        doc,
         f"# Calibrated CPU profile written by asi-calibrate from base profile {base}.\n"
         f"# Fit report: {report_path}. Costs the data did not constrain keep their prior spec.\n"
-        f"#   asi-answer cpu={name}"
-        + (f" workload={next(iter(workload_paths))}_{name}" if workload_paths else "")
-        + "\n"
+        f"{usage}\n",
     )
-    doc = profile_document(cfg, name, result, data, inputs, rates, options, report_path)
-    profile_path.write_text(_dump(doc, header), encoding="utf-8")
     for w, path in workload_paths.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        wdoc = workload_document(cfg, name, rates[w], result.base_times[w], composer)
-        path.write_text(_dump(wdoc, workload_header(rates[w], name, inputs)), encoding="utf-8")
+        wdoc = workload_document(name, rates[w], result.base_times[w], composer)
+        write_yaml(path, wdoc, workload_header(rates[w], name, inputs))
 
     verified = verify(data, name, rates, conf_dir, overrides)
     report = render_report(
@@ -565,10 +590,11 @@ def run(argv: Sequence[str]) -> Outcome:
         inputs=inputs,
         profile_path=profile_path,
         workload_paths=workload_paths,
+        mismatches=mismatches(data, result, verified),
     )
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(report, encoding="utf-8")
-    return Outcome(profile_path, workload_paths, report_path, report)
+    return Outcome(profile_path, workload_paths, report_path, report, result, verified)
 
 
 @exits_cleanly

@@ -16,7 +16,7 @@ import numpy as np
 
 from model import MODEL_VERSION
 
-from .fit import RELATIVE_KINDS, Z95, CostFit, FitResult
+from .fit import RELATIVE_KINDS, STATISTIC, Z95, CostFit, FitResult
 
 QUANTITY = {
     "native_time": "native time per op [ns]",
@@ -78,11 +78,7 @@ def fit_rows(data, verified: Sequence[Mapping[str, float]]) -> list[list[str]]:
     rows = []
     for d, v in zip(data, verified, strict=True):
         obs = d.observation
-        predicted = v[
-            {"native_time": "t_native_mean", "asi_time": "t_asi_mean"}.get(
-                obs.kind, "throughput_loss_p50"
-            )
-        ]
+        predicted = v[STATISTIC[obs.kind]]
         if obs.kind in RELATIVE_KINDS:
             error = _pct(predicted / obs.value - 1)
             z = np.log(predicted / obs.value) / obs.sigma
@@ -196,6 +192,7 @@ def render_report(
     inputs,
     profile_path: Path,
     workload_paths,
+    mismatches: Sequence[str] = (),
 ) -> str:
     """The whole report as Markdown text."""
     units = {n: s["unit"] for n, s in cfg.cpu.costs.items()}
@@ -318,6 +315,13 @@ def render_report(
             "",
             f"The modelled kernel time exceeds the measured system time for: {', '.join(bound)} "
             "(native costs pushed against the sys_cpu bound).",
+        ]
+    if mismatches:
+        lines += [
+            "",
+            "**Warning**: the written profile does not reproduce the fit for: "
+            f"{'; '.join(mismatches)}. The model's cost sampling may have changed under "
+            "pipeline/fit.py; please report it.",
         ]
     lines += [
         "",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,8 +132,8 @@ def _number(section: dict, key: str, where: str) -> float:
     value = section.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{where}: {key!r} must be a number, got {value!r}")
-    if value < 0:
-        raise ConfigError(f"{where}: {key!r} must be >= 0, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{where}: {key!r} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
@@ -147,7 +148,8 @@ def check_job(job: object, index: int, where: str) -> dict:
     here = _job_where(where, index, job)
     error = job.get("error", 0)
     if error:
-        detail = os.strerror(error) if isinstance(error, int) and error > 0 else "unknown"
+        known = isinstance(error, int) and 0 < error < 4096  # errno values
+        detail = os.strerror(error) if known else "unknown"
         raise ConfigError(
             f"{here} failed with error {error} ({detail}); rerun fio and check its stderr"
         )
@@ -157,10 +159,14 @@ def check_job(job: object, index: int, where: str) -> dict:
     return job
 
 
-def job_options(doc: dict, job: dict) -> dict:
+def job_options(doc: dict, job: dict, where: str = "fio JSON") -> dict:
     """The job's effective options: ``global options`` overridden by ``job options``."""
-    options = dict(doc.get("global options") or {})
-    options.update(job.get("job options") or {})
+    options = {}
+    for key, section in (("global options", doc), ("job options", job)):
+        value = section.get(key) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {key!r} must be a JSON object, got {type(value).__name__}")
+        options.update(value)
     return options
 
 
@@ -204,7 +210,7 @@ def _latency_mean(jobs: list[dict]) -> float | None:
 def _numjobs(options: dict, where: str) -> int:
     try:
         jobs = int(options.get("numjobs", 1))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(
             f"{where}: numjobs must be an integer, got {options['numjobs']!r}"
         ) from None
@@ -223,7 +229,8 @@ def jobs_per_record(doc: dict, jobs: list[dict], where: str) -> list[int]:
     names = [(job.get("jobname"), job.get("groupid")) for job in jobs]
     counts = []
     for i, job in enumerate(jobs):
-        numjobs = _numjobs(job_options(doc, job), _job_where(where, i, job))
+        here = _job_where(where, i, job)
+        numjobs = _numjobs(job_options(doc, job, here), here)
         counts.append(numjobs if names.count(names[i]) == 1 else 1)
     return counts
 
@@ -253,7 +260,7 @@ def summarize(doc: dict, where: str, sha256: str = "") -> FioRun:
         minf += _number(job, "minf", here)
     if ios == 0 or iops <= 0:
         raise ConfigError(f"{where}: fio completed no I/O (total_ios = 0); nothing to calibrate on")
-    options = job_options(doc, jobs[0])
+    options = job_options(doc, jobs[0], where)
     return FioRun(
         path=where,
         sha256=sha256,

@@ -9,14 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
+from model.costs import CostSpec
 from model.evaluate import evaluate
 from pipeline.answer import run as answer
 from pipeline.calibrate import main, run
 from pipeline.compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from_config
 from pipeline.errors import ConfigError
 from pipeline.fio import read_fio
-from pipeline.fit import Observation, Problem, fit
+from pipeline.fit import LogPrior, Observation, Problem, fit, lognormal_spec
 from pipeline.measurements import load_inputs
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fio"
@@ -112,6 +115,29 @@ def test_calibrated_profile_validates_and_keeps_unconstrained_priors(anchor):
     assert len(provenance.inputs[0].sha256) == 64
     assert provenance.residuals[0].measured == ANCHOR_LOSS
     assert outcome.profile_path == conf / "cpu" / "sr_anchor.yaml"
+
+
+def test_written_profile_reproduces_the_fit_exactly(anchor):
+    """The fit prices the profile it writes, with the draws asi-answer will use."""
+    _, outcome = anchor
+    fitted = outcome.result.predictions[0]
+    composed = outcome.verified[0]["throughput_loss_p50"]
+    assert composed == pytest.approx(fitted, abs=1e-4)
+    assert "Warning" not in outcome.report
+
+
+@given(
+    position=st.floats(0.0, 1.0),
+    log_sd=st.floats(0.0, 3.0),
+    low=st.floats(1e-2, 1e4),
+    ratio=st.floats(1.01, 1e3),
+)
+def test_calibrated_specs_keep_their_median_inside_the_prior_range(position, log_sd, low, ratio):
+    prior = LogPrior.from_spec(CostSpec(dist="loguniform", low=low, high=low * ratio))
+    log_median = prior.lower + position * (prior.upper - prior.lower)
+    spec = lognormal_spec(log_median, log_sd, prior, "ns")
+    assert low * (1 - 1e-9) <= spec.low <= spec.high <= low * ratio * (1 + 1e-9)
+    assert np.log(spec.median()) == pytest.approx(log_median, abs=1e-9)
 
 
 def test_asi_answer_uses_the_calibrated_profile(anchor):

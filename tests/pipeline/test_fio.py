@@ -9,13 +9,16 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from model.evaluate import evaluate
 from pipeline.calibrate import run as calibrate
 from pipeline.compose import compose_config, costs_for, point_from_config
 from pipeline.errors import ConfigError
-from pipeline.fio import decode_fio_json, file_sha256, read_fio
+from pipeline.fio import decode_fio_json, file_sha256, read_fio, summarize
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fio"
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,6 +143,95 @@ def test_run_without_io_is_rejected(tmp_path, good_text):
 def test_text_fio_prints_before_the_json_is_skipped(good_text):
     doc = decode_fio_json("note: both iodepth >= 1 and synchronous I/O engine\n" + good_text, "x")
     assert doc["jobs"][0]["jobname"] == "randread_tmpfs"
+
+
+@given(st.text(max_size=300))
+def test_any_text_is_parsed_or_refused_in_one_line(text):
+    try:
+        summarize(decode_fio_json(text, "x.json"), "x.json")
+    except ConfigError as exc:
+        assert str(exc).startswith("x.json: ") and "\n" not in str(exc)
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**6)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_FIELDS = (
+    "jobname",
+    "groupid",
+    "error",
+    "job options",
+    "job_runtime",
+    "usr_cpu",
+    "sys_cpu",
+    "ctx",
+    "majf",
+    "minf",
+)
+_SECTION = ("total_ios", "iops", "runtime", "lat_ns")
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                **{k: _json for k in _FIELDS},
+                "read": st.fixed_dictionaries({}, optional={k: _json for k in _SECTION}),
+                "write": st.fixed_dictionaries({}, optional={k: _json for k in _SECTION}),
+            },
+        ),
+        max_size=3,
+    ),
+    _json,
+)
+def test_any_job_records_give_a_run_or_a_one_line_error(jobs, global_options):
+    """Wrong types and missing fields anywhere in fio's records: never a traceback."""
+    doc = {"jobs": jobs, "global options": global_options}
+    try:
+        run = summarize(doc, "x.json")
+    except ConfigError as exc:
+        assert str(exc).startswith("x.json: ") and "\n" not in str(exc)
+    else:
+        assert run.total_ios > 0 and run.time_per_op > 0
+
+
+_GENUINE = json.loads((DATA / "randread_2jobs_grouped.json").read_text())
+_PATHS = [(k,) for k in _FIELDS if k in _GENUINE["jobs"][0]] + [
+    (d, k) for d in ("read", "write") for k in _SECTION
+]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_PATHS), _json), min_size=1, max_size=3))
+def test_genuine_output_with_corrupted_fields_gives_a_run_or_a_one_line_error(edits):
+    doc = json.loads(json.dumps(_GENUINE))
+    for path, value in edits:
+        target = doc["jobs"][0]
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    try:
+        run = summarize(doc, "x.json")
+    except ConfigError as exc:
+        assert str(exc).startswith("x.json: ") and "\n" not in str(exc)
+    else:
+        assert run.total_ios > 0 and np.isfinite(run.time_per_op) and run.time_per_op > 0
+
+
+@given(st.integers(0, 4000))
+def test_any_truncation_of_genuine_output_is_refused_in_one_line(cut):
+    text = (DATA / "randread_2jobs.json").read_text()[:cut]
+    with pytest.raises(ConfigError) as err:
+        summarize(decode_fio_json(text, "x.json"), "x.json")
+    assert "\n" not in str(err.value)
 
 
 def test_binary_and_missing_files_are_named(tmp_path):
