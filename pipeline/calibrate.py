@@ -57,7 +57,7 @@ from model.evaluate import evaluate
 from model.mechanism import blocks_per_io, hit_ratio
 from model.units import format_size, parse_size
 
-from .calibration_report import render_report
+from .calibration_report import display_path, render_report
 from .compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from_config
 from .config import SIZE_FIELDS
 from .errors import ConfigError, exits_cleanly, one_line
@@ -376,7 +376,9 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
         "seed": int(cfg.seed),
         "samples": int(cfg.samples),
         "measurements": options.measurements,
-        "inputs": [{"path": f.path, "sha256": f.sha256, "kind": f.kind} for f in inputs.files],
+        "inputs": [
+            {"path": display_path(f.path), "sha256": f.sha256, "kind": f.kind} for f in inputs.files
+        ],
         "workloads": {w: f"{w}_{name}" for w in rates},
         "base_time_ns": {f"{w}_{name}": _round(b) for w, b in result.base_times.items()},
         "residuals": [
@@ -525,6 +527,16 @@ def problem_for(data: Sequence[Datum], rates, cfg: DictConfig, options: Calibrat
     )
 
 
+def prior_predictions(data: Sequence[Datum], composer: Composer) -> list[float]:
+    """Each datum's statistic under the base profile: where calibration started."""
+    out = []
+    for d in data:
+        cfg = composer(d.overrides)
+        result = evaluate(point_from_config(cfg), costs_for(cfg))
+        out.append(float(result[STATISTIC[d.observation.kind]][0]))
+    return out
+
+
 def mismatches(data: Sequence[Datum], result: FitResult, verified) -> list[str]:
     """Data whose composed-profile prediction differs from the fit's (rounding in the YAML only)."""
     out = []
@@ -590,6 +602,7 @@ def run(argv: Sequence[str]) -> Outcome:
         inputs=inputs,
         profile_path=profile_path,
         workload_paths=workload_paths,
+        prior=prior_predictions(data, composer),
         mismatches=mismatches(data, result, verified),
     )
     report_path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import numpy as np
 
 from model import MODEL_VERSION
 
+from .compose import CONF_DIR
 from .fit import RELATIVE_KINDS, STATISTIC, Z95, CostFit, FitResult
 
 QUANTITY = {
@@ -23,6 +24,13 @@ QUANTITY = {
     "asi_time": "ASI time per op [ns]",
     "throughput_loss": "throughput loss",
 }
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the project root when it lies inside it, else absolute."""
+    resolved = Path(path).resolve()
+    root = CONF_DIR.parent.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -73,10 +81,14 @@ def _tags(datum) -> str:
     return ", ".join(parts)
 
 
-def fit_rows(data, verified: Sequence[Mapping[str, float]]) -> list[list[str]]:
-    """Measured vs predicted, one row per datum (plus IOPS rows for native runs)."""
+def fit_rows(data, verified, prior: Sequence[float]) -> list[list[str]]:
+    """Measured vs predicted, one row per datum (plus IOPS rows for native runs).
+
+    ``prior`` is the base profile's prediction (with the calibrated workloads'
+    event rates but the configured ``base_time``): what calibration started from.
+    """
     rows = []
-    for d, v in zip(data, verified, strict=True):
+    for d, v, before in zip(data, verified, prior, strict=True):
         obs = d.observation
         predicted = v[STATISTIC[obs.kind]]
         if obs.kind in RELATIVE_KINDS:
@@ -91,6 +103,7 @@ def fit_rows(data, verified: Sequence[Mapping[str, float]]) -> list[list[str]]:
                 _tags(d),
                 QUANTITY[obs.kind],
                 _g(obs.value),
+                _g(before),
                 _g(predicted),
                 error,
                 f"{z:+.2f}",
@@ -104,8 +117,9 @@ def fit_rows(data, verified: Sequence[Mapping[str, float]]) -> list[list[str]]:
                     obs.label,
                     _tags(d),
                     "native IOPS (all jobs)",
-                    _g(measured, 6),
-                    _g(model, 6),
+                    f"{measured:.0f}",
+                    f"{cpus * 1e9 / before:.0f}",
+                    f"{model:.0f}",
                     _pct(model / measured - 1),
                     "",
                 ]
@@ -192,6 +206,7 @@ def render_report(
     inputs,
     profile_path: Path,
     workload_paths,
+    prior: Sequence[float],
     mismatches: Sequence[str] = (),
 ) -> str:
     """The whole report as Markdown text."""
@@ -225,13 +240,13 @@ def render_report(
         "",
         "## Measured vs predicted",
         "",
-        "Predicted by the written profile, composed and evaluated like `asi-answer` does "
-        "(times: Monte Carlo mean; loss: median). Error is predicted - measured; z is the "
-        "residual in standard errors.",
+        "Predicted by the base profile (prior) and by the written profile (calibrated), "
+        "composed and evaluated like `asi-answer` does (times: Monte Carlo mean; loss: "
+        "median). Error is calibrated - measured; z is that residual in standard errors.",
         "",
         table(
-            ["input", "tags", "quantity", "measured", "predicted", "error", "z"],
-            fit_rows(data, verified),
+            ["input", "tags", "quantity", "measured", "prior", "calibrated", "error", "z"],
+            fit_rows(data, verified, prior),
         ),
     ]
     paired = paired_loss_rows(data, verified)
@@ -327,7 +342,10 @@ def render_report(
         "",
         "## Inputs",
         "",
-        table(["file", "kind", "sha256"], [[f.path, f.kind, f.sha256] for f in inputs.files]),
+        table(
+            ["file", "kind", "sha256"],
+            [[display_path(f.path), f.kind, f.sha256] for f in inputs.files],
+        ),
         "",
     ]
     return "\n".join(lines)
