@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import OptimizeResult, least_squares
 from scipy.special import ndtri
 
 from model.costs import COST_NAMES, CostSpec, stream_uniforms, to_model_units
@@ -318,6 +318,16 @@ def _solve(
         )
 
     start = np.clip(start, bounds_low, bounds_high)
+    if start.size == 0:  # nothing left to fit: report the residuals as they stand
+        fun = residuals(start)
+        return OptimizeResult(
+            x=start,
+            fun=fun,
+            jac=np.zeros((fun.size, 0)),
+            success=True,
+            nfev=1,
+            message="nothing to fit",
+        )
     return least_squares(
         residuals,
         start,

@@ -149,6 +149,22 @@ def test_asi_answer_uses_the_calibrated_profile(anchor):
     assert abs(rfc_v2["throughput_loss_p50"] - ANCHOR_LOSS) <= 0.02
 
 
+def test_data_the_prior_already_explains_leave_every_cost_at_its_prior():
+    cfg = compose_config(["mitigations=rfc_v2"])
+    point = point_from_config(cfg)
+    prior = predict(cfg)["throughput_loss_p50"]
+    problem = Problem(
+        [Observation("vague", "throughput_loss", prior, 0.5, point)],
+        cost_specs(cfg),
+        float(cfg.cpu.ghz),
+    )
+    result = fit(problem, samples=256, seed=0, profile="vague")
+    assert all(c.status == "prior" for c in result.costs.values())
+    assert {n: c.spec for n, c in result.costs.items()} == {
+        n: s for n, s in cost_specs(cfg).items() if n in result.costs
+    }
+
+
 def test_fit_is_deterministic():
     cfg = compose_config(["mitigations=rfc_v2"])
     problem = Problem(
