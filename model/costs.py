@@ -54,6 +54,9 @@ UNITS = ("ns", "cycles", "GB/s")
 
 _Z95 = float(ndtri(0.95))
 
+MAX_COST = 1e9
+"""Bound on any cost in its unit: one second per event, or 1e9 GB/s, is a typo."""
+
 
 @dataclass(frozen=True)
 class CostSpec:
@@ -87,13 +90,17 @@ class CostSpec:
         if self.unit not in UNITS:
             raise ValueError(f"{where}.unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
         if self.dist == "fixed":
-            if self.value is None or not np.isfinite(self.value) or self.value < 0:
-                raise ValueError(f"{where}.value must be a finite number >= 0, got {self.value!r}")
+            if self.value is None or not np.isfinite(self.value) or not 0 <= self.value <= MAX_COST:
+                raise ValueError(
+                    f"{where}.value must be a number between 0 and {MAX_COST:g}, got {self.value!r}"
+                )
             return
         for bound in ("low", "high"):
             v = getattr(self, bound)
             if v is None or not np.isfinite(v) or v <= 0:
                 raise ValueError(f"{where}.{bound} must be a finite number > 0, got {v!r}")
+            if v > MAX_COST:
+                raise ValueError(f"{where}.{bound} must be <= {MAX_COST:g}, got {v!r}")
         if self.high < self.low:
             raise ValueError(f"{where}.high must be >= low ({self.low}), got {self.high}")
 

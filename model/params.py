@@ -85,6 +85,30 @@ POSITIVE_PARAMS = frozenset(
 )
 """Parameters that must be >= 1 (integers) or > 0 (floats); every other numeric one must be >= 0."""
 
+UPPER_BOUNDS: dict[str, float] = {
+    "cpus": 8192,  # the largest NR_CPUS x86-64 Kconfig allows
+    "ephmap_slots": 512,  # slots cannot outnumber the pages of a CPU's region
+    "folio_pages": 512,  # MAX_PAGECACHE_ORDER = 9 on x86-64
+    "io_size": 2**40,
+    "file_size": 2**60,
+    "page_cache_size": 2**60,
+    "readahead": 2**40,
+    "device_bandwidth": 1e15,  # [bytes/s]
+    "device_latency": 1e12,  # [ns]: 1000 s
+    "base_time": 1e12,  # [ns]
+}
+"""Plausibility bounds: anything above is a typo or a unit mistake, not a machine."""
+
+MAX_EVENTS_PER_OP = 1e6
+"""Bound on every per-op event rate not listed in :data:`UPPER_BOUNDS`."""
+
+
+def upper_bound(name: str) -> float:
+    """The largest value ``name`` may take."""
+    if name in FRACTION_PARAMS:
+        return 1.0
+    return UPPER_BOUNDS.get(name, MAX_EVENTS_PER_OP)
+
 
 def as_columns(points: Mapping[str, object]) -> dict[str, np.ndarray]:
     """Return the point parameters as 1-D arrays of equal length.
@@ -112,23 +136,28 @@ def check_ranges(cols: Mapping[str, np.ndarray], labels: Mapping[str, str] | Non
     """Raise ``ValueError`` (one line, naming the field) on any out-of-range value.
 
     ``labels`` maps a parameter to the name the user knows it by (a config
-    path such as ``workload.file_size``).
+    path such as ``workload.file_size``). The message names the side violated:
+    ``cpus must be an integer >= 1, got 0``.
     """
     labels = labels or {}
     for name, col in cols.items():
         if name in BOOL_PARAMS:
             continue
-        bad = ~np.isfinite(col)
-        if name in POSITIVE_PARAMS:
-            bad |= col < (1 if name in INT_PARAMS else np.finfo(float).tiny)
-            rule = "an integer >= 1" if name in INT_PARAMS else "a number > 0"
-        else:
-            bad |= col < 0
-            rule = "a number >= 0"
-        if name in FRACTION_PARAMS:
-            bad |= col > 1
-            rule = "a number between 0 and 1"
+        label = labels.get(name, name)
+        kind = "an integer" if name in INT_PARAMS else "a number"
+        low = 1 if name in INT_PARAMS else 0
+        below = col < low if name in INT_PARAMS or name not in POSITIVE_PARAMS else col <= 0
+        low_rule = f">= {low}" if name in INT_PARAMS or name not in POSITIVE_PARAMS else "> 0"
+        high = upper_bound(name)
+        checks = [
+            (~np.isfinite(col), f"{kind} {low_rule}"),
+            (below, f"{kind} {low_rule}"),
+            (col > high, f"{kind} <= {high:g}"),
+        ]
         if name in INT_PARAMS:
-            bad |= col != np.round(col)
-        if bad.any():
-            raise ValueError(f"{labels.get(name, name)} must be {rule}, got {col[bad][0]:g}")
+            checks.append((col != np.round(col), f"{kind} {low_rule}"))
+        if name in FRACTION_PARAMS:
+            checks = [(bad, "a number between 0 and 1") for bad, _ in checks]
+        for bad, rule in checks:
+            if bad.any():
+                raise ValueError(f"{label} must be {rule}, got {col[bad][0]:g}")

@@ -43,14 +43,30 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -
     """Compose ``conf/<config_name>.yaml`` with ``overrides``; raise :class:`ConfigError`."""
     register()
     check_override_syntax(overrides)
+    check_no_sweeps(overrides)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=list(overrides))
     except Exception as exc:  # Hydra and OmegaConf raise many types; all are user errors here
         raise ConfigError(one_line(exc, CONF_DIR)) from None
+    check_strict_bools(cfg, overrides)
     validate(cfg)
     return cfg
+
+
+def check_strict_bools(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Reject numbers given for booleans: OmegaConf turns any integer into a bool
+    (``mitigations.ephmap=2`` would silently mean true)."""
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.is_sweep_override() or override.is_delete():
+            continue
+        key = override.key_or_group
+        value = override.value()
+        if isinstance(OmegaConf.select(cfg, key, default=None), bool) and not isinstance(
+            value, bool | str
+        ):
+            raise ConfigError(f"{key}: Value {value!r} is not a valid bool (use true or false)")
 
 
 def check_override_syntax(overrides: Sequence[str]) -> None:
@@ -58,9 +74,25 @@ def check_override_syntax(overrides: Sequence[str]) -> None:
     parser = OverridesParser.create()
     for override in overrides:
         try:
-            parser.parse_overrides([override])
+            (parsed,) = parser.parse_overrides([override])
         except Exception as exc:
             raise ConfigError(f"override {override!r} is malformed: {one_line(exc)}") from None
+        if not parsed.key_or_group:
+            raise ConfigError(f"override {override!r} is malformed: it names no key")
+
+
+def check_no_sweeps(overrides: Sequence[str]) -> None:
+    """One configuration takes one value per key: reject ``a=1,2``, ``range()``, ``glob()``."""
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.is_sweep_override():
+            raise ConfigError(
+                f"{override.key_or_group}: one value expected, got the sweep "
+                f"{override.input_line!r} (sweeps are for asi-sweep -m)"
+            )
+
+
+MAX_SAMPLES = 1 << 20
+"""More Monte Carlo samples than this per point is a typo (1024 resolve p05/p95 well)."""
 
 
 def validate(cfg: DictConfig) -> None:
@@ -72,14 +104,18 @@ def validate(cfg: DictConfig) -> None:
         )
     if cfg.samples < 1:
         raise ConfigError(f"samples must be an integer >= 1, got {cfg.samples}")
+    if cfg.samples > MAX_SAMPLES:
+        raise ConfigError(f"samples must be an integer <= {MAX_SAMPLES}, got {cfg.samples}")
     if cfg.seed < 0:  # numpy's SeedSequence rejects negative seeds
         raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed}")
+    if cfg.seed >= 2**63:
+        raise ConfigError(f"seed must be an integer < 2**63, got {cfg.seed}")
     if cfg.answer.format not in ANSWER_FORMATS:
         raise ConfigError(
             f"answer.format must be one of {', '.join(ANSWER_FORMATS)}, got {cfg.answer.format!r}"
         )
-    if not cfg.cpu.ghz > 0 or not np.isfinite(cfg.cpu.ghz):
-        raise ConfigError(f"cpu.ghz must be a number > 0, got {cfg.cpu.ghz}")
+    if not 0 < cfg.cpu.ghz <= 10:  # also false for NaN
+        raise ConfigError(f"cpu.ghz must be a number > 0 and <= 10, got {cfg.cpu.ghz}")
     try:
         check_ranges(as_columns(point_from_config(cfg)), PARAM_LABELS)
         for name, spec in cost_specs(cfg).items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -57,12 +59,12 @@ def test_fixed_is_fixed():
         (CostSpec("gamma", 1.0, 2.0), "cpu.costs.ibpb.dist must be one of"),
         (CostSpec("uniform", 0.0, 2.0), "cpu.costs.ibpb.low must be a finite number > 0"),
         (CostSpec("uniform", 3.0, 2.0), "cpu.costs.ibpb.high must be >= low"),
-        (CostSpec("fixed"), "cpu.costs.ibpb.value must be a finite number >= 0"),
+        (CostSpec("fixed"), "cpu.costs.ibpb.value must be a number between 0 and 1e+09"),
         (CostSpec("uniform", 1.0, 2.0, unit="s"), "cpu.costs.ibpb.unit must be one of"),
     ],
 )
 def test_bad_specs_name_the_cost(spec, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         spec.check("ibpb")
 
 

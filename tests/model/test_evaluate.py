@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -94,3 +96,18 @@ def test_missing_and_unknown_parameters_are_named(base_point):
         as_columns({k: v for k, v in base_point.items() if k != "cpus"})
     with pytest.raises(ValueError, match="unknown point parameter 'cpu'"):
         as_columns(base_point | {"cpu": 1})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("cpus", 100_000, "cpus must be an integer <= 8192, got 100000"),
+        ("file_size", 2.0**70, "file_size must be an integer <= 1.15292e+18, got 1.18059e+21"),
+        ("base_time", 1e300, "base_time must be a number <= 1e+12, got 1e+300"),
+        ("cow_per_op", 1e7, "cow_per_op must be a number <= 1e+06, got 1e+07"),
+        ("ephmap_slots", 1e4, "ephmap_slots must be an integer <= 512, got 10000"),
+    ],
+)
+def test_huge_values_fail_with_one_line(base_point, field, value, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        check_ranges(as_columns(base_point | {field: value}))

@@ -71,7 +71,7 @@ def test_profile_flags():
             "workload.ctxsw_mm_change must be a number between 0 and 1, got 2",
         ),
         (["cpu.costs.ibpb.low=-1"], "cpu.costs.ibpb.low must be a finite number > 0, got -1.0"),
-        (["cpu.ghz=0"], "cpu.ghz must be a number > 0, got 0"),
+        (["cpu.ghz=0"], "cpu.ghz must be a number > 0 and <= 10, got 0"),
         (["samples=0"], "samples must be an integer >= 1, got 0"),
         (["+foo=1"], "foo: unknown key; allowed: "),
         (["cpus=[1"], "override 'cpus=[1' is malformed"),
