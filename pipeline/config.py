@@ -66,7 +66,9 @@ def _workload_type(name: str):
 WorkloadConf = make_dataclass(
     "WorkloadConf",
     [("name", str, field(default=MISSING)), ("description", str, field(default=""))]
-    + [(name, _workload_type(name), field(default=MISSING)) for name in WORKLOAD_PARAMS],
+    + [(name, _workload_type(name), field(default=MISSING)) for name in WORKLOAD_PARAMS]
+    # filled by asi-calibrate for a workload calibrated on measurements
+    + [("provenance", Any, field(default=None))],
 )
 
 MitigationsConf = make_dataclass(
