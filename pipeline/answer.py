@@ -89,6 +89,30 @@ def evaluate_stages(overrides: Sequence[str] = ()) -> tuple[pd.DataFrame, object
     return _annotate(table), cfg
 
 
+def answer_stages(overrides: Sequence[str] = ()) -> tuple[pd.DataFrame, object, str]:
+    """:func:`evaluate_stages`, read from the results store when it holds every stage.
+
+    ``answer.source``: ``auto`` (the store if it holds every stage, else the
+    model), ``store`` (the store or a one-line error) or ``model``. Returns
+    the table, the base config and a note saying which source was used.
+    """
+    from .projection import check_source, stored_stages  # projection imports this module
+
+    cfg = compose_config(overrides)
+    source = check_source(cfg.answer.source)
+    points = stage_points(cfg, overrides)
+    stages = list(cfg.roadmap.stages)
+    table, note = (
+        (None, "answer.source=model") if source == "model" else stored_stages(cfg, points, stages)
+    )
+    if table is None:
+        if source == "store":
+            raise ConfigError(f"answer.source=store: {note}")
+        table, note = _evaluate(points, costs_for(cfg)), f"evaluated directly ({note})"
+    table.insert(0, "stage", stages)
+    return _annotate(table), cfg, note
+
+
 VS_DIMENSIONS = {"vs_cpus": ("cpus", "CPUs"), "vs_slots": ("ephmap_slots", "slots")}
 """``answer.<key>``: the point parameter it varies and the label of its columns."""
 
@@ -238,13 +262,19 @@ def format_vs(curve: pd.DataFrame, key: str) -> str:
 
 def run(argv: Sequence[str]) -> str:
     """The text ``asi-answer`` prints for command-line overrides ``argv``."""
-    table, cfg = evaluate_stages(argv)
+    from .projection import crossing_line
+
+    table, cfg, source = answer_stages(argv)
     curves = {
         key: evaluate_vs(argv, key, cfg.answer[key]) for key in VS_DIMENSIONS if cfg.answer[key]
     }
     if cfg.answer.format == "json":
+        print(f"source: {source}", file=sys.stderr)  # stdout stays pure JSON
         return format_json(table, curves)
-    return "\n\n".join([format_table(table, cfg), *(format_vs(c, k) for k, c in curves.items())])
+    where = f"Crossings: {crossing_line(table)}.\nSource: {source}."
+    return "\n\n".join(
+        [format_table(table, cfg), where, *(format_vs(c, k) for k, c in curves.items())]
+    )
 
 
 @exits_cleanly

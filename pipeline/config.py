@@ -94,6 +94,8 @@ class AnswerConf:
     format: str = "table"  # table | json
     vs_cpus: list[int] = field(default_factory=list)  # also tabulate the stages at these CPU counts
     vs_slots: list[int] = field(default_factory=list)  # ... and at these ephmap slot counts
+    # auto: the results store when it holds every stage, else the model | store | model
+    source: str = "auto"
 
 
 @dataclass
@@ -130,6 +132,38 @@ class SweepConf:
 
 
 @dataclass
+class DaskConf:
+    """Where the store's aggregation runs (``conf/dask``, ``pipeline/aggregate.py``)."""
+
+    scheduler: str = "threads"  # threads | ray (Dask-on-Ray, the sweep's Ray) | tcp://host:port
+    num_workers: int | None = None  # threads only: worker threads; None: every CPU
+    progress: bool = True  # progress bar on stderr (threads and ray)
+
+
+@dataclass
+class FocusConf:
+    """The dimensions a report's projection tables are shown at; None: the config's own."""
+
+    cpus: int | None = None  # None: ``cpus``
+    file_size: str | None = None  # None: each workload's preset (fio size string)
+    ephmap_slots: int | None = None  # None: ``ephmap.slots``
+
+
+@dataclass
+class ReportConf:
+    """``asi-report`` (``conf/report``, ``pipeline/report.py``)."""
+
+    dir: str | None = None  # None: outputs/reports/<UTC timestamp>
+    mode: str = "adhoc"  # adhoc | nightly (appends the projection to the history, compares)
+    experiment: str | None = None  # the grid reported on; None: default (nightly mode: nightly)
+    whole_store: bool = False  # report every stored point (seed, samples as configured), no grid
+    focus: FocusConf = field(default_factory=FocusConf)
+    history: str = "outputs/history"  # nightly projections, Parquet partitioned by date
+    date: str | None = None  # the night's date (YYYY-MM-DD); None: today (UTC)
+    move_threshold: float = 0.005  # flag a slowdown p50 that moved more than this [fraction]
+
+
+@dataclass
 class Config:
     workload: WorkloadConf = MISSING
     cpu: CpuConf = MISSING
@@ -140,6 +174,8 @@ class Config:
     store: StoreConf = field(default_factory=StoreConf)
     ray: RayConf = field(default_factory=RayConf)
     sweep: SweepConf = field(default_factory=SweepConf)
+    dask: DaskConf = field(default_factory=DaskConf)
+    report: ReportConf = field(default_factory=ReportConf)
     cpus: int = 1
     samples: int = 1024
     seed: int = 0

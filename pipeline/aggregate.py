@@ -1,0 +1,626 @@
+"""Aggregate the results store on Dask: lazy filtered reads, one row per point, summaries.
+
+The store (:mod:`pipeline.store`) is a directory of Parquet part files. Here
+it becomes a lazy Dask DataFrame with one partition per part file, each read
+with pyarrow's filter pushdown (row-group statistics, then row filtering) and,
+for a report over an experiment, restricted to that grid's ``point_id`` set.
+
+Duplicates (two sweeps that wrote the same point) are resolved by
+:func:`pipeline.store.dedupe`, the store's one dedup rule, applied only to the
+rows whose id occurs more than once: a first light pass reads the ids alone,
+turns them into 64-bit keys and finds repeated keys; rows with those keys are
+deduplicated together, all others pass untouched. A key collision only makes a
+row a candidate, and candidates are deduplicated on the full ``point_id``, so
+the result is exact.
+
+The scheduler is chosen in the ``dask`` config section (:func:`scheduler`):
+``threads`` (default), ``ray`` (Dask-on-Ray on the sweep's Ray: embedded or
+``ray.address``) or the address of a Dask distributed scheduler.
+
+Partial stores (a sweep that failed halfway) aggregate like any other: a
+part file is the unit of commit, so what is there is whole; unreadable parts
+(a truncated file) are skipped and reported.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from model.costs import ASI_COSTS
+from model.mechanism import EXIT_SOURCES
+
+from . import store as results_store
+from .answer import TARGET, THRESHOLD
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
+# Dask is imported inside the functions that run it: ``dask.dataframe`` takes about a
+# second to import, and asi-answer only needs :func:`lookup`.
+
+LABELS: tuple[str, ...] = ("workload", "cpu", "mitigations")
+"""A stage summary's groups: workload, CPU profile and roadmap stage (``mitigations.name``)."""
+
+DIMENSIONS: tuple[str, ...] = ("cpus", "file_size", "ephmap_slots")
+"""Point parameters the reports chart (the sweeps' usual dimensions). [count], [bytes], [count]."""
+
+CUBE_KEYS: tuple[str, ...] = (*LABELS, *DIMENSIONS)
+"""A cube cell: labels and dimensions. Other swept values (seeds, cost overrides) are averaged."""
+
+HEADLINE_METRICS: tuple[str, ...] = (
+    "slowdown_p05",
+    "slowdown_p50",
+    "slowdown_p95",
+    "throughput_loss_p05",
+    "throughput_loss_p50",
+    "throughput_loss_p95",
+)
+"""Quantiles of the two metrics, per point (fractions)."""
+
+CUBE_METRICS: tuple[str, ...] = (
+    *HEADLINE_METRICS,
+    "slowdown_mean",
+    "t_native_mean",
+    "exits_per_op",
+    *(f"exits_{s}" for s in EXIT_SOURCES),
+    *(f"extra_ns_{c}" for c in ASI_COSTS),
+)
+"""Everything the report draws: quantiles, native time [ns/op], exits [1/op] by source,
+mean extra time [ns/op] by cost component."""
+
+DEDUP_COLUMNS: tuple[str, ...] = ("point_id", "created_at", "run_id")
+"""What :func:`pipeline.store.dedupe` needs: always read."""
+
+DISTRIBUTED_SCHEMES: tuple[str, ...] = (
+    "tcp://",
+    "tls://",
+    "inproc://",
+    "ucx://",
+    "ws://",
+    "wss://",
+)
+"""Address schemes of a Dask distributed scheduler (``inproc://`` only within one process)."""
+
+
+# --------------------------------------------------------------------------- scheduler
+def check_scheduler(value: object) -> str:
+    """``dask.scheduler`` validated: ``threads``, ``ray`` or a distributed address."""
+    text = str(value) if value is not None else ""
+    if text in ("threads", "ray") or text.startswith(DISTRIBUTED_SCHEMES):
+        return text
+    raise ConfigError(
+        f"dask.scheduler must be threads, ray or a Dask scheduler address "
+        f"(tcp://host:port), got {value!r}"
+    )
+
+
+@dataclass(frozen=True)
+class SchedulerInfo:
+    """Which scheduler ran the aggregation, for the report's provenance."""
+
+    name: str
+    workers: int
+    detail: str = ""
+
+
+@contextmanager
+def scheduler(dask_conf, ray_conf=None) -> Iterator[SchedulerInfo]:
+    """Make ``dask_conf.scheduler`` Dask's scheduler for the duration of the block.
+
+    Parameters
+    ----------
+    dask_conf : DictConfig
+        The ``dask`` section: ``scheduler``, ``num_workers``.
+    ray_conf : DictConfig or None
+        The ``ray`` section, for ``scheduler=ray``: the same embedded Ray or
+        cluster address as the sweep (:func:`pipeline.raybackend.session`).
+    """
+    import dask
+
+    name = check_scheduler(dask_conf.scheduler)
+    if name == "threads":
+        workers = int(dask_conf.get("num_workers") or 0) or os.cpu_count() or 1
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            yield SchedulerInfo("threads", workers)
+        return
+    if name == "ray":
+        # Imported here: Ray takes a second to import and most runs use threads.
+        from ray.util.dask import ray_dask_get
+
+        from . import raybackend
+
+        if ray_conf is None:
+            raise ConfigError("dask.scheduler=ray needs the ray config section")
+        with raybackend.session(ray_conf) as info:
+            with dask.config.set(scheduler=ray_dask_get):
+                yield SchedulerInfo("ray", info.cpus, info.address)
+        return
+    from distributed import Client
+
+    try:
+        client = Client(name, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"dask.scheduler: cannot reach {name!r}: {first}") from None
+    try:
+        with dask.config.set(scheduler=client.get):
+            workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+            yield SchedulerInfo("distributed", workers, name)
+    finally:
+        client.close()
+
+
+@contextmanager
+def progress(enabled: bool) -> Iterator[None]:
+    """Dask's progress bar on stderr for local schedulers (threads, Dask-on-Ray)."""
+    if not enabled:
+        yield
+        return
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar(minimum=1.0, out=sys.stderr):
+        yield
+
+
+# --------------------------------------------------------------------------- scope
+@dataclass(frozen=True)
+class Scope:
+    """Which rows of the store an aggregation reads.
+
+    Empty tuples and ``None`` mean "any". ``equals`` pins point parameters
+    (``{"cpus": 1}``). ``point_ids``, when given, keeps only those points
+    (an experiment's grid): it is applied after the pushed-down filters.
+    """
+
+    workloads: tuple[str, ...] = ()
+    cpu_profiles: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()
+    seed: int | None = None
+    samples: int | None = None
+    equals: Mapping[str, float] = field(default_factory=dict)
+    point_ids: pa.Array | None = None
+
+    def expression(self) -> pc.Expression | None:
+        """The pyarrow filter pushed down to each part file (labels, seed, samples, ``equals``)."""
+        terms = []
+        for column, values in (
+            ("workload", self.workloads),
+            ("cpu", self.cpu_profiles),
+            ("mitigations", self.stages),
+        ):
+            if values:
+                terms.append(pc.field(column).isin(list(values)))
+        for column, value in (("seed", self.seed), ("samples", self.samples)):
+            if value is not None:
+                terms.append(pc.field(column) == value)
+        terms.extend(pc.field(k) == v for k, v in self.equals.items())
+        if not terms:
+            return None
+        expression = terms[0]
+        for term in terms[1:]:
+            expression = expression & term
+        return expression
+
+
+# --------------------------------------------------------------------------- reading
+DICTIONARY_COLUMNS: tuple[str, ...] = ("workload", "cpu", "mitigations")
+"""String columns with few values: read as Arrow dictionaries, handed to pandas as
+categoricals with the same categories in every partition (fast grouping, no
+Python string per row)."""
+
+_PARQUET = ds.ParquetFileFormat(
+    read_options=ds.ParquetReadOptions(dictionary_columns=list(DICTIONARY_COLUMNS))
+)
+
+
+def readable_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
+    """The store's committed part files whose Parquet footer reads, and those that do not.
+
+    Reading footers only (a few KB each) finds truncated files before Dask
+    plans on them; their points are missing from the aggregation and reported.
+    """
+    good, bad = [], []
+    for part in results_store.part_files(Path(store)):
+        try:
+            pq.read_metadata(part)
+        except (OSError, pa.ArrowException):
+            bad.append(part)
+        else:
+            good.append(part)
+    return good, bad
+
+
+_MIX = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
+    dtype=np.uint64,
+)
+"""Odd multipliers mixing the four 8-byte words of a 32-character id into one key."""
+
+
+def id_keys(ids: pa.Array | pa.ChunkedArray | pd.Series) -> np.ndarray:
+    """A 64-bit key per ``point_id``: equal ids give equal keys.
+
+    Point ids are 32 characters (:func:`pipeline.grid.point_ids`): their bytes
+    are read straight from Arrow's string buffer as four 64-bit words and
+    mixed, with no Python object per row. Ids of other lengths fall back to
+    pandas' hash. Distinct ids may share a key: keys only nominate candidates
+    for :func:`pipeline.store.dedupe`, which compares full ids.
+    """
+    if isinstance(ids, pd.Series):
+        ids = pa.array(ids, type=pa.string())
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
+    ids = ids.cast(pa.string())
+    n = len(ids)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
+    if ids.null_count == 0:
+        offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
+        if np.all(np.diff(offsets) == 32):
+            data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)
+            words = data[offsets[0] : offsets[0] + 32 * n].view(np.uint64).reshape(n, 4)
+            with np.errstate(over="ignore"):  # wrapping multiplication is the point
+                mixed = words * _MIX
+            return mixed[:, 0] ^ mixed[:, 1] ^ mixed[:, 2] ^ mixed[:, 3]
+    values = np.asarray(ids.to_pylist(), dtype=object)
+    return pd.util.hash_array(values, categorize=False).astype(np.uint64)
+
+
+def has_key(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is in ``sorted_keys`` (sorted, distinct): a binary search each."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
+
+
+def repeated_keys(keys: Sequence[np.ndarray]) -> np.ndarray:
+    """Keys that occur more than once across all partitions, sorted and distinct."""
+    if not keys:
+        return np.empty(0, dtype=np.uint64)
+    ordered = np.sort(np.concatenate(keys))
+    return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+
+
+@dataclass(frozen=True)
+class PartRead:
+    """How every partition of one scan reads its part file.
+
+    ``repeated`` holds the keys of ids stored more than once: with
+    ``candidates`` False a partition leaves those rows out, with True it keeps
+    only them (they are then deduplicated together, :func:`dedupe_candidates`).
+    """
+
+    names: tuple[str, ...]
+    expression: pc.Expression | None = None
+    point_ids: pa.Array | None = None
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    repeated: np.ndarray | None = None
+    candidates: bool = False
+
+
+def _scan(path: str, names: Sequence[str], expression: pc.Expression | None) -> pa.Table:
+    return ds.dataset(path, format=_PARQUET).to_table(columns=list(names), filter=expression)
+
+
+def read_part_table(path: str, how: PartRead) -> pa.Table:
+    """The rows of one part file in scope, columns ``how.names``, as Arrow."""
+    by_id = how.point_ids is not None or how.repeated is not None
+    names = list(dict.fromkeys([*how.names, *(["point_id"] if by_id else [])]))
+    table = _scan(path, names, how.expression)
+    if how.point_ids is not None:
+        table = table.filter(pc.is_in(table.column("point_id"), value_set=how.point_ids))
+    if how.repeated is not None:
+        hit = has_key(id_keys(table.column("point_id")), how.repeated)
+        table = table.filter(pa.array(hit if how.candidates else ~hit))
+    return table.select(list(how.names))
+
+
+def to_frame(table: pa.Table, categories: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Arrow rows as pandas; ``categories`` columns become categoricals with those categories."""
+    frame = table.drop_columns([c for c in categories if c in table.column_names]).to_pandas()
+    for position, name in enumerate(table.column_names):
+        if name not in categories:
+            continue
+        dtype = pd.CategoricalDtype(list(categories[name]))
+        column = table.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = (
+                column.unify_dictionaries() if hasattr(column, "unify_dictionaries") else column
+            )
+            array = column.combine_chunks() if column.num_chunks else None
+        else:
+            array = pc.dictionary_encode(column).combine_chunks() if column.num_chunks else None
+        if array is None or len(array) == 0:
+            codes = np.empty(0, dtype=np.int32)
+        else:
+            lookup = dtype.categories.get_indexer(array.dictionary.to_pylist())
+            codes = lookup[array.indices.to_numpy(zero_copy_only=False)]
+        frame.insert(position, name, pd.Categorical.from_codes(codes, dtype=dtype))
+    return frame
+
+
+def read_part(path: str, how: PartRead) -> pd.DataFrame:
+    """One Dask partition: :func:`read_part_table` as pandas (labels as categoricals)."""
+    return to_frame(read_part_table(path, how), how.categories)
+
+
+def survey_part(
+    path: str, expression: pc.Expression | None, point_ids: pa.Array | None
+) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """The light pass over one part file: id keys of its rows in scope, and their label values."""
+    how = PartRead(("point_id", *DICTIONARY_COLUMNS), expression, point_ids)
+    table = read_part_table(path, how)
+    labels = {}
+    for name in DICTIONARY_COLUMNS:
+        column = table.column(name)
+        labels[name] = pc.unique(column.cast(pa.string())).to_pylist() if len(column) else []
+    return id_keys(table.column("point_id")), labels
+
+
+def plan(
+    names: Sequence[str], scope: Scope, surveys: Sequence[tuple[np.ndarray, dict]]
+) -> tuple[PartRead, int]:
+    """The :class:`PartRead` of a scan, from the surveys of its parts; and the rows in scope."""
+    categories = {
+        name: tuple(sorted({v for _, labels in surveys for v in labels[name]}))
+        for name in DICTIONARY_COLUMNS
+        if name in names
+    }
+    repeated = repeated_keys([keys for keys, _ in surveys])
+    how = PartRead(
+        tuple(names),
+        scope.expression(),
+        scope.point_ids,
+        categories,
+        repeated if len(repeated) else None,
+    )
+    return how, int(sum(len(keys) for keys, _ in surveys))
+
+
+def dedupe_candidates(tables: Sequence[pa.Table], how: PartRead) -> tuple[pd.DataFrame, int]:
+    """Rows whose id key repeats, deduplicated by :func:`pipeline.store.dedupe`; rows dropped."""
+    rows = pa.concat_tables(tables)
+    kept = results_store.dedupe(rows)
+    return to_frame(kept.select(list(how.names)), how.categories), rows.num_rows - kept.num_rows
+
+
+def _candidate_read(how: PartRead) -> PartRead:
+    names = tuple(dict.fromkeys([*how.names, *DEDUP_COLUMNS]))
+    return replace(how, names=names, candidates=True)
+
+
+@dataclass
+class StoreScan:
+    """What a read of the store found."""
+
+    store: str
+    parts: int
+    unreadable: list[str]
+    rows_in_scope: int = 0
+    duplicates_dropped: int = 0
+    seconds: float = 0.0
+
+
+def meta_frame(how: PartRead) -> pd.DataFrame:
+    """A zero-row frame with the partitions' dtypes (Dask's ``meta``)."""
+    table = results_store.STORE_SCHEMA.empty_table().select(list(how.names))
+    return to_frame(table, how.categories)
+
+
+def store_frame(
+    store: Path | str, columns: Sequence[str], scope: Scope = Scope()
+) -> tuple[dd.DataFrame, StoreScan]:
+    """The store's rows in ``scope`` as a lazy Dask DataFrame, one row per ``point_id``.
+
+    The light pass (ids and labels only) and, when some id is stored twice,
+    the dedup of those rows run at once on the current Dask scheduler; the
+    returned frame itself is lazy, one partition per part file.
+
+    Parameters
+    ----------
+    store : path
+        The results store directory.
+    columns : sequence of str
+        Store columns wanted. ``workload``, ``cpu`` and ``mitigations`` come
+        as pandas categoricals.
+    scope : Scope
+        Filters pushed down to the part files, and an optional id set.
+    """
+    import dask
+    import dask.dataframe as dd
+
+    start = time.perf_counter()
+    unknown = [c for c in columns if c not in results_store.STORE_SCHEMA.names]
+    if unknown:
+        raise ValueError(f"not store columns: {', '.join(unknown)}")
+    parts, unreadable = readable_parts(store)
+    scan = StoreScan(str(store), len(parts), [p.name for p in unreadable])
+    paths = [str(p) for p in parts]
+    expression = scope.expression()
+    surveys = dask.compute(
+        *(dask.delayed(survey_part, pure=True)(p, expression, scope.point_ids) for p in paths)
+    )
+    how, scan.rows_in_scope = plan(list(dict.fromkeys(columns)), scope, surveys)
+    meta = meta_frame(how)
+    if not paths:
+        scan.seconds = time.perf_counter() - start
+        return dd.from_pandas(meta, npartitions=1), scan
+    frame = dd.from_map(read_part, paths, args=(how,), meta=meta, label="read-store")
+    if how.repeated is not None:
+        wide = _candidate_read(how)
+        tables = dask.compute(*(dask.delayed(read_part_table)(p, wide) for p in paths))
+        kept, scan.duplicates_dropped = dedupe_candidates(tables, how)
+        frame = dd.concat([frame, dd.from_pandas(kept, npartitions=1)])
+    scan.seconds = time.perf_counter() - start
+    return frame, scan
+
+
+# --------------------------------------------------------------------------- aggregations
+def _with_verdict_flags(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add 0/1 columns: the point's slowdown p50 meets the target / is under the threshold."""
+    return frame.assign(
+        meets_target=(frame["slowdown_p50"] < TARGET).astype(np.float64),
+        under_threshold=(frame["slowdown_p50"] < THRESHOLD).astype(np.float64),
+    )
+
+
+COUNT = ("slowdown_p50", "count")
+"""The aggregation that counts a group's points (every stored point has a slowdown)."""
+
+STAGE_SUMMARY_AGGS: dict[str, list[str]] = {
+    "slowdown_p50": ["count", "mean", "min", "max"],
+    "slowdown_p95": ["max"],
+    "throughput_loss_p50": ["mean", "max"],
+    "meets_target": ["mean"],
+    "under_threshold": ["mean"],
+}
+"""Per (workload, CPU profile, stage): points, slowdown p50 over the points (mean, min,
+max), worst p95, throughput loss, share of points meeting the target / under the threshold."""
+
+
+def cube_aggs(metrics: Sequence[str]) -> dict[str, list[str]]:
+    """The mean of each metric per cube cell, plus the cell's point count."""
+    return {"slowdown_p50": ["count"]} | {
+        m: [*(["count"] if m == "slowdown_p50" else []), "mean"] for m in metrics
+    }
+
+
+def _flatten(frame: pd.DataFrame, means_by_name: bool = False) -> pd.DataFrame:
+    """Flat column names: ``points`` for :data:`COUNT`, else ``<metric>_<stat>``.
+
+    With ``means_by_name`` a mean keeps the metric's own name (the cube).
+    """
+    names = []
+    for col in frame.columns.to_flat_index():
+        if tuple(col) == COUNT:
+            names.append("points")
+        elif means_by_name and col[1] == "mean":
+            names.append(col[0])
+        else:
+            names.append(f"{col[0]}_{col[1]}")
+    frame = frame.copy()
+    frame.columns = names
+    frame = frame.reset_index()
+    for name in DICTIONARY_COLUMNS:  # categoricals back to plain strings for the callers
+        if name in frame.columns:
+            frame[name] = frame[name].astype(str)
+    frame["points"] = frame["points"].astype(np.int64)
+    return frame
+
+
+def stage_summary(frame):
+    """Per (workload, cpu, stage) summary (:data:`STAGE_SUMMARY_AGGS`); Dask or pandas, unflattened."""
+    lazy = hasattr(frame, "map_partitions")  # a Dask frame; pandas has no such method
+    flagged = frame.map_partitions(_with_verdict_flags) if lazy else _with_verdict_flags(frame)
+    return flagged.groupby(list(LABELS), observed=True).agg(STAGE_SUMMARY_AGGS)
+
+
+def cube(frame, metrics: Sequence[str] = CUBE_METRICS):
+    """Mean of ``metrics`` per :data:`CUBE_KEYS` cell and its point count; Dask or pandas, unflattened."""
+    return frame.groupby(list(CUBE_KEYS), observed=True).agg(cube_aggs(metrics))
+
+
+@dataclass
+class Aggregates:
+    """The store reduced for projections and reports (small pandas frames).
+
+    ``stage_summary``: one row per (workload, cpu, mitigations) with ``points``
+    and the :data:`STAGE_SUMMARY_AGGS` statistics named ``<metric>_<stat>``.
+    ``cube``: one row per :data:`CUBE_KEYS` cell with ``points`` and the mean
+    of each metric under the metric's own name.
+    """
+
+    stage_summary: pd.DataFrame
+    cube: pd.DataFrame
+    scan: StoreScan
+
+
+def _finish(summary, cells, scan: StoreScan, start: float) -> Aggregates:
+    summary = _flatten(summary).sort_values(list(LABELS), ignore_index=True)
+    cells = _flatten(cells, means_by_name=True).sort_values(list(CUBE_KEYS), ignore_index=True)
+    scan.seconds = time.perf_counter() - start
+    return Aggregates(summary, cells, scan)
+
+
+def _needed(metrics: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys([*CUBE_KEYS, *HEADLINE_METRICS, *metrics]))
+
+
+def aggregate(
+    store: Path | str, scope: Scope = Scope(), metrics: Sequence[str] = CUBE_METRICS
+) -> Aggregates:
+    """Read, deduplicate and reduce the store in scope on the current Dask scheduler.
+
+    Both reductions share one read of each part file (one ``dask.compute``).
+    See :class:`Aggregates` for what comes back.
+    """
+    import dask
+
+    start = time.perf_counter()
+    frame, scan = store_frame(store, _needed(metrics), scope)
+    summary, cells = dask.compute(stage_summary(frame), cube(frame, metrics))
+    return _finish(summary, cells, scan, start)
+
+
+def aggregate_pandas(
+    store: Path | str, scope: Scope = Scope(), metrics: Sequence[str] = CUBE_METRICS
+) -> Aggregates:
+    """:func:`aggregate` in plain pandas, one part file after another, no Dask.
+
+    The reference the tests compare :func:`aggregate` with, and the benchmark's
+    single-threaded baseline: the same reads, the same dedup and the same
+    reductions, so the two differ only in how the work is scheduled.
+    """
+    start = time.perf_counter()
+    parts, unreadable = readable_parts(store)
+    scan = StoreScan(str(store), len(parts), [p.name for p in unreadable])
+    paths = [str(p) for p in parts]
+    expression = scope.expression()
+    surveys = [survey_part(p, expression, scope.point_ids) for p in paths]
+    how, scan.rows_in_scope = plan(_needed(metrics), scope, surveys)
+    frames = [read_part(p, how) for p in paths]
+    if how.repeated is not None:
+        wide = _candidate_read(how)
+        kept, scan.duplicates_dropped = dedupe_candidates(
+            [read_part_table(p, wide) for p in paths], how
+        )
+        frames.append(kept)
+    frame = pd.concat(frames, ignore_index=True) if frames else meta_frame(how)
+    return _finish(stage_summary(frame), cube(frame, metrics), scan, start)
+
+
+# --------------------------------------------------------------------------- point lookups
+def lookup(
+    store: Path | str, point_ids: Sequence[str], columns: Sequence[str] | None = None
+) -> pa.Table:
+    """The stored rows of ``point_ids`` (deduplicated by the store's rule), as Arrow.
+
+    For a handful of ids (``asi-answer``): one pyarrow scan with the id
+    filter pushed down, no Dask. Unreadable parts are skipped.
+    """
+    parts, _ = readable_parts(store)
+    names = results_store.STORE_SCHEMA.names if columns is None else list(columns)
+    wanted = list(dict.fromkeys([*DEDUP_COLUMNS, *names]))
+    if not parts:
+        return results_store.STORE_SCHEMA.empty_table().select(wanted)
+    dataset = ds.dataset(
+        [str(p) for p in parts], format="parquet", schema=results_store.STORE_SCHEMA
+    )
+    table = dataset.to_table(columns=wanted, filter=pc.field("point_id").isin(list(point_ids)))
+    return results_store.dedupe(table)

@@ -1,0 +1,63 @@
+"""Small real results stores for the aggregation, report and browser tests (no Ray).
+
+Points are evaluated in-process with the sweep's own chunk code
+(:func:`pipeline.chunks.evaluate_chunk`) and committed with the store's writer,
+so the stores are exactly what ``asi-sweep`` writes, minus the fan-out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.chunks import evaluate_chunk, iter_chunks
+from pipeline.grid import Grid
+from pipeline.report import experiment_grid_from
+from pipeline.store import write_part
+
+SMALL_GRID = (
+    "workload=fio_randread_tmpfs,fork_exec",
+    "cpu=sapphire_rapids",
+    "mitigations=glob(*)",
+    "cpus=1,4,16",
+    "workload.file_size=64M,1G",
+    "ephmap.slots=1,2",
+    "samples=64",
+)
+"""2 workloads x 7 stages x 3 CPU counts x 2 file sizes x 2 slot counts = 168 points."""
+
+SMALL_SAMPLES = 64
+
+
+def write_store(
+    store: Path,
+    overrides=SMALL_GRID,
+    *,
+    keep: Callable[[int], bool] = lambda chunk: True,
+    run_id: str = "run0",
+    chunk_rows: int = 12,
+) -> Grid:
+    """Expand ``overrides``, evaluate each chunk and commit it as a part, if ``keep(chunk index)``."""
+    grid = experiment_grid_from(list(overrides))
+    costs: dict[int, dict] = {}
+    seq = 0
+    for index, chunk in enumerate(iter_chunks(grid.points, chunk_rows)):
+        if not keep(index):
+            continue
+        profile = grid.profiles[chunk.profile]
+        draws = costs.setdefault(chunk.profile, profile.costs())
+        write_part(store, evaluate_chunk(chunk.points, profile, draws), run_id, seq)
+        seq += 1
+    return grid
+
+
+def report_overrides(tmp_path: Path, store: Path, *extra: str) -> list[str]:
+    """asi-report overrides that keep everything under ``tmp_path``."""
+    return [
+        f"store.path={store}",
+        f"report.dir={tmp_path / 'report'}",
+        f"report.history={tmp_path / 'history'}",
+        f"samples={SMALL_SAMPLES}",
+        "dask.progress=false",
+        *extra,
+    ]
