@@ -8,7 +8,7 @@ import sys
 
 from .common import RESULTS, merge_results
 
-MODULES = ["bench_model"]
+MODULES = ["bench_model", "bench_sweep"]
 """Benchmark modules, each with ``run() -> dict`` of result keys."""
 
 

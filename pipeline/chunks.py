@@ -19,8 +19,8 @@ from model import MODEL_VERSION
 from model.evaluate import evaluate
 from model.params import INT_PARAMS, POINT_PARAMS
 
-from .grid import Profile, point_columns
-from .store import METRIC_COLUMNS, ROW_COLUMNS, STORE_SCHEMA
+from .points import Profile, point_columns
+from .store import METRIC_COLUMNS, ROW_COLUMNS, STORE_SCHEMA, constant
 
 ROW_SCHEMA = pa.schema([STORE_SCHEMA.field(name) for name in ROW_COLUMNS])
 """The columns a worker returns: :data:`~pipeline.store.STORE_SCHEMA` up to ``config_hash``."""
@@ -45,17 +45,18 @@ class Chunk:
         return self.points.column("point_id").to_pylist()
 
 
-def constant(value: str, n: int) -> pa.Array:
-    """A string column of ``n`` copies of ``value``."""
-    return pa.array(np.full(n, value, dtype=object), pa.string())
-
-
-def evaluate_chunk(points: pa.Table, profile: Profile, costs: Mapping[str, np.ndarray]) -> pa.Table:
+def evaluate_chunk(
+    points: pa.Table,
+    profile: Profile,
+    costs: Mapping[str, np.ndarray],
+    timings: dict | None = None,
+) -> pa.Table:
     """Store rows (:data:`ROW_SCHEMA`) for grid ``points`` of one ``profile``.
 
     One :func:`model.evaluate.evaluate` call over (points x samples). ``costs``
     are the profile's draws (:meth:`Profile.costs`); passing them in keeps a
-    chunk's result independent of where and with what else it runs.
+    chunk's result independent of where and with what else it runs. If given,
+    ``timings["model_s"]`` receives the time spent in the model alone [s].
     """
     if profile.model_version != MODEL_VERSION:
         # Point ids hash the driver's model version: rows from other code would lie.
@@ -64,7 +65,10 @@ def evaluate_chunk(points: pa.Table, profile: Profile, costs: Mapping[str, np.nd
         )
     n = points.num_rows
     cols = point_columns(points, profile)
+    start = time.perf_counter()
     metrics = evaluate(cols, costs)
+    if timings is not None:
+        timings["model_s"] = time.perf_counter() - start
     if set(metrics) != set(METRIC_COLUMNS):
         raise RuntimeError(
             "model.evaluate's outputs no longer match store.METRIC_COLUMNS: "

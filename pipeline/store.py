@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from model.costs import ASI_COSTS
@@ -180,6 +179,11 @@ def new_run_id() -> str:
 
 
 # --------------------------------------------------------------------------- writing
+def constant(value: str, n: int) -> pa.Array:
+    """A string column of ``n`` copies of ``value`` (one C++ ``take``, no Python objects)."""
+    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int32)))
+
+
 def with_provenance(rows: pa.Table, run_id: str, created_at: datetime) -> pa.Table:
     """Append the run-wide provenance columns to worker rows and cast to :data:`STORE_SCHEMA`."""
     n = rows.num_rows
@@ -189,7 +193,7 @@ def with_provenance(rows: pa.Table, run_id: str, created_at: datetime) -> pa.Tab
         "run_id": run_id,
     }
     for name, value in constants.items():
-        rows = rows.append_column(name, pa.array(np.full(n, value, dtype=object), pa.string()))
+        rows = rows.append_column(name, constant(value, n))
     stamp = pa.array(np.full(n, np.datetime64(created_at.replace(tzinfo=None), "us")))
     rows = rows.append_column("created_at", stamp.cast(pa.timestamp("us", tz="UTC")))
     return rows.select(STORE_SCHEMA.names).cast(STORE_SCHEMA)
@@ -326,6 +330,8 @@ def read(store: Path | str, columns: Iterable[str] | None = None) -> pa.Table:
     wanted = None
     if columns is not None:
         wanted = list(dict.fromkeys([*columns, "point_id", "created_at", "run_id"]))
+    import pyarrow.dataset as ds  # imports pandas: only readers pay for it
+
     table = ds.dataset(store, format="parquet", schema=STORE_SCHEMA).to_table(columns=wanted)
     table = dedupe(table)
     return table.select(list(columns)) if columns is not None else table

@@ -19,6 +19,7 @@ Overrides use Hydra's grammar (``a=1,2``, ``range()``, ``choice()``,
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -31,13 +32,14 @@ import numpy as np
 import pyarrow.compute as pc
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from . import store as results_store
 from .chunks import chunk_size, iter_chunks, measure_points_per_second
-from .compose import CONF_DIR, check_override_syntax, compose_config
+from .compose import CONF_DIR, check_override_syntax
 from .config import register
 from .errors import EXIT_BAD_INPUT, ConfigError, exits_cleanly, one_line
 from .grid import Grid, build_grid
@@ -242,6 +244,11 @@ def _compute(grid: Grid, todo, cfg: DictConfig, result: SweepResult, hook, out: 
         payloads = raybackend.put_payloads(
             grid.profiles, np.unique(todo.column("profile").to_numpy())
         )
+        if ray_info.started_here:
+            warm_start = time.perf_counter()
+            first_chunk = next(iter_chunks(todo.slice(0, 1), 1))
+            raybackend.warm_up(first_chunk, payloads[first_chunk.profile], ray_info.cpus)
+            result.timings["ray_start_s"] += time.perf_counter() - warm_start
         writer = results_store.PartWriter(
             Path(cfg.store.path), result.run_id, cfg.store.part_rows, cfg.store.flush_seconds
         )
@@ -271,6 +278,8 @@ def _compute(grid: Grid, todo, cfg: DictConfig, result: SweepResult, hook, out: 
             result.parts = [p.name for p in writer.parts]
             result.done = writer.rows_written
         result.timings["dispatch_s"] = time.perf_counter() - dispatch_start
+        stop_start = time.perf_counter()
+    result.timings["ray_stop_s"] = time.perf_counter() - stop_start  # 0 unless started here
     result.timings["model_s"] = stats.model_seconds
     result.chunks = stats.chunks
     result.nodes = stats.nodes
@@ -323,7 +332,7 @@ def run(
     """
     start = time.perf_counter()
     check_settings(cfg)
-    grid = build_grid(overrides, loader, config_name)
+    grid = build_grid(overrides, loader, config_name, base=cfg)
     grid_seconds = time.perf_counter() - start
     result = execute(grid, cfg, task_hook=task_hook, out=out, err=err)
     result.timings["grid_s"] = grid_seconds
@@ -391,18 +400,12 @@ _app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=
 )
 
 
-def prevalidate(argv: Sequence[str]) -> None:
-    """Catch bad non-sweep overrides before Hydra does (Hydra would print a traceback, exit 1)."""
+def check_syntax(argv: Sequence[str]) -> None:
+    """Name a malformed override in one line (Hydra's parser error would not say which)."""
     from hydra._internal.utils import get_args_parser
 
     args, _ = get_args_parser().parse_known_args(list(argv))
-    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
-        return
-    overrides = list(args.overrides)
-    check_override_syntax(overrides)
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    check_settings(compose_config(fixed, config_name=args.config_name or "config"))
+    check_override_syntax(list(args.overrides))
 
 
 @exits_cleanly
@@ -413,11 +416,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not {"-m", "--multirun", "-r", "--run"} & set(argv):
         argv.insert(0, "--multirun")
-    prevalidate(argv)
+    check_syntax(argv)
     register()
+    # Hydra prints its own errors as tracebacks and exits 1; with HYDRA_FULL_ERROR it
+    # raises them instead, and bad input becomes our one line and exit 2.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     saved, sys.argv = sys.argv, ["asi-sweep", *argv]
     try:
         _app()  # the grid sweeper exits with the sweep's code (SystemExit)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(one_line(exc, CONF_DIR)) from None
     finally:
         sys.argv = saved
     return 0

@@ -200,3 +200,101 @@ def test_point_ids_are_pinned_blake2b_of_prefix_and_float64_rows():
     assert ids[0] == "a2bcfeefe720936c5a93542b01c46388"
     assert ids[1] != ids[0]
     assert point_ids(b"prefix2", rows[:1]) != ids[:1]
+
+
+@pytest.mark.parametrize(
+    ("preset", "low", "high"), [("default", 5_000, 50_000), ("nightly", 10**5, 10**6)]
+)
+def test_experiment_presets_are_valid_grids_of_the_promised_size(loader, preset, low, high):
+    """Counts points from the preset's dimensions (composing all 84 combinations takes ~30 s)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    from pipeline.grid import classify, merge_by_key, parse, point_dimensions
+    from pipeline.sweep import sweeper_params
+
+    cfg = loader.load_configuration("config", [f"experiment={preset}"], run_mode=RunMode.MULTIRUN)
+    params = sweeper_params(cfg.hydra.sweeper.params)
+    overrides = merge_by_key(parse(params, OverridesParser.create(config_loader=loader)))
+    dims = classify(overrides, loader.get_group_options)
+    assert set(dims.groups) == {"workload", "cpu", "mitigations"}
+    assert dims.groups["workload"] == WORKLOADS and dims.groups["mitigations"] == STAGES
+    columns = point_dimensions(cfg.copy(), dims)  # validates every value once
+    combos = np.prod([len(v) for v in dims.groups.values()])
+    points = combos * np.prod([len(c) for c in columns.values()])
+    assert low <= points <= high
+
+
+def test_assembled_combinations_equal_hydras_own_composition(loader):
+    """Multi-group grids compose each option once; the profiles must match composing each combination."""
+    from pipeline.compose import validate
+    from pipeline.grid import (
+        Dimensions,
+        compose_each,
+        compose_groups,
+        expand_profiles,
+        loader_composer,
+    )
+
+    dims = Dimensions(
+        fixed=("workload.io_size=8K", "cpus=3"),
+        groups={
+            "workload": ["fio_randread_tmpfs", "fio_seqread_ext4"],
+            "cpu": ["skylake_l1tf", "amd_zen4"],
+            "mitigations": ["rfc_v2", "multi_slot", "metadata_mapped"],
+        },
+        points={},
+        profiles={},
+    )
+    compose = loader_composer(loader)
+    fast, slow = compose_groups(dims, compose), compose_each(dims, compose)
+    assert len(fast) == len(slow) == 12
+    probe = fast[0].copy()
+    assert expand_profiles(fast, dims, probe) == expand_profiles(slow, dims, probe)
+    for cfg in fast:
+        validate(cfg)
+        assert cfg.workload.io_size == "8K" and cfg.cpus == 3
+
+
+def test_an_option_reaching_outside_its_group_falls_back_to_full_composition(loader):
+    from pipeline.grid import Dimensions, compose_groups, loader_composer
+
+    calls = []
+    compose = loader_composer(loader)
+
+    def counting(overrides):
+        calls.append(overrides)
+        cfg = compose(overrides)
+        if "cpu=amd_zen4" in overrides:  # as if amd_zen4 also set a top-level key
+            cfg.cpus = 7
+        return cfg
+
+    dims = Dimensions(
+        fixed=(),
+        groups={"cpu": ["skylake_l1tf", "amd_zen4"], "mitigations": ["rfc_v2", "multi_slot"]},
+        points={},
+        profiles={},
+    )
+    configs = compose_groups(dims, counting)
+    assert len(configs) == 4
+    assert [c.cpus for c in configs] == [1, 1, 7, 7]  # Hydra's own composition of each
+
+
+def test_the_run_config_hydra_composed_is_reused_for_its_own_combination(loader):
+    from hydra.types import RunMode
+
+    overrides = ["cpus=4", "mitigations=rfc_v2,ephmap_prototype", "workload.io_size=8K,16K"]
+    base = loader.load_configuration("config", overrides, run_mode=RunMode.MULTIRUN)
+    reused = build_grid(overrides, loader, base=base)
+    fresh = build_grid(overrides, loader)
+    assert reused.profiles == fresh.profiles
+    assert reused.points.equals(fresh.points)
+    assert base.hydra.runtime.choices["mitigations"] == "ephmap_prototype"
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from pipeline.grid import classify, merge_by_key, parse, reuse_base
+
+    parser = OverridesParser.create(config_loader=loader)
+    dims = classify(merge_by_key(parse(overrides, parser)), loader.get_group_options)
+    composer = reuse_base(lambda o: pytest.fail(f"composed {o}"), base, dims)
+    assert composer([*dims.fixed, "mitigations=ephmap_prototype"]) is base

@@ -1,0 +1,76 @@
+"""What a worker needs to evaluate grid rows: the :class:`Profile` and the point columns.
+
+Kept free of Hydra and OmegaConf so that Ray workers import only numpy,
+pyarrow and the model (their start-up is part of every sweep's latency).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from model import MODEL_VERSION
+from model.costs import CostSpec, sample_costs
+from model.params import BOOL_PARAMS, POINT_PARAMS
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the points of one composition share: labels, cost-draw inputs, the base point.
+
+    ``base_point`` holds the model's point parameters of the composed config
+    (Python scalars, sizes in [bytes]); a grid row overrides the swept ones.
+    """
+
+    workload: str
+    cpu: str
+    mitigations: str
+    seed: int
+    samples: int
+    ghz: float
+    cost_specs: Mapping[str, CostSpec]
+    cost_profile: str
+    profile_overrides: str
+    config_hash: str
+    base_point: Mapping[str, float | bool]
+    model_version: str = MODEL_VERSION
+
+    def costs(self) -> dict[str, np.ndarray]:
+        """Common-random-number cost draws (identical for every chunk and worker)."""
+        return sample_costs(
+            self.cost_specs, self.samples, seed=self.seed, profile=self.cpu, ghz=self.ghz
+        )
+
+    def id_prefix(self) -> bytes:
+        """Canonical encoding of everything but the point's parameter values that its result depends on."""
+        return json.dumps(
+            {
+                "model_version": self.model_version,
+                "workload": self.workload,
+                "cpu": self.cpu,
+                "mitigations": self.mitigations,
+                "cost_profile": self.cost_profile,
+                "seed": self.seed,
+                "samples": self.samples,
+                "params": list(POINT_PARAMS),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+
+
+def point_columns(rows: pa.Table, profile: Profile) -> dict[str, np.ndarray]:
+    """The model's point columns for grid ``rows``: swept columns, else the profile's base value."""
+    n = rows.num_rows
+    cols = {}
+    for name in POINT_PARAMS:
+        dtype = bool if name in BOOL_PARAMS else np.float64
+        if name in rows.column_names:
+            cols[name] = rows.column(name).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+        else:
+            cols[name] = np.full(n, profile.base_point[name], dtype=dtype)
+    return cols
