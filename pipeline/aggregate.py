@@ -86,6 +86,9 @@ mean extra time [ns/op] by cost component."""
 DEDUP_COLUMNS: tuple[str, ...] = ("point_id", "created_at", "run_id")
 """What :func:`pipeline.store.dedupe` needs: always read."""
 
+CONNECT_TIMEOUT = "10s"
+"""How long to try reaching a Dask distributed scheduler before giving up."""
+
 DISTRIBUTED_SCHEMES: tuple[str, ...] = (
     "tcp://",
     "tls://",
@@ -153,7 +156,7 @@ def scheduler(dask_conf, ray_conf=None) -> Iterator[SchedulerInfo]:
     from distributed import Client
 
     try:
-        client = Client(name, timeout="10s", set_as_default=False)
+        client = Client(name, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigError(f"dask.scheduler: cannot reach {name!r}: {first}") from None
@@ -228,6 +231,12 @@ _PARQUET = ds.ParquetFileFormat(
 )
 
 
+PARTITION_ROWS = 1_000_000
+"""Rows one Dask partition reads: consecutive part files are grouped up to this many, so
+a store of many small parts does not pay Dask's per-task overhead for each (a sweep
+commits a part every ``store.part_rows`` rows or ``store.flush_seconds``)."""
+
+
 def readable_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
     """The store's committed part files whose Parquet footer reads, and those that do not.
 
@@ -243,6 +252,23 @@ def readable_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
         else:
             good.append(part)
     return good, bad
+
+
+def partitions(parts: Sequence[Path], rows: int = PARTITION_ROWS) -> list[tuple[str, ...]]:
+    """Consecutive part files grouped into partitions of about ``rows`` rows (footer counts)."""
+    groups: list[tuple[str, ...]] = []
+    current: list[str] = []
+    size = 0
+    for part in parts:
+        n = pq.read_metadata(part).num_rows
+        if current and size + n > rows:
+            groups.append(tuple(current))
+            current, size = [], 0
+        current.append(str(part))
+        size += n
+    if current:
+        groups.append(tuple(current))
+    return groups
 
 
 _MIX = np.array(
@@ -314,15 +340,12 @@ class PartRead:
     candidates: bool = False
 
 
-def _scan(path: str, names: Sequence[str], expression: pc.Expression | None) -> pa.Table:
-    return ds.dataset(path, format=_PARQUET).to_table(columns=list(names), filter=expression)
-
-
-def read_part_table(path: str, how: PartRead) -> pa.Table:
-    """The rows of one part file in scope, columns ``how.names``, as Arrow."""
+def read_part_table(paths: Sequence[str], how: PartRead) -> pa.Table:
+    """The rows in scope of one partition's part files, columns ``how.names``, as Arrow."""
     by_id = how.point_ids is not None or how.repeated is not None
     names = list(dict.fromkeys([*how.names, *(["point_id"] if by_id else [])]))
-    table = _scan(path, names, how.expression)
+    dataset = ds.dataset(list(paths), format=_PARQUET)
+    table = dataset.to_table(columns=names, filter=how.expression)
     if how.point_ids is not None:
         table = table.filter(pc.is_in(table.column("point_id"), value_set=how.point_ids))
     if how.repeated is not None:
@@ -355,17 +378,17 @@ def to_frame(table: pa.Table, categories: Mapping[str, Sequence[str]]) -> pd.Dat
     return frame
 
 
-def read_part(path: str, how: PartRead) -> pd.DataFrame:
+def read_part(paths: Sequence[str], how: PartRead) -> pd.DataFrame:
     """One Dask partition: :func:`read_part_table` as pandas (labels as categoricals)."""
-    return to_frame(read_part_table(path, how), how.categories)
+    return to_frame(read_part_table(paths, how), how.categories)
 
 
 def survey_part(
-    path: str, expression: pc.Expression | None, point_ids: pa.Array | None
+    paths: Sequence[str], expression: pc.Expression | None, point_ids: pa.Array | None
 ) -> tuple[np.ndarray, dict[str, list[str]]]:
-    """The light pass over one part file: id keys of its rows in scope, and their label values."""
+    """The light pass over one partition: id keys of its rows in scope, and their label values."""
     how = PartRead(("point_id", *DICTIONARY_COLUMNS), expression, point_ids)
-    table = read_part_table(path, how)
+    table = read_part_table(paths, how)
     labels = {}
     for name in DICTIONARY_COLUMNS:
         column = table.column(name)
@@ -451,7 +474,7 @@ def store_frame(
         raise ValueError(f"not store columns: {', '.join(unknown)}")
     parts, unreadable = readable_parts(store)
     scan = StoreScan(str(store), len(parts), [p.name for p in unreadable])
-    paths = [str(p) for p in parts]
+    paths = partitions(parts)
     expression = scope.expression()
     surveys = dask.compute(
         *(dask.delayed(survey_part, pure=True)(p, expression, scope.point_ids) for p in paths)
@@ -590,7 +613,7 @@ def aggregate_pandas(
     start = time.perf_counter()
     parts, unreadable = readable_parts(store)
     scan = StoreScan(str(store), len(parts), [p.name for p in unreadable])
-    paths = [str(p) for p in parts]
+    paths = partitions(parts)
     expression = scope.expression()
     surveys = [survey_part(p, expression, scope.point_ids) for p in paths]
     how, scan.rows_in_scope = plan(_needed(metrics), scope, surveys)
