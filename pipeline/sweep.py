@@ -29,6 +29,7 @@ from pathlib import Path
 
 import hydra
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -172,7 +173,7 @@ def _progress_bar(total: int, enabled: bool):
     )
 
 
-def new_points(grid: Grid, store: Path) -> tuple[object, list[Path]]:
+def new_points(grid: Grid, store: Path) -> tuple[pa.Table, list[Path]]:
     """Grid rows whose ``point_id`` no committed part holds, and the unreadable parts."""
     existing, unreadable = results_store.existing_ids(store)
     if len(existing) == 0:
@@ -223,7 +224,10 @@ def execute(
     return result
 
 
-def _compute(grid: Grid, todo, cfg: DictConfig, result: SweepResult, hook, out: Out, err: Out):
+def _compute(
+    grid: Grid, todo: pa.Table, cfg: DictConfig, result: SweepResult, hook, out: Out, err: Out
+) -> None:
+    """Run ``todo`` on Ray and commit its rows; fill ``result`` in place."""
     from . import raybackend
 
     with raybackend.session(cfg.ray) as ray_info:
@@ -400,12 +404,14 @@ _app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=
 )
 
 
-def check_syntax(argv: Sequence[str]) -> None:
-    """Name a malformed override in one line (Hydra's parser error would not say which)."""
+def hydra_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` for Hydra: ``--multirun`` implied, a malformed override named in one line."""
     from hydra._internal.utils import get_args_parser
 
     args, _ = get_args_parser().parse_known_args(list(argv))
-    check_override_syntax(list(args.overrides))
+    check_override_syntax(list(args.overrides))  # Hydra's own error would not say which
+    modes = (args.multirun, args.run, args.cfg, args.info, args.shell_completion, args.hydra_help)
+    return list(argv) if any(modes) else ["--multirun", *argv]
 
 
 @exits_cleanly
@@ -414,9 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
-    if not {"-m", "--multirun", "-r", "--run"} & set(argv):
-        argv.insert(0, "--multirun")
-    check_syntax(argv)
+    argv = hydra_argv(argv)
     register()
     # Hydra prints its own errors as tracebacks and exits 1; with HYDRA_FULL_ERROR it
     # raises them instead, and bad input becomes our one line and exit 2.
