@@ -213,8 +213,8 @@ def dispatch(
             done, _ = ray.wait(list(in_flight), num_returns=1, timeout=WAIT_SECONDS)
             for ref in done:
                 _collect(ref, in_flight.pop(ref), stats, on_rows, progress)
-            if progress is not None:
-                progress.refresh()
+            if progress is not None and not done:
+                progress.refresh()  # no chunk finished: keep elapsed time and ETA moving
     finally:
         for ref in in_flight:  # aborted (Ctrl-C, a store error): stop the rest
             ray.cancel(ref, force=False)

@@ -1,0 +1,99 @@
+"""Ray settings, failure messages and the sweeper's exit codes, without starting Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from ray.exceptions import RayTaskError, WorkerCrashedError
+
+from pipeline import raybackend
+from pipeline.compose import compose_config
+from pipeline.sweep import SweepResult, check_settings
+from pipeline.sweeper import GridSweeperImpl
+
+
+def ray_conf(**kw):
+    base = {
+        "address": None,
+        "num_cpus": None,
+        "object_store_memory": None,
+        "log_to_driver": False,
+        "ship_code": None,
+    }
+    return OmegaConf.create({**base, **kw})
+
+
+def test_embedded_ray_is_quiet_dashboardless_and_sized_for_the_machine():
+    kwargs = raybackend.init_kwargs(ray_conf(num_cpus=3))
+    assert kwargs["address"] == "local" and kwargs["num_cpus"] == 3
+    assert kwargs["include_dashboard"] is False and kwargs["log_to_driver"] is False
+    assert 256 << 20 <= kwargs["object_store_memory"] <= 2 << 30
+    assert raybackend.object_store_bytes(8 << 30) == int(0.1 * (8 << 30))  # 10 % of RAM
+    assert raybackend.object_store_bytes(1 << 30) == 256 << 20
+    assert raybackend.object_store_bytes(1 << 40) == 2 << 30
+
+
+@pytest.mark.parametrize("address", ["auto", "10.0.0.1:6379", "ray://head:10001"])
+def test_connecting_passes_no_resources(address):
+    kwargs = raybackend.init_kwargs(
+        ray_conf(address=address, num_cpus=8, object_store_memory=1 << 30)
+    )
+    assert kwargs["address"] == address
+    assert not {"num_cpus", "object_store_memory", "include_dashboard"} & set(kwargs)
+    assert ("runtime_env" in kwargs) == address.startswith("ray://")
+
+
+def test_failure_messages_are_one_line():
+    cause = ValueError("bad chunk\nsecond line")
+    err = RayTaskError("_evaluate", "traceback text", cause)
+    assert raybackend.failure_message(err) == "ValueError: bad chunk"
+    crashed = WorkerCrashedError()
+    assert raybackend.failure_message(crashed).startswith("WorkerCrashedError: ")
+    assert "\n" not in raybackend.failure_message(crashed)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("sweep.chunk_size=0", "sweep.chunk_size must be an integer >= 1 or null"),
+        ("sweep.target_task_seconds=0", "sweep.target_task_seconds must be a number > 0"),
+        ("sweep.max_retries=-1", "sweep.max_retries must be an integer >= 0"),
+        ("store.part_rows=0", "store.part_rows must be an integer >= 1"),
+        ("ray.num_cpus=0", "ray.num_cpus must be an integer >= 1 or null"),
+        ("ray.object_store_memory=1000", "ray.object_store_memory must be >= 83886080"),
+        ("ray.address=nowhere", "ray.address must be null (embedded Ray), auto, host:port"),
+    ],
+)
+def test_bad_settings_are_named(override, message):
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_settings(compose_config([override]))
+
+
+def _sweeper_with(monkeypatch, tmp_path: Path, result: SweepResult) -> GridSweeperImpl:
+    import pipeline.sweep
+
+    monkeypatch.setattr(pipeline.sweep, "run", lambda *a, **k: result)
+    sweeper = GridSweeperImpl(params={"cpus": "1,2"})
+    config = OmegaConf.create(
+        {"hydra": {"job": {"config_name": "config"}, "sweep": {"dir": str(tmp_path)}}}
+    )
+    sweeper.setup(
+        hydra_context=type("Ctx", (), {"config_loader": None})(), task_function=None, config=config
+    )
+    return sweeper
+
+
+def test_sweeper_exits_1_when_points_failed_and_returns_the_result_otherwise(monkeypatch, tmp_path):
+    ok = SweepResult("r", "s", points=2, profiles=1, new=2, already_in_store=0, done=2)
+    assert _sweeper_with(monkeypatch, tmp_path, ok).sweep([]) is ok
+    failed = SweepResult(
+        "r", "s", points=2, profiles=1, new=2, already_in_store=0, done=1,
+        failed=[{"point_ids": ["x"], "error": "ValueError: boom", "profile": 0}],
+    )  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        _sweeper_with(monkeypatch, tmp_path, failed).sweep([])
+    assert info.value.code == 1
