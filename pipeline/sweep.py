@@ -9,7 +9,8 @@ are skipped, so rerunning a sweep computes nothing and extending a grid
 computes only the new points. The sweep directory (``hydra.sweep.dir``) keeps
 ``multirun.yaml`` and ``summary.json``. Exit codes: 0 every point stored,
 1 some chunks failed (their ids are in the summary; rerun to retry), 2 bad
-input (nothing was run or written).
+input (nothing was run or written), 130 interrupted (finished chunks are
+committed; rerun to resume).
 
 Overrides use Hydra's grammar (``a=1,2``, ``range()``, ``choice()``,
 ``glob()``); ``-m`` is implied. Execution settings: ``sweep.*`` (chunking),
@@ -46,6 +47,7 @@ from .errors import EXIT_BAD_INPUT, ConfigError, exits_cleanly, one_line
 from .grid import Grid, build_grid
 
 EXIT_FAILED_POINTS = 1
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 MAX_IDS_SHOWN = 10
 """Point ids printed per failed chunk; all of them go to ``summary.json``."""
 
@@ -430,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _app()  # the grid sweeper exits with the sweep's code (SystemExit)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(one_line(exc, CONF_DIR)) from None
+    except KeyboardInterrupt:
+        print("asi-sweep: interrupted; committed parts stay, rerun to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         sys.argv = saved
     return 0
