@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 # (resumable: a rerun computes only what the store lacks).
 sweep: $(STAMP)
 	$(BIN)/asi-sweep experiment=default
+	$(BIN)/asi-report
+	$(BIN)/asi-answer
 
 answer: $(STAMP)
 	$(BIN)/asi-answer
@@ -31,15 +33,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# System packages the tests use (fio). The stamp is made only once fio is
-# there, so a skipped install (not root, no apt) is retried next time.
+# System packages the tests use (fio, chromium). The stamp is made only once both
+# are there, so a skipped install (not root, no apt) is retried next time.
 SYSDEPS := $(VENV)/.sysdeps
 
 sysdeps: $(SYSDEPS)
 
 $(SYSDEPS): tools/install-system-deps.sh
 	bash tools/install-system-deps.sh
-	@if command -v fio >/dev/null 2>&1; then mkdir -p $(VENV) && touch $@; fi
+	@if command -v fio >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then mkdir -p $(VENV) && touch $@; fi
 
 test: $(STAMP) $(SYSDEPS) lint
 	$(BIN)/python -m pytest

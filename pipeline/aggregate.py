@@ -325,32 +325,45 @@ def repeated_keys(keys: Sequence[np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PartRead:
-    """How every partition of one scan reads its part file.
+    """How every partition of one scan reads its part files.
 
-    ``repeated`` holds the keys of ids stored more than once: with
-    ``candidates`` False a partition leaves those rows out, with True it keeps
-    only them (they are then deduplicated together, :func:`dedupe_candidates`).
+    ``drop`` maps a partition's index to the positions (in that partition's
+    scan order) of the rows that lost the dedup (:func:`resolve_duplicates`);
+    ``rows`` to the row count the survey saw, checked before dropping.
     """
 
     names: tuple[str, ...]
     expression: pc.Expression | None = None
     point_ids: pa.Array | None = None
     categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    repeated: np.ndarray | None = None
-    candidates: bool = False
+    drop: Mapping[int, np.ndarray] = field(default_factory=dict)
+    rows: Mapping[int, int] = field(default_factory=dict)
 
 
-def read_part_table(paths: Sequence[str], how: PartRead) -> pa.Table:
-    """The rows in scope of one partition's part files, columns ``how.names``, as Arrow."""
-    by_id = how.point_ids is not None or how.repeated is not None
-    names = list(dict.fromkeys([*how.names, *(["point_id"] if by_id else [])]))
+def read_part_table(partition: tuple[int, Sequence[str]], how: PartRead) -> pa.Table:
+    """The rows in scope of one partition's part files, columns ``how.names``, as Arrow.
+
+    Rows come in a fixed order (files in order, each file's row groups in
+    order, filters keep order), the same in every pass over the partition:
+    the survey's row positions address the same rows here.
+    """
+    index, paths = partition
+    need_ids = how.point_ids is not None
+    names = list(dict.fromkeys([*how.names, *(["point_id"] if need_ids else [])]))
     dataset = ds.dataset(list(paths), format=_PARQUET)
     table = dataset.to_table(columns=names, filter=how.expression)
-    if how.point_ids is not None:
+    if need_ids:
         table = table.filter(pc.is_in(table.column("point_id"), value_set=how.point_ids))
-    if how.repeated is not None:
-        hit = has_key(id_keys(table.column("point_id")), how.repeated)
-        table = table.filter(pa.array(hit if how.candidates else ~hit))
+    losers = how.drop.get(index)
+    if losers is not None and len(losers):
+        if table.num_rows != how.rows[index]:
+            raise RuntimeError(
+                f"part files changed while being aggregated: {paths[0]} and others "
+                f"({table.num_rows} rows, {how.rows[index]} when surveyed)"
+            )
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[losers] = False
+        table = table.filter(pa.array(keep))
     return table.select(list(how.names))
 
 
@@ -363,9 +376,7 @@ def to_frame(table: pa.Table, categories: Mapping[str, Sequence[str]]) -> pd.Dat
         dtype = pd.CategoricalDtype(list(categories[name]))
         column = table.column(name)
         if pa.types.is_dictionary(column.type):
-            column = (
-                column.unify_dictionaries() if hasattr(column, "unify_dictionaries") else column
-            )
+            column = column.unify_dictionaries()
             array = column.combine_chunks() if column.num_chunks else None
         else:
             array = pc.dictionary_encode(column).combine_chunks() if column.num_chunks else None
@@ -378,17 +389,16 @@ def to_frame(table: pa.Table, categories: Mapping[str, Sequence[str]]) -> pd.Dat
     return frame
 
 
-def read_part(paths: Sequence[str], how: PartRead) -> pd.DataFrame:
+def read_part(partition: tuple[int, Sequence[str]], how: PartRead) -> pd.DataFrame:
     """One Dask partition: :func:`read_part_table` as pandas (labels as categoricals)."""
-    return to_frame(read_part_table(paths, how), how.categories)
+    return to_frame(read_part_table(partition, how), how.categories)
 
 
 def survey_part(
-    paths: Sequence[str], expression: pc.Expression | None, point_ids: pa.Array | None
+    partition: tuple[int, Sequence[str]], how: PartRead
 ) -> tuple[np.ndarray, dict[str, list[str]]]:
     """The light pass over one partition: id keys of its rows in scope, and their label values."""
-    how = PartRead(("point_id", *DICTIONARY_COLUMNS), expression, point_ids)
-    table = read_part_table(paths, how)
+    table = read_part_table(partition, replace(how, names=("point_id", *DICTIONARY_COLUMNS)))
     labels = {}
     for name in DICTIONARY_COLUMNS:
         column = table.column(name)
@@ -396,36 +406,55 @@ def survey_part(
     return id_keys(table.column("point_id")), labels
 
 
+def candidate_rows(
+    partition: tuple[int, Sequence[str]], how: PartRead, positions: np.ndarray
+) -> pa.Table:
+    """The dedup columns of a partition's rows at ``positions``, tagged with where they are."""
+    table = read_part_table(partition, replace(how, names=DEDUP_COLUMNS)).take(pa.array(positions))
+    where = (np.int64(partition[0]) << 32) | positions.astype(np.int64)
+    return table.append_column("_where", pa.array(where))
+
+
+def resolve_duplicates(candidates: Sequence[pa.Table]) -> dict[int, np.ndarray]:
+    """Apply :func:`pipeline.store.dedupe` to the candidate rows; the losers' positions per partition."""
+    rows = pa.concat_tables(candidates)
+    kept = results_store.dedupe(rows).column("_where").to_numpy()
+    losers = np.setdiff1d(rows.column("_where").to_numpy(), kept)
+    by_partition: dict[int, list[int]] = {}
+    for where in losers.tolist():
+        by_partition.setdefault(where >> 32, []).append(where & 0xFFFFFFFF)
+    return {k: np.array(sorted(v), dtype=np.int64) for k, v in by_partition.items()}
+
+
 def plan(
     names: Sequence[str], scope: Scope, surveys: Sequence[tuple[np.ndarray, dict]]
-) -> tuple[PartRead, int]:
-    """The :class:`PartRead` of a scan, from the surveys of its parts; and the rows in scope."""
+) -> tuple[PartRead, dict[int, np.ndarray]]:
+    """The :class:`PartRead` of a scan from its partitions' surveys, and the dedup candidates.
+
+    Returns the read (no ``drop`` yet) and, per partition holding some, the
+    positions of rows whose key repeats (candidates for the dedup).
+    """
     categories = {
         name: tuple(sorted({v for _, labels in surveys for v in labels[name]}))
         for name in DICTIONARY_COLUMNS
         if name in names
     }
-    repeated = repeated_keys([keys for keys, _ in surveys])
+    keys = [k for k, _ in surveys]
+    repeated = repeated_keys(keys)
+    candidates = {}
+    if len(repeated):
+        for index, partition_keys in enumerate(keys):
+            hits = np.flatnonzero(has_key(partition_keys, repeated))
+            if len(hits):
+                candidates[index] = hits
     how = PartRead(
         tuple(names),
         scope.expression(),
         scope.point_ids,
         categories,
-        repeated if len(repeated) else None,
+        rows={i: len(k) for i, k in enumerate(keys)},
     )
-    return how, int(sum(len(keys) for keys, _ in surveys))
-
-
-def dedupe_candidates(tables: Sequence[pa.Table], how: PartRead) -> tuple[pd.DataFrame, int]:
-    """Rows whose id key repeats, deduplicated by :func:`pipeline.store.dedupe`; rows dropped."""
-    rows = pa.concat_tables(tables)
-    kept = results_store.dedupe(rows)
-    return to_frame(kept.select(list(how.names)), how.categories), rows.num_rows - kept.num_rows
-
-
-def _candidate_read(how: PartRead) -> PartRead:
-    names = tuple(dict.fromkeys([*how.names, *DEDUP_COLUMNS]))
-    return replace(how, names=names, candidates=True)
+    return how, candidates
 
 
 @dataclass
@@ -446,14 +475,31 @@ def meta_frame(how: PartRead) -> pd.DataFrame:
     return to_frame(table, how.categories)
 
 
+def _begin(store: Path | str, columns: Sequence[str], scope: Scope):
+    unknown = [c for c in columns if c not in results_store.STORE_SCHEMA.names]
+    if unknown:
+        raise ValueError(f"not store columns: {', '.join(unknown)}")
+    parts, unreadable = readable_parts(store)
+    scan = StoreScan(str(store), len(parts), [p.name for p in unreadable])
+    survey = PartRead(("point_id",), scope.expression(), scope.point_ids)
+    return list(enumerate(partitions(parts))), scan, survey
+
+
+def _dropped(drop: Mapping[int, np.ndarray]) -> int:
+    return int(sum(len(v) for v in drop.values()))
+
+
 def store_frame(
     store: Path | str, columns: Sequence[str], scope: Scope = Scope()
 ) -> tuple[dd.DataFrame, StoreScan]:
     """The store's rows in ``scope`` as a lazy Dask DataFrame, one row per ``point_id``.
 
-    The light pass (ids and labels only) and, when some id is stored twice,
-    the dedup of those rows run at once on the current Dask scheduler; the
-    returned frame itself is lazy, one partition per part file.
+    Two light passes run at once on the current Dask scheduler: the survey
+    (ids as 64-bit keys, and label values) and, only for partitions holding a
+    repeated key, a read of those rows' dedup columns, which
+    :func:`pipeline.store.dedupe` resolves. The returned frame is lazy, one
+    partition per group of part files; it drops the losing rows by position
+    and never reads ``point_id`` unless it is asked for (or ``scope`` has ids).
 
     Parameters
     ----------
@@ -469,29 +515,24 @@ def store_frame(
     import dask.dataframe as dd
 
     start = time.perf_counter()
-    unknown = [c for c in columns if c not in results_store.STORE_SCHEMA.names]
-    if unknown:
-        raise ValueError(f"not store columns: {', '.join(unknown)}")
-    parts, unreadable = readable_parts(store)
-    scan = StoreScan(str(store), len(parts), [p.name for p in unreadable])
-    paths = partitions(parts)
-    expression = scope.expression()
-    surveys = dask.compute(
-        *(dask.delayed(survey_part, pure=True)(p, expression, scope.point_ids) for p in paths)
-    )
-    how, scan.rows_in_scope = plan(list(dict.fromkeys(columns)), scope, surveys)
+    partitions_, scan, survey = _begin(store, columns, scope)
+    surveys = dask.compute(*(dask.delayed(survey_part, pure=True)(p, survey) for p in partitions_))
+    how, candidates = plan(list(dict.fromkeys(columns)), scope, surveys)
+    scan.rows_in_scope = sum(how.rows.values())
+    if candidates:
+        tables = dask.compute(
+            *(
+                dask.delayed(candidate_rows, pure=True)(partitions_[i], how, positions)
+                for i, positions in candidates.items()
+            )
+        )
+        how = replace(how, drop=resolve_duplicates(tables))
+        scan.duplicates_dropped = _dropped(how.drop)
     meta = meta_frame(how)
-    if not paths:
-        scan.seconds = time.perf_counter() - start
-        return dd.from_pandas(meta, npartitions=1), scan
-    frame = dd.from_map(read_part, paths, args=(how,), meta=meta, label="read-store")
-    if how.repeated is not None:
-        wide = _candidate_read(how)
-        tables = dask.compute(*(dask.delayed(read_part_table)(p, wide) for p in paths))
-        kept, scan.duplicates_dropped = dedupe_candidates(tables, how)
-        frame = dd.concat([frame, dd.from_pandas(kept, npartitions=1)])
     scan.seconds = time.perf_counter() - start
-    return frame, scan
+    if not partitions_:
+        return dd.from_pandas(meta, npartitions=1), scan
+    return dd.from_map(read_part, partitions_, args=(how,), meta=meta, label="read-store"), scan
 
 
 # --------------------------------------------------------------------------- aggregations
@@ -604,26 +645,22 @@ def aggregate(
 def aggregate_pandas(
     store: Path | str, scope: Scope = Scope(), metrics: Sequence[str] = CUBE_METRICS
 ) -> Aggregates:
-    """:func:`aggregate` in plain pandas, one part file after another, no Dask.
+    """:func:`aggregate` in plain pandas, one partition after another, no Dask.
 
     The reference the tests compare :func:`aggregate` with, and the benchmark's
     single-threaded baseline: the same reads, the same dedup and the same
     reductions, so the two differ only in how the work is scheduled.
     """
     start = time.perf_counter()
-    parts, unreadable = readable_parts(store)
-    scan = StoreScan(str(store), len(parts), [p.name for p in unreadable])
-    paths = partitions(parts)
-    expression = scope.expression()
-    surveys = [survey_part(p, expression, scope.point_ids) for p in paths]
-    how, scan.rows_in_scope = plan(_needed(metrics), scope, surveys)
-    frames = [read_part(p, how) for p in paths]
-    if how.repeated is not None:
-        wide = _candidate_read(how)
-        kept, scan.duplicates_dropped = dedupe_candidates(
-            [read_part_table(p, wide) for p in paths], how
-        )
-        frames.append(kept)
+    partitions_, scan, survey = _begin(store, _needed(metrics), scope)
+    surveys = [survey_part(p, survey) for p in partitions_]
+    how, candidates = plan(_needed(metrics), scope, surveys)
+    scan.rows_in_scope = sum(how.rows.values())
+    if candidates:
+        tables = [candidate_rows(partitions_[i], how, pos) for i, pos in candidates.items()]
+        how = replace(how, drop=resolve_duplicates(tables))
+        scan.duplicates_dropped = _dropped(how.drop)
+    frames = [read_part(p, how) for p in partitions_]
     frame = pd.concat(frames, ignore_index=True) if frames else meta_frame(how)
     return _finish(stage_summary(frame), cube(frame, metrics), scan, start)
 

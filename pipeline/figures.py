@@ -45,6 +45,11 @@ class Figure:
     points: int
 
 
+def points(n: int, what: str = "stored point") -> str:
+    """``"1 stored point"``, ``"1,234 stored points"``: the count every caption ends with."""
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
 def stage_palette(stages: Sequence[str]) -> dict[str, tuple]:
     """One colour per roadmap stage, dark (early) to light (late)."""
     colours = sns.color_palette("viridis", n_colors=max(len(stages), 1))
@@ -104,7 +109,8 @@ def loss_vs_cpus(curves: pd.DataFrame, stages: Sequence[str], cpu: str, folder: 
     if curves.empty or curves["cpus"].nunique() < 2:
         path = _empty(folder, name, "Fewer than two CPU counts stored: no curve to draw.")
         caption = (
-            f"{title}: not drawn, the store holds fewer than two CPU counts ({len(curves)} points)."
+            f"{title}: not drawn, the store holds fewer than two CPU counts. "
+            f"From {points(len(curves))}."
         )
         return Figure(path, title, caption, len(curves))
     palette = stage_palette(stages)
@@ -156,7 +162,7 @@ def loss_vs_cpus(curves: pd.DataFrame, stages: Sequence[str], cpu: str, folder: 
         f"{title} on {cpu}: median throughput loss (line) and its 5-95 % Monte Carlo band, "
         f"at each workload's focus file size and ephmap slot count; log y axis (below "
         f"0.01 % drawn at 0.01 %), dashed 5 %, dotted 1 %. "
-        f"From {len(curves):,} stored points."
+        f"From {points(len(curves))}."
     )
     return Figure(path, title, caption, len(curves))
 
@@ -173,7 +179,7 @@ def size_slot_heatmap(cells: pd.DataFrame, stage: str, cpu: str, folder: Path) -
     workloads = sorted(set(cells["workload"]))
     if cells.empty:
         path = _empty(folder, name, f"No stored points at stage {stage}.")
-        return Figure(path, title, f"{title}: not drawn, no points at {stage}.", 0)
+        return Figure(path, title, f"{title}: not drawn. From {points(0)} at {stage}.", 0)
     with sns.axes_style("white"), sns.plotting_context("notebook", font_scale=0.8):
         fig, axes = _grid(len(workloads), width=4.4, height=3.4)
         for ax, workload in zip(axes, workloads, strict=True):
@@ -199,7 +205,7 @@ def size_slot_heatmap(cells: pd.DataFrame, stage: str, cpu: str, folder: Path) -
     caption = (
         f"{title} at the last stage ({stage}) on {cpu}: median slowdown [%] per file size "
         f"(rows) and slot count (columns), at each workload's focus CPU count. "
-        f"From {len(cells):,} stored points."
+        f"From {points(len(cells))}."
     )
     return Figure(path, title, caption, len(cells))
 
@@ -222,7 +228,7 @@ def waterfall(rows: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
     title = "What the remaining slowdown is made of"
     if rows.empty:
         path = _empty(folder, name, f"No stored points at stage {stage}.")
-        return Figure(path, title, f"{title}: not drawn, no points at {stage}.", 0)
+        return Figure(path, title, f"{title}: not drawn. From {points(0)} at {stage}.", 0)
     rows = rows.sort_values("workload")
     colours = dict(zip(ASI_COSTS, sns.color_palette("tab20", n_colors=len(ASI_COSTS)), strict=True))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.8):
@@ -255,8 +261,8 @@ def waterfall(rows: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
     caption = (
         f"{title} at the last stage ({stage}) on {cpu}: each bar is one cost component's mean "
         f"extra time per op as a share of the mean native time, stacked largest first; the grey "
-        f"bar is their sum (the ratio-of-means slowdown). One focus point per workload: "
-        f"{len(rows)} points."
+        f"bar is their sum (the ratio-of-means slowdown). From {points(len(rows), 'focus point')} "
+        f"(one per workload)."
     )
     return Figure(path, title, caption, len(rows))
 
@@ -272,7 +278,8 @@ def tornado(sensitivity: pd.DataFrame, stage: str, cpu: str, folder: Path, top: 
     title = "Sensitivity of the remaining slowdown to each uncertain cost"
     if sensitivity.empty:
         path = _empty(folder, name, "No focus point to recompute: no sensitivity.")
-        return Figure(path, title, f"{title}: not drawn, no focus point.", 0)
+        caption = f"{title}: not drawn. From {points(0, 'focus point')} at {stage}."
+        return Figure(path, title, caption, 0)
     workloads = sorted(set(sensitivity["workload"]))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.8):
         fig, axes = _grid(len(workloads), width=4.6, height=3.0)
@@ -324,7 +331,7 @@ def tornado(sensitivity: pd.DataFrame, stage: str, cpu: str, folder: Path, top: 
         f"Spearman rank correlation ρ, the median slowdown over the samples whose draw of that "
         f"cost is in its lowest tenth (blue) and highest tenth (red), around the point's median "
         f"(black line). Recomputed from {samples:,} Monte Carlo samples with the sweep's "
-        f"common random numbers, at {len(workloads)} focus points (one per workload)."
+        f"common random numbers. From {points(len(workloads), 'focus point')} (one per workload)."
     )
     return Figure(path, title, caption, len(workloads))
 
@@ -341,7 +348,9 @@ def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
     dates = sorted(set(nights["date"])) if not nights.empty else []
     if not dates:
         path = _empty(folder, name, "No nightly history yet: run asi-report report.mode=nightly.")
-        caption = f"{title}: no nightly run recorded yet (0 nights, 0 points)."
+        caption = (
+            f"{title}: no nightly run recorded yet. From 0 night(s), {points(0, 'recorded point')}."
+        )
         return Figure(path, title, caption, 0)
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
         fig, ax = plt.subplots(figsize=(8.5, 3.6))
@@ -374,6 +383,6 @@ def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
     caption = (
         f"{title}: median slowdown at the last stage ({stage}) on {cpu} at each workload's "
         f"focus point, per night (band: 5-95 %); dashed 5 % threshold, dotted 1 % target. "
-        f"{len(dates)} night(s), {len(nights)} points."
+        f"From {len(dates)} night(s), {points(len(nights), 'recorded point')}."
     )
     return Figure(path, title, caption, len(nights))

@@ -1,0 +1,118 @@
+"""The report in a real browser: Debian's headless Chromium, driven by playwright.
+
+Playwright's own browser download is never used: ``executable_path`` points at
+the Debian ``chromium`` package (``tools/install-system-deps.sh`` installs it).
+The page is opened from a ``file://`` URL with every non-file request refused,
+so it must be complete offline. A full-page screenshot is kept under
+``outputs/test-artifacts/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.report import build
+
+from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # root in CI: Chromium's sandbox refuses to run as root
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "outputs" / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def nightly_report(tmp_path_factory):
+    """Two nights: the full small grid, then a recalibrated cost and a sweep that stopped early."""
+    root = tmp_path_factory.mktemp("browser")
+    recalibrated = (*SMALL_GRID, "cpu.costs.ephmap_pte.high=500")
+    write_store(root / "night1")
+    write_store(root / "night2", recalibrated, keep=lambda chunk: chunk % 5 != 4)
+    index = None
+    for night, store, grid in (
+        ("2026-01-01", root / "night1", SMALL_GRID),
+        ("2026-01-02", root / "night2", recalibrated),
+    ):
+        index, _ = build(
+            [
+                f"store.path={store}",
+                f"report.dir={root / night}",
+                f"report.history={root / 'history'}",
+                f"samples={SMALL_SAMPLES}",
+                "dask.progress=false",
+                "report.mode=nightly",
+                f"report.date={night}",
+            ],
+            grid_overrides=grid,
+            err=lambda _: None,
+        )
+    return index
+
+
+def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_report, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+    if not CHROMIUM.is_file():
+        pytest.skip("Debian chromium is not installed: run make sysdeps (apt-get install chromium)")
+    problems: list[str] = []
+    outside: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+
+            def offline(route):
+                if route.request.url.startswith("file://"):
+                    route.continue_()
+                else:  # the report must not need the network
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", offline)
+            page.goto(nightly_report.as_uri(), wait_until="load")
+            images = page.evaluate(
+                "Array.from(document.images).map(i => ({src: i.getAttribute('src'),"
+                " complete: i.complete, width: i.naturalWidth}))"
+            )
+            rows = page.locator("#projection tbody tr")
+            row_text = [rows.nth(i).inner_text() for i in range(rows.count())]
+            headers = page.locator("#projection thead th").all_inner_texts()
+            moved = page.locator("#moved tbody tr").count()
+            captions = page.locator("figcaption").all_inner_texts()
+            shot = tmp_path / "report.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "report.png")
+    assert problems == [] and outside == []
+    assert len(images) == 5
+    for image in images:
+        assert image["complete"] and image["width"] > 0, image
+    assert headers[2:9] == [
+        "rfc_v2",
+        "ephmap_prototype",
+        "ctxsw_same_mm",
+        "cr3_noflush",
+        "ephmap_zeroing",
+        "multi_slot",
+        "metadata_mapped",
+    ]
+    assert len(row_text) == 2 and row_text[0].startswith("fio_randread_tmpfs")
+    assert moved >= 1  # the recalibrated ephmap_pte moved fio's long-term projection
+    assert len(captions) == 5 and all("From " in c for c in captions)
+    assert shot.stat().st_size > 50_000
