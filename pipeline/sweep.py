@@ -19,6 +19,7 @@ Overrides use Hydra's grammar (``a=1,2``, ``range()``, ``choice()``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -260,7 +261,6 @@ def _compute(
         )
         progress = _progress_bar(result.new, bool(cfg.sweep.progress))
         dispatch_start = time.perf_counter()
-        stats = None
         try:
             stats = raybackend.dispatch(
                 iter_chunks(todo, result.chunk_size),
@@ -271,16 +271,14 @@ def _compute(
                 progress=progress,
                 hook=hook,
             )
+            writer.flush()
+        except BaseException:
+            # Aborted (Ctrl-C, a failed write): commit what arrived, so a rerun skips it.
+            with contextlib.suppress(Exception):  # the original error matters more
+                writer.flush()
+            raise
         finally:
             progress.close()
-            # Commit what arrived even when aborted (Ctrl-C): a rerun then skips it.
-            if sys.exc_info()[0] is None:
-                writer.flush()
-            else:
-                try:
-                    writer.flush()
-                except Exception:  # the original error matters more
-                    pass
             result.parts = [p.name for p in writer.parts]
             result.done = writer.rows_written
         result.timings["dispatch_s"] = time.perf_counter() - dispatch_start
