@@ -6,7 +6,7 @@ Keys written:
   (7 stages x 100 CPU counts x 15 file sizes x 10 slot counts, 64 samples),
   run as a user would (a fresh process, embedded Ray on every core): wall
   time minus Ray's fixed lifecycle minus pure model time, per point; best of
-  two runs. Ray's lifecycle is ``ray.init``, one warm-up task per worker
+  three runs. Ray's lifecycle is ``ray.init``, one warm-up task per worker
   (spawning workers, their imports) and ``ray.shutdown``: constant per
   session, absent on a long-lived cluster, and reported on its own
   (``sweep_ray_start_stop_s_1e5``). Pure model time is the sum of the tasks'
@@ -97,7 +97,7 @@ def sweep_overhead(wall: float, summary: dict) -> dict:
     }
 
 
-def bench_sweep_1e5(workdir: Path, repeat: int = 2) -> dict:
+def bench_sweep_1e5(workdir: Path, repeat: int = 3) -> dict:
     """Best of ``repeat`` fresh runs (this machine is shared: the best is the least disturbed)."""
     runs = []
     for i in range(repeat):
@@ -155,7 +155,7 @@ def bench_hydra_basic(workdir: Path) -> dict:
 
 
 def run() -> dict:
-    """All keys of this module (see the module docstring); ~3-4 minutes on 2 cores."""
+    """All keys of this module (see the module docstring); ~3-5 minutes on 2 cores."""
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         tmp = Path(tmp)
