@@ -1,17 +1,19 @@
 """Aggregate the results store on Dask: lazy filtered reads, one row per point, summaries.
 
 The store (:mod:`pipeline.store`) is a directory of Parquet part files. Here
-it becomes a lazy Dask DataFrame with one partition per part file, each read
-with pyarrow's filter pushdown (row-group statistics, then row filtering) and,
-for a report over an experiment, restricted to that grid's ``point_id`` set.
+it becomes a lazy Dask DataFrame with one partition per group of consecutive
+part files (about :data:`PARTITION_ROWS` rows), each read with pyarrow's
+filter pushdown (row-group statistics, then row filtering) and, for a report
+over an experiment, restricted to that grid's ``point_id`` set.
 
 Duplicates (two sweeps that wrote the same point) are resolved by
 :func:`pipeline.store.dedupe`, the store's one dedup rule, applied only to the
-rows whose id occurs more than once: a first light pass reads the ids alone,
-turns them into 64-bit keys and finds repeated keys; rows with those keys are
-deduplicated together, all others pass untouched. A key collision only makes a
-row a candidate, and candidates are deduplicated on the full ``point_id``, so
-the result is exact.
+rows whose id occurs more than once. A light survey pass reads the ids alone
+and turns them into 64-bit keys; rows whose key repeats are candidates, and
+only their dedup columns (id, commit time, run) are read and deduplicated.
+The losers are then dropped by position in the main pass, which never reads
+the ids. A key collision only makes a row a candidate, and candidates are
+deduplicated on the full ``point_id``, so the result is exact.
 
 The scheduler is chosen in the ``dask`` config section (:func:`scheduler`):
 ``threads`` (default), ``ray`` (Dask-on-Ray on the sweep's Ray: embedded or

@@ -93,6 +93,23 @@ def crossing_line(table: pd.DataFrame) -> str:
     )
 
 
+SCENARIO_COLUMNS: tuple[str, ...] = (
+    *SCENARIO_KEYS,
+    "stages_present",
+    "complete",
+    "last_stage",
+    "final_slowdown_p05",
+    "final_slowdown_p50",
+    "final_slowdown_p95",
+    "final_throughput_loss_p50",
+    "final_dominant_cost",
+    "final_verdict",
+    "under_threshold_from",
+    "target_from",
+)
+"""Columns of :func:`scenario_summary` (present even when there is no scenario)."""
+
+
 def scenario_summary(projection: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
     """One row per scenario: its final-stage quantiles and where it crosses 5 % and 1 %.
 
@@ -119,7 +136,7 @@ def scenario_summary(projection: pd.DataFrame, stages: Sequence[str]) -> pd.Data
                 "target_from": crossing(rows["slowdown_p50"], present, TARGET),
             }
         )
-    return pd.DataFrame.from_records(records)
+    return pd.DataFrame.from_records(records, columns=SCENARIO_COLUMNS)
 
 
 # --------------------------------------------------------------------------- focus
