@@ -23,7 +23,7 @@ def run_main(main, argv):
     return exited.value.code, out.getvalue(), err.getvalue()
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bad_override_sets)
 def test_asi_answer_rejects_bad_overrides_in_one_line(case):
     argv, field = case
