@@ -20,8 +20,9 @@ The scheduler is chosen in the ``dask`` config section (:func:`scheduler`):
 ``ray.address``) or the address of a Dask distributed scheduler.
 
 Partial stores (a sweep that failed halfway) aggregate like any other: a
-part file is the unit of commit, so what is there is whole; unreadable parts
-(a truncated file) are skipped and reported.
+part file is the unit of commit, so what is there is whole; parts that fail
+their digest check (a truncated or corrupted file) are moved to the store's
+``_quarantine/``, skipped and reported, never aggregated.
 """
 
 from __future__ import annotations
@@ -240,20 +241,15 @@ commits a part every ``store.part_rows`` rows or ``store.flush_seconds``)."""
 
 
 def readable_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
-    """The store's committed part files whose Parquet footer reads, and those that do not.
+    """The store's committed part files that pass their check, and those that do not.
 
-    Reading footers only (a few KB each) finds truncated files before Dask
-    plans on them; their points are missing from the aggregation and reported.
+    :func:`pipeline.store.check_parts` hashes every part against the digest in
+    its name before Dask plans on it, so a truncated or bit-flipped file is
+    never aggregated: it is moved to ``<store>/_quarantine/`` (as every store
+    reader does), its points are missing from the aggregation and it is
+    reported (``StoreScan.unreadable``); the next sweep computes them again.
     """
-    good, bad = [], []
-    for part in results_store.part_files(Path(store)):
-        try:
-            pq.read_metadata(part)
-        except (OSError, pa.ArrowException):
-            bad.append(part)
-        else:
-            good.append(part)
-    return good, bad
+    return results_store.check_parts(store)
 
 
 def partitions(parts: Sequence[Path], rows: int = PARTITION_ROWS) -> list[tuple[str, ...]]:

@@ -2,17 +2,28 @@
 
 Layout (``store.path``, default ``outputs/store``)::
 
-    part-<UTC time>-<run id>-<seq>.parquet     committed parts, schema STORE_SCHEMA
-    .part-...parquet.tmp                       a part being written (ignored by readers)
+    part-<UTC time>-<run id>-<seq>-<digest>.parquet   committed parts, schema STORE_SCHEMA
+    .part-...parquet.<pid>@<host>.tmp                a part being written (ignored by readers)
+    _quarantine/part-...parquet                      parts that failed their check, moved aside
 
 Readable as is with ``pyarrow.dataset.dataset(path)`` (files whose names start
-with ``.`` or ``_`` are skipped by its discovery). The design choices that
-the reliability and aggregation work build on:
+with ``.`` or ``_`` are skipped by its discovery, ``_quarantine/`` included).
+The design choices that the reliability and aggregation work build on:
 
 * **A part file is the unit of commit.** It is written under a temporary
   name, fsync'ed and renamed (``os.replace`` is atomic on POSIX), so a reader
   or a killed writer never sees half a part. Nothing else (no manifest, no
   per-point directory) has to agree with the parts.
+* **A part proves its own integrity.** Its name ends with a digest of its
+  bytes (:func:`content_digest`). Every read path (:func:`existing_ids`,
+  :func:`read`, :func:`check_parts` for the aggregation) checks it and moves a
+  part that fails (truncated, bit-flipped, unparseable) to ``_quarantine/``,
+  never deleting it; its points are then missing, so the next sweep computes
+  them again. Parts without a digest (older code, hand-written) are checked
+  by their Parquet footer only.
+* **A killed writer leaves litter, never damage**: at most a temporary file
+  named after its process, removed by the next sweep once that process is
+  gone (:func:`remove_stale_temporaries`).
 * **Rows are keyed by ``point_id``**, a hash of everything that determines
   the result (:mod:`pipeline.grid`). A rerun computes exactly the ids that no
   committed part holds (:func:`existing_ids`).
@@ -28,13 +39,17 @@ the reliability and aggregation work build on:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
@@ -199,33 +214,85 @@ def with_provenance(rows: pa.Table, run_id: str, created_at: datetime) -> pa.Tab
     return rows.select(STORE_SCHEMA.names).cast(STORE_SCHEMA)
 
 
-def part_name(run_id: str, seq: int, created_at: datetime) -> str:
-    """``part-<UTC time>-<run id>-<seq>.parquet``: sorts by commit time, unique per run."""
-    return f"{PART_PREFIX}{created_at:%Y%m%dT%H%M%S%fZ}-{run_id}-{seq:05d}.parquet"
+def part_name(run_id: str, seq: int, created_at: datetime, digest: str | None = None) -> str:
+    """``part-<UTC time>-<run id>-<seq>-<digest>.parquet``: sorts by commit time, unique per run.
+
+    ``digest`` is :func:`content_digest` of the file's bytes; without it the
+    name has no last field (parts written by older code).
+    """
+    tail = f"-{digest}" if digest else ""
+    return f"{PART_PREFIX}{created_at:%Y%m%dT%H%M%S%fZ}-{run_id}-{seq:05d}{tail}.parquet"
+
+
+DIGEST_CHARS = 16
+"""Hex characters of a part's content digest (64 bits: a random corruption goes unseen
+with probability 2**-64)."""
+
+_DIGEST = re.compile(rf"-([0-9a-f]{{{DIGEST_CHARS}}})\.parquet$")
+
+
+def content_digest(data) -> str:
+    """The digest a part's name carries: SHA-256 of its bytes, truncated (fast with SHA-NI)."""
+    return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
+
+
+def name_digest(name: str) -> str | None:
+    """The digest in a part file's name, or None for a part written without one."""
+    found = _DIGEST.search(name)
+    return found.group(1) if found else None
+
+
+class StoreWriteError(OSError):
+    """A part could not be committed (disk full, permissions): one line, the store intact."""
+
+
+def temporary_name(final: str) -> str:
+    """``.<final>.<pid>@<host>.tmp``: hidden from readers, and says which process writes it."""
+    return f".{final}.{os.getpid()}@{socket.gethostname()}.tmp"
+
+
+def encode_part(table: pa.Table) -> pa.Buffer:
+    """A table as the bytes of a Parquet file (zstd), in memory: hashed before it is written."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
 
 
 def write_part(store: Path, rows: pa.Table, run_id: str, seq: int) -> Path:
     """Commit worker ``rows`` as one part file: write a temporary file, fsync, rename.
 
     Returns the committed path. On any error the temporary file is removed and
-    the error propagates; no committed part is touched.
+    the error propagates (an ``OSError`` as :class:`StoreWriteError`, one line);
+    no committed part is touched.
     """
-    store.mkdir(parents=True, exist_ok=True)
     created_at = datetime.now(UTC)
-    table = with_provenance(rows, run_id, created_at)
-    final = store / part_name(run_id, seq, created_at)
-    tmp = store / f".{final.name}.tmp"
+    data = encode_part(with_provenance(rows, run_id, created_at))
+    final = store / part_name(run_id, seq, created_at, content_digest(data))
+    tmp = store / temporary_name(final.name)
     try:
+        store.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, final)
-    except BaseException:
+        _publish(tmp, final)
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+            raise StoreWriteError(
+                f"cannot commit a part file to the store {store}: {reason} "
+                f"({rows.num_rows} points not stored; committed parts are intact, "
+                "rerun to compute the missing points)"
+            ) from exc
         raise
-    _fsync_dir(store)
     return final
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Make a written, fsync'ed part visible: the atomic rename, persisted."""
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -287,21 +354,153 @@ def part_files(store: Path) -> list[Path]:
     return sorted(p for p in store.glob(f"{PART_PREFIX}*.parquet") if p.is_file())
 
 
-def existing_ids(store: Path) -> tuple[pa.Array, list[Path]]:
-    """Every ``point_id`` committed to the store, and the part files that could not be read.
+QUARANTINE = "_quarantine"
+"""Where parts that fail their check are moved (inside the store; ``_`` hides it from
+``pyarrow.dataset`` discovery). Nothing reads it: it is kept for a human to inspect."""
 
-    Parts are read one by one so that one unreadable file (truncated by a full
-    disk, say) does not hide the others: its points are simply computed again.
+STALE_TMP_SECONDS = 3600.0
+"""A temporary part from another host (whose process cannot be checked) is litter after this [s]."""
+
+_TMP_OWNER = re.compile(r"\.(\d+)@([^@/]*)\.tmp$")
+
+
+class CorruptPart(ValueError):
+    """A committed part whose bytes do not match its name's digest, or do not parse."""
+
+
+def verify(part: Path, data=None) -> None:
+    """Raise :class:`CorruptPart` unless ``part`` is intact; ``OSError`` if it cannot be read.
+
+    ``data`` is the part's bytes if already read (then exactly those are
+    checked); otherwise the file is streamed. A part with a digest in its name
+    must match it; one without must have a readable Parquet footer.
     """
+    expected = name_digest(part.name)
+    if expected is None:
+        try:
+            pq.read_metadata(pa.BufferReader(data) if data is not None else part)
+        except pa.ArrowException as exc:
+            raise CorruptPart(f"{part.name}: unreadable Parquet footer ({exc})") from None
+        return
+    if data is None:
+        with open(part, "rb") as handle:
+            actual = hashlib.file_digest(handle, "sha256").hexdigest()[:DIGEST_CHARS]
+    else:
+        actual = content_digest(data)
+    if actual != expected:
+        raise CorruptPart(f"{part.name}: content digest {actual}, its name says {expected}")
+
+
+def quarantine(part: Path) -> Path | None:
+    """Move a bad part to ``<store>/_quarantine/`` (never delete it); where it went.
+
+    None if another reader moved it first or the store is read-only (then it
+    stays in place and is skipped again by every read).
+    """
+    folder = part.parent / QUARANTINE
+    try:
+        folder.mkdir(exist_ok=True)
+        target = folder / part.name
+        copies = 0
+        while target.exists():  # never overwrite an earlier quarantined file
+            copies += 1
+            target = folder / f"{part.name}.{copies}"
+        os.rename(part, target)
+    except OSError:
+        return None
+    _fsync_dir(part.parent)
+    return target
+
+
+def _intact(part: Path) -> bool | None:
+    """True if ``part`` verifies, False if not, None if it vanished (moved by another reader)."""
+    try:
+        verify(part)
+    except FileNotFoundError:
+        return None
+    except (CorruptPart, OSError):
+        return False
+    return True
+
+
+def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
+    """The committed parts that verify, and those that did not (now in ``_quarantine/``).
+
+    Every part's bytes are hashed (SHA-256 releases the GIL: one thread per
+    core); the aggregation calls this before it plans its reads.
+    """
+    parts = part_files(Path(store))
+    workers = max(1, min(len(parts), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        verdicts = list(pool.map(_intact, parts))
+    bad = [p for p, ok in zip(parts, verdicts, strict=True) if ok is False]
+    for part in bad:
+        quarantine(part)
+    return [p for p, ok in zip(parts, verdicts, strict=True) if ok], bad
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def is_stale_temporary(tmp: Path, now: float, max_age: float = STALE_TMP_SECONDS) -> bool:
+    """Whether a temporary part's writer is gone: its process ended (this host) or it is old."""
+    owner = _TMP_OWNER.search(tmp.name)
+    if owner and owner.group(2) == socket.gethostname():
+        return not _writer_alive(int(owner.group(1)))
+    try:
+        return now - tmp.stat().st_mtime > max_age
+    except FileNotFoundError:
+        return False
+
+
+def remove_stale_temporaries(store: Path, max_age: float = STALE_TMP_SECONDS) -> list[Path]:
+    """Delete temporary parts left by killed writers (never a live writer's); which ones.
+
+    A temporary part is never a result (its rows were not committed, so they
+    are computed again): deleting it loses nothing.
+    """
+    if not store.is_dir():
+        return []
+    now = time.time()
+    removed = []
+    for tmp in store.glob(f"{TMP_PREFIX}*.tmp"):
+        if is_stale_temporary(tmp, now, max_age):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def existing_ids(store: Path) -> tuple[pa.Array, list[Path]]:
+    """Every ``point_id`` committed to the store, and the parts that failed their check.
+
+    What a sweep reads before it plans: each part is read once, checked
+    (:func:`verify`) and its ids parsed from the same bytes. A part that fails
+    is moved to ``_quarantine/`` and its points count as missing, so they are
+    computed again; one bad file never hides the others. Temporary parts of
+    killed writers are removed on the way (:func:`remove_stale_temporaries`).
+    """
+    remove_stale_temporaries(store)
     ids: list[pa.Array] = []
     unreadable: list[Path] = []
     for part in part_files(store):
         try:
-            ids.append(
-                pq.read_table(part, columns=["point_id"]).column("point_id").combine_chunks()
-            )
-        except (OSError, pa.ArrowException):
+            data = pa.py_buffer(part.read_bytes())
+            verify(part, data)
+            table = pq.read_table(pa.BufferReader(data), columns=["point_id"])
+        except FileNotFoundError:
+            continue  # quarantined meanwhile by a concurrent reader
+        except (CorruptPart, OSError, pa.ArrowException):
+            quarantine(part)
             unreadable.append(part)
+            continue
+        ids.append(table.column("point_id").combine_chunks())
     if not ids:
         return pa.array([], pa.string()), unreadable
     return pa.concat_arrays(ids), unreadable
@@ -323,15 +522,20 @@ def dedupe(table: pa.Table) -> pa.Table:
 
 
 def read(store: Path | str, columns: Iterable[str] | None = None) -> pa.Table:
-    """The store as one table, deduplicated by :func:`dedupe`, sorted by ``point_id``."""
+    """The store as one table, deduplicated by :func:`dedupe`, sorted by ``point_id``.
+
+    Only parts that pass :func:`check_parts` are read; the others are quarantined.
+    """
     store = Path(store)
-    if not part_files(store):
+    parts, _ = check_parts(store)
+    if not parts:
         return STORE_SCHEMA.empty_table()
     wanted = None
     if columns is not None:
         wanted = list(dict.fromkeys([*columns, "point_id", "created_at", "run_id"]))
     import pyarrow.dataset as ds  # imports pandas: only readers pay for it
 
-    table = ds.dataset(store, format="parquet", schema=STORE_SCHEMA).to_table(columns=wanted)
+    files = [str(p) for p in parts]
+    table = ds.dataset(files, format="parquet", schema=STORE_SCHEMA).to_table(columns=wanted)
     table = dedupe(table)
     return table.select(list(columns)) if columns is not None else table
