@@ -28,6 +28,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from math import prod
@@ -36,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import Override, RangeSweep
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode, StringNode
@@ -72,6 +73,18 @@ HASHED_SECTIONS: tuple[str, ...] = MODEL_ROOTS
 
 ID_BLOCK_ROWS = 1 << 16
 """Rows hashed per block: bounds the (rows x parameters) matrix built for hashing."""
+
+MAX_SWEEP_VALUES = 100_000
+"""Values one ``range()`` may give: more is a typo (``range(1,100000000)``), caught before
+the values are listed (a billion-value range would hang the planner)."""
+
+MAX_PROFILES = 10_000
+"""Profiles (compositions x profile-dimension combinations) one sweep may have: each holds
+its own cost draws (~140 KB at 1024 samples) in the Ray object store."""
+
+MAX_GRID_POINTS = 10_000_000
+"""Points one sweep may have (the nightly grid has ~2.3e5): bounds the planner's memory
+(ids, columns) and catches a typo before composing anything."""
 
 
 def stable_hash(payload: object, length: int = 16) -> str:
@@ -125,6 +138,25 @@ def merge_by_key(overrides: Sequence[Override]) -> list[Override]:
     return list(merged.values())
 
 
+def range_length(sweep: RangeSweep) -> float:
+    """How many values a ``range()`` sweep gives, without listing them (inf if unbounded)."""
+    start, stop, step = sweep.start, sweep.stop, sweep.step
+    if all(isinstance(v, int) for v in (start, stop, step)):
+        return len(range(start, stop, step))  # step 0 raises ValueError, as range() does
+    if step == 0:
+        raise ValueError("range() arg 3 must not be zero")
+    span = (float(stop) - float(start)) / float(step)
+    return max(0.0, math.ceil(span)) if math.isfinite(span) else math.inf
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _sweep_values(override: Override, is_group: bool) -> list:
     key = override.get_key_element()
     text = override.input_line.split("=", 1)[-1]
@@ -132,9 +164,26 @@ def _sweep_values(override: Override, is_group: bool) -> list:
         raise ConfigError(
             f"{key}: {text} is not a list of values; use a,b,c, range(), choice() or glob()"
         )
-    values = list(override.sweep_string_iterator() if is_group else override.sweep_iterator())
+    try:
+        sweep = override.value()
+        too_many = isinstance(sweep, RangeSweep) and range_length(sweep) > MAX_SWEEP_VALUES
+        values = (
+            []
+            if too_many
+            else list(override.sweep_string_iterator() if is_group else override.sweep_iterator())
+        )
+    except (ValueError, TypeError, OverflowError) as exc:  # range(1,5,0), range(1,nan)
+        raise ConfigError(f"{key}: {text} is not a valid sweep: {exc}") from None
+    if too_many:
+        raise ConfigError(
+            f"{key}: {text} gives more than {MAX_SWEEP_VALUES:,} values; "
+            "a sweep that large is a typo or needs splitting"
+        )
     if not values:
         raise ConfigError(f"{key}: {text} gives no value: the grid is empty")
+    unhashable = [v for v in values if not _hashable(v)]
+    if unhashable:  # [1,2],[3]: lists and dicts are not one value of a scalar
+        raise ConfigError(f"{key}: a sweep takes single values, got {unhashable[0]!r} in {text}")
     return list(dict.fromkeys(values))  # distinct, in the order given
 
 
@@ -175,6 +224,28 @@ def classify(
         values = _sweep_values(override, is_group=False)
         (points if key in POINT_KEYS else profiles)[key] = values
     return Dimensions(tuple(fixed), groups, points, profiles)
+
+
+def check_size(dims: Dimensions) -> None:
+    """Reject a grid above :data:`MAX_PROFILES` or :data:`MAX_GRID_POINTS` before any work.
+
+    The counts are upper bounds (equal values such as ``4K`` and ``4096`` merge
+    later), computed from the dimensions alone: nothing is composed or listed.
+    """
+    profiles = prod(len(v) for v in (*dims.groups.values(), *dims.profiles.values()))
+    points = profiles * prod(len(v) for v in dims.points.values())
+    if profiles > MAX_PROFILES:
+        sizes = " x ".join(f"{k} ({len(v)})" for k, v in {**dims.groups, **dims.profiles}.items())
+        raise ConfigError(
+            f"{sizes}: {profiles:,} profiles, more than {MAX_PROFILES:,}; split the sweep"
+        )
+    if points > MAX_GRID_POINTS:
+        sizes = " x ".join(
+            f"{k} ({len(v)})" for k, v in {**dims.groups, **dims.profiles, **dims.points}.items()
+        )
+        raise ConfigError(
+            f"{sizes}: {points:,} points, more than {MAX_GRID_POINTS:,}; split the sweep"
+        )
 
 
 # --------------------------------------------------------------------------- composition
@@ -311,6 +382,9 @@ def typed_values(probe: DictConfig, key: str, values: Sequence) -> list:
     rule = next((r for t, r in _NODE_RULES.items() if isinstance(node, t)), None)
     typed = []
     for value in values:
+        if isinstance(node, BooleanNode) and not isinstance(value, bool | str):
+            # OmegaConf turns any number into a bool (2 -> true): asi-answer rejects it too
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
         try:
             OmegaConf.update(probe, key, value, merge=False)
         except Exception as exc:  # OmegaConf ValidationError and friends
@@ -500,6 +574,7 @@ def build_grid(
     parser = OverridesParser.create(config_loader=loader)
     parsed = merge_by_key(parse(overrides, parser))
     dims = classify(parsed, lambda key: loader.get_group_options(key))
+    check_size(dims)
     compose = loader_composer(loader, config_name)
     if base is not None:
         compose = reuse_base(compose, base, dims)
