@@ -278,10 +278,6 @@ def run(argv: Sequence[str]) -> str:
 
 
 @exits_cleanly
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0
+def main(argv: list[str]) -> int:
     print(run(argv))
     return 0

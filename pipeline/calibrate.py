@@ -42,7 +42,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -611,11 +610,7 @@ def run(argv: Sequence[str]) -> Outcome:
 
 
 @exits_cleanly
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0
+def main(argv: list[str]) -> int:
     outcome = run(argv)
     print(outcome.report)
     print(f"wrote {outcome.profile_path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 
@@ -52,13 +52,23 @@ def one_line(exc: BaseException, conf_dir: Path | None = None) -> str:
     return _first_line(chain[0])
 
 
-def exits_cleanly(main: Callable[..., int | None]) -> Callable[..., int]:
-    """Wrap an entry point: bad input prints ``error: ...`` on stderr and exits 2."""
+def exits_cleanly(main: Callable[[list[str]], int | None]) -> Callable[..., int]:
+    """Wrap a command-line entry point ``main(argv)``.
+
+    ``argv`` defaults to ``sys.argv[1:]``; ``-h``/``--help`` prints the entry
+    point module's docstring; bad input (:class:`ConfigError`) prints
+    ``error: ...`` on stderr and exits 2; otherwise the exit code is
+    ``main``'s return value.
+    """
 
     @wraps(main)
-    def wrapper(*args, **kwargs):
+    def wrapper(argv: Sequence[str] | None = None):
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if argv and argv[0] in ("-h", "--help"):
+            print((sys.modules[main.__module__].__doc__ or "").strip())
+            raise SystemExit(0)
         try:
-            code = main(*args, **kwargs)
+            code = main(argv)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_BAD_INPUT) from None

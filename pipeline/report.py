@@ -754,11 +754,7 @@ def build(
 
 
 @exits_cleanly
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0
+def main(argv: list[str]) -> int:
     index, report = build(argv)
     flagged = 0 if report.comparison is None else int(report.comparison["moved"].sum())
     if flagged:

@@ -415,11 +415,7 @@ def hydra_argv(argv: Sequence[str]) -> list[str]:
 
 
 @exits_cleanly
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0
+def main(argv: list[str]) -> int:
     argv = hydra_argv(argv)
     register()
     # Hydra prints its own errors as tracebacks and exits 1; with HYDRA_FULL_ERROR it
