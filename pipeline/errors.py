@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -9,6 +10,7 @@ from functools import wraps
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 _MISSING_OPTION = re.compile(r"Could not find '([\w/]+)/([^'/]+)'")
 
@@ -64,14 +66,18 @@ def exits_cleanly(main: Callable[[list[str]], int | None]) -> Callable[..., int]
     @wraps(main)
     def wrapper(argv: Sequence[str] | None = None):
         argv = list(sys.argv[1:] if argv is None else argv)
-        if argv and argv[0] in ("-h", "--help"):
-            print((sys.modules[main.__module__].__doc__ or "").strip())
-            raise SystemExit(0)
         try:
+            if argv and argv[0] in ("-h", "--help"):
+                print((sys.modules[main.__module__].__doc__ or "").strip())
+                raise SystemExit(0)
             code = main(argv)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_BAD_INPUT) from None
+        except BrokenPipeError:
+            # the reader went away (`asi-answer | head`): stop quietly, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(EXIT_BROKEN_PIPE) from None
         raise SystemExit(code or 0)
 
     return wrapper
