@@ -45,7 +45,14 @@ from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode, StringNode
 from model.params import BOOL_PARAMS, POINT_PARAMS, check_ranges
 from model.units import parse_size
 
-from .compose import CONF_DIR, PARAM_LABELS, check_override_syntax, cost_specs, point_from_config
+from .compose import (
+    CONF_DIR,
+    PARAM_LABELS,
+    check_override_syntax,
+    check_strict_bools,
+    cost_specs,
+    point_from_config,
+)
 from .compose import validate as validate_config
 from .config import SIZE_FIELDS
 from .errors import ConfigError, one_line
@@ -579,6 +586,7 @@ def build_grid(
     if base is not None:
         compose = reuse_base(compose, base, dims)
     configs = compose_groups(dims, compose)
+    check_strict_bools(configs[0], dims.fixed)  # as asi-answer: no numbers for booleans
     probe = copy.deepcopy(configs[0])
     columns = point_dimensions(probe, dims)
     profiles = expand_profiles(configs, dims, probe)
