@@ -96,7 +96,7 @@ def _pair(fields, values):
     )
 
 
-bad_override = st.one_of(
+_bad_everywhere = st.one_of(
     # wrong types
     _pair(_INT_FIELDS, ["abc", "1.5", "[1]", "{a: 1}", "x1"]),
     _pair(_FLOAT_FIELDS, ["abc", "[1.0]", "{}", "1,5e"]),
@@ -128,21 +128,96 @@ bad_override = st.one_of(
     _pair([f"cpu.costs.{c}.dist" for c in _COSTS], ["gamma", "normal"]),
     _pair([f"cpu.costs.{c}.unit" for c in _COSTS], ["s", "Hz"]),
     _pair(["cpu.ghz"], ["0", "-1", "nan", "100"]),
-    # sweeps where one value is expected, and empty ones
-    _pair(["cpus", "ephmap.slots"], ["1,2", "range(1,4)", "choice(1,2)", "[]"]),
-    st.sampled_from(
-        [("workload=glob(*)", "workload"), ("mitigations=rfc_v2,multi_slot", "mitigations")]
-    ),
     # malformed override syntax: the override itself is named
     st.sampled_from(
         ["cpus=[1", "=3", "cpus", "cpus=1)", "workload.file_size=${oops", "a b=1", "cpus=(1"]
     ).map(lambda o: (o, o)),
 )
-"""One invalid override and the field (or the override itself) its error must name."""
+"""Overrides every entry point rejects, and the field (or the override) the error must name."""
+
+_one_value_sweeps = st.one_of(
+    # sweeps where one value is expected, and empty ones
+    _pair(["cpus", "ephmap.slots"], ["1,2", "range(1,4)", "choice(1,2)", "[]"]),
+    st.sampled_from(
+        [("workload=glob(*)", "workload"), ("mitigations=rfc_v2,multi_slot", "mitigations")]
+    ),
+)
+
+bad_override = st.one_of(_bad_everywhere, _one_value_sweeps)
+"""One invalid override (for ``asi-answer``) and the field its error must name."""
+
+_EXECUTION = {
+    "sweep.chunk_size": ["0", "-1", "abc"],
+    "sweep.max_chunk_points": ["0"],
+    "sweep.target_task_seconds": ["0", "-1", "nan"],
+    "sweep.points_per_second": ["0", "-5"],
+    "sweep.max_in_flight": ["0"],
+    "sweep.max_retries": ["-1", "1.5"],
+    "store.part_rows": ["0", "1.5"],
+    "store.flush_seconds": ["-1", "nan"],
+    "store.path": [""],
+    "ray.num_cpus": ["0", "-2"],
+    "ray.address": ["nowhere", "host:port", "http://x"],
+    "ray.object_store_memory": ["1", "1000"],
+}
+
+bad_sweep_override = st.one_of(
+    _bad_everywhere,
+    # empty sweeps: no value, or no option matched
+    _pair(["cpus", "ephmap.slots", "samples"], ["range(1,1)", "range(5,1)", "range(3,3,1)"]),
+    _pair(["workload", "cpu", "mitigations"], ["glob(nope*)", "glob(*,exclude=*)"]),
+    # unknown options, bad values and wrong types inside a sweep
+    st.sampled_from(
+        [
+            ("workload=fio_randread_tmpfs,nope", "workload"),
+            ("cpu=amd_zen4,pentium4", "cpu"),
+            ("mitigations=rfc_v2,everything", "mitigations"),
+        ]
+    ),
+    _pair(["cpus", "ephmap.slots"], ["1,0", "2,-3", "1,abc", "1,2.5", "1,inf", "[1,2],[3]", "[]"]),
+    _pair(["samples"], ["16,0", "16,100000000"]),
+    _pair(["seed"], ["1,-1"]),
+    _pair(_SIZE_FIELDS, ["64M,1Q", "4K,0", "1G,-4K"]),
+    _pair(_FLOAT_FIELDS, ["1,nan", "1,-1", "2,abc"]),
+    _pair(_FRACTION_FIELDS, ["0.5,1.5", "0,-0.1"]),
+    _pair(_BOOL_FIELDS, ["true,2", "maybe,true", "1,0"]),
+    _pair([f"cpu.costs.{c}.low" for c in _COSTS], ["1,-5", "1,nan"]),
+    _pair(["cpu.ghz"], ["2,nan", "2,100"]),
+    # not a list of values, a zero step, and sizes that are typos
+    _pair(["cpus", "ephmap.slots"], ["interval(1,4)", "range(1,5,0)", "range(1.0,5,0)"]),
+    _pair(["cpus"], ["range(1,100000000)", "range(1,inf)"]),
+    _pair(["seed"], ["range(0,20000)"]),
+    # keys that cannot be swept, and sweeps that add or delete keys
+    st.sampled_from(
+        [
+            ("answer.format=table,json", "answer.format"),
+            ("store.path=a,b", "store.path"),
+            ("roadmap=glob(*)", "roadmap"),
+            ("ray.num_cpus=1,2", "ray.num_cpus"),
+            ("sweep.chunk_size=1,2", "sweep.chunk_size"),
+            ("+foo=1,2", "foo"),
+            ("workload.nonexistent=1,2", "workload.nonexistent"),
+            ("cpu.costs.vmexit.low=1,2", "cpu.costs.vmexit"),
+        ]
+    ),
+    # execution settings out of range
+    st.sampled_from(sorted(_EXECUTION)).flatmap(
+        lambda key: st.sampled_from(_EXECUTION[key]).map(lambda v: (f"{key}={v}", key))
+    ),
+)
+"""One override ``asi-sweep`` rejects (sweeps included) and the field its error must name."""
 
 bad_override_sets = st.tuples(
     bad_override, st.lists(st.sampled_from(VALID_OVERRIDES), max_size=2, unique=True), st.randoms()
 ).map(lambda t: _shuffled(t[0], t[1], t[2]))
+"""``(overrides, field)``: one bad override among up to two valid ones, in random order."""
+
+bad_sweep_override_sets = st.tuples(
+    bad_sweep_override,
+    st.lists(st.sampled_from(VALID_OVERRIDES), max_size=2, unique=True),
+    st.randoms(),
+).map(lambda t: _shuffled(t[0], t[1], t[2]))
+"""Like :data:`bad_override_sets`, for ``asi-sweep`` (whose valid overrides may be sweeps)."""
 
 
 def _shuffled(bad, valid, rnd):
