@@ -217,8 +217,9 @@ def execute(
     )
     if unreadable:
         err(
-            f"warning: {len(unreadable)} unreadable part files in {store} "
-            f"(their points are computed again): {', '.join(result.unreadable_parts[:3])}"
+            f"warning: {len(unreadable)} part files in {store} failed their check and were "
+            f"moved to {store / results_store.QUARANTINE} (their points are computed again): "
+            f"{', '.join(result.unreadable_parts[:3])}"
         )
     if result.new:
         _compute(grid, todo, cfg, result, task_hook, out, err)
