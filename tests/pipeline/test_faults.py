@@ -401,10 +401,16 @@ def test_corrupt_parts_are_quarantined_never_aggregated_and_recomputed(
     assert quarantined == damaged  # moved, byte for byte, not deleted
     assert len(store.part_files(path)) == PARTS - len(victims)
 
+    # One more goes bad after the aggregation: the sweep's own read catches it.
+    late = rng.choice(store.part_files(path))
+    flip_byte(late, rng, slice(4, -4096))
     # The next sweep computes exactly their points again.
-    rerun, _ = run_sweep(path, *GRID)
-    assert rerun.ok and rerun.new == lost
+    rerun, lines = run_sweep(path, *GRID)
+    assert rerun.unreadable_parts == [late.name]
+    assert any(line.startswith("warning: 1 part files") and QUARANTINE in line for line in lines)
+    assert rerun.ok and rerun.new == lost + CHUNK
     assert_same_as(ref_table, path)
+    assert len(list((path / QUARANTINE).iterdir())) == len(victims) + 1
     assert aggregate.aggregate_pandas(path).scan.unreadable == []
 
 
