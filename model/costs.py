@@ -11,16 +11,22 @@ the same cost vector for sample ``k``, so stage-to-stage and point-to-point
 differences are paired, and the draws never depend on how points are batched
 or how many samples are taken (the first ``n`` draws of a longer run are the
 same numbers).
+
+A profile may also correlate some costs (``cpu.correlations``): a Gaussian
+copula over the normal scores of those streams (:func:`correlate_uniforms`).
+Each cost keeps its own distribution; only the pairing of draws changes, and
+draw ``k`` still depends only on ``(seed, profile, cost names, correlations,
+k)``. Costs in no correlation are drawn exactly as without any.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 NATIVE_COSTS: dict[str, str] = {
     "syscall": "syscall entry + exit without PTI [ns]",
@@ -133,7 +139,128 @@ def stream_uniforms(n: int, *, seed: int, profile: str, cost: str) -> np.ndarray
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), key])))
     # random() yields values in [0, 1); reflect 0 to keep ppf finite.
     u = rng.random(n)
-    return np.where(u == 0.0, 0.5 / 2**53, u)
+    return np.where(u == 0.0, U_MIN, u)
+
+
+U_MIN = 0.5 / 2**53
+U_MAX = 1.0 - 2.0**-53
+"""The open interval uniforms are kept in, so every ``ppf`` stays finite."""
+
+Correlation = tuple[str, str, float]
+"""``(a, b, rho)``: the correlation ``rho`` in [-1, 1] between the normal scores of costs ``a`` and ``b``."""
+
+
+def canonical_correlations(pairs: Sequence[Correlation]) -> tuple[Correlation, ...]:
+    """``pairs`` validated and in canonical form: ``a`` before ``b`` in :data:`COST_NAMES`,
+    sorted, ``rho == 0`` dropped (it changes nothing). One-line ``ValueError`` on a bad entry.
+    """
+    out: dict[tuple[str, str], float] = {}
+    for i, (a, b, rho) in enumerate(pairs):
+        where = f"cpu.correlations[{i}]"
+        for field_, name in (("a", a), ("b", b)):
+            if name not in COST_NAMES:
+                raise ValueError(
+                    f"{where}.{field_}: unknown cost {name!r}; allowed: {', '.join(COST_NAMES)}"
+                )
+        if a == b:
+            raise ValueError(f"{where}: a cost is not correlated with itself ({a}:{b})")
+        rho = float(rho)
+        if not -1.0 <= rho <= 1.0:  # also false for NaN
+            raise ValueError(f"{where}.rho ({a}:{b}) must be in [-1, 1], got {rho}")
+        key = tuple(sorted((a, b), key=COST_NAMES.index))
+        if key in out:
+            raise ValueError(f"cpu.correlations lists the pair {key[0]}:{key[1]} twice")
+        out[key] = rho
+    return tuple((a, b, rho) for (a, b), rho in sorted(out.items(), key=_pair_order) if rho != 0)
+
+
+def _pair_order(item: tuple[tuple[str, str], float]) -> tuple[int, int]:
+    (a, b), _ = item
+    return COST_NAMES.index(a), COST_NAMES.index(b)
+
+
+def correlation_matrix(pairs: Sequence[Correlation]) -> tuple[tuple[str, ...], np.ndarray]:
+    """``(names, R)``: the costs involved (in :data:`COST_NAMES` order) and their correlation
+    matrix (unit diagonal, unlisted pairs 0). Validated by :func:`cholesky_factor`'s rules."""
+    pairs = canonical_correlations(pairs)
+    involved = {name for a, b, _ in pairs for name in (a, b)}
+    names = tuple(n for n in COST_NAMES if n in involved)
+    matrix = np.eye(len(names))
+    for a, b, rho in pairs:
+        i, j = names.index(a), names.index(b)
+        matrix[i, j] = matrix[j, i] = rho
+    return names, matrix
+
+
+def cholesky_factor(matrix: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Lower Cholesky factor ``L`` of a correlation matrix over ``names`` (``R = L L^T``).
+
+    Raises a one-line ``ValueError`` (naming the pair, or ``cpu.correlations``)
+    unless ``matrix`` is symmetric with a unit diagonal, entries in [-1, 1]
+    and positive definite.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    m = len(names)
+    if matrix.shape != (m, m):
+        raise ValueError(f"cpu.correlations: a {m}x{m} matrix expected, got shape {matrix.shape}")
+    for i in range(m):
+        if matrix[i, i] != 1.0:
+            raise ValueError(
+                f"cpu.correlations: {names[i]}:{names[i]} must be 1, got {matrix[i, i]}"
+            )
+        for j in range(i):
+            rho = matrix[i, j]
+            if not -1.0 <= rho <= 1.0:
+                raise ValueError(
+                    f"cpu.correlations: {names[j]}:{names[i]} must be in [-1, 1], got {rho}"
+                )
+            if rho != matrix[j, i]:
+                raise ValueError(
+                    f"cpu.correlations: not symmetric: {names[j]}:{names[i]} is {matrix[j, i]} "
+                    f"but {names[i]}:{names[j]} is {rho}"
+                )
+    try:
+        factor = np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        factor = None
+    if factor is None or np.any(np.diag(factor) < 1e-6):
+        raise ValueError(
+            f"cpu.correlations over {', '.join(names)} is not positive definite "
+            "(inconsistent pairs, or |rho| = 1; use at most 0.999)"
+        )
+    return factor
+
+
+def check_correlations(pairs: Sequence[Correlation]) -> None:
+    """Raise a one-line ``ValueError`` unless ``pairs`` make a valid correlation matrix."""
+    names, matrix = correlation_matrix(pairs)
+    cholesky_factor(matrix, names)
+
+
+def correlate_uniforms(
+    uniforms: Mapping[str, np.ndarray], pairs: Sequence[Correlation]
+) -> dict[str, np.ndarray]:
+    """Uniform draws of each cost, paired by a Gaussian copula with correlations ``pairs``.
+
+    For the costs involved, ``z = ndtri(u)``, ``z' = L z`` with ``L`` the
+    Cholesky factor of their correlation matrix, ``u' = ndtr(z')``: each cost
+    stays uniform (so keeps its distribution through its ``ppf``) and the
+    normal scores get correlation ``R``. Other costs are returned as given.
+    Draw ``k`` of the result depends only on draw ``k`` of the inputs: ``L z``
+    is summed elementwise in a fixed order, never by a BLAS product.
+    """
+    out = dict(uniforms)
+    names, matrix = correlation_matrix(pairs)
+    if not names:
+        return out
+    factor = cholesky_factor(matrix, names)
+    z = [ndtri(uniforms[n]) for n in names]
+    for i, name in enumerate(names):
+        acc = factor[i, 0] * z[0]
+        for j in range(1, i + 1):
+            acc = acc + factor[i, j] * z[j]
+        out[name] = np.clip(ndtr(acc), U_MIN, U_MAX)
+    return out
 
 
 def to_model_units(values: np.ndarray, unit: str, ghz: float) -> np.ndarray:
@@ -150,6 +277,7 @@ def sample_costs(
     seed: int,
     profile: str,
     ghz: float,
+    correlations: Sequence[Correlation] = (),
 ) -> dict[str, np.ndarray]:
     """Draw ``n`` samples of every cost in :data:`COST_NAMES`.
 
@@ -165,6 +293,9 @@ def sample_costs(
         CPU profile name; part of the stream key.
     ghz : float
         Clock [GHz] converting cycle costs to ns.
+    correlations : sequence of (a, b, rho)
+        Correlations [-1, 1] between the normal scores of pairs of costs
+        (:func:`correlate_uniforms`); unlisted pairs are independent.
 
     Returns
     -------
@@ -179,10 +310,13 @@ def sample_costs(
         raise ValueError(
             f"cpu.costs has unknown cost {unknown[0]!r}; allowed: {', '.join(COST_NAMES)}"
         )
-    out = {}
     for name in COST_NAMES:
-        spec = specs[name]
-        spec.check(name)
-        u = stream_uniforms(n, seed=seed, profile=profile, cost=name)
-        out[name] = to_model_units(spec.ppf(u), spec.unit, ghz)
-    return out
+        specs[name].check(name)
+    uniforms = {
+        name: stream_uniforms(n, seed=seed, profile=profile, cost=name) for name in COST_NAMES
+    }
+    uniforms = correlate_uniforms(uniforms, correlations)
+    return {
+        name: to_model_units(specs[name].ppf(uniforms[name]), specs[name].unit, ghz)
+        for name in COST_NAMES
+    }

@@ -20,8 +20,9 @@ fit reproduces. Options of the calibration itself:
 Writes:
 
 * ``<conf_dir>/cpu/<name>.yaml``: the calibrated profile, with
-  ``provenance`` (inputs and their sha256, date, base profile, residuals,
-  which costs moved). Use it as ``cpu=<name>``.
+  ``correlations`` (the posterior's, between the costs the data constrained
+  and those linked to them) and ``provenance`` (inputs and their sha256,
+  date, base profile, residuals, which costs moved). Use it as ``cpu=<name>``.
 * ``<conf_dir>/workload/<workload>_<name>.yaml`` for every workload measured
   natively: the base workload with the event rates measured on this machine
   (``base_time`` fitted; ``ctxsw_per_op`` and ``zero_fill_per_op`` from fio's
@@ -401,6 +402,12 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
             if c.constrained
         },
         "kept_at_prior": [n for n, c in result.costs.items() if not c.constrained],
+        "correlations": (
+            "posterior correlations of the log costs (Laplace), over the constrained costs and "
+            "those it links to them; a Gaussian copula in cpu.correlations"
+            if result.correlations
+            else "none"
+        ),
         "fit": {"converged": result.success, "evaluations": result.evaluations},
         "report": str(report_path),
     }
@@ -411,6 +418,7 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
         "ibpb": bool(cfg.cpu.ibpb),
         "l1tf": bool(cfg.cpu.l1tf),
         "costs": costs,
+        "correlations": [{"a": a, "b": b, "rho": rho} for a, b, rho in result.correlations],
         "provenance": provenance,
     }
 
@@ -485,7 +493,9 @@ VERIFIED_KEYS = (
 def verify(data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides) -> list[dict]:
     """Compose the written profile (and workloads) as a user would, and evaluate each datum.
 
-    Returns, per datum, the :data:`VERIFIED_KEYS` of :func:`model.evaluate.evaluate`.
+    Returns, per datum, the :data:`VERIFIED_KEYS` of :func:`model.evaluate.evaluate`,
+    and, when the profile has correlations, the throughput loss p05/p95 with them
+    dropped (``..._independent``): how much the correlations narrow the spread.
     """
     search = None if conf_dir.resolve() == CONF_DIR.resolve() else conf_dir.resolve()
     composer = Composer([*base_overrides, f"cpu={name}"], search)
@@ -494,8 +504,16 @@ def verify(data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrid
         workload = f"{d.workload}_{name}" if d.workload in rates else d.workload
         cpus = int(d.observation.point["cpus"])
         cfg = composer([*_tag_overrides(d.tags, workload, cpus), *d.kept_overrides])
-        result = evaluate(point_from_config(cfg), costs_for(cfg))
-        out.append({key: float(result[key][0]) for key in VERIFIED_KEYS})
+        point = point_from_config(cfg)
+        result = evaluate(point, costs_for(cfg))
+        row = {key: float(result[key][0]) for key in VERIFIED_KEYS}
+        if cfg.cpu.correlations:
+            independent = evaluate(
+                point, costs_for(OmegaConf.merge(cfg, {"cpu": {"correlations": []}}))
+            )
+            for key in ("throughput_loss_p05", "throughput_loss_p95"):
+                row[f"{key}_independent"] = float(independent[key][0])
+        out.append(row)
     return out
 
 

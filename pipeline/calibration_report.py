@@ -1,8 +1,10 @@
 """The Markdown fit report of ``asi-calibrate``.
 
 Sections: what went in (files and hashes), the native event rates measured
-per workload, measured vs predicted per input with residuals, and per cost
-whether the data moved or narrowed it or left it at its prior. Predictions
+per workload, measured vs predicted per input with residuals, per cost
+whether the data moved or narrowed it or left it at its prior, and the
+correlations written with the costs (and how much they narrow the predictive
+spread at published points). Predictions
 are those of the written profile composed back through the config path, so
 they are what ``asi-answer cpu=<name>`` reports.
 """
@@ -195,6 +197,37 @@ def summary_lines(result: FitResult) -> list[str]:
     ]
 
 
+def correlation_lines(result: FitResult) -> list[str]:
+    """The written correlations, as a sentence and a table (empty when there are none)."""
+    if not result.correlations:
+        return []
+    return [
+        "",
+        "Correlations written to the profile (`cpu.correlations`: posterior correlation of the "
+        "log costs, over the constrained costs and those it links to them; each cost keeps "
+        "its marginal above):",
+        "",
+        table(["a", "b", "rho"], [[a, b, f"{rho:+.3f}"] for a, b, rho in result.correlations]),
+    ]
+
+
+def spread_rows(published) -> list[list[str]]:
+    """p05, p50, p95 of the loss per published point, and p05-p95 with costs independent."""
+    rows = []
+    for d, v in published:
+        row = [d.observation.label]
+        row += [f"{v[f'throughput_loss_{q}']:.3f}" for q in ("p05", "p50", "p95")]
+        width = v["throughput_loss_p95"] - v["throughput_loss_p05"]
+        row.append(f"{width:.3f}")
+        if "throughput_loss_p05_independent" in v:
+            low, high = v["throughput_loss_p05_independent"], v["throughput_loss_p95_independent"]
+            row.append(f"{low:.3f}-{high:.3f} (width {high - low:.3f})")
+        else:
+            row.append("= p05-p95")
+        rows.append(row)
+    return rows
+
+
 def render_report(
     *,
     name,
@@ -237,6 +270,7 @@ def render_report(
             ],
             cost_rows(result, units),
         ),
+        *correlation_lines(result),
         "",
         "## Measured vs predicted",
         "",
@@ -265,25 +299,12 @@ def render_report(
     if published:
         lines += [
             "",
-            "Predictive spread at the published points (profile marginals are independent, "
-            "so this is wider than the data alone warrant):",
+            "Predictive spread of the throughput loss at the published points, with the "
+            "profile's correlations and with every cost drawn independently:",
             "",
             table(
-                ["input", "p05", "p50", "p95"],
-                [
-                    [
-                        d.observation.label,
-                        *(
-                            f"{v[k]:.3f}"
-                            for k in (
-                                "throughput_loss_p05",
-                                "throughput_loss_p50",
-                                "throughput_loss_p95",
-                            )
-                        ),
-                    ]
-                    for d, v in published
-                ],
+                ["input", "p05", "p50", "p95", "p95 - p05", "p05-p95 independent"],
+                spread_rows(published),
             ),
         ]
     if rates:

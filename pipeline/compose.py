@@ -18,7 +18,13 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from model.costs import CostSpec, sample_costs
+from model.costs import (
+    Correlation,
+    CostSpec,
+    canonical_correlations,
+    check_correlations,
+    sample_costs,
+)
 from model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS, as_columns, check_ranges
 from model.units import parse_size
 
@@ -120,6 +126,7 @@ def validate(cfg: DictConfig) -> None:
         check_ranges(as_columns(point_from_config(cfg)), PARAM_LABELS)
         for name, spec in cost_specs(cfg).items():
             spec.check(name)
+        check_correlations(cost_correlations(cfg))  # names, ranges, positive definite
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -149,12 +156,32 @@ def cost_specs(cfg: DictConfig) -> dict[str, CostSpec]:
     }
 
 
+def cost_correlations(cfg: DictConfig) -> tuple[Correlation, ...]:
+    """The CPU profile's ``correlations`` as canonical ``(a, b, rho)`` triples.
+
+    Canonical (:func:`model.costs.canonical_correlations`): ordered, zeros
+    dropped, so equal matrices hash alike. A missing field, an unknown cost or
+    a rho outside [-1, 1] is a one-line ``ValueError``;
+    :func:`model.costs.check_correlations` also checks positive definiteness.
+    """
+    out = []
+    for i, entry in enumerate(cfg.cpu.get("correlations") or ()):
+        for key in ("a", "b", "rho"):
+            if OmegaConf.is_missing(entry, key):
+                raise ValueError(
+                    f"cpu.correlations[{i}].{key} is required (entries are {{a, b, rho}})"
+                )
+        out.append((str(entry.a), str(entry.b), float(entry.rho)))
+    return canonical_correlations(out)
+
+
 def costs_for(cfg: DictConfig, samples: int | None = None) -> dict[str, np.ndarray]:
-    """Common-random-number cost draws for the config's CPU profile."""
+    """Common-random-number cost draws for the config's CPU profile (with its correlations)."""
     return sample_costs(
         cost_specs(cfg),
         cfg.samples if samples is None else samples,
         seed=cfg.seed,
         profile=cfg.cpu.name,
         ghz=cfg.cpu.ghz,
+        correlations=cost_correlations(cfg),
     )

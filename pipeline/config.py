@@ -41,6 +41,16 @@ CostsConf = make_dataclass(
 
 
 @dataclass
+class CorrelationConf:
+    """Correlation ``rho`` in [-1, 1] between the normal scores of costs ``a`` and ``b``
+    (a Gaussian copula, see :func:`model.costs.correlate_uniforms`)."""
+
+    a: str = MISSING
+    b: str = MISSING
+    rho: float = MISSING
+
+
+@dataclass
 class CpuConf:
     """A CPU cost profile (``conf/cpu``)."""
 
@@ -50,6 +60,8 @@ class CpuConf:
     ibpb: bool = True
     l1tf: bool = False
     costs: CostsConf = MISSING
+    # pairs of correlated costs, e.g. [{a: tlb_refill, b: ibpb, rho: -0.7}]; unlisted: independent
+    correlations: list[CorrelationConf] = field(default_factory=list)
     provenance: Any = None  # filled by asi-calibrate: inputs, residuals, date
 
 

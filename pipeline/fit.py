@@ -28,13 +28,18 @@ Method
    posterior sd, narrowed where needed so that its ``low``/``high`` (5th/95th
    percentiles) stay inside the prior range, but never below
    :data:`MIN_WIDTH` of it (a median pushed to a bound stops short of it
-   and is flagged *at bound*). A profile holds independent
-   marginals, not the posterior's correlations, so its predictive spread is
-   wider than the data warrant (conservative). Its medians are then refitted
+   and is flagged *at bound*). The profile also gets the posterior's
+   correlations (:func:`posterior_correlations`: the Laplace covariance in log
+   space, over the constrained costs and the costs it links to them), applied
+   as a Gaussian copula (:func:`model.costs.correlate_uniforms`): the data pin
+   down sums of costs (``tlb_refill + ibpb`` per exit), so independent
+   marginals would give a predictive spread far wider than the data warrant.
+   Its medians are then refitted
    (same objective, constrained costs only) with the model's own Monte Carlo
    statistics of that very profile as the prediction: ``t_native_mean``,
    ``t_asi_mean`` and ``throughput_loss_p50`` over the common-random-number
-   draws ``asi-answer`` will use (same seed, sample count and profile name).
+   draws ``asi-answer`` will use (same seed, sample count, profile name and
+   correlations).
    So the profile reproduces the data in the statistics the tools report,
    deterministically.
 
@@ -53,7 +58,15 @@ import numpy as np
 from scipy.optimize import OptimizeResult, least_squares
 from scipy.special import ndtri
 
-from model.costs import COST_NAMES, CostSpec, stream_uniforms, to_model_units
+from model.costs import (
+    COST_NAMES,
+    Correlation,
+    CostSpec,
+    check_correlations,
+    correlate_uniforms,
+    stream_uniforms,
+    to_model_units,
+)
 from model.evaluate import evaluate
 from model.mechanism import native_counts
 from model.params import as_columns
@@ -70,6 +83,15 @@ MIN_WIDTH = 0.5
 """A calibrated spec keeps at least this fraction of its posterior sd: a median the
 data push to a prior bound stops that many sds inside it instead of collapsing
 the spec to a point (the report flags it as *at bound*)."""
+
+LINKED_RHO = 0.05
+"""An unconstrained cost joins the written correlations when its posterior correlation
+with a constrained cost is at least this large: the anchor ties ``tlb_refill`` and
+``ibpb`` to ``page_lookup``, ``copy_bandwidth`` and ``fault_entry`` too, and dropping those
+links leaves most of the spread the correlations are there to remove."""
+RHO_DIGITS = 3
+"""Decimals of a written correlation (the fit uses the rounded values, so the profile
+reproduces it exactly); smaller ones are dropped."""
 
 STATISTIC = {
     "native_time": "t_native_mean",
@@ -193,6 +215,8 @@ class FitResult:
     success: bool
     message: str
     evaluations: int
+    correlations: tuple[Correlation, ...] = ()
+    """``(a, b, rho)``: the written profile's correlations (log-space posterior)."""
 
 
 # --------------------------------------------------------------------------- pieces
@@ -337,10 +361,50 @@ def _solve(
     )
 
 
+def laplace_covariance(jacobian: np.ndarray) -> np.ndarray:
+    """Posterior covariance (inverse Gauss-Newton Hessian of whitened residuals), in log units."""
+    return np.linalg.pinv(jacobian.T @ jacobian)
+
+
 def laplace_sd(jacobian: np.ndarray) -> np.ndarray:
     """Posterior sds from the Gauss-Newton Hessian of whitened residuals."""
-    covariance = np.linalg.pinv(jacobian.T @ jacobian)
-    return np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    return np.sqrt(np.clip(np.diag(laplace_covariance(jacobian)), 0.0, None))
+
+
+def posterior_correlations(
+    covariance: np.ndarray, names: Sequence[str], constrained: Sequence[str]
+) -> tuple[Correlation, ...]:
+    """The correlations a calibrated profile holds, from the posterior ``covariance`` of ``names``.
+
+    Costs involved: the ``constrained`` ones and every other cost whose
+    correlation with one of them is at least :data:`LINKED_RHO` (their
+    marginals stay the prior's; only their pairing is written). Values are
+    rounded to :data:`RHO_DIGITS` decimals and, should rounding break positive
+    definiteness, shrunk towards independence until they are valid.
+    """
+    if not constrained:
+        return ()
+    sd = np.sqrt(np.clip(np.diag(covariance), 1e-300, None))
+    rho = covariance / np.outer(sd, sd)
+    anchors = [names.index(n) for n in constrained]
+    involved = [
+        i
+        for i in range(len(names))
+        if i in anchors or any(abs(rho[i, j]) >= LINKED_RHO for j in anchors)
+    ]
+    for shrink in np.linspace(1.0, 0.0, 21):
+        pairs = tuple(
+            (names[i], names[j], round(float(shrink * rho[i, j]), RHO_DIGITS))
+            for k, i in enumerate(involved)
+            for j in involved[k + 1 :]
+            if round(float(shrink * rho[i, j]), RHO_DIGITS) != 0
+        )
+        try:
+            check_correlations(pairs)
+        except ValueError:
+            continue
+        return pairs
+    return ()
 
 
 def classify(shift: float, width_ratio: float) -> str:
@@ -383,7 +447,8 @@ def fit(problem: Problem, *, samples: int, seed: int, profile: str) -> FitResult
 
     start = np.array([priors[n].center for n in names] + base_start)
     first = _solve(problem, forward, names, priors, plug_in, start)
-    sds = laplace_sd(first.jac)
+    covariance = laplace_covariance(first.jac)[: len(names), : len(names)]
+    sds = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     map_predictions, _ = forward(plug_in(first.x[: len(names)]), first.x[len(names) :])
 
     # 3. Classify.
@@ -397,7 +462,11 @@ def fit(problem: Problem, *, samples: int, seed: int, profile: str) -> FitResult
 
     # 4. Refit the constrained medians against the profile's own Monte Carlo statistics.
     free = [n for n in names if fits[n].constrained]
-    uniforms = {n: stream_uniforms(samples, seed=seed, profile=profile, cost=n) for n in COST_NAMES}
+    correlations = posterior_correlations(covariance, names, free)
+    uniforms = correlate_uniforms(
+        {n: stream_uniforms(samples, seed=seed, profile=profile, cost=n) for n in COST_NAMES},
+        correlations,
+    )
 
     def profile_specs(theta: np.ndarray) -> dict[str, CostSpec]:
         out = dict(specs)
@@ -438,4 +507,5 @@ def fit(problem: Problem, *, samples: int, seed: int, profile: str) -> FitResult
         success=bool(first.success and second.success),
         message=str(second.message),
         evaluations=int(first.nfev + second.nfev),
+        correlations=correlations,
     )

@@ -50,6 +50,7 @@ from .compose import (
     PARAM_LABELS,
     check_override_syntax,
     check_strict_bools,
+    cost_correlations,
     cost_specs,
     point_from_config,
 )
@@ -445,13 +446,15 @@ def _model_sections(cfg: DictConfig) -> dict:
 def make_profile(cfg: DictConfig, profile_overrides: str = "") -> Profile:
     """The :class:`Profile` of a composed, validated config."""
     specs = cost_specs(cfg)
-    cost_profile = stable_hash(
-        {
-            "cpu": cfg.cpu.name,
-            "ghz": float(cfg.cpu.ghz),
-            "costs": {name: asdict(spec) for name, spec in specs.items()},
-        }
-    )
+    correlations = cost_correlations(cfg)
+    payload = {
+        "cpu": cfg.cpu.name,
+        "ghz": float(cfg.cpu.ghz),
+        "costs": {name: asdict(spec) for name, spec in specs.items()},
+    }
+    if correlations:  # only then: profiles without any keep their cost_profile and point ids
+        payload["correlations"] = [list(c) for c in correlations]
+    cost_profile = stable_hash(payload)
     return Profile(
         workload=str(cfg.workload.name),
         cpu=str(cfg.cpu.name),
@@ -464,6 +467,7 @@ def make_profile(cfg: DictConfig, profile_overrides: str = "") -> Profile:
         profile_overrides=profile_overrides,
         config_hash=stable_hash(_model_sections(cfg)),
         base_point=point_from_config(cfg),
+        correlations=correlations,
     )
 
 

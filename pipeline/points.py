@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from model import MODEL_VERSION
-from model.costs import CostSpec, sample_costs
+from model.costs import Correlation, CostSpec, sample_costs
 from model.params import BOOL_PARAMS, POINT_PARAMS
 
 
@@ -38,11 +38,17 @@ class Profile:
     config_hash: str
     base_point: Mapping[str, float | bool]
     model_version: str = MODEL_VERSION
+    correlations: tuple[Correlation, ...] = ()  # (a, b, rho): the profile's correlated costs
 
     def costs(self) -> dict[str, np.ndarray]:
         """Common-random-number cost draws (identical for every chunk and worker)."""
         return sample_costs(
-            self.cost_specs, self.samples, seed=self.seed, profile=self.cpu, ghz=self.ghz
+            self.cost_specs,
+            self.samples,
+            seed=self.seed,
+            profile=self.cpu,
+            ghz=self.ghz,
+            correlations=self.correlations,
         )
 
     def id_prefix(self) -> bytes:

@@ -6,8 +6,18 @@ import re
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from model.costs import COST_NAMES, CostSpec, sample_costs, stream_uniforms
+from model.costs import (
+    COST_NAMES,
+    CostSpec,
+    canonical_correlations,
+    check_correlations,
+    cholesky_factor,
+    correlation_matrix,
+    sample_costs,
+    stream_uniforms,
+)
 
 SPECS = {name: CostSpec("loguniform", 10.0, 1000.0) for name in COST_NAMES}
 
@@ -75,3 +85,136 @@ def test_missing_or_unknown_costs_are_named():
         )
     with pytest.raises(ValueError, match="unknown cost 'vmexit'"):
         sample_costs(SPECS | {"vmexit": SPECS["ibpb"]}, 2, seed=0, profile="p", ghz=1.0)
+
+
+# --------------------------------------------------------------------------- correlations
+CORRELATED = (
+    ("tlb_refill", "ibpb", -0.7),
+    ("ibpb", "cr3_write", 0.4),
+    ("cr3_write", "syscall", 0.5),
+)
+
+
+def test_profiles_without_correlations_draw_exactly_as_before():
+    """No correlations (or only zeros): each cost is its own stream through its ppf, bit for bit."""
+    specs = SPECS | {
+        "ibpb": CostSpec("lognormal", 100.0, 400.0),
+        "cr3_write": CostSpec("uniform", 1, 9),
+    }
+    for correlations in ((), (("ibpb", "tlb_refill", 0.0),)):
+        drawn = sample_costs(specs, 257, seed=3, profile="p", ghz=2.0, correlations=correlations)
+        for name in COST_NAMES:
+            before = specs[name].ppf(stream_uniforms(257, seed=3, profile="p", cost=name))
+            np.testing.assert_array_equal(drawn[name], before)
+
+
+def test_copula_draws_have_the_requested_rank_correlation():
+    n = 20_000
+    draws = draw(n, correlations=CORRELATED)
+    for a, b, rho in CORRELATED:
+        spearman = stats.spearmanr(draws[a], draws[b]).statistic
+        expected = 6 / np.pi * np.arcsin(rho / 2)  # Gaussian copula: Pearson rho -> Spearman
+        assert spearman == pytest.approx(expected, abs=0.025), (a, b)
+    # a cost in no pair (invlpg) stays independent of the correlated ones
+    assert abs(stats.spearmanr(draws["tlb_refill"], draws["invlpg"]).statistic) < 0.025
+
+
+def test_copula_keeps_every_marginal():
+    """Each correlated cost still follows its own ppf: its uniforms stay uniform."""
+    specs = SPECS | {
+        "ibpb": CostSpec("lognormal", 100.0, 400.0),
+        "cr3_write": CostSpec("uniform", 1, 9),
+    }
+    n = 20_000
+    draws = sample_costs(specs, n, seed=7, profile="p", ghz=1.0, correlations=CORRELATED)
+    cdfs = {
+        "tlb_refill": lambda x: np.log(x / 10.0) / np.log(100.0),
+        "syscall": lambda x: np.log(x / 10.0) / np.log(100.0),
+        "cr3_write": lambda x: (x - 1) / 8,
+        "ibpb": lambda x: stats.norm.cdf(
+            np.log(x), np.log(200.0), np.log(2.0) / stats.norm.ppf(0.95)
+        ),
+    }
+    for name, cdf in cdfs.items():
+        assert stats.kstest(cdf(draws[name]), "uniform").pvalue > 1e-3, name
+    low, high = draws["tlb_refill"].min(), draws["tlb_refill"].max()
+    assert 10.0 <= low and high <= 1000.0
+
+
+def test_correlated_draw_k_does_not_depend_on_how_many_are_drawn():
+    short, long = draw(10, correlations=CORRELATED), draw(1000, correlations=CORRELATED)
+    plain = draw(1000)
+    for name in COST_NAMES:
+        np.testing.assert_array_equal(short[name], long[name][:10])
+    for name in ("invlpg", "full_flush"):  # in no pair: the same draws as without correlations
+        np.testing.assert_array_equal(long[name], plain[name])
+
+
+def test_pair_order_and_direction_do_not_matter():
+    reordered = tuple((b, a, rho) for a, b, rho in reversed(CORRELATED))
+    assert canonical_correlations(reordered) == canonical_correlations(CORRELATED)
+    one, other = draw(50, correlations=CORRELATED), draw(50, correlations=reordered)
+    for name in COST_NAMES:
+        np.testing.assert_array_equal(one[name], other[name])
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        ((("tlb", "ibpb", 0.5),), "cpu.correlations[0].a: unknown cost 'tlb'; allowed: syscall"),
+        ((("ibpb", "ibpb", 0.5),), "cpu.correlations[0]: a cost is not correlated with itself"),
+        (
+            (("tlb_refill", "ibpb", 1.5),),
+            "cpu.correlations[0].rho (tlb_refill:ibpb) must be in [-1, 1]",
+        ),
+        ((("tlb_refill", "ibpb", float("nan")),), "must be in [-1, 1], got nan"),
+        (
+            (("tlb_refill", "ibpb", 0.5), ("ibpb", "tlb_refill", 0.5)),
+            "cpu.correlations lists the pair tlb_refill:ibpb twice",
+        ),
+        (
+            (("tlb_refill", "ibpb", 1.0),),
+            "cpu.correlations over tlb_refill, ibpb is not positive definite",
+        ),
+        (
+            (
+                ("tlb_refill", "ibpb", 0.9),
+                ("ibpb", "cr3_write", 0.9),
+                ("tlb_refill", "cr3_write", -0.9),
+            ),
+            "cpu.correlations over cr3_write, tlb_refill, ibpb is not positive definite",
+        ),
+    ],
+)
+def test_bad_correlations_fail_in_one_line(pairs, message):
+    with pytest.raises(ValueError) as err:
+        check_correlations(pairs)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        draw(4, correlations=pairs)
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        ([[1.0, 0.5], [0.4, 1.0]], "not symmetric: a:b is 0.5 but b:a is 0.4"),
+        ([[1.0, 0.5], [0.5, 0.9]], "b:b must be 1, got 0.9"),
+        ([[1.0, -2.0], [-2.0, 1.0]], "a:b must be in [-1, 1], got -2.0"),
+        ([[1.0, 1.0], [1.0, 1.0]], "over a, b is not positive definite"),
+        ([[1.0]], "a 2x2 matrix expected"),
+    ],
+)
+def test_bad_matrices_fail_in_one_line(matrix, message):
+    with pytest.raises(ValueError) as err:
+        cholesky_factor(np.array(matrix), ("a", "b"))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_correlation_matrix_is_over_the_costs_involved():
+    names, matrix = correlation_matrix(CORRELATED)
+    assert names == ("syscall", "cr3_write", "tlb_refill", "ibpb")  # COST_NAMES order
+    np.testing.assert_array_equal(matrix, matrix.T)
+    assert matrix[names.index("ibpb"), names.index("tlb_refill")] == -0.7
+    assert matrix[names.index("syscall"), names.index("ibpb")] == 0.0
+    factor = cholesky_factor(matrix, names)
+    np.testing.assert_allclose(factor @ factor.T, matrix, atol=1e-12)

@@ -19,7 +19,15 @@ from pipeline.calibrate import main, run
 from pipeline.compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from_config
 from pipeline.errors import ConfigError
 from pipeline.fio import read_fio
-from pipeline.fit import LogPrior, Observation, Problem, fit, lognormal_spec
+from pipeline.fit import (
+    LINKED_RHO,
+    RHO_DIGITS,
+    LogPrior,
+    Observation,
+    Problem,
+    fit,
+    lognormal_spec,
+)
 from pipeline.measurements import load_inputs
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fio"
@@ -124,6 +132,60 @@ def test_written_profile_reproduces_the_fit_exactly(anchor):
     composed = outcome.verified[0]["throughput_loss_p50"]
     assert composed == pytest.approx(fitted, abs=1e-4)
     assert "Warning" not in outcome.report
+
+
+def _loss_spread(cfg) -> tuple[float, float, float]:
+    out = predict(cfg)
+    return tuple(out[f"throughput_loss_{q}"] for q in ("p05", "p50", "p95"))
+
+
+def test_correlations_narrow_the_anchor_prediction(anchor):
+    """Acceptance: with the fitted correlations the anchor's p05-p95 is less than half as wide
+    as with the same marginals drawn independently, and its p50 stays at 0.70 +- 0.02."""
+    conf, outcome = anchor
+    point = ("workload=fio_randread_tmpfs", "mitigations=rfc_v2", "cpus=1")
+    cfg = compose_calibrated(conf, "cpu=sr_anchor", *point)
+    pairs = {(c.a, c.b): c.rho for c in cfg.cpu.correlations}
+    assert pairs[("tlb_refill", "ibpb")] < -0.5  # the anchor pins down their sum
+    low, p50, high = _loss_spread(cfg)
+    ind_low, _, ind_high = _loss_spread(
+        compose_calibrated(conf, "cpu=sr_anchor", *point, "cpu.correlations=[]")
+    )
+    assert high - low < 0.5 * (ind_high - ind_low)
+    assert abs(p50 - ANCHOR_LOSS) <= 0.02
+    verified = outcome.verified[0]
+    assert verified["throughput_loss_p05_independent"] == pytest.approx(ind_low)
+    assert verified["throughput_loss_p95"] - verified["throughput_loss_p05"] == pytest.approx(
+        high - low
+    )
+    report = outcome.report_path.read_text()
+    assert "Correlations written to the profile" in report
+    assert f"{ind_low:.3f}-{ind_high:.3f}" in report
+
+
+def test_only_constrained_costs_and_their_links_are_correlated(anchor):
+    _, outcome = anchor
+    result = outcome.result
+    involved = {n for a, b, _ in result.correlations for n in (a, b)}
+    constrained = {n for n, c in result.costs.items() if c.constrained}
+    assert constrained <= involved
+    assert "l1d_flush" not in involved and "shootdown_per_cpu" not in involved
+    for name in involved - constrained:  # linked: correlated with a constrained cost
+        links = [
+            abs(r) for a, b, r in result.correlations if {a, b} & constrained and name in (a, b)
+        ]
+        assert max(links) >= LINKED_RHO - 0.5 * 10**-RHO_DIGITS, name
+
+
+def test_nothing_constrained_means_no_correlations():
+    cfg = compose_config(["mitigations=rfc_v2"])
+    prior = predict(cfg)["throughput_loss_p50"]
+    problem = Problem(
+        [Observation("vague", "throughput_loss", prior, 0.5, point_from_config(cfg))],
+        cost_specs(cfg),
+        float(cfg.cpu.ghz),
+    )
+    assert fit(problem, samples=64, seed=0, profile="vague").correlations == ()
 
 
 @given(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 
 from model.costs import COST_NAMES
@@ -90,3 +91,30 @@ def test_cost_specs_drop_sources_and_keep_distributions():
     specs = cost_specs(compose_config([]))
     assert set(specs) == set(COST_NAMES)
     assert specs["cr3_write"].unit == "cycles"
+
+
+def test_correlations_compose_and_change_the_draws():
+    plain = compose_config([])
+    assert list(plain.cpu.correlations) == []
+    cfg = compose_config(["cpu.correlations=[{a: ibpb, b: tlb_refill, rho: -0.8}]"])
+    drawn, before = costs_for(cfg, samples=4096), costs_for(plain, samples=4096)
+    assert (drawn["invlpg"] == before["invlpg"]).all()  # in no pair: untouched
+    assert np.corrcoef(np.log(drawn["ibpb"]), np.log(drawn["tlb_refill"]))[0, 1] < -0.6
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "cpu.correlations=[{a: tlb, b: ibpb, rho: 0.5}]",
+            "cpu.correlations[0].a: unknown cost 'tlb'",
+        ),
+        ("cpu.correlations=[{a: tlb_refill, b: ibpb}]", "cpu.correlations[0].rho is required"),
+        ("cpu.correlations=[{a: tlb_refill, b: ibpb, rho: 2}]", "must be in [-1, 1], got 2.0"),
+        ("cpu.correlations=[{a: tlb_refill, b: ibpb, rho: 1}]", "is not positive definite"),
+    ],
+)
+def test_bad_correlations_fail_at_composition_in_one_line(override, message):
+    with pytest.raises(ConfigError) as err:
+        compose_config([override])
+    assert message in str(err.value) and "\n" not in str(err.value)
