@@ -56,8 +56,12 @@ EXIT_SOURCES: tuple[str, ...] = (
 )
 """Why an exit happened; ``nested_slot`` is ephmap use that found no free slot."""
 
-FAULTING_SOURCES = frozenset(EXIT_SOURCES) - {"context_switch"}
-"""Sources that exit through a kernel page fault (context switches call asi_exit directly)."""
+FAULTING_SOURCES: tuple[str, ...] = tuple(s for s in EXIT_SOURCES if s != "context_switch")
+"""Sources that exit through a kernel page fault (context switches call asi_exit directly).
+
+A tuple, not a set: sums over it must add in the same order in every process
+(a set's order follows the per-process string hash seed, which would change
+the last bit of results between runs)."""
 
 
 # --------------------------------------------------------------------------- page cache
