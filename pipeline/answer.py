@@ -117,13 +117,22 @@ VS_DIMENSIONS = {"vs_cpus": ("cpus", "CPUs"), "vs_slots": ("ephmap_slots", "slot
 """``answer.<key>``: the point parameter it varies and the label of its columns."""
 
 
-def evaluate_vs(overrides: Sequence[str], key: str, values: Sequence[int]) -> pd.DataFrame:
+def evaluate_vs(
+    overrides: Sequence[str],
+    key: str,
+    values: Sequence[int],
+    *,
+    cfg=None,
+    points: list[dict] | None = None,
+) -> pd.DataFrame:
     """Every stage at every value of one dimension (``answer.vs_cpus`` or ``answer.vs_slots``).
 
     Rows are ordered by stage, then value; the column ``value`` holds the value.
+    ``cfg`` and the stages' ``points`` may be passed in when the caller already
+    composed them (each stage costs a Hydra composition).
     """
     param, _ = VS_DIMENSIONS[key]
-    cfg = compose_config(overrides)
+    cfg = compose_config(overrides) if cfg is None else cfg
     try:
         values = [int(v) for v in values]
     except (TypeError, ValueError):
@@ -132,7 +141,8 @@ def evaluate_vs(overrides: Sequence[str], key: str, values: Sequence[int]) -> pd
         ) from None
     if any(v < 1 for v in values):
         raise ConfigError(f"answer.{key} must be a list of integers >= 1, got {values}")
-    points = [p | {param: v} for p in stage_points(cfg, overrides) for v in values]
+    base = stage_points(cfg, overrides) if points is None else points
+    points = [p | {param: v} for p in base for v in values]
     table = _evaluate(points, costs_for(cfg))
     table.insert(0, "value", [v for _ in cfg.roadmap.stages for v in values])
     table.insert(0, "stage", [s for s in cfg.roadmap.stages for _ in values])
@@ -265,9 +275,9 @@ def run(argv: Sequence[str]) -> str:
     from .projection import crossing_line
 
     table, cfg, source = answer_stages(argv)
-    curves = {
-        key: evaluate_vs(argv, key, cfg.answer[key]) for key in VS_DIMENSIONS if cfg.answer[key]
-    }
+    keys = [key for key in VS_DIMENSIONS if cfg.answer[key]]
+    points = stage_points(cfg, argv) if keys else None  # composed once for every curve
+    curves = {key: evaluate_vs(argv, key, cfg.answer[key], cfg=cfg, points=points) for key in keys}
     if cfg.answer.format == "json":
         print(f"source: {source}", file=sys.stderr)  # stdout stays pure JSON
         return format_json(table, curves)
