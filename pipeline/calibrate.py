@@ -1,11 +1,37 @@
-"""``asi-calibrate``: fit a CPU profile's uncertain costs to fio measurements.
+"""``asi-calibrate``: fit a CPU profile's uncertain costs to measurements.
 
     asi-calibrate measurements=DIR [cpu=PROFILE] [workload=NAME] [calibrate.name=NAME]
     asi-calibrate measurements=rfc_v2_anchor          # conf/measurements/rfc_v2_anchor.csv
+    asi-calibrate measurements=ephmap_posting calibrate.name=sr_ephmap
 
 ``measurements`` is a directory with a manifest and fio JSON files and/or a
-``published.csv`` of reported throughput losses (``pipeline/measurements.py``
-describes the formats). Other overrides are the project's Hydra overrides:
+``published.csv`` of reported numbers, or such a CSV itself
+(``pipeline/measurements.py`` describes the formats). Kinds of measurement,
+fitted together in any mix (one residual each):
+
+* fio runs (manifest): native (``asi: false``) and ASI time per op [ns],
+  compared in log space (``calibrate.time_sigma`` relative);
+* published throughput losses (column ``throughput_loss``), compared
+  absolutely (``sigma`` or ``calibrate.loss_sigma``);
+* published exit counts (columns ``quantity,value``), as the prototype's
+  ``asi_exit`` tracepoints count them: ``exit_rate_<reason>`` [1/s per CPU]
+  for reasons page_fault, context_switch, tlb_flush (e.g. ``exit_rate_page_fault``
+  from ``asi:asi_exit_pf``), ``exits_reason_<reason>`` [1/op],
+  ``exits_<source>`` [1/op] and ``exit_rate_source_<source>`` [1/s per CPU]
+  for the model's exit sources (page_cache, ..., tick, interrupt,
+  kthread_switch), ``exits_per_op``; compared in log space (``sigma``
+  relative, or ``calibrate.exit_sigma``);
+* IBPB on/off pairs: runs or rows at the same point with ``ibpb: true`` and
+  ``ibpb: false`` (booted with ``clearcpuid=ibpb``) are fitted jointly: their
+  difference pins the IBPB cost, their level the rest of the exit pair.
+
+A row with ``fit: false`` is predicted and reported, not fitted. When the
+data cannot separate the costs they move (one throughput loss for several
+costs), the console and the report say which costs moved and that only
+their sum is pinned. Shipped inputs: ``rfc_v2_anchor`` (the default
+calibration), ``ephmap_posting`` (the ephmap posting's fio and kernel-compile
+numbers, IBPB on and off), ``asi_exit_trace`` (exit counts from a public
+``asi_exit_pf`` trace). Other overrides are the project's Hydra overrides:
 ``cpu=`` picks the base profile (the prior), ``workload=`` the default
 workload for untagged runs, ``seed=``/``samples=`` the Monte Carlo draws the
 fit reproduces. Options of the calibration itself:
@@ -15,6 +41,7 @@ fit reproduces. Options of the calibration itself:
     calibrate.report_dir=DIR   report root (default: outputs/calibration)
     calibrate.time_sigma=0.02  relative standard error of a fio time per op
     calibrate.loss_sigma=0.02  standard error of a published loss (unless its row has sigma)
+    calibrate.exit_sigma=0.1   relative standard error of a published exit count (unless its row has sigma)
     calibrate.sys_sigma=0.1    softness of the system-CPU-time bound on kernel time
 
 Writes:
@@ -31,7 +58,8 @@ Writes:
   is fio's own per-I/O work on this machine, a property of the workload run
   there, while the CPU profile keeps per-operation kernel costs.
 * ``<report_dir>/<name>/report.md``: measured vs predicted per input,
-  residuals, which costs the data constrained and which kept their priors.
+  residuals, IBPB on/off differences, which costs the data constrained and
+  which kept their priors, and what combinations of costs the data pin.
 
 The method is in :mod:`pipeline.fit`; the written profile is composed back
 through the normal config path and evaluated, and the report shows those
@@ -62,8 +90,8 @@ from .compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from
 from .config import SIZE_FIELDS
 from .errors import ConfigError, exits_cleanly, one_line
 from .fio import FioRun
-from .fit import RELATIVE_KINDS, STATISTIC, FitResult, Observation, Problem, fit
-from .measurements import Inputs, Tags, load_inputs
+from .fit import RELATIVE_KINDS, FitResult, Observation, Problem, fit, statistic
+from .measurements import LOSS, Inputs, Tags, load_inputs
 
 OWN_PREFIX = "calibrate."
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -79,6 +107,7 @@ class CalibrateConf:
     report_dir: str = "outputs/calibration"
     time_sigma: float = 0.02
     loss_sigma: float = 0.02
+    exit_sigma: float = 0.1
     sys_sigma: float = 0.1
 
 
@@ -144,7 +173,7 @@ def parse_options(own: Sequence[str]) -> CalibrateConf:
     options = CalibrateConf(**OmegaConf.to_container(conf))
     if not options.measurements:
         raise ConfigError("measurements is required: measurements=DIR (see asi-calibrate --help)")
-    for key in ("time_sigma", "loss_sigma", "sys_sigma"):
+    for key in ("time_sigma", "loss_sigma", "exit_sigma", "sys_sigma"):
         value = getattr(options, key)
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{OWN_PREFIX}{key} must be a number > 0, got {value}")
@@ -315,13 +344,15 @@ def build_data(
         workload = p.tags.workload or default_workload
         kept = p.tags.overrides
         overrides = point_overrides(p.tags, workload, p.tags.cpus, rates.get(workload), kept)
+        default_sigma = options.loss_sigma if p.quantity == LOSS else options.exit_sigma
         observation = Observation(
             label=p.label,
-            kind="throughput_loss",
-            value=p.throughput_loss,
-            sigma=p.sigma or options.loss_sigma,
+            kind=p.quantity,
+            value=p.value,
+            sigma=p.sigma or default_sigma,
             point=point_from_config(composer(overrides)),
             group=workload if workload in rates else None,
+            fitted=p.fit,
         )
         data.append(Datum(observation, p.source or p.label, workload, overrides, kept, p.tags))
     return data, rates
@@ -388,6 +419,7 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
                 "measured": _round(d.observation.value),
                 "predicted": _round(float(p)),
                 "z": _round(float(z), 3),
+                **({} if d.observation.fitted else {"fitted": False}),
             }
             for d, p, z in zip(data, result.predictions, result.residuals, strict=True)
         ],
@@ -402,6 +434,7 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
             if c.constrained
         },
         "kept_at_prior": [n for n, c in result.costs.items() if not c.constrained],
+        "identifiability": result.identifiability.lines() if result.identifiability else [],
         "correlations": (
             "posterior correlations of the log costs (Laplace), over the constrained costs and "
             "those it links to them; a Gaussian copula in cpu.correlations"
@@ -494,6 +527,7 @@ def verify(data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrid
     """Compose the written profile (and workloads) as a user would, and evaluate each datum.
 
     Returns, per datum, the :data:`VERIFIED_KEYS` of :func:`model.evaluate.evaluate`,
+    ``predicted`` (the datum's own statistic, :func:`pipeline.fit.statistic`),
     and, when the profile has correlations, the throughput loss p05/p95 with them
     dropped (``..._independent``): how much the correlations narrow the spread.
     """
@@ -507,6 +541,7 @@ def verify(data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrid
         point = point_from_config(cfg)
         result = evaluate(point, costs_for(cfg))
         row = {key: float(result[key][0]) for key in VERIFIED_KEYS}
+        row["predicted"] = float(statistic(result, d.observation.kind)[0])
         if cfg.cpu.correlations:
             independent = evaluate(
                 point, costs_for(OmegaConf.merge(cfg, {"cpu": {"correlations": []}}))
@@ -550,7 +585,7 @@ def prior_predictions(data: Sequence[Datum], composer: Composer) -> list[float]:
     for d in data:
         cfg = composer(d.overrides)
         result = evaluate(point_from_config(cfg), costs_for(cfg))
-        out.append(float(result[STATISTIC[d.observation.kind]][0]))
+        out.append(float(statistic(result, d.observation.kind)[0]))
     return out
 
 
@@ -558,7 +593,7 @@ def mismatches(data: Sequence[Datum], result: FitResult, verified) -> list[str]:
     """Data whose composed-profile prediction differs from the fit's (rounding in the YAML only)."""
     out = []
     for d, fitted, v in zip(data, result.predictions, verified, strict=True):
-        composed = v[STATISTIC[d.observation.kind]]
+        composed = v["predicted"]
         scale = abs(fitted) if d.observation.kind in RELATIVE_KINDS else 1.0
         if abs(composed - fitted) > 1e-3 * scale:
             out.append(f"{d.observation.label} (fit {fitted:.6g}, profile {composed:.6g})")
@@ -631,6 +666,9 @@ def run(argv: Sequence[str]) -> Outcome:
 def main(argv: list[str]) -> int:
     outcome = run(argv)
     print(outcome.report)
+    if outcome.result.identifiability is not None:
+        for line in outcome.result.identifiability.lines():
+            print(f"identifiability: {line}")
     print(f"wrote {outcome.profile_path}")
     for path in outcome.workload_paths.values():
         print(f"wrote {path}")

@@ -263,8 +263,14 @@ def fio_dir(tmp_path) -> Path:
     return measurements
 
 
+FIO_LOSS = 0.60
+"""The loss of the synthetic ASI run against the VM's native fio run. Not the anchor's 0.70:
+that VM reads in ~2 us, twice the Sapphire Rapids desktop's 1 us, and 70 % of it would need
+more per exit than the documented cost ranges allow (the fit then stops at the bounds)."""
+
+
 def test_native_and_asi_fio_runs_calibrate_together(tmp_path, fio_dir):
-    _asi_copy(fio_dir / "native.json", fio_dir / "asi.json", slowdown=1 / (1 - ANCHOR_LOSS))
+    _asi_copy(fio_dir / "native.json", fio_dir / "asi.json", slowdown=1 / (1 - FIO_LOSS))
     (fio_dir / "manifest.csv").write_text(
         "file,asi,stage,profile,cpus,workload,ibpb\n"
         "native.json,false,,sapphire_rapids,1,fio_randread_tmpfs,\n"
@@ -277,7 +283,7 @@ def test_native_and_asi_fio_runs_calibrate_together(tmp_path, fio_dir):
     off = predict(compose_calibrated(conf, *common))
     on = predict(compose_calibrated(conf, *common, "mitigations=rfc_v2"))
     assert 1e9 / off["t_native_mean"] == pytest.approx(native.iops, rel=0.05)
-    assert abs(on["throughput_loss_p50"] - ANCHOR_LOSS) <= 0.03
+    assert abs(on["throughput_loss_p50"] - FIO_LOSS) <= 0.03
     report = outcome.report_path.read_text()
     assert "Throughput loss of the fio ASI runs" in report and "asi.json" in report
     workload = yaml.safe_load(outcome.workload_paths["fio_randread_tmpfs"].read_text())
