@@ -183,10 +183,16 @@ def ibpb_pair_rows(data, verified, prior: Sequence[float]) -> list[list[str]]:
     quantity, one tagged ``ibpb`` true and one false (fio ASI runs pair their
     ASI time per op, published points their value).
     """
+
     def key(d):
         tags = d.tags
-        return (d.workload, tags.stage, d.observation.point["cpus"], d.kept_overrides,
-                d.observation.kind)
+        return (
+            d.workload,
+            tags.stage,
+            d.observation.point["cpus"],
+            d.kept_overrides,
+            d.observation.kind,
+        )
 
     off = {}
     for d, v, before in zip(data, verified, prior, strict=True):
