@@ -308,7 +308,8 @@ class Identifiability:
         elif self.degenerate:
             out.append(
                 f"{n} {noun} for {k} costs ({names}): they pin only {self.pinned} independent "
-                "combinations; the rest of each cost is its prior. Pinned: "
+                f"combinations of them; the other {k - self.pinned} directions are left to the "
+                "priors. Pinned: "
                 + "; ".join(_combination(c) for c in self.combinations)
                 + "."
             )

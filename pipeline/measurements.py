@@ -54,7 +54,8 @@ report the row but leave it out of the fit, a check of the model), ``source``
 (where the number comes from) and ``label``.
 
 Every problem is a one-line :class:`~pipeline.errors.ConfigError` naming the
-file, row and field.
+file, the row (a CSV row by its line in the file, comments counted; a YAML
+run by its number) and the field.
 """
 
 from __future__ import annotations
@@ -370,16 +371,23 @@ def published_from_row(row: Mapping[str, object], where: str) -> PublishedPoint:
 
 
 # --------------------------------------------------------------------------- files
-def _read_csv(path: Path) -> list[dict[str, str]]:
+def _read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """``(line, row)`` per data row; ``line`` is the row's line in the file, comments counted."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(row for row in f if not row.lstrip().startswith("#")))
+            kept = [
+                (n, line) for n, line in enumerate(f, start=1) if not line.lstrip().startswith("#")
+            ]
+        reader = csv.DictReader(line for _, line in kept)
+        rows = []
+        for row in reader:
+            rows.append((kept[reader.line_num - 1][0], row))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{path}: cannot read CSV: {exc}") from None
-    for i, row in enumerate(rows, start=2):
+    for line, row in rows:
         if None in row:
-            raise ConfigError(f"{path}: row {i} has more cells than the header")
-    return [{k.strip(): v for k, v in row.items() if k is not None} for row in rows]
+            raise ConfigError(f"{path}: row at line {line} has more cells than the header")
+    return [(line, {k.strip(): v for k, v in row.items() if k is not None}) for line, row in rows]
 
 
 def _read_yaml(path: Path) -> dict:
@@ -398,7 +406,7 @@ def read_published_csv(path: Path) -> list[PublishedPoint]:
     rows = _read_csv(path)
     if not rows:
         raise ConfigError(f"{path}: no published points")
-    return [published_from_row(row, f"{path}: row {i}") for i, row in enumerate(rows, start=2)]
+    return [published_from_row(row, f"{path}: line {line}") for line, row in rows]
 
 
 def read_manifest(path: Path) -> tuple[list[MeasuredRun], list[PublishedPoint]]:
@@ -408,7 +416,7 @@ def read_manifest(path: Path) -> tuple[list[MeasuredRun], list[PublishedPoint]]:
         rows = _read_csv(path)
         if not rows:
             raise ConfigError(f"{path}: the manifest lists no runs")
-        return [run_from_row(r, f"{path}: row {i}", base) for i, r in enumerate(rows, 2)], []
+        return [run_from_row(r, f"{path}: line {line}", base) for line, r in rows], []
     doc = _read_yaml(path)
     _check_keys(doc, ("runs", "published", *TAG_KEYS), str(path))
     defaults = {k: doc[k] for k in TAG_KEYS if k in doc}

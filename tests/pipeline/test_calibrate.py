@@ -502,21 +502,21 @@ def test_exit_counts_are_read_as_published_measurements(tmp_path):
     [
         (
             "fio_randread_tmpfs,rfc_v2,1,exits_colour,1,,,,,",
-            "row 2: quantity must be throughput_loss",
+            "line 2: quantity must be throughput_loss",
         ),
         ("fio_randread_tmpfs,rfc_v2,1,exit_rate_user_ret,1,,,,,", "no source of user_ret exits"),
-        ("fio_randread_tmpfs,rfc_v2,1,exits_per_op,,,,,,", "row 2: 'value' is required"),
+        ("fio_randread_tmpfs,rfc_v2,1,exits_per_op,,,,,,", "line 2: 'value' is required"),
         (
             "fio_randread_tmpfs,rfc_v2,1,exits_tick,0,,,,,",
-            "row 2: value (exits_tick) must be a number > 0",
+            "line 2: value (exits_tick) must be a number > 0",
         ),
         (
             "fio_randread_tmpfs,rfc_v2,1,exits_tick,1,-1,,,,",
-            "row 2: sigma (relative, for exits_tick)",
+            "line 2: sigma (relative, for exits_tick)",
         ),
         (
             "fio_randread_tmpfs,rfc_v2,1,exits_tick,1,,,perhaps,,",
-            "row 2: fit must be true or false",
+            "line 2: fit must be true or false",
         ),
         ("fio_randread_tmpfs,rfc_v2,1,,,,,,,", "give either 'throughput_loss' or 'quantity'"),
     ],
@@ -529,6 +529,15 @@ def test_bad_exit_counts_fail_in_one_line_naming_file_row_and_field(tmp_path, ro
     assert "\n" not in str(err.value)
 
 
+def test_errors_in_a_commented_csv_name_the_file_line(tmp_path):
+    shipped = (CONF_DIR / "measurements" / "ephmap_posting.csv").read_text().splitlines()
+    line = next(i for i, text in enumerate(shipped, start=1) if text.startswith("kernel_compile"))
+    shipped[line - 1] = shipped[line - 1].replace(",0.0709,", ",1.5,")
+    path = _write(tmp_path, "posting.csv", "\n".join(shipped) + "\n")
+    with pytest.raises(ConfigError, match=rf"posting.csv: line {line}: throughput_loss must be"):
+        load_inputs(str(path), CONF_DIR)
+
+
 def test_loss_and_quantity_together_are_refused(tmp_path):
     path = _write(
         tmp_path,
@@ -536,7 +545,7 @@ def test_loss_and_quantity_together_are_refused(tmp_path):
         "workload,stage,cpus,throughput_loss,quantity,value\n"
         "fio_randread_tmpfs,rfc_v2,1,0.7,exits_tick,1\n",
     )
-    with pytest.raises(ConfigError, match=r"row 2: give either .* \(not both\)"):
+    with pytest.raises(ConfigError, match=r"line 2: give either .* \(not both\)"):
         load_inputs(str(path), CONF_DIR)
 
 
