@@ -44,7 +44,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from model.costs import ASI_COSTS
-from model.mechanism import EXIT_SOURCES
+from model.mechanism import EXIT_REASONS, EXIT_SOURCES
 
 from . import store as results_store
 from .answer import TARGET, THRESHOLD
@@ -81,10 +81,12 @@ CUBE_METRICS: tuple[str, ...] = (
     "t_native_mean",
     "exits_per_op",
     *(f"exits_{s}" for s in EXIT_SOURCES),
+    *(f"exit_rate_{r}" for r in EXIT_REASONS),
     *(f"extra_ns_{c}" for c in ASI_COSTS),
+    *(f"extra_ns_exit_{s}" for s in EXIT_SOURCES),
 )
-"""Everything the report draws: quantiles, native time [ns/op], exits [1/op] by source,
-mean extra time [ns/op] by cost component."""
+"""Everything the report draws: quantiles, native time [ns/op], exits [1/op] by source and
+[1/s] by the prototype's reasons, mean extra time [ns/op] by cost component and exit source."""
 
 DEDUP_COLUMNS: tuple[str, ...] = ("point_id", "created_at", "run_id")
 """What :func:`pipeline.store.dedupe` needs: always read."""

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from model.costs import ASI_COSTS
-from model.evaluate import evaluate
-from model.mechanism import EXIT_SOURCES
+from model.evaluate import OVERHEAD_PARTS, evaluate, overhead_split
+from model.mechanism import EXIT_REASONS, EXIT_SOURCES
 
 from .compose import compose_config, costs_for, point_from_config
 from .errors import ConfigError, exits_cleanly
@@ -74,6 +74,8 @@ def _annotate(table: pd.DataFrame) -> pd.DataFrame:
         exits.sum(axis=1) > 0, np.array(EXIT_SOURCES)[exits.argmax(axis=1)], "none"
     )
     table["verdict"] = [verdict(s) for s in table["slowdown_p50"]]
+    for part, ns in overhead_split({c: table[c].to_numpy() for c in table.columns}).items():
+        table[f"overhead_ns_{part}"] = ns
     return table
 
 
@@ -199,6 +201,49 @@ def format_table(table: pd.DataFrame, cfg) -> str:
     return "\n".join([header, "", *lines, "", answer])
 
 
+def _fixed_width(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def format_overhead(table: pd.DataFrame) -> str:
+    """Where the mean extra time per op goes, per stage [ns/op] (:data:`OVERHEAD_PARTS`)."""
+    parts = list(OVERHEAD_PARTS)
+    rows = [("stage", *(p.replace("_", " ") for p in parts), "total")]
+    for r in table.itertuples():
+        rows.append(
+            (
+                r.stage,
+                *(f"{getattr(r, f'overhead_ns_{p}'):,.1f}" for p in parts),
+                f"{r.extra_ns_per_op:,.1f}",
+            )
+        )
+    legend = [f"  {p.replace('_', ' ')}: {text}" for p, text in OVERHEAD_PARTS.items()]
+    return "\n".join(
+        ["Where the extra time goes, mean ns per op:", "", *_fixed_width(rows), "", *legend]
+    )
+
+
+def format_exit_rates(table: pd.DataFrame) -> str:
+    """Exits per second per CPU by the prototype's exit reasons, per stage."""
+    rows = [("stage", *(reason for reason in EXIT_REASONS))]
+    for r in table.itertuples():
+        rows.append((r.stage, *(f"{getattr(r, f'exit_rate_{x}'):,.4g}" for x in EXIT_REASONS)))
+    return "\n".join(
+        [
+            "ASI exits per second per CPU by the prototype's asi_exit reasons "
+            "(the asi:asi_exit_pf tracepoint counts page_fault):",
+            "",
+            *_fixed_width(rows),
+        ]
+    )
+
+
 JSON_KEYS = (
     "stage",
     "throughput_loss_p05",
@@ -211,7 +256,10 @@ JSON_KEYS = (
     "slowdown_mean",
     "exits_per_op",
     *(f"exits_{s}" for s in EXIT_SOURCES),
+    *(f"exit_rate_{r}" for r in EXIT_REASONS),
     *(f"extra_ns_{c}" for c in ASI_COSTS),
+    *(f"extra_ns_exit_{s}" for s in EXIT_SOURCES),
+    *(f"overhead_ns_{p}" for p in OVERHEAD_PARTS),
     "t_native_mean",
     "t_asi_mean",
     "dominant_exit_source",
@@ -283,7 +331,13 @@ def run(argv: Sequence[str]) -> str:
         return format_json(table, curves)
     where = f"Crossings: {crossing_line(table)}.\nSource: {source}."
     return "\n\n".join(
-        [format_table(table, cfg), where, *(format_vs(c, k) for k, c in curves.items())]
+        [
+            format_table(table, cfg),
+            where,
+            format_overhead(table),
+            format_exit_rates(table),
+            *(format_vs(c, k) for k, c in curves.items()),
+        ]
     )
 
 

@@ -309,9 +309,7 @@ class Identifiability:
             out.append(
                 f"{n} {noun} for {k} costs ({names}): they pin only {self.pinned} independent "
                 f"combinations of them; the other {k - self.pinned} directions are left to the "
-                "priors. Pinned: "
-                + "; ".join(_combination(c) for c in self.combinations)
-                + "."
+                "priors. Pinned: " + "; ".join(_combination(c) for c in self.combinations) + "."
             )
         elif k == 1:
             out.append(f"{n} {noun} for 1 cost ({names}): it is pinned on its own.")
