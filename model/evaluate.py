@@ -90,7 +90,9 @@ class Priced:
     extra: np.ndarray
     contributions: dict[str, np.ndarray]  # ASI cost -> extra time per op [ns]
     exits: dict[str, np.ndarray]  # exit source -> exits per op
-    by_source: dict[str, np.ndarray]  # exit source -> extra time per op its exits cost [ns]
+    by_source: dict[
+        str, np.ndarray
+    ]  # exit source -> mean extra time per op of its exits [ns], (points,)
 
 
 def _row(values) -> np.ndarray:
@@ -164,14 +166,22 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
         "generation_check": flag["cr3_noflush"] * _row(costs["generation_check"]),
         "smt_stun": flag["smt_stun"] * _row(costs["smt_stun"]),
     }
+    # flags off for the whole chunk: nothing to price (skipping keeps results bit-identical)
+    for name, key in (
+        ("l1d_flush", "l1tf"),
+        ("generation_check", "cr3_noflush"),
+        ("smt_stun", "smt_stun"),
+    ):
+        if not flag[key].any():
+            del per_pair[name]
     pair_direct = sum(per_pair.values())
     faulting = sum(exits[s] for s in FAULTING_SOURCES)
 
     # ---- extra time by ASI cost: the pairs', then the rest of the work
     contributions = {name: total * cost for name, cost in per_pair.items()}
     contributions["fault_entry"] = faulting * _row(costs["fault_entry"])
-    # a stunned sibling loses the time its core spends unrestricted
-    contributions["smt_stun"] = contributions["smt_stun"] + flag["smt_stun"] * unrestricted
+    if "smt_stun" in per_pair:  # a stunned sibling loses the time its core spends unrestricted
+        contributions["smt_stun"] = contributions["smt_stun"] + flag["smt_stun"] * unrestricted
     for name, count in work_counts(c, use).items():
         if np.any(count):
             contributions[name] = contributions.get(name, 0.0) + _col(count, n) * _row(costs[name])
@@ -180,12 +190,25 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
         if name in contributions:
             extra = extra + contributions[name]
 
+    # ---- what each source's exits cost, as sample means: an op-driven source's count is
+    # the same in every sample, so its mean is the count times the mean cost of its pairs
+    smt = flag["smt_stun"] if "smt_stun" in per_pair else None
+    mean_pair = {}
+    for faults in (False, True):
+        for kind, dwell_time in dwell.items():
+            pair = pair_direct + _row(costs["fault_entry"]) if faults else pair_direct
+            if smt is not None:
+                pair = pair + smt * dwell_time
+            mean_pair[faults, kind] = pair
     by_source = {}
     for source in EXIT_SOURCES:
-        pair = pair_direct + flag["smt_stun"] * dwell[DWELL[source]]
-        if source in FAULTING_SOURCES:
-            pair = pair + _row(costs["fault_entry"])
-        by_source[source] = exits[source] * pair
+        pair = mean_pair[source in FAULTING_SOURCES, DWELL[source]]
+        if source in OP_SOURCES:
+            by_source[source] = exits[source][:, 0] * np.broadcast_to(pair, t_native.shape).mean(
+                axis=1
+            )
+        else:
+            by_source[source] = (exits[source] * pair).mean(axis=1)
     return Priced(np.broadcast_to(t_native, extra.shape), extra, contributions, exits, by_source)
 
 
@@ -277,10 +300,15 @@ def evaluate(
             out[f"slowdown_{name}"][rows] = q
         for source in EXIT_SOURCES:
             out[f"exits_{source}"][rows] = _mean(priced.exits[source])
-            out[f"extra_ns_exit_{source}"][rows] = _mean(priced.by_source[source])
+            out[f"extra_ns_exit_{source}"][rows] = priced.by_source[source]
+        inverse_time = (1e9 / t_asi).mean(axis=1)
         for reason, sources in EXIT_REASONS.items():
-            count = sum((priced.exits[s] for s in sources), np.zeros((m, 1)))
-            out[f"exit_rate_{reason}"][rows] = (count / t_asi).mean(axis=1) * 1e9
+            op = sum((priced.exits[s][:, 0] for s in sources if s in OP_SOURCES), np.zeros(m))
+            rate = op * inverse_time
+            for s in sources:
+                if s in TIME_SOURCES:
+                    rate = rate + (priced.exits[s] / t_asi).mean(axis=1) * 1e9
+            out[f"exit_rate_{reason}"][rows] = rate
         for name in ASI_COSTS:
             if name in priced.contributions:
                 out[f"extra_ns_{name}"][rows] = _mean(priced.contributions[name])
