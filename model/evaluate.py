@@ -83,16 +83,15 @@ bound memory (1e5 points x 1024 samples never materialise at once)."""
 
 @dataclass
 class Priced:
-    """One chunk of points priced for every sample; arrays of shape (points, samples)
-    unless noted (a (points,) count broadcasts)."""
+    """One chunk of points priced for every sample.
+
+    ``t_native`` and ``extra`` have shape (points, samples); the summaries are
+    per-point sample means, shape (points,), keyed by metric name (``exits_*``,
+    ``extra_ns_*``, ``extra_ns_exit_*``, ``exit_rate_*``)."""
 
     t_native: np.ndarray
     extra: np.ndarray
-    contributions: dict[str, np.ndarray]  # ASI cost -> extra time per op [ns]
-    exits: dict[str, np.ndarray]  # exit source -> exits per op
-    by_source: dict[
-        str, np.ndarray
-    ]  # exit source -> mean extra time per op of its exits [ns], (points,)
+    means: dict[str, np.ndarray]
 
 
 def _row(values) -> np.ndarray:
@@ -105,111 +104,157 @@ def _col(values, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, dtype=np.float64), (n,))[:, None]
 
 
-def _dwell_times(dwell, costs, ns_per_byte, n: int) -> dict[str, np.ndarray]:
-    """Time one unrestricted period of each :data:`model.mechanism.DWELL` kind lasts [ns]."""
-    out = {}
-    for kind, counts in dwell.items():
-        t = np.zeros((n, 1))
-        for name, count in counts.items():
-            price = ns_per_byte if name == "bytes" else _row(costs[name])
-            t = t + _col(count, n) * price
-        out[kind] = t
-    return out
+def _mean_product(a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per point, the sample mean of ``a * b`` (each (points|1, samples|1)), in one pass.
+
+    A C loop per point (``einsum`` without BLAS), so a point's value never
+    depends on which other points share its chunk.
+    """
+    return np.einsum("ps,ps->p", np.broadcast_to(a, shape), np.broadcast_to(b, shape)) / shape[1]
+
+
+def _flagged(flag: np.ndarray, value: np.ndarray):
+    """``flag * value`` for a (points, 1) 0/1 flag; ``value`` itself when every point has the
+    flag and ``None`` when none has (the same numbers, fewer passes)."""
+    if flag.all():
+        return value
+    if not flag.any():
+        return None
+    return flag * value
 
 
 def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Priced:
     """Price points ``c`` (columns of one chunk) with every cost sample."""
     n = c["cpus"].shape[0]
+    samples = np.asarray(costs["syscall"]).shape[0]
+    shape = (n, samples)
+    row = {name: _row(values) for name, values in costs.items()}
     # the optimised path does a subset of the walk's work: never dearer than the walk
-    costs = {
-        **costs,
-        "ephmap_software_fast": np.minimum(costs["ephmap_software_fast"], costs["ephmap_software"]),
-    }
+    row["ephmap_software_fast"] = np.minimum(row["ephmap_software_fast"], row["ephmap_software"])
+
+    # ---- native time
     native = native_counts(c)
     # Bandwidth: each CPU copies at its own speed until the socket's bandwidth,
     # split between all CPUs, is the tighter limit.
-    ns_per_byte = np.maximum(
-        1.0 / _row(costs["copy_bandwidth"]), _col(c["cpus"], n) / _row(costs["mem_bandwidth"])
-    )
-    t_native = _col(native["bytes"], n) * ns_per_byte + _col(native["fixed"], n)
+    ns_per_byte = np.maximum(1.0 / row["copy_bandwidth"], _col(c["cpus"], n) / row["mem_bandwidth"])
+    t_native = _col(native["bytes"], n) * ns_per_byte
+    t_native += _col(native["fixed"], n)
     for name in NATIVE_PRICED:
-        t_native = t_native + _col(native[name], n) * _row(costs[name])
+        if np.any(native[name]):
+            t_native += _col(native[name], n) * row[name]
 
     # ---- exits: the op-driven ones, then the time-driven ones over the restricted time
-    exits: dict[str, np.ndarray] = {k: _col(v, n) for k, v in exits_per_op(c).items()}
-    dwell = _dwell_times(dwell_counts(c), costs, ns_per_byte, n)
-    unrestricted = sum(exits[s] * dwell[DWELL[s]] for s in OP_SOURCES)
+    op = {k: _col(v, n) for k, v in exits_per_op(c).items()}
+    dwell = dwell_counts(c)
+    dwell_time = {
+        "io": _col(dwell["io"]["syscall"], n) * row["syscall"]
+        + _col(dwell["io"]["page_lookup"], n) * row["page_lookup"]
+        + _col(dwell["io"]["bytes"], n) * ns_per_byte,
+        "fault": row["user_fault"] + _col(dwell["fault"]["bytes"], n) * ns_per_byte,
+        "rest": row["kernel_rest"],
+    }
+    by_kind = {kind: sum(op[s] for s in OP_SOURCES if DWELL[s] == kind) for kind in dwell_time}
+    unrestricted = np.zeros(shape)
+    for kind, count in by_kind.items():
+        if count.any():
+            unrestricted += count * dwell_time[kind]
     restricted_s = np.maximum(0.0, 1.0 - unrestricted / t_native) * t_native * 1e-9
-    rates = {"tick": np.where(_col(c["kernel_thread"], n) > 0, 0.0, _row(costs["tick_exits"]))}
+    rates = {"tick": np.where(_col(c["kernel_thread"], n) > 0, 0.0, row["tick_exits"])}
     rates.update({k: _col(v, n) for k, v in time_exit_rates(c).items()})
-    for source in TIME_SOURCES:
-        exits[source] = rates[source] * restricted_s
-        unrestricted = unrestricted + exits[source] * dwell[DWELL[source]]
-    total = sum(exits[s] for s in EXIT_SOURCES)
+    timed = {s: rates[s] * restricted_s for s in TIME_SOURCES if np.any(rates[s])}
+    timed_total = sum(timed.values(), np.zeros(shape))
+    unrestricted += timed_total * row["kernel_rest"]
+    op_total = sum(op[s] for s in OP_SOURCES)
+    total = op_total + timed_total
+    faulting = sum(op[s] for s in FAULTING_SOURCES if s in OP_SOURCES) + sum(
+        (timed[s] for s in FAULTING_SOURCES if s in timed), np.zeros(shape)
+    )
 
     # ---- what one pair costs (model.mechanism.PAIR_COSTS)
     flag = {k: _col(c[k], n) for k in ("ibpb", "l1tf", "cr3_noflush", "smt_stun")}
     use = ephmap_use_per_op(c)
-    invalidations = _col(use["invalidations"], n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        refill_share = np.where(
-            total > 0, -np.expm1(-invalidations / np.where(total > 0, total, 1.0)), 0.0
-        )
-    refill = np.where(flag["cr3_noflush"] > 0, refill_share, 1.0)
-    walks = refill * _col(c["tlb_working_set"], n)
-    per_pair = {
-        "cr3_write": 2.0 * _row(costs["cr3_write"]),
-        "page_walk": walks * _row(costs["page_walk"]),
-        "ibpb": flag["ibpb"] * _row(costs["ibpb"]),
-        "rsb_fill": _row(costs["rsb_fill"]),
-        "l1d_flush": flag["l1tf"] * _row(costs["l1d_flush"]),
-        "generation_check": flag["cr3_noflush"] * _row(costs["generation_check"]),
-        "smt_stun": flag["smt_stun"] * _row(costs["smt_stun"]),
-    }
-    # flags off for the whole chunk: nothing to price (skipping keeps results bit-identical)
-    for name, key in (
-        ("l1d_flush", "l1tf"),
-        ("generation_check", "cr3_noflush"),
-        ("smt_stun", "smt_stun"),
-    ):
-        if not flag[key].any():
-            del per_pair[name]
-    pair_direct = sum(per_pair.values())
-    faulting = sum(exits[s] for s in FAULTING_SOURCES)
-
-    # ---- extra time by ASI cost: the pairs', then the rest of the work
-    contributions = {name: total * cost for name, cost in per_pair.items()}
-    contributions["fault_entry"] = faulting * _row(costs["fault_entry"])
-    if "smt_stun" in per_pair:  # a stunned sibling loses the time its core spends unrestricted
-        contributions["smt_stun"] = contributions["smt_stun"] + flag["smt_stun"] * unrestricted
-    for name, count in work_counts(c, use).items():
-        if np.any(count):
-            contributions[name] = contributions.get(name, 0.0) + _col(count, n) * _row(costs[name])
-    extra = np.zeros_like(t_native)
-    for name in ASI_COSTS:  # a fixed order: the sum is the same in every process
-        if name in contributions:
-            extra = extra + contributions[name]
-
-    # ---- what each source's exits cost, as sample means: an op-driven source's count is
-    # the same in every sample, so its mean is the count times the mean cost of its pairs
-    smt = flag["smt_stun"] if "smt_stun" in per_pair else None
-    mean_pair = {}
-    for faults in (False, True):
-        for kind, dwell_time in dwell.items():
-            pair = pair_direct + _row(costs["fault_entry"]) if faults else pair_direct
-            if smt is not None:
-                pair = pair + smt * dwell_time
-            mean_pair[faults, kind] = pair
-    by_source = {}
-    for source in EXIT_SOURCES:
-        pair = mean_pair[source in FAULTING_SOURCES, DWELL[source]]
-        if source in OP_SOURCES:
-            by_source[source] = exits[source][:, 0] * np.broadcast_to(pair, t_native.shape).mean(
-                axis=1
+    walks = _col(c["tlb_working_set"], n)
+    if flag["cr3_noflush"].any():
+        invalidations = _col(use["invalidations"], n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(
+                total > 0, -np.expm1(-invalidations / np.where(total > 0, total, 1.0)), 0.0
             )
+        walks = walks * np.where(flag["cr3_noflush"] > 0, share, 1.0)
+    per_pair = {
+        "cr3_write": 2.0 * row["cr3_write"],
+        "page_walk": walks * row["page_walk"],
+        "ibpb": _flagged(flag["ibpb"], row["ibpb"]),
+        "rsb_fill": row["rsb_fill"],
+        "l1d_flush": _flagged(flag["l1tf"], row["l1d_flush"]),
+        "generation_check": _flagged(flag["cr3_noflush"], row["generation_check"]),
+        "smt_stun": _flagged(flag["smt_stun"], row["smt_stun"]),
+    }
+    per_pair = {k: v for k, v in per_pair.items() if v is not None}
+    pair_direct = sum(per_pair.values())
+    smt = _flagged(flag["smt_stun"], np.ones((1, 1)))
+
+    # ---- extra time: the pairs, the sibling's lost time, then the rest of the work
+    extra = total * pair_direct
+    extra += faulting * row["fault_entry"]
+    if smt is not None:  # a stunned sibling loses the time its core spends unrestricted
+        extra += smt * unrestricted
+    work = work_counts(c, use)
+    for name in ASI_COSTS:  # a fixed order: the sum is the same in every process
+        if name in work and np.any(work[name]):
+            extra += _col(work[name], n) * row[name]
+
+    # ---- summaries: sample means per point
+    means: dict[str, np.ndarray] = {}
+    for source in EXIT_SOURCES:
+        means[f"exits_{source}"] = (
+            timed[source].mean(axis=1)
+            if source in timed
+            else np.broadcast_to(op.get(source, 0.0), (n, 1))[:, 0].copy()
+        )
+    for name in ASI_COSTS:
+        value = np.zeros(n)
+        if name in per_pair:
+            value = value + _mean_product(total, per_pair[name], shape)
+        if name == "fault_entry":
+            value = value + _mean_product(faulting, row["fault_entry"], shape)
+        if name == "smt_stun" and smt is not None:
+            value = value + (smt * unrestricted).mean(axis=1)
+        if name in work and np.any(work[name]):
+            value = value + np.broadcast_to(work[name], (n,)) * row[name].mean()
+        means[f"extra_ns_{name}"] = value
+    # what each source's exits cost: an op-driven source's count is the same in every
+    # sample, so its mean is the count times the mean cost of its pairs
+    pair_mean = np.broadcast_to(pair_direct, shape).mean(axis=1)
+    entry_mean = row["fault_entry"].mean()
+    dwell_mean = {k: np.broadcast_to(v, shape).mean(axis=1) for k, v in dwell_time.items()}
+    for source in EXIT_SOURCES:
+        entry = source in FAULTING_SOURCES
+        if source in timed:
+            value = _mean_product(timed[source], pair_direct, shape)
+            if entry:
+                value = value + _mean_product(timed[source], row["fault_entry"], shape)
+            if smt is not None:
+                value = value + smt[:, 0] * _mean_product(
+                    timed[source], dwell_time[DWELL[source]], shape
+                )
+        elif source in op:
+            pair = pair_mean + (entry_mean if entry else 0.0)
+            if smt is not None:
+                pair = pair + smt[:, 0] * dwell_mean[DWELL[source]]
+            value = op[source][:, 0] * pair
         else:
-            by_source[source] = (exits[source] * pair).mean(axis=1)
-    return Priced(np.broadcast_to(t_native, extra.shape), extra, contributions, exits, by_source)
+            value = np.zeros(n)
+        means[f"extra_ns_exit_{source}"] = value
+    inverse_time = 1e9 / (t_native + extra)
+    inverse_mean = inverse_time.mean(axis=1)
+    for reason, sources in EXIT_REASONS.items():
+        rate = sum((op[s][:, 0] for s in sources if s in op), np.zeros(n)) * inverse_mean
+        for s in sources:
+            if s in timed:
+                rate = rate + _mean_product(timed[s], inverse_time, shape)
+        means[f"exit_rate_{reason}"] = rate
+    return Priced(t_native, extra, means)
 
 
 def quantiles(values: np.ndarray, probabilities) -> np.ndarray:
@@ -244,12 +289,7 @@ def sample_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
     these for all points at once.
     """
     priced = price(_columns(points), costs)
-    return np.array(priced.t_native), priced.t_native + priced.extra
-
-
-def _mean(values: np.ndarray) -> np.ndarray:
-    """Sample mean per point of a (points, samples) or (points, 1) array."""
-    return values.mean(axis=1)
+    return priced.t_native, priced.t_native + priced.extra
 
 
 def evaluate(
@@ -288,7 +328,6 @@ def evaluate(
     for start in range(0, n_points, step):
         rows = slice(start, min(start + step, n_points))
         priced = price({k: v[rows] for k, v in cols.items()}, costs)
-        m = rows.stop - rows.start
         t_native, extra = priced.t_native, priced.extra
         t_asi = t_native + extra
         slowdown = extra / t_native
@@ -298,20 +337,8 @@ def evaluate(
         out["throughput_loss_mean"][rows] = (extra / t_asi).mean(axis=1)
         for name, q in zip(QUANTILES, quantiles(slowdown, QUANTILES.values()), strict=True):
             out[f"slowdown_{name}"][rows] = q
-        for source in EXIT_SOURCES:
-            out[f"exits_{source}"][rows] = _mean(priced.exits[source])
-            out[f"extra_ns_exit_{source}"][rows] = priced.by_source[source]
-        inverse_time = (1e9 / t_asi).mean(axis=1)
-        for reason, sources in EXIT_REASONS.items():
-            op = sum((priced.exits[s][:, 0] for s in sources if s in OP_SOURCES), np.zeros(m))
-            rate = op * inverse_time
-            for s in sources:
-                if s in TIME_SOURCES:
-                    rate = rate + (priced.exits[s] / t_asi).mean(axis=1) * 1e9
-            out[f"exit_rate_{reason}"][rows] = rate
-        for name in ASI_COSTS:
-            if name in priced.contributions:
-                out[f"extra_ns_{name}"][rows] = _mean(priced.contributions[name])
+        for name, value in priced.means.items():
+            out[name][rows] = value
     for name in QUANTILES:
         s = out[f"slowdown_{name}"]
         out[f"throughput_loss_{name}"] = s / (1.0 + s)
