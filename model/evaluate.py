@@ -59,12 +59,25 @@ NATIVE_PRICED = ("syscall", "page_lookup", "user_fault", "context_switch")
 
 QUANTILES = {"p05": 0.05, "p50": 0.50, "p95": 0.95}
 
+TARGET = 0.01
+"""The ASI team's target: degradations below 1 % (Brendan Jackman, lore
+``DD7S12CF1V9G.3KGT3KYBLZ7F2@google.com``; Google's internal ASI: "under 1 %
+commonly")."""
+THRESHOLD = 0.05
+"""At 5 % the team "doesn't even bother asking" (same thread): the line a fix must get under."""
+
+CONFIDENCE = {"p_meets_target": TARGET, "p_under_threshold": THRESHOLD}
+"""Per point, the share of cost samples whose slowdown is below each line: the probability,
+under the CPU profile's cost distribution (its priors, or a calibrated posterior), that the
+point meets it."""
+
 METRICS: tuple[str, ...] = (
     "t_native_mean",
     "t_asi_mean",
     "slowdown_mean",
     "throughput_loss_mean",
     *(f"slowdown_{q}" for q in QUANTILES),
+    *CONFIDENCE,
     *(f"throughput_loss_{q}" for q in QUANTILES),
     "exits_per_op",
     *(f"exits_{source}" for source in EXIT_SOURCES),
@@ -314,7 +327,9 @@ def evaluate(
     dict of str to ndarray of shape (points,)
         The :data:`METRICS`: ``t_native_mean``, ``t_asi_mean`` [ns/op];
         ``slowdown_*`` and ``throughput_loss_*`` for ``mean``, ``p05``,
-        ``p50``, ``p95``; ``exits_per_op`` and ``exits_<source>`` [1/op];
+        ``p50``, ``p95``; ``p_meets_target`` and ``p_under_threshold``, the
+        share of samples below 1 % and 5 % (:data:`CONFIDENCE`);
+        ``exits_per_op`` and ``exits_<source>`` [1/op];
         ``exit_rate_<reason>`` [1/s per CPU, over the time per op with ASI];
         ``extra_ns_<cost>`` and ``extra_ns_exit_<source>``, the mean extra
         time per op by ASI cost and by exit source [ns/op]. All sample means
@@ -335,6 +350,8 @@ def evaluate(
         out["t_asi_mean"][rows] = out["t_native_mean"][rows] + extra.mean(axis=1)
         out["slowdown_mean"][rows] = slowdown.mean(axis=1)
         out["throughput_loss_mean"][rows] = (extra / t_asi).mean(axis=1)
+        for name, line in CONFIDENCE.items():
+            out[name][rows] = (slowdown < line).mean(axis=1)
         for name, q in zip(QUANTILES, quantiles(slowdown, QUANTILES.values()), strict=True):
             out[f"slowdown_{name}"][rows] = q
         for name, value in priced.means.items():

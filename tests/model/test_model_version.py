@@ -27,7 +27,7 @@ from model.evaluate import METRICS, evaluate
 from tests.model.shipped import load, point, profile_costs
 
 GOLDEN = {
-    "0.2.2": "215a9f0bd14017f9d785b22e",
+    "0.3.0": "67d54d1e85cfbc9cd143e91a",
 }
 """MODEL_VERSION -> digest of :func:`results_digest`; one entry per version ever released."""
 
