@@ -43,16 +43,18 @@ from .mechanism import (
     EXIT_REASONS,
     EXIT_SOURCES,
     FAULTING_SOURCES,
+    MITIGATION_PRICE,
     OP_SOURCES,
     TIME_SOURCES,
     dwell_counts,
     ephmap_use_per_op,
     exits_per_op,
+    mitigation_counts,
     native_counts,
     time_exit_rates,
     work_counts,
 )
-from .params import as_columns, check_ranges
+from .params import DEFAULT_MITIGATIONS, as_columns, check_ranges
 
 NATIVE_PRICED = ("syscall", "page_lookup", "user_fault", "context_switch")
 """Native costs that multiply a count (the bandwidths enter through ``bytes``)."""
@@ -84,10 +86,17 @@ METRICS: tuple[str, ...] = (
     *(f"exit_rate_{reason}" for reason in EXIT_REASONS),
     *(f"extra_ns_{cost}" for cost in ASI_COSTS),
     *(f"extra_ns_exit_{source}" for source in EXIT_SOURCES),
+    "t_default_mean",
+    *(f"slowdown_vs_default_{q}" for q in ("mean", *QUANTILES)),
+    "p_beats_default",
+    *(f"default_ns_{m}" for m in DEFAULT_MITIGATIONS),
 )
 """Every output of :func:`evaluate`, in order: times [ns/op], slowdown and loss [fraction],
 exits [1/op] (sample means), exit rates by the prototype's reasons [1/s per CPU], and the
-mean extra time per op [ns/op] by ASI cost and by exit source."""
+mean extra time per op [ns/op] by ASI cost and by exit source; then the comparison with the
+kernel's default mitigations (:func:`versus_default`): the native time with them [ns/op], the
+slowdown of ASI (with what it keeps of them) against it, the share of samples where ASI is
+faster, and the cost of each default mitigation [ns/op]."""
 
 DEFAULT_CHUNK_ELEMENTS = 1 << 16
 """Points x samples per internal chunk: small enough to stay in cache and to
@@ -105,6 +114,8 @@ class Priced:
     t_native: np.ndarray
     extra: np.ndarray
     means: dict[str, np.ndarray]
+    default: np.ndarray  # the default mitigations' time per op without ASI [ns]
+    kept: np.ndarray  # ... and what of it stays on under ASI [ns]
 
 
 def _row(values) -> np.ndarray:
@@ -267,7 +278,17 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
             if s in timed:
                 rate = rate + _mean_product(timed[s], inverse_time, shape)
         means[f"exit_rate_{reason}"] = rate
-    return Priced(t_native, extra, means)
+    default, kept = np.zeros(shape), np.zeros(shape)
+    for m, counts in mitigation_counts(c).items():
+        cost = row[MITIGATION_PRICE[m]]
+        if np.any(counts["default"]):
+            default += _col(counts["default"], n) * cost
+            means[f"default_ns_{m}"] = np.broadcast_to(counts["default"], (n,)) * cost.mean()
+        else:
+            means[f"default_ns_{m}"] = np.zeros(n)
+        if np.any(counts["with_asi"]):
+            kept += _col(counts["with_asi"], n) * cost
+    return Priced(t_native, extra, means, default, kept)
 
 
 def quantiles(values: np.ndarray, probabilities) -> np.ndarray:
@@ -356,6 +377,13 @@ def evaluate(
             out[f"slowdown_{name}"][rows] = q
         for name, value in priced.means.items():
             out[name][rows] = value
+        t_default = t_native + priced.default
+        versus = (t_asi + priced.kept) / t_default - 1
+        out["t_default_mean"][rows] = t_default.mean(axis=1)
+        out["slowdown_vs_default_mean"][rows] = versus.mean(axis=1)
+        out["p_beats_default"][rows] = (versus < 0).mean(axis=1)
+        for name, q in zip(QUANTILES, quantiles(versus, QUANTILES.values()), strict=True):
+            out[f"slowdown_vs_default_{name}"][rows] = q
     for name in QUANTILES:
         s = out[f"slowdown_{name}"]
         out[f"throughput_loss_{name}"] = s / (1.0 + s)
