@@ -32,8 +32,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import aggregate as agg
-from pipeline import store
+from pipeline.report import aggregate as agg
+from pipeline.store import parts as store
+from pipeline.store.schema import STORE_SCHEMA
 
 from .common import peak_rss_mb
 
@@ -50,7 +51,7 @@ FILE_SIZES = np.array([4, 16, 64, 256, 1024, 4096, 16384, 65536]) << 20
 SLOTS = np.array([1, 2, 4, 8])
 
 COLUMNS = tuple(dict.fromkeys([*agg.DEDUP_COLUMNS, *agg.CUBE_KEYS, "seed", *agg.HEADLINE_METRICS]))
-SCHEMA = pa.schema([store.STORE_SCHEMA.field(c) for c in COLUMNS])
+SCHEMA = pa.schema([STORE_SCHEMA.field(c) for c in COLUMNS])
 
 
 def _hex_ids(rng: np.random.Generator, n: int) -> pa.Array:

@@ -180,8 +180,8 @@ def _hydra_basic_main() -> None:
     import numpy as np
 
     from model.evaluate import evaluate
-    from pipeline.compose import CONF_DIR, costs_for, point_from_config
-    from pipeline.config import register
+    from pipeline.configuration.compose import CONF_DIR, costs_for, point_from_config
+    from pipeline.configuration.schema import register
 
     totals = {"points": 0, "model_s": 0.0}
 

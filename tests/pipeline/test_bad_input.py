@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from pipeline.answer import main as answer_main
-from pipeline.store import QUARANTINE, part_files
-from pipeline.sweep import main as sweep_main
+from pipeline.cli.answer import main as answer_main
+from pipeline.cli.sweep import main as sweep_main
+from pipeline.store.parts import QUARANTINE, part_files
 from tests.pipeline.report_fixtures import write_store
 from tests.strategies import bad_override_sets, bad_sweep_override_sets
 

@@ -34,9 +34,11 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline import aggregate, store
-from pipeline.store import METRIC_COLUMNS, PARAM_COLUMNS, QUARANTINE
-from pipeline.sweep import sweep
+from pipeline.report import aggregate
+from pipeline.store import parts as store
+from pipeline.store.parts import QUARANTINE
+from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
+from pipeline.sweep.run import sweep
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 

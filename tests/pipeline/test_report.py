@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from markupsafe import escape
 
-from pipeline import history as hist
-from pipeline.compose import compose_config
-from pipeline.errors import ConfigError
-from pipeline.projection import crossing
-from pipeline.report import build, settings
+from pipeline.configuration.compose import compose_config
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection import history as hist
+from pipeline.projection.verdicts import crossing
+from pipeline.report.build import build, settings
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
 
@@ -221,7 +221,7 @@ def test_bad_settings_are_one_line_naming_the_field(override, message):
 def test_cli_writes_the_whole_store_report_and_rejects_bad_input(tmp_path):
     store = tmp_path / "store"
     write_store(store, ("mitigations=glob(*)", "cpus=1,2", "samples=16"))
-    command = [sys.executable, "-c", "from pipeline.report import main; main()"]
+    command = [sys.executable, "-c", "from pipeline.report.build import main; main()"]
     ok = subprocess.run(
         [
             *command,

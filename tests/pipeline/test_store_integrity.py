@@ -19,8 +19,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import aggregate, store
-from pipeline.store import QUARANTINE
+from pipeline.report import aggregate
+from pipeline.store import parts as store
+from pipeline.store.parts import QUARANTINE
 from tests.pipeline.test_store import worker_rows
 
 pytestmark = pytest.mark.fault

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import store
-from pipeline.store import METRIC_COLUMNS, PARAM_COLUMNS
-from pipeline.sweep import sweep
+from pipeline.store import parts as store
+from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
+from pipeline.sweep.run import sweep
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""``hydra/sweeper: grid``: registers :class:`pipeline.sweeper.GridSweeperImpl` with Hydra.
+"""``hydra/sweeper: grid``: registers :class:`pipeline.sweep.sweeper.GridSweeperImpl` with Hydra.
 
 Hydra instantiates sweepers only from classes defined under the
 ``hydra_plugins`` namespace package, so this module holds a named subclass
@@ -7,11 +7,11 @@ and the config-store entry, nothing else.
 
 from hydra.core.config_store import ConfigStore
 
-from pipeline.sweeper import GridSweeperConf, GridSweeperImpl
+from pipeline.sweep.sweeper import GridSweeperConf, GridSweeperImpl
 
 
 class GridSweeper(GridSweeperImpl):
-    """See :class:`pipeline.sweeper.GridSweeperImpl`."""
+    """See :class:`pipeline.sweep.sweeper.GridSweeperImpl`."""
 
 
 ConfigStore.instance().store(

@@ -1,41 +1,9 @@
-"""``asi-calibrate``: fit a CPU profile's uncertain costs to fio measurements.
+"""Calibration: measurements in, a fitted CPU profile and workloads out, composed back and checked.
 
-    asi-calibrate measurements=DIR [cpu=PROFILE] [workload=NAME] [calibrate.name=NAME]
-    asi-calibrate measurements=rfc_v2_anchor          # conf/measurements/rfc_v2_anchor.csv
-
-``measurements`` is a directory with a manifest and fio JSON files and/or a
-``published.csv`` of reported throughput losses (``pipeline/measurements.py``
-describes the formats). Other overrides are the project's Hydra overrides:
-``cpu=`` picks the base profile (the prior), ``workload=`` the default
-workload for untagged runs, ``seed=``/``samples=`` the Monte Carlo draws the
-fit reproduces. Options of the calibration itself:
-
-    calibrate.name=NAME        calibrated profile name (default: <base>_calibrated)
-    calibrate.conf_dir=DIR     config root to write into (default: the project's conf/)
-    calibrate.report_dir=DIR   report root (default: outputs/calibration)
-    calibrate.time_sigma=0.02  relative standard error of a fio time per op
-    calibrate.loss_sigma=0.02  standard error of a published loss (unless its row has sigma)
-    calibrate.sys_sigma=0.1    softness of the system-CPU-time bound on kernel time
-
-Writes:
-
-* ``<conf_dir>/cpu/<name>.yaml``: the calibrated profile, with
-  ``correlations`` (the posterior's, between the costs the data constrained
-  and those linked to them) and ``provenance`` (inputs and their sha256,
-  date, base profile, residuals, which costs moved). Use it as ``cpu=<name>``.
-* ``<conf_dir>/workload/<workload>_<name>.yaml`` for every workload measured
-  natively: the base workload with the event rates measured on this machine
-  (``base_time`` fitted; ``ctxsw_per_op`` and ``zero_fill_per_op`` from fio's
-  ``ctx`` and ``minf``; ``io_size``/``file_size``/``sequential`` from the fio
-  job). Native calibration lands here, not in the CPU profile: ``base_time``
-  is fio's own per-I/O work on this machine, a property of the workload run
-  there, while the CPU profile keeps per-operation kernel costs.
-* ``<report_dir>/<name>/report.md``: measured vs predicted per input,
-  residuals, which costs the data constrained and which kept their priors.
-
-The method is in :mod:`pipeline.fit`; the written profile is composed back
-through the normal config path and evaluated, and the report shows those
-predictions, i.e. exactly what ``asi-answer cpu=<name>`` computes.
+:func:`run` is what ``asi-calibrate`` does (:mod:`pipeline.cli.calibrate`
+documents the options and outputs); the fit is :mod:`pipeline.calibrate.fit`,
+the inputs :mod:`pipeline.calibrate.measurements` and :mod:`pipeline.calibrate.fio`,
+the report :mod:`pipeline.calibrate.report`.
 """
 
 from __future__ import annotations
@@ -56,14 +24,21 @@ from model.costs import COST_NAMES, CostSpec
 from model.evaluate import evaluate
 from model.mechanism import blocks_per_io, hit_ratio
 from model.units import format_size, parse_size
-
-from .calibration_report import display_path, render_report
-from .compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from_config
-from .config import SIZE_FIELDS
-from .errors import ConfigError, exits_cleanly, one_line
-from .fio import FioRun
-from .fit import RELATIVE_KINDS, STATISTIC, FitResult, Observation, Problem, fit
-from .measurements import Inputs, Tags, load_inputs
+from pipeline.calibrate.fio import FioRun
+from pipeline.calibrate.fit import RELATIVE_KINDS, STATISTIC, FitResult, Observation, Problem, fit
+from pipeline.calibrate.measurements import Inputs, Tags, load_inputs
+from pipeline.calibrate.report import display_path, render_report
+from pipeline.configuration.compose import (
+    CONF_DIR,
+    cost_specs,
+    costs_for,
+    point_from_config,
+    user_config_dir,
+)
+from pipeline.configuration.compose import Composer as HydraComposer
+from pipeline.configuration.compose import composer as default_composer
+from pipeline.configuration.errors import ConfigError, one_line
+from pipeline.configuration.schema import SIZE_FIELDS
 
 OWN_PREFIX = "calibrate."
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -75,7 +50,7 @@ class CalibrateConf:
 
     measurements: str = ""
     name: str = ""
-    conf_dir: str = str(CONF_DIR)
+    conf_dir: str = ""  # "": the user's config directory (ASI_CONFIG_DIR, default outputs/conf)
     report_dir: str = "outputs/calibration"
     time_sigma: float = 0.02
     loss_sigma: float = 0.02
@@ -228,8 +203,14 @@ def native_rates(workload: str, runs: Sequence[FioRun], composer) -> NativeRates
 class Composer:
     """``compose_config`` cached per override tuple (composition takes ~0.1-0.3 s)."""
 
-    def __init__(self, base: Sequence[str], search_dir: Path | None = None):
+    def __init__(
+        self,
+        base: Sequence[str],
+        search_dir: Path | None = None,
+        hydra: HydraComposer | None = None,
+    ):
         self.base = list(base)
+        self.hydra = hydra or default_composer()
         self.search = [f"hydra.searchpath=[file://{search_dir}]"] if search_dir else []
         self.cache: dict[tuple[str, ...], DictConfig] = {}
 
@@ -238,7 +219,7 @@ class Composer:
         if overrides not in self.cache:
             keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
             merged = [*self.search, *_drop_keys(self.base, keys), *overrides]
-            self.cache[overrides] = compose_config(merged)
+            self.cache[overrides] = self.hydra.compose(merged)
         return self.cache[overrides]
 
 
@@ -490,15 +471,18 @@ VERIFIED_KEYS = (
 )
 
 
-def verify(data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides) -> list[dict]:
+def verify(
+    data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides, hydra: HydraComposer
+) -> list[dict]:
     """Compose the written profile (and workloads) as a user would, and evaluate each datum.
 
     Returns, per datum, the :data:`VERIFIED_KEYS` of :func:`model.evaluate.evaluate`,
     and, when the profile has correlations, the throughput loss p05/p95 with them
     dropped (``..._independent``): how much the correlations narrow the spread.
     """
-    search = None if conf_dir.resolve() == CONF_DIR.resolve() else conf_dir.resolve()
-    composer = Composer([*base_overrides, f"cpu={name}"], search)
+    on_path = [Path(d).resolve() for d in (*hydra.config_dirs, user_config_dir())]
+    search = None if conf_dir.resolve() in on_path else conf_dir.resolve()
+    composer = Composer([*base_overrides, f"cpu={name}"], search, hydra)
     out = []
     for d in data:
         workload = f"{d.workload}_{name}" if d.workload in rates else d.workload
@@ -565,23 +549,29 @@ def mismatches(data: Sequence[Datum], result: FitResult, verified) -> list[str]:
     return out
 
 
-def run(argv: Sequence[str]) -> Outcome:
-    """Calibrate from command-line style arguments; return what was written."""
+def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
+    """Calibrate from command-line style arguments; return what was written.
+
+    The profile and workloads go to ``calibrate.conf_dir`` (default: the
+    user's config directory, :func:`pipeline.configuration.compose.user_config_dir`),
+    never into the installed package.
+    """
     own, overrides = split_args(argv)
     options = parse_options(own)
-    cfg = compose_config(overrides)
+    hydra = hydra or default_composer()
+    cfg = hydra.compose(overrides)
     base = cfg.cpu.name
     name = options.name or f"{base}_calibrated"
     if name == base:
         raise ConfigError(f"{OWN_PREFIX}name must differ from the base profile {base!r}")
     inputs = load_inputs(options.measurements, CONF_DIR)
     check_profiles(inputs, base)
-    composer = Composer(overrides)
+    composer = Composer(overrides, hydra=hydra)
     data, rates = build_data(inputs, cfg, options, composer)
     if not data:
         raise ConfigError(f"measurements: {options.measurements} holds no runs or published points")
 
-    conf_dir = Path(options.conf_dir)
+    conf_dir = Path(options.conf_dir) if options.conf_dir else user_config_dir()
     profile_path = conf_dir / "cpu" / f"{name}.yaml"
     workload_paths = {w: conf_dir / "workload" / f"{w}_{name}.yaml" for w in rates}
     report_path = Path(options.report_dir) / name / "report.md"
@@ -608,7 +598,7 @@ def run(argv: Sequence[str]) -> Outcome:
         wdoc = workload_document(name, rates[w], result.base_times[w], composer)
         write_yaml(path, wdoc, workload_header(rates[w], name, inputs))
 
-    verified = verify(data, name, rates, conf_dir, overrides)
+    verified = verify(data, name, rates, conf_dir, overrides, hydra)
     report = render_report(
         name=name,
         cfg=cfg,
@@ -625,14 +615,3 @@ def run(argv: Sequence[str]) -> Outcome:
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(report, encoding="utf-8")
     return Outcome(profile_path, workload_paths, report_path, report, result, verified)
-
-
-@exits_cleanly
-def main(argv: list[str]) -> int:
-    outcome = run(argv)
-    print(outcome.report)
-    print(f"wrote {outcome.profile_path}")
-    for path in outcome.workload_paths.values():
-        print(f"wrote {path}")
-    print(f"wrote {outcome.report_path}")
-    return 0

@@ -24,8 +24,7 @@ import seaborn as sns  # noqa: E402
 
 from model.costs import ASI_COSTS  # noqa: E402
 from model.units import format_size  # noqa: E402
-
-from .answer import TARGET, THRESHOLD  # noqa: E402
+from pipeline.projection.verdicts import TARGET, THRESHOLD  # noqa: E402
 
 DPI = 110
 """Resolution of the PNGs [dots/inch]: sharp on screen, ~100-200 KB per figure."""

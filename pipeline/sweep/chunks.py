@@ -1,7 +1,7 @@
 """Cutting a grid into chunks, and evaluating one chunk into store rows.
 
 Everything here is plain Python and numpy, so the Ray task
-(:mod:`pipeline.raybackend`) is a thin wrapper and tests can call it directly.
+(:mod:`pipeline.sweep.raybackend`) is a thin wrapper and tests can call it directly.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import pyarrow as pa
 from model import MODEL_VERSION
 from model.evaluate import evaluate
 from model.params import INT_PARAMS, POINT_PARAMS
-
-from .points import Profile, point_columns
-from .store import METRIC_COLUMNS, ROW_COLUMNS, STORE_SCHEMA, constant
+from pipeline.store.parts import constant
+from pipeline.store.schema import METRIC_COLUMNS, ROW_COLUMNS, STORE_SCHEMA
+from pipeline.sweep.points import Profile, point_columns
 
 ROW_SCHEMA = pa.schema([STORE_SCHEMA.field(name) for name in ROW_COLUMNS])
-"""The columns a worker returns: :data:`~pipeline.store.STORE_SCHEMA` up to ``config_hash``."""
+"""The columns a worker returns: :data:`~pipeline.store.schema.STORE_SCHEMA` up to ``config_hash``."""
 
 BALANCE_CHUNKS_PER_WORKER = 4
 """Cap chunk size so each worker gets at least this many chunks: the last

@@ -1,6 +1,6 @@
 """Aggregate the results store on Dask: lazy filtered reads, one row per point, summaries.
 
-The store (:mod:`pipeline.store`) is a directory of Parquet part files. Here
+The store (:mod:`pipeline.store.parts`) is a directory of Parquet part files. Here
 it becomes a lazy Dask DataFrame with one partition per group of consecutive
 part files (about :data:`PARTITION_ROWS` rows), each read with pyarrow's
 filter pushdown (row-group statistics, then row filtering) and, for a report
@@ -43,12 +43,17 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from model.costs import ASI_COSTS
-from model.mechanism import EXIT_SOURCES
-
-from . import store as results_store
-from .answer import TARGET, THRESHOLD
-from .errors import ConfigError
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection.verdicts import TARGET, THRESHOLD
+from pipeline.store import parts as results_store
+from pipeline.store.schema import (
+    DEDUP_COLUMNS,
+    DIMENSIONS,
+    HEADLINE_METRICS,
+    LABEL_COLUMNS,
+    METRIC_COLUMNS,
+    STORE_SCHEMA,
+)
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -56,38 +61,14 @@ if TYPE_CHECKING:
 # Dask is imported inside the functions that run it: ``dask.dataframe`` takes about a
 # second to import, and asi-answer only needs :func:`lookup`.
 
-LABELS: tuple[str, ...] = ("workload", "cpu", "mitigations")
-"""A stage summary's groups: workload, CPU profile and roadmap stage (``mitigations.name``)."""
-
-DIMENSIONS: tuple[str, ...] = ("cpus", "file_size", "ephmap_slots")
-"""Point parameters the reports chart (the sweeps' usual dimensions). [count], [bytes], [count]."""
-
-CUBE_KEYS: tuple[str, ...] = (*LABELS, *DIMENSIONS)
+CUBE_KEYS: tuple[str, ...] = (*LABEL_COLUMNS, *DIMENSIONS)
 """A cube cell: labels and dimensions. Other swept values (seeds, cost overrides) are averaged."""
 
-HEADLINE_METRICS: tuple[str, ...] = (
-    "slowdown_p05",
-    "slowdown_p50",
-    "slowdown_p95",
-    "throughput_loss_p05",
-    "throughput_loss_p50",
-    "throughput_loss_p95",
-)
-"""Quantiles of the two metrics, per point (fractions)."""
-
-CUBE_METRICS: tuple[str, ...] = (
-    *HEADLINE_METRICS,
-    "slowdown_mean",
-    "t_native_mean",
-    "exits_per_op",
-    *(f"exits_{s}" for s in EXIT_SOURCES),
-    *(f"extra_ns_{c}" for c in ASI_COSTS),
+CUBE_METRICS: tuple[str, ...] = tuple(
+    c for c in METRIC_COLUMNS if c not in ("t_asi_mean", "throughput_loss_mean")
 )
 """Everything the report draws: quantiles, native time [ns/op], exits [1/op] by source,
 mean extra time [ns/op] by cost component."""
-
-DEDUP_COLUMNS: tuple[str, ...] = ("point_id", "created_at", "run_id")
-"""What :func:`pipeline.store.dedupe` needs: always read."""
 
 CONNECT_TIMEOUT = "10s"
 """How long to try reaching a Dask distributed scheduler before giving up."""
@@ -148,7 +129,7 @@ def scheduler(dask_conf, ray_conf=None) -> Iterator[SchedulerInfo]:
         # Imported here: Ray takes a second to import and most runs use threads.
         from ray.util.dask import ray_dask_get
 
-        from . import raybackend
+        from pipeline.sweep import raybackend
 
         if ray_conf is None:
             raise ConfigError("dask.scheduler=ray needs the ray config section")
@@ -224,13 +205,8 @@ class Scope:
 
 
 # --------------------------------------------------------------------------- reading
-DICTIONARY_COLUMNS: tuple[str, ...] = ("workload", "cpu", "mitigations")
-"""String columns with few values: read as Arrow dictionaries, handed to pandas as
-categoricals with the same categories in every partition (fast grouping, no
-Python string per row)."""
-
 _PARQUET = ds.ParquetFileFormat(
-    read_options=ds.ParquetReadOptions(dictionary_columns=list(DICTIONARY_COLUMNS))
+    read_options=ds.ParquetReadOptions(dictionary_columns=list(LABEL_COLUMNS))
 )
 
 
@@ -396,9 +372,9 @@ def survey_part(
     partition: tuple[int, Sequence[str]], how: PartRead
 ) -> tuple[np.ndarray, dict[str, list[str]]]:
     """The light pass over one partition: id keys of its rows in scope, and their label values."""
-    table = read_part_table(partition, replace(how, names=("point_id", *DICTIONARY_COLUMNS)))
+    table = read_part_table(partition, replace(how, names=("point_id", *LABEL_COLUMNS)))
     labels = {}
-    for name in DICTIONARY_COLUMNS:
+    for name in LABEL_COLUMNS:
         column = table.column(name)
         labels[name] = pc.unique(column.cast(pa.string())).to_pylist() if len(column) else []
     return id_keys(table.column("point_id")), labels
@@ -434,7 +410,7 @@ def plan(
     """
     categories = {
         name: tuple(sorted({v for _, labels in surveys for v in labels[name]}))
-        for name in DICTIONARY_COLUMNS
+        for name in LABEL_COLUMNS
         if name in names
     }
     keys = [k for k, _ in surveys]
@@ -469,12 +445,12 @@ class StoreScan:
 
 def meta_frame(how: PartRead) -> pd.DataFrame:
     """A zero-row frame with the partitions' dtypes (Dask's ``meta``)."""
-    table = results_store.STORE_SCHEMA.empty_table().select(list(how.names))
+    table = STORE_SCHEMA.empty_table().select(list(how.names))
     return to_frame(table, how.categories)
 
 
 def _begin(store: Path | str, columns: Sequence[str], scope: Scope):
-    unknown = [c for c in columns if c not in results_store.STORE_SCHEMA.names]
+    unknown = [c for c in columns if c not in STORE_SCHEMA.names]
     if unknown:
         raise ValueError(f"not store columns: {', '.join(unknown)}")
     parts, unreadable = readable_parts(store)
@@ -579,7 +555,7 @@ def _flatten(frame: pd.DataFrame, means_by_name: bool = False) -> pd.DataFrame:
     frame = frame.copy()
     frame.columns = names
     frame = frame.reset_index()
-    for name in DICTIONARY_COLUMNS:  # categoricals back to plain strings for the callers
+    for name in LABEL_COLUMNS:  # categoricals back to plain strings for the callers
         if name in frame.columns:
             frame[name] = frame[name].astype(str)
     frame["points"] = frame["points"].astype(np.int64)
@@ -590,7 +566,7 @@ def stage_summary(frame):
     """Per (workload, cpu, stage) summary (:data:`STAGE_SUMMARY_AGGS`); Dask or pandas, unflattened."""
     lazy = hasattr(frame, "map_partitions")  # a Dask frame; pandas has no such method
     flagged = frame.map_partitions(_with_verdict_flags) if lazy else _with_verdict_flags(frame)
-    return flagged.groupby(list(LABELS), observed=True).agg(STAGE_SUMMARY_AGGS)
+    return flagged.groupby(list(LABEL_COLUMNS), observed=True).agg(STAGE_SUMMARY_AGGS)
 
 
 def cube(frame, metrics: Sequence[str] = CUBE_METRICS):
@@ -614,7 +590,7 @@ class Aggregates:
 
 
 def _finish(summary, cells, scan: StoreScan, start: float) -> Aggregates:
-    summary = _flatten(summary).sort_values(list(LABELS), ignore_index=True)
+    summary = _flatten(summary).sort_values(list(LABEL_COLUMNS), ignore_index=True)
     cells = _flatten(cells, means_by_name=True).sort_values(list(CUBE_KEYS), ignore_index=True)
     scan.seconds = time.perf_counter() - start
     return Aggregates(summary, cells, scan)
@@ -661,24 +637,3 @@ def aggregate_pandas(
     frames = [read_part(p, how) for p in partitions_]
     frame = pd.concat(frames, ignore_index=True) if frames else meta_frame(how)
     return _finish(stage_summary(frame), cube(frame, metrics), scan, start)
-
-
-# --------------------------------------------------------------------------- point lookups
-def lookup(
-    store: Path | str, point_ids: Sequence[str], columns: Sequence[str] | None = None
-) -> pa.Table:
-    """The stored rows of ``point_ids`` (deduplicated by the store's rule), as Arrow.
-
-    For a handful of ids (``asi-answer``): one pyarrow scan with the id
-    filter pushed down, no Dask. Unreadable parts are skipped.
-    """
-    parts, _ = readable_parts(store)
-    names = results_store.STORE_SCHEMA.names if columns is None else list(columns)
-    wanted = list(dict.fromkeys([*DEDUP_COLUMNS, *names]))
-    if not parts:
-        return results_store.STORE_SCHEMA.empty_table().select(wanted)
-    dataset = ds.dataset(
-        [str(p) for p in parts], format="parquet", schema=results_store.STORE_SCHEMA
-    )
-    table = dataset.to_table(columns=wanted, filter=pc.field("point_id").isin(list(point_ids)))
-    return results_store.dedupe(table)

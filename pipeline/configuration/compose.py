@@ -1,22 +1,32 @@
-"""Compose the project's Hydra config, and turn it into model inputs.
+"""The one way into Hydra: a composer per search path, and the config as model inputs.
 
-Composition uses Hydra's own override grammar (``key=value``,
-``group=option``, ``+key=value``), so entry points accept exactly what
-``@hydra.main`` programs accept. Every failure becomes a one-line
-:class:`ConfigError`.
+Hydra is initialised once per process (:func:`composer`; again only if a
+command asks for another ``--config-dir``), from the packaged configs
+(``pkg://pipeline.conf``, the repository's ``conf/``) plus the user's own
+config directory (:func:`user_config_dir`) and any ``--config-dir``, which a
+search-path plugin (``hydra_plugins/asi_slowdown``) appends. Compositions are
+cached per override tuple. Composition uses Hydra's own override grammar
+(``key=value``, ``group=option``, ``+key=value``), so entry points accept
+exactly what ``@hydra.main`` programs accept. Every failure becomes a
+one-line :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Sequence
 from dataclasses import fields
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
+from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from model.costs import (
     Correlation,
@@ -27,11 +37,111 @@ from model.costs import (
 )
 from model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS, as_columns, check_ranges
 from model.units import parse_size
+from pipeline.configuration.errors import ConfigError, one_line
+from pipeline.configuration.schema import SIZE_FIELDS, Config, register
 
-from .config import SIZE_FIELDS, Config, register
-from .errors import ConfigError, one_line
+CONF_PACKAGE = "pipeline.conf"
+"""The packaged configs: the repository's ``conf/``, installed as this package."""
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(str(resources.files(CONF_PACKAGE)))
+"""Where the packaged configs are on disk (read-only once installed)."""
+
+USER_CONFIG_ENV = "ASI_CONFIG_DIR"
+"""Environment variable naming the user's config directory."""
+
+DEFAULT_USER_CONFIG_DIR = "outputs/conf"
+"""The user's config directory when :data:`USER_CONFIG_ENV` is unset (relative to the
+working directory, like the results store)."""
+
+
+def user_config_dir() -> Path:
+    """The user's own configs (``cpu/``, ``workload/``, ``experiment/``...), searched after
+    the packaged ones; where ``asi-calibrate`` writes. Need not exist."""
+    return Path(os.environ.get(USER_CONFIG_ENV) or DEFAULT_USER_CONFIG_DIR).absolute()
+
+
+_extra_dirs: tuple[str, ...] = ()
+_initialised: tuple[str, ...] | None = None
+
+
+def search_dirs() -> list[str]:
+    """The ``file://`` entries the search-path plugin appends: ``--config-dir``s, then the user's."""
+    return [f"file://{d}" for d in (*_extra_dirs, str(user_config_dir()))]
+
+
+class Composer:
+    """Hydra's config loader for one search path, and cached compositions.
+
+    Obtain one with :func:`composer`. ``config_dirs`` are extra config
+    directories (Hydra's ``--config-dir``), searched after the packaged ones.
+    """
+
+    def __init__(self, config_dirs: tuple[str, ...] = (), *, loader=None) -> None:
+        self._loader = loader  # a running Hydra app's (the sweeper plugin's): used as is
+        for d in config_dirs:
+            if not Path(d).is_dir():
+                raise ConfigError(f"--config-dir: {d!r} is not a directory")
+        self.config_dirs = tuple(str(Path(d).absolute()) for d in config_dirs)
+        self._cache: dict[tuple, DictConfig] = {}
+
+    def loader(self):
+        """Hydra's ``ConfigLoader``, Hydra initialised for this search path if it is not yet."""
+        global _extra_dirs, _initialised
+        if self._loader is not None:
+            return self._loader
+        key = (*self.config_dirs, str(user_config_dir()))
+        if _initialised != key or not GlobalHydra.instance().is_initialized():
+            register()
+            _extra_dirs = self.config_dirs
+            GlobalHydra.instance().clear()
+            # called, not entered: Hydra stays initialised for the rest of the process
+            initialize_config_module(CONF_PACKAGE, version_base="1.3")
+            _initialised = key
+            self._cache.clear()
+        return GlobalHydra.instance().config_loader()
+
+    def group_options(self, group: str) -> list[str]:
+        """Options of a config group across the search path (``cpu`` -> profile names)."""
+        try:
+            return sorted(self.loader().get_group_options(group))
+        except Exception:  # an unknown group has no options
+            return []
+
+    def load(
+        self, overrides: Sequence[str] = (), config_name: str = "config", *, multirun: bool = False
+    ) -> DictConfig:
+        """Compose with the ``hydra`` node, unvalidated (``--cfg``, the sweeper); cached."""
+        check_override_syntax(overrides)
+        key = (config_name, tuple(overrides), multirun)
+        if key not in self._cache:
+            loader = self.loader()
+            try:
+                self._cache[key] = loader.load_configuration(
+                    config_name=config_name,
+                    overrides=list(overrides),
+                    run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN,
+                )
+            except Exception as exc:  # Hydra and OmegaConf raise many types; all are user errors
+                raise ConfigError(one_line(exc, self.group_options)) from None
+        return copy.deepcopy(self._cache[key])
+
+    def compose(self, overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+        """One validated configuration (no sweeps), without the ``hydra`` node."""
+        check_override_syntax(overrides)
+        check_no_sweeps(overrides)
+        cfg = self.load(overrides, config_name)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        check_strict_bools(cfg, overrides)
+        validate(cfg)
+        return cfg
+
+
+@cache
+def composer(config_dirs: tuple[str, ...] = ()) -> Composer:
+    """The process's composer for a search path (one per distinct ``--config-dir`` list)."""
+    return Composer(config_dirs)
+
 
 PARAM_LABELS: dict[str, str] = {
     "cpus": "cpus",
@@ -46,19 +156,8 @@ ANSWER_FORMATS = ("table", "json")
 
 
 def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
-    """Compose ``conf/<config_name>.yaml`` with ``overrides``; raise :class:`ConfigError`."""
-    register()
-    check_override_syntax(overrides)
-    check_no_sweeps(overrides)
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=list(overrides))
-    except Exception as exc:  # Hydra and OmegaConf raise many types; all are user errors here
-        raise ConfigError(one_line(exc, CONF_DIR)) from None
-    check_strict_bools(cfg, overrides)
-    validate(cfg)
-    return cfg
+    """Compose ``config_name`` with ``overrides`` on the default search path; validated."""
+    return composer().compose(overrides, config_name)
 
 
 def check_strict_bools(cfg: DictConfig, overrides: Sequence[str]) -> None:

@@ -1,22 +1,9 @@
-"""``asi-report``: the long-term projection from the results store, as a report folder.
+"""Collect a report into typed tables (:class:`Report`), then render HTML, Markdown and CSV.
 
-    asi-report                                  # after `asi-sweep experiment=default`
-    asi-report report.mode=nightly              # after `asi-sweep experiment=nightly`
-    asi-report dask=ray                         # aggregate with Dask-on-Ray
-    asi-report report.whole_store=true          # every stored point, whatever grid made it
-
-The report covers the grid of an experiment (``report.experiment``; null:
-``default``, or ``nightly`` in nightly mode), re-expanded with
-:mod:`pipeline.grid` exactly as ``asi-sweep`` expands it (model overrides
-on this command line, e.g. ``samples=256``, apply to it as they would to
-the sweep). Points the store lacks (a sweep that failed halfway) are counted
-as missing: the report says how much of the grid it covers.
-
-Writes ``report.dir`` (default ``outputs/reports/<UTC time>``): ``index.html``
-(opens offline: inline CSS, relative image links), ``summary.md``, PNG
-figures under ``figures/`` and the tables as CSV under ``data/``. In nightly
-mode the focus projection is appended to the history (``report.history``) and
-compared with the previous night. Exit codes: 0 report written, 2 bad input.
+:func:`collect` composes, re-expands the experiment's grid, aggregates the
+store (:mod:`pipeline.report.aggregate`) and projects it
+(:mod:`pipeline.projection`); :func:`render` writes the folder. ``asi-report``
+(:mod:`pipeline.cli.report`) is :func:`build` plus a line saying where.
 """
 
 from __future__ import annotations
@@ -34,24 +21,24 @@ from omegaconf import DictConfig
 
 from model import MODEL_VERSION
 from model.units import format_size, parse_size
-
-from . import figures as figs
-from . import history as hist
-from .aggregate import Aggregates, Scope, aggregate, check_scheduler, progress, scheduler
-from .answer import TARGET, THRESHOLD
-from .compose import CONF_DIR, compose_config
-from .errors import ConfigError, exits_cleanly
-from .grid import MODEL_GROUPS, MODEL_ROOTS, Grid, Profile, make_profile
-from .projection import (
-    at,
-    crossing,
-    crossing_text,
-    focus_values,
-    projections,
-    scenario_summary,
+from pipeline.configuration.compose import Composer
+from pipeline.configuration.compose import composer as default_composer
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection import history as hist
+from pipeline.projection.projection import at, focus_values, projections, scenario_summary
+from pipeline.projection.sensitivity import noise_level, point_sensitivity
+from pipeline.projection.verdicts import TARGET, THRESHOLD, crossing, crossing_text
+from pipeline.report import figures as figs
+from pipeline.report.aggregate import (
+    Aggregates,
+    Scope,
+    aggregate,
+    check_scheduler,
+    progress,
+    scheduler,
 )
-from .sensitivity import noise_level, point_sensitivity
-from .store import git_revision
+from pipeline.store.parts import git_revision
+from pipeline.sweep.grid import MODEL_GROUPS, MODEL_ROOTS, Grid, Profile, build_grid, make_profile
 
 MODES = ("adhoc", "nightly")
 TEMPLATE = "report.html.j2"
@@ -77,7 +64,9 @@ class Settings:
     history: Path
 
 
-def settings(cfg: DictConfig, now: datetime | None = None) -> Settings:
+def settings(
+    cfg: DictConfig, now: datetime | None = None, composer: Composer | None = None
+) -> Settings:
     """Validate the ``report`` and ``dask`` sections; one-line :class:`ConfigError` otherwise."""
     r = cfg.report
     if r.mode not in MODES:
@@ -90,7 +79,7 @@ def settings(cfg: DictConfig, now: datetime | None = None) -> Settings:
     experiment = None
     if not r.get("whole_store", False):
         experiment = r.experiment or ("nightly" if r.mode == "nightly" else "default")
-        options = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+        options = (composer or default_composer()).group_options("experiment")
         if experiment not in options:
             raise ConfigError(
                 f"report.experiment: unknown experiment {experiment!r}; allowed: {', '.join(options)}"
@@ -132,28 +121,17 @@ def model_overrides(overrides: Sequence[str]) -> list[str]:
     return keep
 
 
-def experiment_grid(experiment: str, overrides: Sequence[str] = ()) -> Grid:
+def experiment_grid(
+    experiment: str, overrides: Sequence[str] = (), composer: Composer | None = None
+) -> Grid:
     """The grid ``asi-sweep experiment=<experiment> <overrides>`` expands (no point is run)."""
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.types import RunMode
+    from pipeline.sweep.run import sweeper_params
 
-    from .config import register
-    from .errors import one_line
-    from .grid import build_grid
-    from .sweep import sweeper_params
-
+    composer = composer or default_composer()
     wanted = [f"experiment={experiment}", *overrides]
-    register()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
-        try:
-            cfg = loader.load_configuration("config", list(wanted), run_mode=RunMode.MULTIRUN)
-        except Exception as exc:  # Hydra's composition errors are user errors
-            raise ConfigError(one_line(exc, CONF_DIR)) from None
-        params = sweeper_params(cfg.hydra.sweeper.get("params"))
-        return build_grid([*params, *wanted], loader)
+    cfg = composer.load(wanted, multirun=True)
+    params = sweeper_params(cfg.hydra.sweeper.get("params"))
+    return build_grid([*params, *wanted], composer)
 
 
 def grid_scope(grid: Grid) -> Scope:
@@ -221,14 +199,16 @@ def missing_cells(grid: Grid, cube: pd.DataFrame, limit: int = 10) -> tuple[int,
 
 
 # --------------------------------------------------------------------------- focus and sensitivity
-def focus_wanted(cfg: DictConfig, workload: str, grid: Grid | None, size: int | None) -> dict:
+def focus_wanted(
+    cfg: DictConfig, workload: str, grid: Grid | None, size: int | None, composer: Composer
+) -> dict:
     """The dimensions a workload's projection table is shown at, before snapping to stored values."""
     if size is None:
         base = next(
             (p.base_point for p in (grid.profiles if grid else []) if p.workload == workload), None
         )
         if base is None:
-            base = make_profile(compose_config([f"workload={workload}"])).base_point
+            base = make_profile(composer.compose([f"workload={workload}"])).base_point
         size = int(base["file_size"])
     return {
         "cpus": cfg.report.focus.cpus or cfg.cpus,
@@ -243,18 +223,21 @@ def focus_table(
     cfg: DictConfig,
     grid: Grid | None,
     size: int | None,
+    composer: Composer,
 ) -> pd.DataFrame:
     """Every stage of each (workload, cpu) at its focus dimensions (nearest stored values)."""
     parts = []
     for (workload, cpu), _ in cube.groupby(["workload", "cpu"], sort=True):
-        chosen = focus_values(cube, workload, cpu, focus_wanted(cfg, workload, grid, size))
+        chosen = focus_values(
+            cube, workload, cpu, focus_wanted(cfg, workload, grid, size, composer)
+        )
         rows = at(projection, {"workload": workload, "cpu": cpu, **chosen})
         parts.append(rows)
     return pd.concat(parts, ignore_index=True) if parts else projection.head(0)
 
 
 def stage_profile(
-    grid: Grid | None, workload: str, cpu: str, stage: str, cfg: DictConfig
+    grid: Grid | None, workload: str, cpu: str, stage: str, cfg: DictConfig, composer: Composer
 ) -> Profile:
     """The profile (cost draws, base point) of one workload, CPU profile and stage."""
     for profile in grid.profiles if grid else []:
@@ -266,16 +249,18 @@ def stage_profile(
         ):
             return profile
     overrides = [f"workload={workload}", f"cpu={cpu}", f"mitigations={stage}"]
-    return make_profile(compose_config([*overrides, f"seed={cfg.seed}", f"samples={cfg.samples}"]))
+    return make_profile(
+        composer.compose([*overrides, f"seed={cfg.seed}", f"samples={cfg.samples}"])
+    )
 
 
 def sensitivities(
-    focus: pd.DataFrame, stage: str, grid: Grid | None, cfg: DictConfig
+    focus: pd.DataFrame, stage: str, grid: Grid | None, cfg: DictConfig, composer: Composer
 ) -> pd.DataFrame:
     """:func:`pipeline.sensitivity.point_sensitivity` of each focus point at ``stage``."""
     tables = []
     for _, row in focus[focus["stage"] == stage].iterrows():
-        profile = stage_profile(grid, row["workload"], row["cpu"], stage, cfg)
+        profile = stage_profile(grid, row["workload"], row["cpu"], stage, cfg, composer)
         point = {**profile.base_point, **{k: row[k] for k in ("cpus", "file_size", "ephmap_slots")}}
         table, stats = point_sensitivity(point, profile.costs(), row["slowdown_p50"])
         tables.append(
@@ -322,6 +307,7 @@ def collect(
     overrides: Sequence[str] = (),
     *,
     grid_overrides: Sequence[str] | None = None,
+    composer: Composer | None = None,
     err: Out = _stderr,
 ) -> tuple[Report, DictConfig]:
     """Compose, aggregate and project: everything but the rendering.
@@ -330,15 +316,21 @@ def collect(
     small grid); by default the grid is the experiment's.
     """
     timings: dict[str, float] = {}
-    cfg = compose_config(overrides)
-    s = settings(cfg)
+    composer = composer or default_composer()
+    cfg = composer.compose(overrides)
+    s = settings(cfg, composer=composer)
+    if not Path(cfg.store.path).is_dir():
+        raise ConfigError(
+            f"store.path: no results store at {cfg.store.path} "
+            "(run asi-sweep first, or point store.path at one)"
+        )
     stages = list(cfg.roadmap.stages)
     tick = time.perf_counter()
     grid = None
     if grid_overrides is not None:
-        grid = experiment_grid_from(grid_overrides)
+        grid = experiment_grid_from(grid_overrides, composer)
     elif s.experiment is not None:
-        grid = experiment_grid(s.experiment, model_overrides(overrides))
+        grid = experiment_grid(s.experiment, model_overrides(overrides), composer)
     timings["grid_s"] = time.perf_counter() - tick
     if grid is not None:
         err(
@@ -368,9 +360,9 @@ def collect(
     tick = time.perf_counter()
     projection = projections(aggs.cube, stages)
     scenarios = scenario_summary(projection, stages)
-    focus = focus_table(projection, aggs.cube, cfg, grid, s.focus_file_size)
+    focus = focus_table(projection, aggs.cube, cfg, grid, s.focus_file_size, composer)
     final = stages[-1]
-    sensitivity = sensitivities(focus, final, grid, cfg)
+    sensitivity = sensitivities(focus, final, grid, cfg, composer)
     timings["project_s"] = time.perf_counter() - tick
     report = Report(
         settings=s,
@@ -393,18 +385,9 @@ def collect(
     return report, cfg
 
 
-def experiment_grid_from(overrides: Sequence[str]) -> Grid:
+def experiment_grid_from(overrides: Sequence[str], composer: Composer | None = None) -> Grid:
     """A grid from explicit sweep overrides (no experiment preset)."""
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from .config import register
-    from .grid import build_grid
-
-    register()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return build_grid(list(overrides), GlobalHydra.instance().config_loader())
+    return build_grid(list(overrides), composer or default_composer())
 
 
 def nightly(report: Report, err: Out) -> None:
@@ -574,7 +557,7 @@ def render(report: Report) -> Path:
     tables = write_tables(report)
     context = page_context(report, tables)
     env = Environment(
-        loader=PackageLoader("pipeline", "templates"),
+        loader=PackageLoader("pipeline.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -743,26 +726,25 @@ def build(
     overrides: Sequence[str] = (),
     *,
     grid_overrides: Sequence[str] | None = None,
+    composer: Composer | None = None,
     err: Out = _stderr,
 ) -> tuple[Path, Report]:
     """Collect and render a report; returns ``index.html``'s path and the :class:`Report`."""
-    report, _ = collect(overrides, grid_overrides=grid_overrides, err=err)
+    report, _ = collect(overrides, grid_overrides=grid_overrides, composer=composer, err=err)
     tick = time.perf_counter()
     index = render(report)
     report.timings["render_s"] = time.perf_counter() - tick
     return index, report
 
 
-@exits_cleanly
-def main(argv: list[str]) -> int:
-    index, report = build(argv)
+def announce(index: Path, report: Report) -> None:
+    """What ``asi-report`` prints once the report is written."""
     flagged = 0 if report.comparison is None else int(report.comparison["moved"].sum())
     if flagged:
         print(
             f"asi-report: {flagged} projection(s) moved since {report.previous_night}: see the report"
         )
     print(f"asi-report: report in {index}")
-    return 0
 
 
-__all__ = ["Report", "build", "collect", "main", "render"]
+__all__ = ["Report", "announce", "build", "collect", "render"]

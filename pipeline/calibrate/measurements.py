@@ -42,8 +42,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
-from .fio import FioRun, file_sha256, read_fio
+from pipeline.calibrate.fio import FioRun, file_sha256, read_fio
+from pipeline.configuration.errors import ConfigError
 
 RUN_KEYS = ("file", "asi", "stage", "profile", "cpus", "workload", "ibpb", "overrides", "note")
 """Columns of a manifest row; ``file`` and ``asi`` are required."""

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from model import MODEL_VERSION
-
-from .compose import CONF_DIR
-from .fit import RELATIVE_KINDS, STATISTIC, Z95, CostFit, FitResult
+from pipeline.calibrate.fit import RELATIVE_KINDS, STATISTIC, Z95, CostFit, FitResult
+from pipeline.configuration.compose import CONF_DIR
 
 QUANTITY = {
     "native_time": "native time per op [ns]",

@@ -25,7 +25,7 @@ The design choices that the reliability and aggregation work build on:
   named after its process, removed by the next sweep once that process is
   gone (:func:`remove_stale_temporaries`).
 * **Rows are keyed by ``point_id``**, a hash of everything that determines
-  the result (:mod:`pipeline.grid`). A rerun computes exactly the ids that no
+  the result (:mod:`pipeline.sweep.grid`). A rerun computes exactly the ids that no
   committed part holds (:func:`existing_ids`).
 * **Duplicates are harmless.** Two sweeps writing the same store, or a driver
   killed between a commit and its bookkeeping, can leave one id in several
@@ -48,7 +48,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cache
@@ -60,85 +60,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from model.costs import ASI_COSTS
-from model.evaluate import QUANTILES
-from model.mechanism import EXIT_SOURCES
-from model.params import BOOL_PARAMS, INT_PARAMS, POINT_PARAMS
-
-STORE_SCHEMA_VERSION = "1"
-"""Bumped when :data:`STORE_SCHEMA` changes in a way old readers cannot follow."""
-
-LABEL_COLUMNS: tuple[str, ...] = ("workload", "cpu", "mitigations")
-"""Names of the chosen presets: ``workload.name``, ``cpu.name`` and the roadmap stage ``mitigations.name``."""
-
-PARAM_COLUMNS: tuple[str, ...] = tuple(POINT_PARAMS)
-"""Every model point parameter, named as in :data:`model.params.POINT_PARAMS` (the
-leaf of its config path: ``workload.file_size`` -> ``file_size``, ``ephmap.slots`` ->
-``ephmap_slots``). Sizes in [bytes]."""
-
-PROFILE_COLUMNS: tuple[str, ...] = ("seed", "samples", "cost_profile", "profile_overrides")
-"""What fixes the cost draws: the seed, the sample count, a hash of the CPU
-profile's name, clock and cost distributions, and the swept non-point values
-(e.g. ``cpu.costs.ibpb.high=20000``) as ``key=value`` pairs, space separated."""
-
-METRIC_COLUMNS: tuple[str, ...] = (
-    "t_native_mean",
-    "t_asi_mean",
-    *(f"slowdown_{s}" for s in ("mean", *QUANTILES)),
-    *(f"throughput_loss_{s}" for s in ("mean", *QUANTILES)),
-    "exits_per_op",
-    *(f"exits_{source}" for source in EXIT_SOURCES),
-    *(f"extra_ns_{cost}" for cost in ASI_COSTS),
-)
-"""Every output of :func:`model.evaluate.evaluate` (times [ns/op], exits [1/op])."""
-
-PROVENANCE_COLUMNS: tuple[str, ...] = (
-    "model_version",
-    "config_hash",
-    "git_revision",
-    "package_versions",
-    "run_id",
-    "created_at",
-)
-"""Where a row came from: model version, a hash of the composed config (execution
-settings excluded), the code's git revision (``-dirty`` if uncommitted changes),
-package versions (JSON), the sweep run, and the commit time of its part (UTC)."""
-
-
-def _param_type(name: str) -> pa.DataType:
-    if name in BOOL_PARAMS:
-        return pa.bool_()
-    if name in INT_PARAMS:
-        return pa.int64()
-    return pa.float64()
-
-
-STORE_SCHEMA = pa.schema(
-    [
-        pa.field("point_id", pa.string(), nullable=False),
-        *(pa.field(c, pa.string()) for c in LABEL_COLUMNS),
-        *(pa.field(c, _param_type(c)) for c in PARAM_COLUMNS),
-        pa.field("seed", pa.int64()),
-        pa.field("samples", pa.int64()),
-        pa.field("cost_profile", pa.string()),
-        pa.field("profile_overrides", pa.string()),
-        *(pa.field(c, pa.float64()) for c in METRIC_COLUMNS),
-        *(pa.field(c, pa.string()) for c in PROVENANCE_COLUMNS[:-1]),
-        pa.field("created_at", pa.timestamp("us", tz="UTC")),
-    ],
-    metadata={"asi.store_schema_version": STORE_SCHEMA_VERSION},
-)
-"""One row per point: id, labels, parameters, profile, metrics, provenance."""
-
-ROW_COLUMNS: tuple[str, ...] = tuple(STORE_SCHEMA.names[: STORE_SCHEMA.names.index("git_revision")])
-"""Columns a worker computes (up to ``config_hash``); the driver adds the run-wide rest."""
+from pipeline.store.schema import DEDUP_COLUMNS, STORE_SCHEMA
 
 PART_PREFIX = "part-"
 TMP_PREFIX = ".part-"
 
 
 # --------------------------------------------------------------------------- provenance
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @cache
@@ -539,3 +468,24 @@ def read(store: Path | str, columns: Iterable[str] | None = None) -> pa.Table:
     table = ds.dataset(files, format="parquet", schema=STORE_SCHEMA).to_table(columns=wanted)
     table = dedupe(table)
     return table.select(list(columns)) if columns is not None else table
+
+
+# --------------------------------------------------------------------------- point lookups
+def lookup(
+    store: Path | str, point_ids: Sequence[str], columns: Sequence[str] | None = None
+) -> pa.Table:
+    """The stored rows of ``point_ids`` (deduplicated by the store's rule), as Arrow.
+
+    For a handful of ids (``asi-answer``): one pyarrow scan with the id
+    filter pushed down, no Dask. Unreadable parts are skipped.
+    """
+    import pyarrow.dataset as ds  # imports pandas: only readers pay for it
+
+    parts, _ = check_parts(store)
+    names = STORE_SCHEMA.names if columns is None else list(columns)
+    wanted = list(dict.fromkeys([*DEDUP_COLUMNS, *names]))
+    if not parts:
+        return STORE_SCHEMA.empty_table().select(wanted)
+    dataset = ds.dataset([str(p) for p in parts], format="parquet", schema=STORE_SCHEMA)
+    table = dataset.to_table(columns=wanted, filter=pc.field("point_id").isin(list(point_ids)))
+    return dedupe(table)

@@ -38,26 +38,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, RangeSweep
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode, StringNode
 
 from model.params import BOOL_PARAMS, POINT_PARAMS, check_ranges
 from model.units import parse_size
-
-from .compose import (
-    CONF_DIR,
+from pipeline.configuration.compose import (
     PARAM_LABELS,
+    Composer,
     check_override_syntax,
     check_strict_bools,
     cost_correlations,
     cost_specs,
     point_from_config,
 )
-from .compose import validate as validate_config
-from .config import SIZE_FIELDS
-from .errors import ConfigError, one_line
-from .points import Profile
+from pipeline.configuration.compose import validate as validate_config
+from pipeline.configuration.errors import ConfigError, one_line
+from pipeline.configuration.schema import SIZE_FIELDS
+from pipeline.sweep.points import Profile
 
 MODEL_GROUPS: tuple[str, ...] = ("workload", "cpu", "mitigations")
 """Config groups a sweep may range over: they choose the model's inputs."""
@@ -257,19 +255,14 @@ def check_size(dims: Dimensions) -> None:
 
 
 # --------------------------------------------------------------------------- composition
-Composer = Callable[[Sequence[str]], DictConfig]
+ComposeFn = Callable[[Sequence[str]], DictConfig]
 
 
-def loader_composer(loader, config_name: str = "config") -> Composer:
-    """Compose with a Hydra ``ConfigLoader`` (the sweeper's, or ``GlobalHydra``'s) and validate."""
+def validated(composer: Composer, config_name: str = "config") -> ComposeFn:
+    """Compose with ``composer`` (cached per override tuple) and validate."""
 
     def compose(overrides: Sequence[str]) -> DictConfig:
-        try:
-            cfg = loader.load_configuration(
-                config_name=config_name, overrides=list(overrides), run_mode=RunMode.RUN
-            )
-        except Exception as exc:  # Hydra and OmegaConf raise many types; all are user errors
-            raise ConfigError(one_line(exc, CONF_DIR)) from None
+        cfg = composer.load(overrides, config_name)
         validate_config(cfg)
         return cfg
 
@@ -280,7 +273,7 @@ def _choice(dims: Dimensions, combo: Sequence[str]) -> list[str]:
     return [*dims.fixed, *(f"{k}={v}" for k, v in zip(dims.groups, combo, strict=True))]
 
 
-def compose_each(dims: Dimensions, compose: Composer) -> list[DictConfig]:
+def compose_each(dims: Dimensions, compose: ComposeFn) -> list[DictConfig]:
     """One validated config per combination of group options: Hydra's composition, as is."""
     return [compose(_choice(dims, combo)) for combo in itertools.product(*dims.groups.values())]
 
@@ -293,7 +286,7 @@ def _sections(cfg: DictConfig, skip: str) -> dict:
     }
 
 
-def compose_groups(dims: Dimensions, compose: Composer) -> list[DictConfig]:
+def compose_groups(dims: Dimensions, compose: ComposeFn) -> list[DictConfig]:
     """One validated config per combination of group options, in ``itertools.product`` order.
 
     Composition costs ~0.3 s here, and a grid over workloads x CPUs x stages has
@@ -332,7 +325,7 @@ def compose_groups(dims: Dimensions, compose: Composer) -> list[DictConfig]:
     return configs
 
 
-def reuse_base(compose: Composer, base: DictConfig, dims: Dimensions) -> Composer:
+def reuse_base(compose: ComposeFn, base: DictConfig, dims: Dimensions) -> ComposeFn:
     """A composer that returns ``base`` for the override list Hydra composed it from.
 
     Hydra composes the run's config (non-sweep overrides, default group
@@ -558,7 +551,7 @@ def drop_duplicate_ids(points: pa.Table) -> pa.Table:
 # --------------------------------------------------------------------------- entry point
 def build_grid(
     overrides: Sequence[str],
-    loader,
+    composer: Composer,
     config_name: str = "config",
     base: DictConfig | None = None,
 ) -> Grid:
@@ -569,8 +562,9 @@ def build_grid(
     overrides : sequence of str
         Hydra overrides: ``hydra.sweeper.params`` entries first, then the
         command line's (later ones win for the same key).
-    loader : hydra ConfigLoader
-        Resolves ``glob()`` over config groups and composes configs.
+    composer : Composer
+        Resolves ``glob()`` over config groups and composes configs
+        (:func:`pipeline.configuration.compose.composer`).
     config_name : str
         The primary config.
     base : DictConfig, optional
@@ -582,11 +576,12 @@ def build_grid(
     ConfigError
         One line naming the field and what is allowed; raised before any work.
     """
+    loader = composer.loader()
     parser = OverridesParser.create(config_loader=loader)
     parsed = merge_by_key(parse(overrides, parser))
     dims = classify(parsed, lambda key: loader.get_group_options(key))
     check_size(dims)
-    compose = loader_composer(loader, config_name)
+    compose = validated(composer, config_name)
     if base is not None:
         compose = reuse_base(compose, base, dims)
     configs = compose_groups(dims, compose)

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.units import parse_size
-
-from .errors import ConfigError
+from pipeline.configuration.errors import ConfigError
 
 DIRECTIONS = ("read", "write")
 """The I/O sections whose I/Os count as ops (``trim`` is ignored)."""

@@ -26,8 +26,8 @@ import numpy as np
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from .chunks import Chunk, evaluate_chunk
-from .errors import ConfigError
+from pipeline.configuration.errors import ConfigError
+from pipeline.sweep.chunks import Chunk, evaluate_chunk
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig

@@ -112,7 +112,7 @@ class AnswerConf:
 
 @dataclass
 class StoreConf:
-    """The results store (``pipeline/store.py``): where, and how rows are grouped into part files."""
+    """The results store (``pipeline/store/parts.py``): where, and how rows are grouped into part files."""
 
     path: str = "outputs/store"  # a directory of Parquet part files (pyarrow.dataset)
     part_rows: int = 100_000  # rows buffered before a part file is committed
@@ -132,7 +132,7 @@ class RayConf:
 
 @dataclass
 class SweepConf:
-    """How the grid is cut into Ray tasks (``pipeline/sweep.py``)."""
+    """How the grid is cut into Ray tasks (``pipeline/sweep/run.py``)."""
 
     chunk_size: int | None = None  # points per task; None: sized to target_task_seconds
     target_task_seconds: float = 1.0  # wall time one task should take [s]
@@ -145,7 +145,7 @@ class SweepConf:
 
 @dataclass
 class DaskConf:
-    """Where the store's aggregation runs (``conf/dask``, ``pipeline/aggregate.py``)."""
+    """Where the store's aggregation runs (``conf/dask``, ``pipeline/report/aggregate.py``)."""
 
     scheduler: str = "threads"  # threads | ray (Dask-on-Ray, the sweep's Ray) | tcp://host:port
     num_workers: int | None = None  # threads only: worker threads; None: every CPU
@@ -163,7 +163,7 @@ class FocusConf:
 
 @dataclass
 class ReportConf:
-    """``asi-report`` (``conf/report``, ``pipeline/report.py``)."""
+    """``asi-report`` (``conf/report``, ``pipeline/report/build.py``)."""
 
     dir: str | None = None  # None: outputs/reports/<UTC timestamp>
     mode: str = "adhoc"  # adhoc | nightly (appends the projection to the history, compares)

@@ -1,27 +1,16 @@
-"""``asi-sweep``: run a Hydra grid of model points on Ray into the results store.
+"""Run a sweep: validate and expand the grid, skip stored points, compute the rest on Ray.
 
-    asi-sweep -m cpus=1,2,4,8 workload.file_size=64M,1G ephmap.slots=1,2 'mitigations=glob(*)'
-    asi-sweep experiment=default            # a preset grid (conf/experiment/)
-    asi-sweep experiment=nightly ray=cluster  # on a running Ray cluster
-
-Every point lands in the Parquet store (``store.path``); points already there
-are skipped, so rerunning a sweep computes nothing and extending a grid
-computes only the new points. The sweep directory (``hydra.sweep.dir``) keeps
-``multirun.yaml`` and ``summary.json``. Exit codes: 0 every point stored,
-1 some chunks failed (their ids are in the summary; rerun to retry), 2 bad
-input (nothing was run or written), 130 interrupted (finished chunks are
-committed; rerun to resume).
-
-Overrides use Hydra's grammar (``a=1,2``, ``range()``, ``choice()``,
-``glob()``); ``-m`` is implied. Execution settings: ``sweep.*`` (chunking),
-``ray.*`` (``conf/ray``), ``store.*``.
+:func:`sweep` is what ``asi-sweep`` does (:mod:`pipeline.cli.sweep`) and what
+tests and notebooks call; :func:`run` is the part the Hydra sweeper plugin
+(:mod:`pipeline.sweep.sweeper`) shares with it. Every point lands in the
+Parquet store (``store.path``); points already there are skipped. The sweep
+directory (``hydra.sweep.dir``) keeps ``multirun.yaml`` and ``summary.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import resource
 import sys
 import time
@@ -29,23 +18,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import hydra
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from hydra import initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from . import store as results_store
-from .chunks import chunk_size, iter_chunks, measure_points_per_second
-from .compose import CONF_DIR, check_override_syntax
-from .config import register
-from .errors import EXIT_BAD_INPUT, ConfigError, exits_cleanly, one_line
-from .grid import Grid, build_grid
+from pipeline.configuration.compose import Composer
+from pipeline.configuration.compose import composer as default_composer
+from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError, one_line
+from pipeline.store import parts as results_store
+from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
+from pipeline.sweep.grid import Grid, build_grid
 
 EXIT_FAILED_POINTS = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
@@ -232,7 +215,7 @@ def _compute(
     grid: Grid, todo: pa.Table, cfg: DictConfig, result: SweepResult, hook, out: Out, err: Out
 ) -> None:
     """Run ``todo`` on Ray and commit its rows; fill ``result`` in place."""
-    from . import raybackend
+    from pipeline.sweep import raybackend
 
     with raybackend.session(cfg.ray) as ray_info:
         result.timings["ray_start_s"] = ray_info.start_seconds
@@ -321,7 +304,7 @@ def write_sweep_dir(sweep_dir: Path, result: SweepResult, config: DictConfig | N
 
 def run(
     overrides: Sequence[str],
-    loader,
+    composer: Composer,
     cfg: DictConfig,
     *,
     config_name: str = "config",
@@ -337,7 +320,7 @@ def run(
     """
     start = time.perf_counter()
     check_settings(cfg)
-    grid = build_grid(overrides, loader, config_name, base=cfg)
+    grid = build_grid(overrides, composer, config_name, base=cfg)
     grid_seconds = time.perf_counter() - start
     result = execute(grid, cfg, task_hook=task_hook, out=out, err=err)
     result.timings["grid_s"] = grid_seconds
@@ -347,92 +330,69 @@ def run(
     return result
 
 
+def check_launcher(cfg: DictConfig) -> None:
+    """Refuse ``hydra/launcher=...``: points run as Ray tasks, never as Hydra jobs."""
+    choice = OmegaConf.select(cfg, "hydra.runtime.choices", default={}).get("hydra/launcher")
+    if choice not in (None, "basic"):
+        raise ConfigError(
+            f"hydra/launcher={choice}: the grid sweeper runs points as Ray tasks, not through a "
+            "Hydra launcher; choose where they run with ray=... or ray.address=..."
+        )
+
+
 def sweep(
     overrides: Sequence[str] = (),
     *,
     config_name: str = "config",
+    composer: Composer | None = None,
     sweep_dir: Path | None = None,
     task_hook=None,
     out: Out = _stdout,
     err: Out = _stderr,
 ) -> SweepResult:
-    """Run a sweep from Python (tests, notebooks): what ``asi-sweep -m <overrides>`` does.
+    """Run a sweep: what ``asi-sweep <overrides>`` does (also from tests and notebooks).
 
     Raises :class:`ConfigError` on bad input. Reuses a Ray already initialised
     in this process.
     """
-    register()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
-        check_override_syntax(overrides)
-        try:
-            cfg = loader.load_configuration(
-                config_name=config_name, overrides=list(overrides), run_mode=RunMode.MULTIRUN
-            )
-        except Exception as exc:  # Hydra's composition errors are user errors
-            raise ConfigError(one_line(exc, CONF_DIR)) from None
-        params = sweeper_params(cfg.hydra.sweeper.get("params"))
-        return run(
-            [*params, *overrides],
-            loader,
-            cfg,
-            config_name=config_name,
-            sweep_dir=sweep_dir,
-            task_hook=task_hook,
-            out=out,
-            err=err,
-        )
+    composer = composer or default_composer()
+    cfg = composer.load(overrides, config_name, multirun=True)
+    check_launcher(cfg)
+    params = sweeper_params(cfg.hydra.sweeper.get("params"))
+    return run(
+        [*params, *overrides],
+        composer,
+        cfg,
+        config_name=config_name,
+        sweep_dir=sweep_dir,
+        task_hook=task_hook,
+        out=out,
+        err=err,
+    )
 
 
-# --------------------------------------------------------------------------- command line
-def single_point_job(cfg: DictConfig) -> None:
-    """One point in this process: what each job does under another sweeper (hydra/sweeper=basic).
-
-    The grid sweeper never calls this; it makes ``asi-sweep`` a complete Hydra
-    app whose per-job results match the grid's (same ids, same rows).
-    """
-    from .chunks import evaluate_chunk
-    from .grid import make_profile, profile_points
-
-    profile = make_profile(cfg)
-    rows = evaluate_chunk(profile_points(0, profile, {}), profile, profile.costs())
-    results_store.write_part(Path(cfg.store.path), rows, results_store.new_run_id(), 0)
-
-
-_app = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(
-    single_point_job
-)
-
-
-def hydra_argv(argv: Sequence[str]) -> list[str]:
-    """``argv`` for Hydra: ``--multirun`` implied, a malformed override named in one line."""
-    from hydra._internal.utils import get_args_parser
-
-    args, _ = get_args_parser().parse_known_args(list(argv))
-    check_override_syntax(list(args.overrides))  # Hydra's own error would not say which
-    modes = (args.multirun, args.run, args.cfg, args.info, args.shell_completion, args.hydra_help)
-    return list(argv) if any(modes) else ["--multirun", *argv]
-
-
-@exits_cleanly
-def main(argv: list[str]) -> int:
-    argv = hydra_argv(argv)
-    register()
-    # Hydra prints its own errors as tracebacks and exits 1; with HYDRA_FULL_ERROR it
-    # raises them instead, and bad input becomes our one line and exit 2.
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    saved, sys.argv = sys.argv, ["asi-sweep", *argv]
+def sweep_dir_of(cfg: DictConfig) -> Path:
+    """``hydra.sweep.dir`` resolved (``${now:...}``); where ``summary.json`` goes."""
     try:
-        _app()  # the grid sweeper exits with the sweep's code (SystemExit)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(one_line(exc, CONF_DIR)) from None
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
+    except Exception as exc:  # an interpolation that cannot resolve outside a Hydra run
+        raise ConfigError(f"hydra.sweep.dir: {one_line(exc)}") from None
+
+
+def main_sweep(overrides: Sequence[str], composer: Composer, config_name: str) -> int:
+    """``asi-sweep``'s work: the sweep, its exit code (0, 1 failed points, 130 interrupted)."""
+    try:
+        cfg = composer.load(overrides, config_name, multirun=True)
+        result = sweep(
+            overrides, config_name=config_name, composer=composer, sweep_dir=sweep_dir_of(cfg)
+        )
     except KeyboardInterrupt:
         print("asi-sweep: interrupted; committed parts stay, rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        sys.argv = saved
-    return 0
+    except OSError as exc:  # the store or the sweep directory cannot be written
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED_POINTS
+    return 0 if result.ok else EXIT_FAILED_POINTS
 
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED_POINTS", "SweepResult", "main", "sweep"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED_POINTS", "SweepResult", "main_sweep", "sweep"]

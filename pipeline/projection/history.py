@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import ConfigError
+from pipeline.configuration.errors import ConfigError
 
 KEYS: tuple[str, ...] = ("workload", "cpu", "cpus", "file_size", "ephmap_slots", "stage")
 """What identifies one projected value across nights."""

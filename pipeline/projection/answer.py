@@ -1,11 +1,9 @@
-"""``asi-answer``: how much slowdown remains, stage by stage along the roadmap.
-
-    asi-answer workload=fio_randread_tmpfs cpu=sapphire_rapids cpus=1
-    asi-answer answer.format=json
+"""The answer for one configuration: every roadmap stage, from the store or the model.
 
 Every stage of ``roadmap`` is evaluated for the same configuration with the
 same cost draws (common random numbers), so the differences between stages
-are paired, not noise.
+are paired, not noise. :func:`run` is the text ``asi-answer`` prints
+(:mod:`pipeline.cli.answer`).
 """
 
 from __future__ import annotations
@@ -20,23 +18,11 @@ import pandas as pd
 from model.costs import ASI_COSTS
 from model.evaluate import evaluate
 from model.mechanism import EXIT_SOURCES
-
-from .compose import compose_config, costs_for, point_from_config
-from .errors import ConfigError, exits_cleanly
-
-TARGET = 0.01
-"""The ASI team's target: degradations below 1 % (DOMAIN.md section 3)."""
-THRESHOLD = 0.05
-"""At 5 % "we don't even bother asking" (DOMAIN.md section 3)."""
-
-
-def verdict(slowdown: float) -> str:
-    """Where a slowdown stands against the 1 % target and the 5 % threshold."""
-    if slowdown < TARGET:
-        return "meets 1 % target"
-    if slowdown < THRESHOLD:
-        return "under 5 %"
-    return "over 5 %"
+from pipeline.configuration.compose import Composer, costs_for, point_from_config
+from pipeline.configuration.compose import composer as default_composer
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection.projection import check_source, stored_stages
+from pipeline.projection.verdicts import annotate, crossing_line
 
 
 def _without_group(overrides: Sequence[str], group: str) -> list[str]:
@@ -44,13 +30,14 @@ def _without_group(overrides: Sequence[str], group: str) -> list[str]:
     return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != group]
 
 
-def stage_points(cfg, overrides: Sequence[str]) -> list[dict]:
+def stage_points(cfg, overrides: Sequence[str], composer: Composer | None = None) -> list[dict]:
     """The model point of every roadmap stage, in order, for the configuration."""
     stages = list(cfg.roadmap.stages)
     if not stages:
         raise ConfigError("roadmap.stages must list at least one mitigations preset")
     base = _without_group(overrides, "mitigations")
-    return [point_from_config(compose_config([*base, f"mitigations={stage}"])) for stage in stages]
+    compose = (composer or default_composer()).compose
+    return [point_from_config(compose([*base, f"mitigations={stage}"])) for stage in stages]
 
 
 def _evaluate(points: list[dict], costs) -> pd.DataFrame:
@@ -58,49 +45,34 @@ def _evaluate(points: list[dict], costs) -> pd.DataFrame:
     return pd.DataFrame(evaluate(columns, costs))
 
 
-def _annotate(table: pd.DataFrame) -> pd.DataFrame:
-    """Add the dominant cost, the dominant exit source and the verdict per row."""
-    extra = table[[f"extra_ns_{c}" for c in ASI_COSTS]].to_numpy()
-    total = extra.sum(axis=1)
-    table["extra_ns_per_op"] = total
-    table["dominant_cost"] = np.where(
-        total > 0, np.array(list(ASI_COSTS))[extra.argmax(axis=1)], "none"
-    )
-    table["dominant_cost_share"] = np.where(
-        total > 0, extra.max(axis=1) / np.where(total > 0, total, 1), 0.0
-    )
-    exits = table[[f"exits_{s}" for s in EXIT_SOURCES]].to_numpy()
-    table["dominant_exit_source"] = np.where(
-        exits.sum(axis=1) > 0, np.array(EXIT_SOURCES)[exits.argmax(axis=1)], "none"
-    )
-    table["verdict"] = [verdict(s) for s in table["slowdown_p50"]]
-    return table
-
-
-def evaluate_stages(overrides: Sequence[str] = ()) -> tuple[pd.DataFrame, object]:
+def evaluate_stages(
+    overrides: Sequence[str] = (), composer: Composer | None = None
+) -> tuple[pd.DataFrame, object]:
     """One row per roadmap stage, in roadmap order, for the configuration ``overrides`` gives.
 
     Returns the table and the base composed config.
     """
-    cfg = compose_config(overrides)
-    points = stage_points(cfg, overrides)
+    composer = composer or default_composer()
+    cfg = composer.compose(overrides)
+    points = stage_points(cfg, overrides, composer)
     table = _evaluate(points, costs_for(cfg))
     table.insert(0, "stage", list(cfg.roadmap.stages))
-    return _annotate(table), cfg
+    return annotate(table), cfg
 
 
-def answer_stages(overrides: Sequence[str] = ()) -> tuple[pd.DataFrame, object, str]:
+def answer_stages(
+    overrides: Sequence[str] = (), composer: Composer | None = None
+) -> tuple[pd.DataFrame, object, str]:
     """:func:`evaluate_stages`, read from the results store when it holds every stage.
 
     ``answer.source``: ``auto`` (the store if it holds every stage, else the
     model), ``store`` (the store or a one-line error) or ``model``. Returns
     the table, the base config and a note saying which source was used.
     """
-    from .projection import check_source, stored_stages  # projection imports this module
-
-    cfg = compose_config(overrides)
+    composer = composer or default_composer()
+    cfg = composer.compose(overrides)
     source = check_source(cfg.answer.source)
-    points = stage_points(cfg, overrides)
+    points = stage_points(cfg, overrides, composer)
     stages = list(cfg.roadmap.stages)
     table, note = (
         (None, "answer.source=model") if source == "model" else stored_stages(cfg, points, stages)
@@ -110,7 +82,7 @@ def answer_stages(overrides: Sequence[str] = ()) -> tuple[pd.DataFrame, object, 
             raise ConfigError(f"answer.source=store: {note}")
         table, note = _evaluate(points, costs_for(cfg)), f"evaluated directly ({note})"
     table.insert(0, "stage", stages)
-    return _annotate(table), cfg, note
+    return annotate(table), cfg, note
 
 
 VS_DIMENSIONS = {"vs_cpus": ("cpus", "CPUs"), "vs_slots": ("ephmap_slots", "slots")}
@@ -132,7 +104,7 @@ def evaluate_vs(
     composed them (each stage costs a Hydra composition).
     """
     param, _ = VS_DIMENSIONS[key]
-    cfg = compose_config(overrides) if cfg is None else cfg
+    cfg = default_composer().compose(overrides) if cfg is None else cfg
     try:
         values = [int(v) for v in values]
     except (TypeError, ValueError):
@@ -146,7 +118,7 @@ def evaluate_vs(
     table = _evaluate(points, costs_for(cfg))
     table.insert(0, "value", [v for _ in cfg.roadmap.stages for v in values])
     table.insert(0, "stage", [s for s in cfg.roadmap.stages for _ in values])
-    return _annotate(table)
+    return annotate(table)
 
 
 def _pct(x: float) -> str:
@@ -270,13 +242,11 @@ def format_vs(curve: pd.DataFrame, key: str) -> str:
     return "\n".join([f"Slowdown p50 (mean extra time per op) by {label}:", "", *lines])
 
 
-def run(argv: Sequence[str]) -> str:
+def run(argv: Sequence[str], composer: Composer | None = None) -> str:
     """The text ``asi-answer`` prints for command-line overrides ``argv``."""
-    from .projection import crossing_line
-
-    table, cfg, source = answer_stages(argv)
+    table, cfg, source = answer_stages(argv, composer)
     keys = [key for key in VS_DIMENSIONS if cfg.answer[key]]
-    points = stage_points(cfg, argv) if keys else None  # composed once for every curve
+    points = stage_points(cfg, argv, composer) if keys else None  # composed once for every curve
     curves = {key: evaluate_vs(argv, key, cfg.answer[key], cfg=cfg, points=points) for key in keys}
     if cfg.answer.format == "json":
         print(f"source: {source}", file=sys.stderr)  # stdout stays pure JSON
@@ -285,9 +255,3 @@ def run(argv: Sequence[str]) -> str:
     return "\n\n".join(
         [format_table(table, cfg), where, *(format_vs(c, k) for k, c in curves.items())]
     )
-
-
-@exits_cleanly
-def main(argv: list[str]) -> int:
-    print(run(argv))
-    return 0

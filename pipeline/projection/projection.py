@@ -4,7 +4,7 @@ A *scenario* is a workload, a CPU profile and the dimensions a sweep varies
 (:data:`SCENARIO_KEYS`); its *projection* is one row per roadmap stage, in
 roadmap order (``conf/roadmap``), with the slowdown and throughput-loss
 quantiles, the exit source and the cost component that dominate, and the
-verdict against the 1 % target and the 5 % threshold (:mod:`pipeline.answer`).
+verdict against the 1 % target and the 5 % threshold (:mod:`pipeline.projection.verdicts`).
 
 The rows come from the results store's cube (:func:`pipeline.aggregate.aggregate`)
 or, for ``asi-answer``, straight from the store by point id
@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from .aggregate import DIMENSIONS, lookup
-from .answer import TARGET, THRESHOLD, _annotate
-from .errors import ConfigError
-from .grid import make_profile, profile_points
-from .store import METRIC_COLUMNS
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection.verdicts import TARGET, THRESHOLD, annotate, crossing
+from pipeline.store.parts import lookup
+from pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS
+from pipeline.sweep.grid import make_profile, profile_points
 
 SCENARIO_KEYS: tuple[str, ...] = ("workload", "cpu", *DIMENSIONS)
 """What identifies a scenario across the stages of the roadmap."""
@@ -58,39 +58,7 @@ def projections(cube: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
     rows.insert(0, "stage", rows["mitigations"])
     rows.insert(1, "stage_index", rows["mitigations"].map(order).astype(np.int64))
     rows = rows.sort_values([*SCENARIO_KEYS, "stage_index"], ignore_index=True)
-    return _annotate(rows)
-
-
-def crossing(slowdown_p50: Sequence[float], stages: Sequence[str], level: float) -> str | None:
-    """The stage from which the slowdown p50 stays below ``level``; None if it never does.
-
-    "Stays": a stage that dips below and a later one that rises above again
-    (a fix that costs more than it saves for this scenario) does not count.
-    """
-    above = np.flatnonzero(np.asarray(slowdown_p50, dtype=np.float64) >= level)
-    first = 0 if len(above) == 0 else int(above[-1]) + 1
-    return stages[first] if first < len(stages) else None
-
-
-def crossing_text(stage: str | None, stages: Sequence[str], what: str) -> str:
-    """``what`` crossed at ``stage``, in words."""
-    if stage is None:
-        return f"{what}: not reached by {stages[-1]}"
-    if stage == stages[0]:
-        return f"{what}: met from {stage} (the first stage) on"
-    return f"{what}: met from {stage} on"
-
-
-def crossing_line(table: pd.DataFrame) -> str:
-    """One line: where a single scenario's projection crosses the target and the threshold."""
-    stages = list(table["stage"])
-    p50 = table["slowdown_p50"].to_numpy()
-    return "; ".join(
-        [
-            crossing_text(crossing(p50, stages, THRESHOLD), stages, "under 5 %"),
-            crossing_text(crossing(p50, stages, TARGET), stages, "1 % target"),
-        ]
-    )
+    return annotate(rows)
 
 
 SCENARIO_COLUMNS: tuple[str, ...] = (
@@ -204,7 +172,7 @@ def stored_stages(
     Returns
     -------
     table : DataFrame or None
-        :data:`pipeline.store.METRIC_COLUMNS`, one row per stage in roadmap
+        :data:`pipeline.store.schema.METRIC_COLUMNS`, one row per stage in roadmap
         order (what :func:`model.evaluate.evaluate` returns for the points),
         or None unless the store holds every stage.
     note : str

@@ -3,9 +3,9 @@
 Unlike Hydra's BasicSweeper, which composes a full config per job (~50 ms
 each) and launches one job per point, this sweeper composes once per
 combination of config-group options, expands scalar values into columns
-(:mod:`pipeline.grid`) and evaluates chunks of points as Ray tasks
-(:mod:`pipeline.sweep`). Hydra registers it through the shim in
-``hydra_plugins/asi_grid_sweeper``; ``conf/config.yaml`` makes it the default.
+(:mod:`pipeline.sweep.grid`) and evaluates chunks of points as Ray tasks
+(:mod:`pipeline.sweep.run`). Hydra registers it through the shim in
+``hydra_plugins/asi_slowdown``; ``conf/config.yaml`` makes it the default.
 
 Heavy imports (Ray, pyarrow, the model) happen in :meth:`sweep`, not at
 import: Hydra imports every plugin whenever any app starts.
@@ -22,14 +22,14 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from .errors import EXIT_BAD_INPUT, ConfigError
+from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError
 
 
 @dataclass
 class GridSweeperConf:
     """``hydra/sweeper: grid``; ``params`` maps a key to its sweep (``cpus: 1,2,4``)."""
 
-    _target_: str = "hydra_plugins.asi_grid_sweeper.grid_sweeper.GridSweeper"
+    _target_: str = "hydra_plugins.asi_slowdown.grid_sweeper.GridSweeper"
     params: dict[str, Any] | None = None
 
 
@@ -50,18 +50,21 @@ class GridSweeperImpl(Sweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        # No launcher: points run as Ray tasks, not as Hydra jobs.
+        # No launcher: points run as Ray tasks, not as Hydra jobs (sweep() refuses
+        # hydra/launcher=... with one line).
         self.hydra_context = hydra_context
         self.config = config
 
     def sweep(self, arguments: list[str]) -> Any:
-        from .sweep import EXIT_FAILED_POINTS, run, sweeper_params
+        from pipeline.configuration.compose import Composer
+        from pipeline.sweep.run import EXIT_FAILED_POINTS, check_launcher, run, sweeper_params
 
         assert self.config is not None and self.hydra_context is not None
         try:
+            check_launcher(self.config)
             result = run(
                 [*sweeper_params(self.params), *arguments],
-                self.hydra_context.config_loader,
+                Composer(loader=self.hydra_context.config_loader),
                 self.config,
                 config_name=self.config.hydra.job.config_name,
                 sweep_dir=Path(self.config.hydra.sweep.dir),
