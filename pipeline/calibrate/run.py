@@ -39,6 +39,7 @@ from pipeline.configuration.compose import Composer as HydraComposer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError, one_line
 from pipeline.configuration.schema import SIZE_FIELDS
+from pipeline.store.schema import LOSS_QUANTILES
 
 OWN_PREFIX = "calibrate."
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -462,13 +463,7 @@ def workload_header(rates: NativeRates, name: str, inputs: Inputs) -> str:
 
 
 # --------------------------------------------------------------------------- verification
-VERIFIED_KEYS = (
-    "t_native_mean",
-    "t_asi_mean",
-    "throughput_loss_p05",
-    "throughput_loss_p50",
-    "throughput_loss_p95",
-)
+VERIFIED_KEYS = ("t_native_mean", "t_asi_mean", *LOSS_QUANTILES)
 
 
 def verify(

@@ -61,12 +61,14 @@ def user_config_dir() -> Path:
 
 
 _extra_dirs: tuple[str, ...] = ()
-_initialised: tuple[str, ...] | None = None
+_initialised: tuple | None = None
 
 
 def search_dirs() -> list[str]:
-    """The ``file://`` entries the search-path plugin appends: ``--config-dir``s, then the user's."""
-    return [f"file://{d}" for d in (*_extra_dirs, str(user_config_dir()))]
+    """The ``file://`` entries the search-path plugin appends: ``--config-dir``s, then the
+    user's config directory if it exists (Hydra warns about missing ones)."""
+    user = user_config_dir()
+    return [f"file://{d}" for d in (*_extra_dirs, *([str(user)] if user.is_dir() else []))]
 
 
 class Composer:
@@ -89,7 +91,8 @@ class Composer:
         global _extra_dirs, _initialised
         if self._loader is not None:
             return self._loader
-        key = (*self.config_dirs, str(user_config_dir()))
+        user = user_config_dir()
+        key = (*self.config_dirs, str(user), user.is_dir())  # asi-calibrate may create it
         if _initialised != key or not GlobalHydra.instance().is_initialized():
             register()
             _extra_dirs = self.config_dirs

@@ -15,14 +15,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from model.costs import ASI_COSTS
 from model.evaluate import evaluate
-from model.mechanism import EXIT_SOURCES
 from pipeline.configuration.compose import Composer, costs_for, point_from_config
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import check_source, stored_stages
 from pipeline.projection.verdicts import annotate, crossing_line
+from pipeline.store.schema import METRIC_COLUMNS, SLOWDOWN_QUANTILES
 
 
 def _without_group(overrides: Sequence[str], group: str) -> list[str]:
@@ -171,35 +170,11 @@ def format_table(table: pd.DataFrame, cfg) -> str:
     return "\n".join([header, "", *lines, "", answer])
 
 
-JSON_KEYS = (
-    "stage",
-    "throughput_loss_p05",
-    "throughput_loss_p50",
-    "throughput_loss_p95",
-    "throughput_loss_mean",
-    "slowdown_p05",
-    "slowdown_p50",
-    "slowdown_p95",
-    "slowdown_mean",
-    "exits_per_op",
-    *(f"exits_{s}" for s in EXIT_SOURCES),
-    *(f"extra_ns_{c}" for c in ASI_COSTS),
-    "t_native_mean",
-    "t_asi_mean",
-    "dominant_exit_source",
-    "dominant_cost",
-    "verdict",
-)
+JSON_KEYS = ("stage", *METRIC_COLUMNS, "dominant_exit_source", "dominant_cost", "verdict")
+"""What ``answer.format=json`` prints per stage: every metric of the model, then the annotations."""
 
 
-VS_KEYS = (
-    "value",
-    "throughput_loss_p50",
-    "slowdown_p05",
-    "slowdown_p50",
-    "slowdown_p95",
-    "extra_ns_per_op",
-)
+VS_KEYS = ("value", "throughput_loss_p50", *SLOWDOWN_QUANTILES, "extra_ns_per_op")
 
 
 def _records(frame: pd.DataFrame, keys) -> list[dict]:

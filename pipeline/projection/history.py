@@ -26,16 +26,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.configuration.errors import ConfigError
+from pipeline.projection.projection import FINAL_METRICS, SCENARIO_KEYS
 
-KEYS: tuple[str, ...] = ("workload", "cpu", "cpus", "file_size", "ephmap_slots", "stage")
+KEYS: tuple[str, ...] = (*SCENARIO_KEYS, "stage")
 """What identifies one projected value across nights."""
 
 VALUES: tuple[str, ...] = (
     "stage_index",
-    "slowdown_p05",
-    "slowdown_p50",
-    "slowdown_p95",
-    "throughput_loss_p50",
+    *FINAL_METRICS,
     "dominant_cost",
     "dominant_exit_source",
     "verdict",

@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.verdicts import TARGET, THRESHOLD, annotate, crossing
 from pipeline.store.parts import lookup
-from pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS
+from pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS, SLOWDOWN_QUANTILES
 from pipeline.sweep.grid import make_profile, profile_points
 
 SCENARIO_KEYS: tuple[str, ...] = ("workload", "cpu", *DIMENSIONS)
@@ -61,15 +61,15 @@ def projections(cube: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
     return annotate(rows)
 
 
+FINAL_METRICS: tuple[str, ...] = (*SLOWDOWN_QUANTILES, "throughput_loss_p50")
+"""What a scenario summary reports of its last stage (as ``final_<metric>``)."""
+
 SCENARIO_COLUMNS: tuple[str, ...] = (
     *SCENARIO_KEYS,
     "stages_present",
     "complete",
     "last_stage",
-    "final_slowdown_p05",
-    "final_slowdown_p50",
-    "final_slowdown_p95",
-    "final_throughput_loss_p50",
+    *(f"final_{m}" for m in FINAL_METRICS),
     "final_dominant_cost",
     "final_verdict",
     "under_threshold_from",
@@ -94,10 +94,7 @@ def scenario_summary(projection: pd.DataFrame, stages: Sequence[str]) -> pd.Data
                 "stages_present": len(present),
                 "complete": len(present) == len(stages),
                 "last_stage": last["stage"],
-                **{
-                    f"final_{m}": last[m]
-                    for m in ("slowdown_p05", "slowdown_p50", "slowdown_p95", "throughput_loss_p50")
-                },
+                **{f"final_{m}": last[m] for m in FINAL_METRICS},
                 "final_dominant_cost": last["dominant_cost"],
                 "final_verdict": last["verdict"],
                 "under_threshold_from": crossing(rows["slowdown_p50"], present, THRESHOLD),

@@ -47,8 +47,8 @@ from pipeline.configuration.errors import ConfigError
 from pipeline.projection.verdicts import TARGET, THRESHOLD
 from pipeline.store import parts as results_store
 from pipeline.store.schema import (
+    CUBE_KEYS,
     DEDUP_COLUMNS,
-    DIMENSIONS,
     HEADLINE_METRICS,
     LABEL_COLUMNS,
     METRIC_COLUMNS,
@@ -61,8 +61,6 @@ if TYPE_CHECKING:
 # Dask is imported inside the functions that run it: ``dask.dataframe`` takes about a
 # second to import, and asi-answer only needs :func:`lookup`.
 
-CUBE_KEYS: tuple[str, ...] = (*LABEL_COLUMNS, *DIMENSIONS)
-"""A cube cell: labels and dimensions. Other swept values (seeds, cost overrides) are averaged."""
 
 CUBE_METRICS: tuple[str, ...] = tuple(
     c for c in METRIC_COLUMNS if c not in ("t_asi_mean", "throughput_loss_mean")

@@ -38,6 +38,7 @@ from pipeline.report.aggregate import (
     scheduler,
 )
 from pipeline.store.parts import git_revision
+from pipeline.store.schema import CUBE_KEYS, DIMENSIONS, LABEL_COLUMNS
 from pipeline.sweep.grid import MODEL_GROUPS, MODEL_ROOTS, Grid, Profile, build_grid, make_profile
 
 MODES = ("adhoc", "nightly")
@@ -152,24 +153,22 @@ def grid_counts(grid: Grid) -> pd.DataFrame:
     """Points of the grid per (workload, cpu, mitigations)."""
     labels = pd.DataFrame(
         [(p.workload, p.cpu, p.mitigations) for p in grid.profiles],
-        columns=["workload", "cpu", "mitigations"],
+        columns=list(LABEL_COLUMNS),
     )
     per_profile = np.bincount(
         grid.points.column("profile").to_numpy(), minlength=len(grid.profiles)
     )
     labels["grid_points"] = per_profile
-    return labels.groupby(["workload", "cpu", "mitigations"], as_index=False)["grid_points"].sum()
+    return labels.groupby(list(LABEL_COLUMNS), as_index=False)["grid_points"].sum()
 
 
 def coverage(counts: pd.DataFrame | None, summary: pd.DataFrame) -> pd.DataFrame:
     """Stored vs grid points per (workload, cpu, mitigations); grid columns NaN without a grid."""
-    stored = summary[["workload", "cpu", "mitigations", "points"]].rename(
-        columns={"points": "stored_points"}
-    )
+    stored = summary[[*LABEL_COLUMNS, "points"]].rename(columns={"points": "stored_points"})
     if counts is None:
         table = stored.assign(grid_points=np.nan)
     else:
-        table = counts.merge(stored, on=["workload", "cpu", "mitigations"], how="left")
+        table = counts.merge(stored, on=list(LABEL_COLUMNS), how="left")
         table["stored_points"] = table["stored_points"].fillna(0).astype(np.int64)
     table["coverage"] = table["stored_points"] / table["grid_points"]
     return table
@@ -180,17 +179,17 @@ def missing_cells(grid: Grid, cube: pd.DataFrame, limit: int = 10) -> tuple[int,
     points = grid.points
     labels = pd.DataFrame(
         [(p.workload, p.cpu, p.mitigations) for p in grid.profiles],
-        columns=["workload", "cpu", "mitigations"],
+        columns=list(LABEL_COLUMNS),
     ).iloc[points.column("profile").to_numpy()]
     frame = labels.reset_index(drop=True)
-    for name in ("cpus", "file_size", "ephmap_slots"):
+    for name in DIMENSIONS:
         if name in points.column_names:
             frame[name] = points.column(name).to_numpy()
         else:
             frame[name] = [
                 grid.profiles[i].base_point[name] for i in points.column("profile").to_numpy()
             ]
-    keys = ["workload", "cpu", "mitigations", "cpus", "file_size", "ephmap_slots"]
+    keys = list(CUBE_KEYS)
     frame = frame.astype({"cpus": np.int64, "file_size": np.int64, "ephmap_slots": np.int64})
     present = cube[keys].assign(_present=True)
     merged = frame.merge(present, on=keys, how="left")
@@ -261,7 +260,7 @@ def sensitivities(
     tables = []
     for _, row in focus[focus["stage"] == stage].iterrows():
         profile = stage_profile(grid, row["workload"], row["cpu"], stage, cfg, composer)
-        point = {**profile.base_point, **{k: row[k] for k in ("cpus", "file_size", "ephmap_slots")}}
+        point = {**profile.base_point, **{k: row[k] for k in DIMENSIONS}}
         table, stats = point_sensitivity(point, profile.costs(), row["slowdown_p50"])
         tables.append(
             table.assign(

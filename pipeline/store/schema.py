@@ -92,7 +92,14 @@ DIMENSIONS: tuple[str, ...] = ("cpus", "file_size", "ephmap_slots")
 DEDUP_COLUMNS: tuple[str, ...] = ("point_id", "created_at", "run_id")
 """What decides which of two rows of one point is kept: earliest commit, then run id."""
 
-HEADLINE_METRICS: tuple[str, ...] = tuple(
-    f"{metric}_{q}" for metric in ("slowdown", "throughput_loss") for q in QUANTILES
-)
+SLOWDOWN_QUANTILES: tuple[str, ...] = tuple(f"slowdown_{q}" for q in QUANTILES)
+"""The slowdown's quantiles per point (fractions)."""
+
+LOSS_QUANTILES: tuple[str, ...] = tuple(f"throughput_loss_{q}" for q in QUANTILES)
+"""The throughput loss's quantiles per point (fractions)."""
+
+HEADLINE_METRICS: tuple[str, ...] = (*SLOWDOWN_QUANTILES, *LOSS_QUANTILES)
 """Quantiles of the two metrics, per point (fractions)."""
+
+CUBE_KEYS: tuple[str, ...] = (*LABEL_COLUMNS, *DIMENSIONS)
+"""A cube cell of the report's aggregation: labels and dimensions."""

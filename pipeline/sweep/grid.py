@@ -55,9 +55,10 @@ from pipeline.configuration.compose import (
 from pipeline.configuration.compose import validate as validate_config
 from pipeline.configuration.errors import ConfigError, one_line
 from pipeline.configuration.schema import SIZE_FIELDS
+from pipeline.store.schema import LABEL_COLUMNS
 from pipeline.sweep.points import Profile
 
-MODEL_GROUPS: tuple[str, ...] = ("workload", "cpu", "mitigations")
+MODEL_GROUPS: tuple[str, ...] = LABEL_COLUMNS
 """Config groups a sweep may range over: they choose the model's inputs."""
 
 MODEL_ROOTS: tuple[str, ...] = (

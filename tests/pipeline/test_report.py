@@ -221,7 +221,7 @@ def test_bad_settings_are_one_line_naming_the_field(override, message):
 def test_cli_writes_the_whole_store_report_and_rejects_bad_input(tmp_path):
     store = tmp_path / "store"
     write_store(store, ("mitigations=glob(*)", "cpus=1,2", "samples=16"))
-    command = [sys.executable, "-c", "from pipeline.report.build import main; main()"]
+    command = [sys.executable, "-c", "from pipeline.cli.report import main; main()"]
     ok = subprocess.run(
         [
             *command,
