@@ -136,6 +136,6 @@ def test_asi_sweep_rejects_bad_overrides_in_one_line(guarded_store, tmp_path, mo
     monkeypatch.chdir(tmp_path)  # Hydra's sweep directory is relative: it must stay unmade
     # Validation must stop every case before the store is opened; one that slips through
     # fails here at once instead of running a sweep (and a slow shrink) on bad input.
-    monkeypatch.setattr("pipeline.sweep.execute", refuse_to_execute)
+    monkeypatch.setattr("pipeline.sweep.run.execute", refuse_to_execute)
     fixed = [f"store.path={guarded_store}", "sweep.progress=false"]
     assert feed(sweep_main, bad_sweep_override_sets, guarded_store, tmp_path, fixed) >= EXAMPLES
