@@ -3,7 +3,7 @@
 A CPU cost profile (``conf/cpu/*.yaml``) gives, for every name in
 :data:`COST_NAMES`, a distribution with its source. Sampling turns a profile
 into arrays of ``n`` draws per cost, in [ns] (bandwidths in [bytes/ns], which
-is GB/s).
+is GB/s; the rates of :data:`RATE_COSTS` in [1/s]).
 
 Draws are *common random numbers*: draw ``k`` of cost ``c`` depends only on
 ``(seed, profile, c, k)``. Every point evaluated with the same profile sees
@@ -35,28 +35,50 @@ NATIVE_COSTS: dict[str, str] = {
     "context_switch": "one context_switch() including the scheduler's pick [ns]",
     "copy_bandwidth": "single-core memory copy/zero bandwidth [bytes/ns = GB/s]",
     "mem_bandwidth": "whole-socket memory bandwidth shared by all CPUs [bytes/ns = GB/s]",
+    "kernel_rest": "the rest of a kernel entry after an exit where the model does not count the "
+    "path (an interrupt handler, a syscall after a TLB-flush exit, the switched-to task's kernel "
+    "path): how long the CPU stays unrestricted [ns]",
 }
 """Costs of the native (ASI off) kernel paths the model counts."""
 
 ASI_COSTS: dict[str, str] = {
     "fault_entry": "kernel-mode fault on an unmapped physmap page up to asi_exit [ns]",
     "cr3_write": "one CR3 write [ns]",
-    "tlb_refill": "TLB (and paging-structure cache) refill after a flushing CR3 switch or a full local flush [ns]",
+    "page_walk": "refilling one TLB entry by a page walk after a flushing CR3 switch or a full "
+    "local flush [ns]; a refill costs the workload's tlb_working_set of these",
     "ibpb": "indirect branch prediction barrier (write to MSR_IA32_PRED_CMD) [ns]",
-    "rsb_fill": "return stack buffer stuffing [ns]",
+    "rsb_fill": "return stack buffer stuffing (fill_return_buffer) [ns]",
     "l1d_flush": "L1D flush via MSR_IA32_FLUSH_CMD plus L1D refill [ns]",
-    "ephmap_pte": "setting and clearing one kernel PTE (ephmap or direct map), plus the page walk on first touch [ns]",
+    "generation_check": "asi_enter's TLB-generation bookkeeping when CR3 writes keep NOFLUSH [ns]",
+    "smt_stun": "stunning and releasing the SMT sibling around one unrestricted period "
+    "(IPI and handshake), excluding the sibling's lost time [ns]",
+    "ephmap_pte": "setting and clearing one ephmap PTE (or direct-map PTE) [ns]",
+    "ephmap_software": "the prototype ephmap's software path per use (map + unmap): page-table "
+    "allocation walk, slot xchg, migrate/preempt disable, huge-entry and table checks [ns]",
+    "ephmap_software_fast": "the optimised mapping path per use: a cached PTE pointer into "
+    "preallocated tables, no walk [ns]",
     "invlpg": "one INVLPG of an ephmap page [ns]",
+    "psc_rewalk": "the extra page-walk work after one INVLPG, which drops every paging-structure "
+    "cache entry of the PCID (Intel SDM Vol. 3A 4.10.4.1) [ns]",
     "full_flush": "a full local TLB flush (invpcid_flush_all), excluding the refill [ns]",
     "shootdown_base": "a TLB shootdown to other CPUs: the initiator's fixed IPI cost, excluding its local flush [ns]",
     "shootdown_per_cpu": "a TLB shootdown: CPU time per remote CPU (IPI send, remote interrupt and flush) [ns]",
+    "asi_mm_setup": "creating and freeing one mm's restricted address space (its own PGD) [ns]",
+    "ephmap_setup_per_cpu": "ephmap_setup's page tables for one possible CPU, per mm, allocated "
+    "at mm creation and freed at teardown [ns]",
 }
 """Costs that ASI and the ephmap add. Their per-op counts come from :mod:`model.mechanism`."""
 
-COST_NAMES: tuple[str, ...] = (*NATIVE_COSTS, *ASI_COSTS)
+RATE_COSTS: dict[str, str] = {
+    "tick_exits": "ASI exits per second per CPU from the timer tick and the work it runs "
+    "(timekeeping, scheduler tick, softirqs) touching sensitive data [1/s]",
+}
+"""Uncertain rates of the CPU profile (kernel and machine, not workload): events per second."""
+
+COST_NAMES: tuple[str, ...] = (*NATIVE_COSTS, *ASI_COSTS, *RATE_COSTS)
 
 DISTRIBUTIONS = ("fixed", "uniform", "loguniform", "lognormal")
-UNITS = ("ns", "cycles", "GB/s")
+UNITS = ("ns", "cycles", "GB/s", "1/s")
 
 _Z95 = float(ndtri(0.95))
 
@@ -76,8 +98,9 @@ class CostSpec:
         95th percentiles.
     low, high, value : float
         In ``unit``.
-    unit : {"ns", "cycles", "GB/s"}
-        Cycles are converted with the profile's clock.
+    unit : {"ns", "cycles", "GB/s", "1/s"}
+        Cycles are converted with the profile's clock; ``1/s`` is for the
+        rates of :data:`RATE_COSTS` and only for them.
     """
 
     dist: str = "loguniform"
@@ -95,6 +118,9 @@ class CostSpec:
             )
         if self.unit not in UNITS:
             raise ValueError(f"{where}.unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if (self.unit == "1/s") != (name in RATE_COSTS):
+            allowed = "1/s" if name in RATE_COSTS else "ns, cycles or GB/s"
+            raise ValueError(f"{where}.unit must be {allowed}, got {self.unit!r}")
         if self.dist == "fixed":
             if self.value is None or not np.isfinite(self.value) or not 0 <= self.value <= MAX_COST:
                 raise ValueError(
@@ -267,7 +293,7 @@ def to_model_units(values: np.ndarray, unit: str, ghz: float) -> np.ndarray:
     """Convert draws to the model's units: [ns] for times, [bytes/ns] for bandwidths."""
     if unit == "cycles":
         return values / ghz
-    return values  # ns stay ns; GB/s == bytes/ns
+    return values  # ns stay ns; GB/s == bytes/ns; rates stay [1/s]
 
 
 def sample_costs(

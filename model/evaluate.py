@@ -1,15 +1,27 @@
-"""Price the mechanism's counts with sampled costs, vectorized over (points x samples).
+"""Price the mechanism's counts with sampled costs, elementwise over (points x samples).
 
-Time per op is linear in the unit costs except for memory bandwidth, so for a
-chunk of points the model is two small matrix products (counts x costs) and
-one elementwise bandwidth term:
+For a chunk of points and every cost sample ``s``:
 
-    t_native[p, s] = fixed[p] + N_native[p] @ C_native[:, s]
+    t_native[p, s] = fixed[p] + sum_c N_native[p, c] * C[c, s]
                      + bytes[p] * max(1 / copy_bandwidth[s], cpus[p] / mem_bandwidth[s])
-    t_asi[p, s]    = t_native[p, s] + N_asi[p] @ C_asi[:, s]
+    t_asi[p, s]    = t_native[p, s] + work[p, s] + sum_e E_e[p, s] * pair_e[p, s]
 
-Per point the samples reduce to summary statistics. The two metrics are never
-confused (``ARCHITECTURE.md``):
+``work`` is the ASI work that is not an exit (:func:`model.mechanism.work_counts`
+times the costs). ``E_e`` are the exits per op of source ``e``: a fixed count
+for the sources ops cause, and for the time-driven ones a rate times the time
+per op spent restricted,
+
+    E_time[p, s] = rate[p, s] * t_native[p, s] * 1e-9 * max(0, 1 - U_op[p, s] / t_native[p, s])
+
+with ``U_op`` the time per op spent unrestricted after the op-driven exits
+(each exit's dwell, :data:`model.mechanism.DWELL`). Ticks are counted over the
+native time per op: the extra ticks that the slowdown itself adds are second
+order (slowdown x tick share). ``pair_e`` is the cost of one exit/enter pair
+(:data:`model.mechanism.PAIR_COSTS`).
+
+Everything is elementwise, never a BLAS product: a point's result must be
+bit-identical whatever other points share its chunk. Per point the samples
+reduce to summary statistics. The two metrics are never confused:
 
     slowdown        = t_asi / t_native - 1
     throughput_loss = 1 - t_native / t_asi  = slowdown / (1 + slowdown)
@@ -21,11 +33,25 @@ statistics mapped through the monotone ``s / (1 + s)``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from .costs import ASI_COSTS
-from .mechanism import EXIT_SOURCES, asi_counts, exits_per_op, native_counts
+from .mechanism import (
+    DWELL,
+    EXIT_REASONS,
+    EXIT_SOURCES,
+    FAULTING_SOURCES,
+    OP_SOURCES,
+    TIME_SOURCES,
+    dwell_counts,
+    ephmap_use_per_op,
+    exits_per_op,
+    native_counts,
+    time_exit_rates,
+    work_counts,
+)
 from .params import as_columns, check_ranges
 
 NATIVE_PRICED = ("syscall", "page_lookup", "user_fault", "context_switch")
@@ -33,48 +59,129 @@ NATIVE_PRICED = ("syscall", "page_lookup", "user_fault", "context_switch")
 
 QUANTILES = {"p05": 0.05, "p50": 0.50, "p95": 0.95}
 
+METRICS: tuple[str, ...] = (
+    "t_native_mean",
+    "t_asi_mean",
+    "slowdown_mean",
+    "throughput_loss_mean",
+    *(f"slowdown_{q}" for q in QUANTILES),
+    *(f"throughput_loss_{q}" for q in QUANTILES),
+    "exits_per_op",
+    *(f"exits_{source}" for source in EXIT_SOURCES),
+    *(f"exit_rate_{reason}" for reason in EXIT_REASONS),
+    *(f"extra_ns_{cost}" for cost in ASI_COSTS),
+    *(f"extra_ns_exit_{source}" for source in EXIT_SOURCES),
+)
+"""Every output of :func:`evaluate`, in order: times [ns/op], slowdown and loss [fraction],
+exits [1/op] (sample means), exit rates by the prototype's reasons [1/s per CPU], and the
+mean extra time per op [ns/op] by ASI cost and by exit source."""
+
 DEFAULT_CHUNK_ELEMENTS = 1 << 16
 """Points x samples per internal chunk: small enough to stay in cache and to
 bound memory (1e5 points x 1024 samples never materialise at once)."""
 
 
-def _accumulate(
-    out: np.ndarray, counts: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray], names
-) -> None:
-    """``out += sum_c counts[c][:, None] * costs[c][None, :]`` over cost names ``names``.
+@dataclass
+class Priced:
+    """One chunk of points priced for every sample; arrays of shape (points, samples)
+    unless noted (a (points,) count broadcasts)."""
 
-    Elementwise rather than a BLAS matrix product on purpose: a point's result
-    must be bit-identical whatever other points share its chunk, and BLAS
-    kernels may sum in a different order for different matrix shapes. Columns
-    that are zero for the whole chunk (flags off) are skipped.
-    """
-    scratch = np.empty_like(out)
-    for name in names:
-        count = np.broadcast_to(np.asarray(counts[name], dtype=np.float64), out.shape[:1])
-        if not count.any():
-            continue
-        np.multiply(count[:, None], np.asarray(costs[name], dtype=np.float64)[None, :], out=scratch)
-        out += scratch
+    t_native: np.ndarray
+    extra: np.ndarray
+    contributions: dict[str, np.ndarray]  # ASI cost -> extra time per op [ns]
+    exits: dict[str, np.ndarray]  # exit source -> exits per op
+    by_source: dict[str, np.ndarray]  # exit source -> extra time per op its exits cost [ns]
 
 
-def _times(cols, costs, rows: slice):
-    """``(t_native, extra)`` [ns/op], each of shape (rows, samples), for a slice of points."""
-    c = {k: v[rows] for k, v in cols.items()}
-    n_points = c["cpus"].shape[0]
-    n_samples = np.asarray(costs["syscall"]).shape[0]
+def _row(values) -> np.ndarray:
+    """A per-sample cost as a (1, samples) row."""
+    return np.asarray(values, dtype=np.float64)[None, :]
+
+
+def _col(values, n: int) -> np.ndarray:
+    """A per-point count as a (points, 1) column."""
+    return np.broadcast_to(np.asarray(values, dtype=np.float64), (n,))[:, None]
+
+
+def _dwell_times(dwell, costs, ns_per_byte, n: int) -> dict[str, np.ndarray]:
+    """Time one unrestricted period of each :data:`model.mechanism.DWELL` kind lasts [ns]."""
+    out = {}
+    for kind, counts in dwell.items():
+        t = np.zeros((n, 1))
+        for name, count in counts.items():
+            price = ns_per_byte if name == "bytes" else _row(costs[name])
+            t = t + _col(count, n) * price
+        out[kind] = t
+    return out
+
+
+def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Priced:
+    """Price points ``c`` (columns of one chunk) with every cost sample."""
+    n = c["cpus"].shape[0]
     native = native_counts(c)
     # Bandwidth: each CPU copies at its own speed until the socket's bandwidth,
     # split between all CPUs, is the tighter limit.
-    t_native = np.maximum(
-        1.0 / np.asarray(costs["copy_bandwidth"], dtype=np.float64)[None, :],
-        c["cpus"][:, None] / np.asarray(costs["mem_bandwidth"], dtype=np.float64)[None, :],
+    ns_per_byte = np.maximum(
+        1.0 / _row(costs["copy_bandwidth"]), _col(c["cpus"], n) / _row(costs["mem_bandwidth"])
     )
-    t_native *= np.broadcast_to(native["bytes"], (n_points,))[:, None]
-    t_native += np.broadcast_to(native["fixed"], (n_points,))[:, None]
-    _accumulate(t_native, native, costs, NATIVE_PRICED)
-    extra = np.zeros((n_points, n_samples))
-    _accumulate(extra, asi_counts(c), costs, ASI_COSTS)
-    return t_native, extra
+    t_native = _col(native["bytes"], n) * ns_per_byte + _col(native["fixed"], n)
+    for name in NATIVE_PRICED:
+        t_native = t_native + _col(native[name], n) * _row(costs[name])
+
+    # ---- exits: the op-driven ones, then the time-driven ones over the restricted time
+    exits: dict[str, np.ndarray] = {k: _col(v, n) for k, v in exits_per_op(c).items()}
+    dwell = _dwell_times(dwell_counts(c), costs, ns_per_byte, n)
+    unrestricted = sum(exits[s] * dwell[DWELL[s]] for s in OP_SOURCES)
+    restricted_s = np.maximum(0.0, 1.0 - unrestricted / t_native) * t_native * 1e-9
+    rates = {"tick": _row(costs["tick_exits"])}
+    rates.update({k: _col(v, n) for k, v in time_exit_rates(c).items()})
+    for source in TIME_SOURCES:
+        exits[source] = rates[source] * restricted_s
+        unrestricted = unrestricted + exits[source] * dwell[DWELL[source]]
+    total = sum(exits[s] for s in EXIT_SOURCES)
+
+    # ---- what one pair costs (model.mechanism.PAIR_COSTS)
+    flag = {k: _col(c[k], n) for k in ("ibpb", "l1tf", "cr3_noflush", "smt_stun")}
+    use = ephmap_use_per_op(c)
+    invalidations = _col(use["invalidations"], n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        refill_share = np.where(
+            total > 0, -np.expm1(-invalidations / np.where(total > 0, total, 1.0)), 0.0
+        )
+    refill = np.where(flag["cr3_noflush"] > 0, refill_share, 1.0)
+    walks = refill * _col(c["tlb_working_set"], n)
+    per_pair = {
+        "cr3_write": 2.0 * _row(costs["cr3_write"]),
+        "page_walk": walks * _row(costs["page_walk"]),
+        "ibpb": flag["ibpb"] * _row(costs["ibpb"]),
+        "rsb_fill": _row(costs["rsb_fill"]),
+        "l1d_flush": flag["l1tf"] * _row(costs["l1d_flush"]),
+        "generation_check": flag["cr3_noflush"] * _row(costs["generation_check"]),
+        "smt_stun": flag["smt_stun"] * _row(costs["smt_stun"]),
+    }
+    pair_direct = sum(per_pair.values())
+    faulting = sum(exits[s] for s in FAULTING_SOURCES)
+
+    # ---- extra time by ASI cost: the pairs', then the rest of the work
+    contributions = {name: total * cost for name, cost in per_pair.items()}
+    contributions["fault_entry"] = faulting * _row(costs["fault_entry"])
+    # a stunned sibling loses the time its core spends unrestricted
+    contributions["smt_stun"] = contributions["smt_stun"] + flag["smt_stun"] * unrestricted
+    for name, count in work_counts(c, use).items():
+        if np.any(count):
+            contributions[name] = contributions.get(name, 0.0) + _col(count, n) * _row(costs[name])
+    extra = np.zeros_like(t_native)
+    for name in ASI_COSTS:  # a fixed order: the sum is the same in every process
+        if name in contributions:
+            extra = extra + contributions[name]
+
+    by_source = {}
+    for source in EXIT_SOURCES:
+        pair = pair_direct + flag["smt_stun"] * dwell[DWELL[source]]
+        if source in FAULTING_SOURCES:
+            pair = pair + _row(costs["fault_entry"])
+        by_source[source] = exits[source] * pair
+    return Priced(np.broadcast_to(t_native, extra.shape), extra, contributions, exits, by_source)
 
 
 def quantiles(values: np.ndarray, probabilities) -> np.ndarray:
@@ -96,16 +203,25 @@ def quantiles(values: np.ndarray, probabilities) -> np.ndarray:
     return np.stack(out)
 
 
+def _columns(points: Mapping[str, object]) -> dict[str, np.ndarray]:
+    cols = as_columns(points)
+    check_ranges(cols)
+    return cols
+
+
 def sample_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
     """Per-sample native and ASI time per op [ns], each of shape (points, samples).
 
     For tests and sensitivity analysis; :func:`evaluate` never materialises
     these for all points at once.
     """
-    cols = as_columns(points)
-    check_ranges(cols)
-    t_native, extra = _times(cols, costs, slice(None))
-    return t_native, t_native + extra
+    priced = price(_columns(points), costs)
+    return np.array(priced.t_native), priced.t_native + priced.extra
+
+
+def _mean(values: np.ndarray) -> np.ndarray:
+    """Sample mean per point of a (points, samples) or (points, 1) array."""
+    return values.mean(axis=1)
 
 
 def evaluate(
@@ -128,50 +244,43 @@ def evaluate(
     Returns
     -------
     dict of str to ndarray of shape (points,)
-        ``t_native_mean``, ``t_asi_mean`` [ns/op]; ``slowdown_*`` and
-        ``throughput_loss_*`` for ``mean``, ``p05``, ``p50``, ``p95``;
-        ``exits_per_op`` and ``exits_<source>`` [1/op]; ``extra_ns_<cost>``,
-        the mean extra time per op by ASI cost component [ns/op].
+        The :data:`METRICS`: ``t_native_mean``, ``t_asi_mean`` [ns/op];
+        ``slowdown_*`` and ``throughput_loss_*`` for ``mean``, ``p05``,
+        ``p50``, ``p95``; ``exits_per_op`` and ``exits_<source>`` [1/op];
+        ``exit_rate_<reason>`` [1/s per CPU, over the time per op with ASI];
+        ``extra_ns_<cost>`` and ``extra_ns_exit_<source>``, the mean extra
+        time per op by ASI cost and by exit source [ns/op]. All sample means
+        but the quantiles.
     """
-    cols = as_columns(points)
-    check_ranges(cols)
+    cols = _columns(points)
     n_points = cols["cpus"].shape[0]
     n_samples = np.asarray(costs["syscall"]).shape[0]
-    out = {
-        name: np.empty(n_points)
-        for name in (
-            "t_native_mean",
-            "t_asi_mean",
-            "slowdown_mean",
-            "throughput_loss_mean",
-            *(f"slowdown_{q}" for q in QUANTILES),
-        )
-    }
+    out = {name: np.zeros(n_points) for name in METRICS}
     step = max(1, chunk_elements // max(n_samples, 1))
     for start in range(0, n_points, step):
         rows = slice(start, min(start + step, n_points))
-        t_native, extra = _times(cols, costs, rows)
+        priced = price({k: v[rows] for k, v in cols.items()}, costs)
+        m = rows.stop - rows.start
+        t_native, extra = priced.t_native, priced.extra
+        t_asi = t_native + extra
         slowdown = extra / t_native
         out["t_native_mean"][rows] = t_native.mean(axis=1)
         out["t_asi_mean"][rows] = out["t_native_mean"][rows] + extra.mean(axis=1)
         out["slowdown_mean"][rows] = slowdown.mean(axis=1)
-        out["throughput_loss_mean"][rows] = (extra / (t_native + extra)).mean(axis=1)
-        qs = quantiles(slowdown, QUANTILES.values())
-        for name, q in zip(QUANTILES, qs, strict=True):
+        out["throughput_loss_mean"][rows] = (extra / t_asi).mean(axis=1)
+        for name, q in zip(QUANTILES, quantiles(slowdown, QUANTILES.values()), strict=True):
             out[f"slowdown_{name}"][rows] = q
+        for source in EXIT_SOURCES:
+            out[f"exits_{source}"][rows] = _mean(priced.exits[source])
+            out[f"extra_ns_exit_{source}"][rows] = _mean(priced.by_source[source])
+        for reason, sources in EXIT_REASONS.items():
+            count = sum((priced.exits[s] for s in sources), np.zeros((m, 1)))
+            out[f"exit_rate_{reason}"][rows] = (count / t_asi).mean(axis=1) * 1e9
+        for name in ASI_COSTS:
+            if name in priced.contributions:
+                out[f"extra_ns_{name}"][rows] = _mean(priced.contributions[name])
     for name in QUANTILES:
         s = out[f"slowdown_{name}"]
         out[f"throughput_loss_{name}"] = s / (1.0 + s)
-
-    exits = exits_per_op(cols)
-    out["exits_per_op"] = np.asarray(sum(exits.values()), dtype=np.float64) * np.ones(n_points)
-    for source in EXIT_SOURCES:
-        out[f"exits_{source}"] = np.broadcast_to(exits[source], (n_points,)).astype(np.float64)
-    # Extra time is linear in the costs, so its sample mean per component is
-    # the count times the cost's sample mean: no per-sample work needed.
-    asi = asi_counts(cols, exits)
-    for name in ASI_COSTS:
-        out[f"extra_ns_{name}"] = np.broadcast_to(asi[name], (n_points,)) * float(
-            np.mean(costs[name])
-        )
+    out["exits_per_op"] = sum(out[f"exits_{source}"] for source in EXIT_SOURCES)
     return out

@@ -1,12 +1,14 @@
 """The ASI mechanism as per-op event counts, vectorized over points.
 
 Everything here depends on the point only (workload, CPU count, flags), not
-on the uncertain costs. The model's time per op is then a sum over events of
-``count x unit cost`` (:mod:`model.evaluate`), which is why counts and costs
-are kept apart: one matrix product prices every point for every sample.
+on the uncertain costs; :mod:`model.evaluate` prices the counts with each
+cost sample. The one input that needs a cost sample, the number of exits
+that come from *time* rather than from ops (ticks, interrupts, kernel-thread
+switches: a rate per second times the time per op), is priced there too.
 
-Mechanism (``shared/design/DOMAIN.md`` and the ``asi/6.16`` prototype,
-``arch/x86/mm/asi.c``, ``mm/ephmap.c``):
+Mechanism (the ASI prototype, branch ``asi/6.16`` of github.com/bjackman/linux:
+``arch/x86/mm/asi.c``, ``arch/x86/mm/tlb.c``, ``mm/ephmap.c``, ``mm/mermap.c``;
+RFC v2 on lore, ``20250110-asi-rfc-v2-v2-N-8419288bc805@google.com``):
 
 * A kernel entry that touches a sensitive page through the physmap faults and
   exits ASI; the rest of that entry runs unrestricted, and the return to user
@@ -18,6 +20,21 @@ Mechanism (``shared/design/DOMAIN.md`` and the ``asi/6.16`` prototype,
   the ephmap slot. The exit is attributed to the first that happens.
 * User page faults (zero-fill, copy-on-write) and context switches outside
   I/O syscalls are kernel entries of their own: one pair each when they exit.
+  ``switch_mm_irqs_off`` calls ``asi_exit`` unconditionally, so every switch
+  exits until ``ctxsw_same_mm``.
+* ``native_flush_tlb_local`` calls ``asi_exit`` (RFC v2 patch 20: "the
+  extremely costly asi_exit"): every full local TLB flush of the native
+  kernel exits (source ``tlb_flush``), and so do the mermap's flush on wrap
+  (``arch_mermap_flush_tlb`` through ``flush_tlb_local``) and, on every CPU,
+  a reclaim shootdown of lazily flushed regions. The ephmap's own flush of a
+  large mapping calls ``invpcid_flush_all`` directly and does not exit.
+* Time-driven exits (:data:`TIME_SOURCES`) come from interrupts whose
+  handlers touch sensitive data and from switches to the kernel threads they
+  wake. ``asi_intr_enter``/``asi_intr_exit`` count the nesting: an exit in an
+  interrupt taken from user mode re-enters at the outermost return, one taken
+  in a restricted syscall lasts to the end of it, and one taken while the CPU
+  is already unrestricted costs nothing. So they are a rate times the time
+  per op spent restricted.
 * Migrating a page whose direct map is removed (secretmem, guest_memfd)
   either restores the direct map for the copy and removes it again, which
   needs a TLB shootdown on every CPU, or maps source and destination through
@@ -46,22 +63,68 @@ RECLAIM_BATCH = 32
 """Pages reclaim frees per batch (``SWAP_CLUSTER_MAX``): with a lazy ephmap flush
 one mm-wide flush covers the evictions of a batch."""
 
-EXIT_SOURCES: tuple[str, ...] = (
+OP_SOURCES: tuple[str, ...] = (
     "page_cache",
     "metadata",
     "context_switch",
     "zeroing",
     "cow",
     "nested_slot",
+    "tlb_flush",
 )
-"""Why an exit happened; ``nested_slot`` is ephmap use that found no free slot."""
+"""Exits that ops cause, a fixed number per op; ``nested_slot`` is ephmap use that found no
+free slot, ``tlb_flush`` a full local TLB flush (native, mermap wrap, reclaim shootdown)."""
 
-FAULTING_SOURCES: tuple[str, ...] = tuple(s for s in EXIT_SOURCES if s != "context_switch")
-"""Sources that exit through a kernel page fault (context switches call asi_exit directly).
+TIME_SOURCES: tuple[str, ...] = ("tick", "interrupt", "kthread_switch")
+"""Exits that time causes: a rate per second per CPU times the time per op spent restricted.
+``tick`` is the CPU profile's ``tick_exits`` rate, ``interrupt`` the workload's
+``irq_exits_per_s``, ``kthread_switch`` its ``kthread_switches_per_s``."""
 
-A tuple, not a set: sums over it must add in the same order in every process
-(a set's order follows the per-process string hash seed, which would change
+EXIT_SOURCES: tuple[str, ...] = (*OP_SOURCES, *TIME_SOURCES)
+"""Why an exit happened. Tuples, not sets: sums over them must add in the same order in
+every process (a set's order follows the per-process string hash seed, which would change
 the last bit of results between runs)."""
+
+FAULTING_SOURCES: tuple[str, ...] = (
+    "page_cache",
+    "metadata",
+    "zeroing",
+    "cow",
+    "nested_slot",
+    "tick",
+    "interrupt",
+)
+"""Sources that exit through a kernel page fault; context switches and TLB flushes call
+``asi_exit`` directly, without the fault entry."""
+
+EXIT_REASONS: dict[str, tuple[str, ...]] = {
+    "page_fault": FAULTING_SOURCES,
+    "context_switch": ("context_switch", "kthread_switch"),
+    "tlb_flush": ("tlb_flush",),
+    "user_ret": (),
+    "misc": (),
+}
+"""The prototype's ``enum asi_exit_reason`` (``PAGE_FAULT``, ``USER_RET``, ``CONTEXT_SWITCH``,
+``TLB_FLUSH``, ``MISC``) and the sources that exit with each, so exit rates compare with the
+prototype's ``asi_exit`` tracepoints (``asi:asi_exit_pf`` counts the first). The model has no
+source for ``USER_RET`` or ``MISC`` (suspend, tests)."""
+
+DWELL: dict[str, str] = {
+    "page_cache": "io",
+    "metadata": "io",
+    "zeroing": "fault",
+    "cow": "fault",
+    "nested_slot": "fault",
+    "context_switch": "rest",
+    "tlb_flush": "rest",
+    "tick": "rest",
+    "interrupt": "rest",
+    "kthread_switch": "rest",
+}
+"""How long the CPU stays unrestricted after an exit of each source, until ``asi_enter``:
+``io`` the rest of an I/O syscall (its page lookups and copy, half a syscall's entry/exit
+work), ``fault`` the rest of a user page fault (the fault's work and the page's zeroing or
+copy), ``rest`` the cost ``kernel_rest`` (a path the model does not count)."""
 
 
 # --------------------------------------------------------------------------- page cache
@@ -120,7 +183,7 @@ def context_switch_exit_probability(ctxsw_same_mm, ctxsw_mm_change):
 
 
 def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """ASI exit/enter pairs per op, by source (:data:`EXIT_SOURCES`)."""
+    """ASI exit/enter pairs per op that ops cause, by source (:data:`OP_SOURCES`)."""
     hits = hit_ratio(c["file_size"], c["page_cache_size"], c["sequential"])
     slots = effective_slots(c["ephmap_slots"], c["multi_slot"])
     zeroing_via_ephmap = c["ephmap"] & c["ephmap_zeroing"]
@@ -148,6 +211,7 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     io_zeroing = io * not_yet * p_fault_zeroing
     nested_slot = io * not_yet * p_fault_no_slot
 
+    use = ephmap_use_per_op(c)
     return {
         "page_cache": page_cache,
         "metadata": metadata,
@@ -155,6 +219,43 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         "zeroing": io_zeroing + c["zero_fill_per_op"] * ~zeroing_via_ephmap,
         "cow": c["cow_per_op"] * ~cow_via_ephmap,
         "nested_slot": nested_slot,
+        # the native kernel's full flushes, the mermap's wrap flush, and a reclaim
+        # shootdown's full flush on every CPU (initiator and remotes) all exit
+        "tlb_flush": c["tlb_flushes_per_op"]
+        + use["wrap_flushes"]
+        + use["reclaim_shootdowns"] * c["cpus"],
+    }
+
+
+def time_exit_rates(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Time-driven exit rates that depend on the point [1/s per CPU], by source.
+
+    The third, ``tick``, is the CPU profile's uncertain ``tick_exits`` rate. A
+    switch to a kernel thread keeps the mm (lazy TLB), so it stops exiting
+    with ``ctxsw_same_mm``.
+    """
+    return {
+        "interrupt": np.asarray(c["irq_exits_per_s"], dtype=np.float64),
+        "kthread_switch": c["kthread_switches_per_s"] * ~c["ctxsw_same_mm"],
+    }
+
+
+def dwell_counts(c: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """What one unrestricted period costs, per :data:`DWELL` kind: native cost name -> count.
+
+    ``bytes`` is memory copied or zeroed in it (priced by bandwidth). The time
+    spent unrestricted decides how many time-driven exits find the CPU
+    already unrestricted, and what stunning the SMT sibling costs.
+    """
+    one = np.ones_like(np.asarray(c["io_size"], dtype=np.float64))
+    return {
+        "io": {
+            "syscall": 0.5 * one,
+            "page_lookup": pages_per_io(c["io_size"]),
+            "bytes": c["io_size"],
+        },
+        "fault": {"user_fault": one, "bytes": PAGE_SIZE * one},
+        "rest": {"kernel_rest": one},
     }
 
 
@@ -192,19 +293,22 @@ def migration_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 # --------------------------------------------------------------------------- ephmap
 def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Ephmap work per op: pages mapped, INVLPGs, full local flushes, mm-wide flushes.
+    """Ephmap work per op: uses, pages mapped, INVLPGs, flushes, shootdowns.
 
-    * read(): maps the pages it copies, at most one folio per mapping, and
-      unmaps each mapping at once: INVLPG per page below
-      :data:`INVLPG_CEILING` pages, else a full local flush.
+    * read(): maps the pages it copies, at most one folio per mapping (one
+      *use*: ``ephmap_get`` + ``ephmap_put``), and unmaps each mapping at
+      once: INVLPG per page below :data:`INVLPG_CEILING` pages, else a full
+      local flush (``invpcid_flush_all``, which does not exit).
     * zeroing through the ephmap maps one page (a zero-fill fault inside
-      read() only when a second slot is free); copy-on-write maps two.
-    * With ``multi_slot`` the flush is lazy: nothing per unmap, one full flush
-      per wrap of the CPU's region, but a page leaving the page cache may
-      still sit in any CPU's TLB, so reclaim flushes every CPU's region once
-      per batch: a shootdown whose local part is a full flush.
-    * Page migration (:func:`migration_per_op`): two PTEs and two local
-      INVLPGs per page either way, plus a shootdown per page via the direct map.
+      read() only when a second slot is free); copy-on-write maps two (two uses).
+    * With ``multi_slot`` (the mermap) the flush is lazy: nothing per unmap,
+      one full flush per wrap of the CPU's region (``wrap_flushes``: they go
+      through ``flush_tlb_local``, so they exit), but a page leaving the page
+      cache may still sit in any CPU's TLB, so reclaim flushes every CPU's
+      region once per batch (``reclaim_shootdowns``).
+    * Page migration (:func:`migration_per_op`): two PTEs, two software uses
+      and two local INVLPGs per page either way, plus a shootdown per page via
+      the direct map.
     """
     ephmap = c["ephmap"]
     slots = effective_slots(c["ephmap_slots"], c["multi_slot"])
@@ -225,10 +329,12 @@ def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     )
     cow_pages = 2.0 * c["cow_per_op"] * cow_via_ephmap
     mapped = read_pages + zero_pages + cow_pages
+    uses = read_maps + zero_pages + cow_pages
 
     small = pages_per_map < INVLPG_CEILING
     eager_invlpg = np.where(small, read_pages, 0.0) + zero_pages + cow_pages
     eager_full = np.where(small, 0.0, read_maps)
+    wrap_flushes = np.where(lazy, mapped / EPHMAP_REGION_PAGES, 0.0)
 
     hits = hit_ratio(c["file_size"], c["page_cache_size"], c["sequential"])
     evicted = io * pages * (1.0 - hits)
@@ -237,11 +343,25 @@ def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     migration = migration_per_op(c)
     migrated = migration["via_direct_map"] + migration["via_ephmap"]
     return {
+        "uses": uses + 2.0 * migrated,
         "pages_mapped": mapped + 2.0 * migrated,
         "invlpg": np.where(lazy, 0.0, eager_invlpg) + 2.0 * migrated,
-        "full_flush": np.where(lazy, mapped / EPHMAP_REGION_PAGES, eager_full) + reclaim_shootdowns,
+        # unmaps that end in INVLPG: each drops the PCID's paging-structure caches once
+        "invlpg_unmaps": np.where(
+            lazy, 0.0, np.where(small, read_maps, 0.0) + zero_pages + cow_pages
+        )
+        + migrated,
+        # eager unmaps of large mappings: a full flush that does not exit, then a refill
+        "silent_full_flush": np.where(lazy, 0.0, eager_full),
+        "wrap_flushes": wrap_flushes,
+        "reclaim_shootdowns": reclaim_shootdowns,
         "shootdowns": reclaim_shootdowns + migration["via_direct_map"],
         "mm_switches": migration["mm_switches"],
+        # unmaps of kernel addresses the other ASI address space may hold (cr3_noflush)
+        "invalidations": np.where(lazy, 0.0, uses)
+        + 2.0 * migrated
+        + wrap_flushes
+        + reclaim_shootdowns,
     }
 
 
@@ -280,25 +400,68 @@ def native_counts(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-def asi_counts(
-    c: Mapping[str, np.ndarray], exits: Mapping[str, np.ndarray] | None = None
+def work_counts(
+    c: Mapping[str, np.ndarray], use: Mapping[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
-    """Events per op that ASI adds, keyed by the ASI cost (:data:`model.costs.ASI_COSTS`)."""
-    exits = exits_per_op(c) if exits is None else exits
-    total = sum(exits.values())
-    faulting = sum(exits[s] for s in FAULTING_SOURCES)
-    use = ephmap_use_per_op(c)
+    """ASI work per op other than exit/enter pairs, keyed by ASI cost (:data:`model.costs.ASI_COSTS`).
+
+    * Every ephmap use pays its PTE writes per page and a software path:
+      the prototype's page-table walk (``ephmap_get``/``ephmap_put``; the
+      mermap's ``apply_to_existing_page_range`` walks too), or with
+      ``mapping_fastpath`` a cached PTE pointer into preallocated tables.
+    * Every unmap that ends in INVLPG drops the PCID's paging-structure
+      caches, so the next TLB misses walk from the top (``psc_rewalk``).
+    * A full local flush throws the TLB away: the workload's working set is
+      walked again (``page_walk`` per entry), on every CPU a reclaim shootdown reaches.
+    * Every new mm gets a restricted address space (``asi_mm_setup``) and,
+      with the ephmap, page tables for every possible CPU (``ephmap_setup``
+      loops over ``for_each_possible_cpu``; ``cpus`` stands for them).
+    """
+    use = ephmap_use_per_op(c) if use is None else use
+    fast = c["mapping_fastpath"]
+    cpus = c["cpus"]
+    full_flushes = use["silent_full_flush"] + use["wrap_flushes"] + use["reclaim_shootdowns"]
+    flushed_tlbs = use["silent_full_flush"] + use["wrap_flushes"] + use["reclaim_shootdowns"] * cpus
     return {
-        "fault_entry": faulting,
-        "cr3_write": 2.0 * (total + use["mm_switches"]),
-        "tlb_refill": total * ~c["cr3_noflush"] + use["full_flush"],
-        "ibpb": total * c["ibpb"],
-        "rsb_fill": total * c["ibpb"],
-        "l1d_flush": total * c["l1tf"],
+        "cr3_write": 2.0 * use["mm_switches"],
+        "page_walk": c["tlb_working_set"] * flushed_tlbs,
         "ephmap_pte": use["pages_mapped"],
+        "ephmap_software": use["uses"] * ~fast,
+        "ephmap_software_fast": use["uses"] * fast,
         "invlpg": use["invlpg"],
-        "full_flush": use["full_flush"],
+        "psc_rewalk": use["invlpg_unmaps"],
+        "full_flush": full_flushes,
         # a shootdown to other CPUs only exists when there are other CPUs
-        "shootdown_base": use["shootdowns"] * (c["cpus"] > 1),
-        "shootdown_per_cpu": use["shootdowns"] * (c["cpus"] - 1.0),
+        "shootdown_base": use["shootdowns"] * (cpus > 1),
+        "shootdown_per_cpu": use["shootdowns"] * (cpus - 1.0),
+        "asi_mm_setup": np.asarray(c["mm_setups_per_op"], dtype=np.float64),
+        "ephmap_setup_per_cpu": c["mm_setups_per_op"] * cpus * c["ephmap"],
     }
+
+
+PAIR_COSTS: tuple[str, ...] = (
+    "fault_entry",
+    "cr3_write",
+    "page_walk",
+    "ibpb",
+    "rsb_fill",
+    "l1d_flush",
+    "generation_check",
+    "smt_stun",
+)
+"""What one exit/enter pair can cost (:func:`model.evaluate` prices it per sample):
+
+* ``fault_entry`` for :data:`FAULTING_SOURCES`; two CR3 writes;
+* the TLB refill, ``tlb_working_set`` page walks: always, since neither CR3
+  write sets NOFLUSH; with ``cr3_noflush`` only when a kernel-address
+  invalidation that the other address space may hold happened since the
+  last switch (``invalidate_other``), with probability ``1 - exp(-I / E)``
+  for ``I`` invalidations and ``E`` exits per op, and then a
+  ``generation_check`` on every enter;
+* IBPB where the CPU has it (``cpu.ibpb``) and the RSB fill always
+  (``maybe_flush_control`` runs ``fill_return_buffer()`` whether or not
+  ``X86_FEATURE_IBPB`` is set; the user-entry control taint is re-armed on
+  every enter); an L1D flush on L1TF CPUs (``maybe_flush_data``);
+* with ``smt_stun``, the stun handshake and the sibling's lost time while
+  the core runs unrestricted (:data:`DWELL`).
+"""

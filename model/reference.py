@@ -91,62 +91,164 @@ def reference_op(point: dict, cost: dict) -> dict:
     exits["context_switch"] += p["ctxsw_per_op"] * switch_exits
     exits["zeroing"] += 0.0 if zero_via_ephmap else p["zero_fill_per_op"]
     exits["cow"] = 0.0 if cow_via_ephmap else p["cow_per_op"]
-    total_exits = sum(exits.values())
-    faulting_exits = total_exits - exits["context_switch"]
 
     # ---- the ephmap's own work -----------------------------------------
-    mapped = invlpgs = full_flushes = shootdowns = 0.0
+    mapped = invlpgs = invlpg_unmaps = uses = 0.0
+    silent_full = wraps = reclaims = shootdowns = invalidations = 0.0
     lazy = p["ephmap"] and p["multi_slot"]
     if reads_via_ephmap:
         per_map = min(p["folio_pages"], pages)
         maps = math.ceil(pages / per_map)
         mapped += io * pages
+        uses += io * maps
         if not lazy:
+            invalidations += io * maps
             if per_map < INVLPG_CEILING:
                 invlpgs += io * pages
+                invlpg_unmaps += io * maps
             else:
-                full_flushes += io * maps
+                silent_full += io * maps  # invpcid_flush_all: no exit
     if zero_via_ephmap:
         slot_free_in_io = not (reads_via_ephmap and slots < 2)
         zero_pages = p["zero_fill_per_op"] + (faults_in_io if slot_free_in_io else 0.0)
         mapped += zero_pages
-        invlpgs += 0.0 if lazy else zero_pages
+        uses += zero_pages
+        if not lazy:
+            invlpgs += zero_pages
+            invlpg_unmaps += zero_pages
+            invalidations += zero_pages
     if cow_via_ephmap:
         mapped += 2 * p["cow_per_op"]
-        invlpgs += 0.0 if lazy else 2 * p["cow_per_op"]
+        uses += 2 * p["cow_per_op"]
+        if not lazy:
+            invlpgs += 2 * p["cow_per_op"]
+            invlpg_unmaps += 2 * p["cow_per_op"]
+            invalidations += 2 * p["cow_per_op"]
     if lazy:
-        full_flushes += mapped / EPHMAP_REGION_PAGES
+        wraps = mapped / EPHMAP_REGION_PAGES  # the mermap's flush on wrap
+        invalidations += wraps
         if reads_via_ephmap:
             # evicted pages may be stale in any CPU's lazily flushed region:
             # per reclaim batch, every CPU flushes its whole region
-            shootdowns = io * pages * miss / RECLAIM_BATCH
-            full_flushes += shootdowns
+            reclaims = io * pages * miss / RECLAIM_BATCH
+            shootdowns += reclaims
+            invalidations += reclaims
 
     # ---- page migration of direct-map-removed pages ----------------------
     mm_switches = 0.0
     if migrated:
-        # two pages' PTEs (direct map or ephmap) and two local INVLPGs either way
+        # two pages' PTEs (direct map or ephmap), two software uses and two
+        # local INVLPGs in one unmap, either way
         mapped += 2 * migrated
+        uses += 2 * migrated
         invlpgs += 2 * migrated
+        invlpg_unmaps += migrated
+        invalidations += 2 * migrated
         if p["ephmap"] and p["multi_slot"] and slots >= 2:
             if p["migration_temporary_mm"]:
                 mm_switches = migrated
         else:
             shootdowns += migrated  # the restored direct map is flushed on every CPU
 
+    # every full local flush exits: the native kernel's, the mermap's wrap,
+    # and a reclaim shootdown's on the initiator and every remote CPU
+    exits["tlb_flush"] = p["tlb_flushes_per_op"] + wraps + reclaims * cpus
+
+    # ---- how long each exit leaves the CPU unrestricted ------------------
+    dwell_io = 0.5 * k["syscall"] + pages * k["page_lookup"] + p["io_size"] * ns_per_byte
+    dwell_fault = k["user_fault"] + PAGE_SIZE * ns_per_byte
+    dwell_rest = k["kernel_rest"]
+    dwell = {
+        "page_cache": dwell_io,
+        "metadata": dwell_io,
+        "zeroing": dwell_fault,
+        "cow": dwell_fault,
+        "nested_slot": dwell_fault,
+        "context_switch": dwell_rest,
+        "tlb_flush": dwell_rest,
+        "tick": dwell_rest,
+        "interrupt": dwell_rest,
+        "kthread_switch": dwell_rest,
+    }
+    unrestricted = sum(exits[s] * dwell[s] for s in list(exits))
+
+    # ---- exits that come from time: a rate over the restricted time --------
+    restricted_seconds = max(0.0, 1.0 - unrestricted / t_native) * t_native * 1e-9
+    exits["tick"] = k["tick_exits"] * restricted_seconds
+    exits["interrupt"] = p["irq_exits_per_s"] * restricted_seconds
+    kthread_rate = 0.0 if p["ctxsw_same_mm"] else p["kthread_switches_per_s"]
+    exits["kthread_switch"] = kthread_rate * restricted_seconds
+    for source in ("tick", "interrupt", "kthread_switch"):
+        unrestricted += exits[source] * dwell[source]
+    total_exits = sum(exits.values())
+    direct = ("context_switch", "kthread_switch", "tlb_flush")  # asi_exit without a fault
+    faulting_exits = sum(count for source, count in exits.items() if source not in direct)
+
+    # ---- one exit/enter pair ---------------------------------------------
+    if not p["cr3_noflush"]:
+        refill = 1.0  # neither CR3 write sets NOFLUSH
+    elif total_exits > 0:
+        # only after an invalidation the other address space may hold
+        refill = -math.expm1(-invalidations / total_exits)
+    else:
+        refill = 0.0
+    walks_per_pair = refill * p["tlb_working_set"]
+    pair_without_entry = (
+        2 * k["cr3_write"]
+        + walks_per_pair * k["page_walk"]
+        + (k["ibpb"] if p["ibpb"] else 0.0)
+        + k["rsb_fill"]  # fill_return_buffer() runs with or without IBPB
+        + (k["l1d_flush"] if p["l1tf"] else 0.0)
+        + (k["generation_check"] if p["cr3_noflush"] else 0.0)
+        + (k["smt_stun"] if p["smt_stun"] else 0.0)
+    )
+    by_source = {}
+    for source, count in exits.items():
+        pair = pair_without_entry + (dwell[source] if p["smt_stun"] else 0.0)
+        if source not in direct:
+            pair += k["fault_entry"]
+        by_source[source] = count * pair
+
     # ---- what ASI adds per op ------------------------------------------
+    flushed_tlbs = silent_full + wraps + reclaims * cpus
+    sw_cost = k["ephmap_software_fast"] if p["mapping_fastpath"] else k["ephmap_software"]
     extra = {
         "fault_entry": faulting_exits * k["fault_entry"],
         "cr3_write": 2 * (total_exits + mm_switches) * k["cr3_write"],
-        "tlb_refill": ((0.0 if p["cr3_noflush"] else total_exits) + full_flushes) * k["tlb_refill"],
+        "page_walk": (total_exits * walks_per_pair + flushed_tlbs * p["tlb_working_set"])
+        * k["page_walk"],
         "ibpb": (total_exits if p["ibpb"] else 0.0) * k["ibpb"],
-        "rsb_fill": (total_exits if p["ibpb"] else 0.0) * k["rsb_fill"],
+        "rsb_fill": total_exits * k["rsb_fill"],
         "l1d_flush": (total_exits if p["l1tf"] else 0.0) * k["l1d_flush"],
+        "generation_check": (total_exits if p["cr3_noflush"] else 0.0) * k["generation_check"],
+        "smt_stun": (total_exits * k["smt_stun"] + unrestricted) if p["smt_stun"] else 0.0,
         "ephmap_pte": mapped * k["ephmap_pte"],
+        "ephmap_software": 0.0 if p["mapping_fastpath"] else uses * sw_cost,
+        "ephmap_software_fast": uses * sw_cost if p["mapping_fastpath"] else 0.0,
         "invlpg": invlpgs * k["invlpg"],
-        "full_flush": full_flushes * k["full_flush"],
+        "psc_rewalk": invlpg_unmaps * k["psc_rewalk"],
+        "full_flush": (silent_full + wraps + reclaims) * k["full_flush"],
         "shootdown_base": (shootdowns if cpus > 1 else 0.0) * k["shootdown_base"],
         "shootdown_per_cpu": shootdowns * (cpus - 1) * k["shootdown_per_cpu"],
+        "asi_mm_setup": p["mm_setups_per_op"] * k["asi_mm_setup"],
+        "ephmap_setup_per_cpu": (p["mm_setups_per_op"] * cpus * k["ephmap_setup_per_cpu"])
+        if p["ephmap"]
+        else 0.0,
     }
     t_asi = t_native + sum(extra.values())
-    return {"t_native": t_native, "t_asi": t_asi, "exits": exits, "extra": extra}
+    rates = {
+        "page_fault": faulting_exits,
+        "context_switch": exits["context_switch"] + exits["kthread_switch"],
+        "tlb_flush": exits["tlb_flush"],
+        "user_ret": 0.0,
+        "misc": 0.0,
+    }
+    exit_rates = {reason: count / t_asi * 1e9 for reason, count in rates.items()}
+    return {
+        "t_native": t_native,
+        "t_asi": t_asi,
+        "exits": exits,
+        "extra": extra,
+        "by_source": by_source,
+        "exit_rates": exit_rates,
+    }

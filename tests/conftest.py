@@ -34,12 +34,19 @@ def base_point():
         "io_fault_fraction": 0.0,
         "migrations_per_op": 0.0,
         "migration_temporary_mm": False,
+        "tlb_working_set": 10.0,
+        "tlb_flushes_per_op": 0.0,
+        "mm_setups_per_op": 0.0,
+        "irq_exits_per_s": 0.0,
+        "kthread_switches_per_s": 0.0,
         "ephmap": False,
         "ctxsw_same_mm": False,
         "cr3_noflush": False,
         "ephmap_zeroing": False,
         "multi_slot": False,
         "metadata_mapped": False,
+        "mapping_fastpath": False,
+        "smt_stun": False,
         "ibpb": True,
         "l1tf": False,
     }
@@ -47,7 +54,8 @@ def base_point():
 
 @pytest.fixture
 def round_costs():
-    """One cost sample with round numbers [ns]; bandwidths [bytes/ns]."""
+    """One cost sample with round numbers [ns]; bandwidths [bytes/ns]; ``tick_exits`` 0 [1/s]
+    so that only the tests of time-driven exits have any."""
     return {
         "syscall": 100.0,
         "page_lookup": 200.0,
@@ -55,15 +63,24 @@ def round_costs():
         "context_switch": 1000.0,
         "copy_bandwidth": 16.0,
         "mem_bandwidth": 64.0,
+        "kernel_rest": 2000.0,
         "fault_entry": 250.0,
         "cr3_write": 30.0,
-        "tlb_refill": 1000.0,
+        "page_walk": 100.0,
         "ibpb": 900.0,
         "rsb_fill": 20.0,
         "l1d_flush": 400.0,
+        "generation_check": 10.0,
+        "smt_stun": 1000.0,
         "ephmap_pte": 10.0,
+        "ephmap_software": 40.0,
+        "ephmap_software_fast": 5.0,
         "invlpg": 80.0,
+        "psc_rewalk": 30.0,
         "full_flush": 50.0,
         "shootdown_base": 600.0,
         "shootdown_per_cpu": 100.0,
+        "asi_mm_setup": 1000.0,
+        "ephmap_setup_per_cpu": 500.0,
+        "tick_exits": 0.0,
     }

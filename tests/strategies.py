@@ -87,7 +87,7 @@ _SIZE_FIELDS = [
     "workload.readahead",
 ]
 _GROUPS = {"workload": "nope", "cpu": "pentium4", "mitigations": "everything", "roadmap": "fast"}
-_COSTS = ["ibpb", "tlb_refill", "cr3_write"]
+_COSTS = ["ibpb", "page_walk", "cr3_write"]
 
 
 def _pair(fields, values):

@@ -32,7 +32,7 @@ Method
    correlations (:func:`posterior_correlations`: the Laplace covariance in log
    space, over the constrained costs and the costs it links to them), applied
    as a Gaussian copula (:func:`model.costs.correlate_uniforms`): the data pin
-   down sums of costs (``tlb_refill + ibpb`` per exit), so independent
+   down sums of costs (``page_walk + ibpb`` per exit), so independent
    marginals would give a predictive spread far wider than the data warrant.
    Its medians are then refitted
    (same objective, constrained costs only) with the model's own Monte Carlo
@@ -86,7 +86,7 @@ the spec to a point (the report flags it as *at bound*)."""
 
 LINKED_RHO = 0.05
 """An unconstrained cost joins the written correlations when its posterior correlation
-with a constrained cost is at least this large: the anchor ties ``tlb_refill`` and
+with a constrained cost is at least this large: the anchor ties ``page_walk`` and
 ``ibpb`` to ``page_lookup``, ``copy_bandwidth`` and ``fault_entry`` too, and dropping those
 links leaves most of the spread the correlations are there to remove."""
 RHO_DIGITS = 3

@@ -60,7 +60,7 @@ class CpuConf:
     ibpb: bool = True
     l1tf: bool = False
     costs: CostsConf = MISSING
-    # pairs of correlated costs, e.g. [{a: tlb_refill, b: ibpb, rho: -0.7}]; unlisted: independent
+    # pairs of correlated costs, e.g. [{a: page_walk, b: ibpb, rho: -0.7}]; unlisted: independent
     correlations: list[CorrelationConf] = field(default_factory=list)
     provenance: Any = None  # filled by asi-calibrate: inputs, residuals, date
 

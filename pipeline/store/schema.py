@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from model.costs import ASI_COSTS
-from model.evaluate import QUANTILES
-from model.mechanism import EXIT_SOURCES
+from model.evaluate import METRICS, QUANTILES
 from model.params import BOOL_PARAMS, INT_PARAMS, POINT_PARAMS
 
 STORE_SCHEMA_VERSION = "1"
@@ -36,16 +34,9 @@ PROFILE_COLUMNS: dict[str, pa.DataType] = {
 profile's name, clock and cost distributions, and the swept non-point values
 (e.g. ``cpu.costs.ibpb.high=20000``) as ``key=value`` pairs, space separated."""
 
-METRIC_COLUMNS: tuple[str, ...] = (
-    "t_native_mean",
-    "t_asi_mean",
-    *(f"slowdown_{s}" for s in ("mean", *QUANTILES)),
-    *(f"throughput_loss_{s}" for s in ("mean", *QUANTILES)),
-    "exits_per_op",
-    *(f"exits_{source}" for source in EXIT_SOURCES),
-    *(f"extra_ns_{cost}" for cost in ASI_COSTS),
-)
-"""Every output of :func:`model.evaluate.evaluate` (times [ns/op], exits [1/op])."""
+METRIC_COLUMNS: tuple[str, ...] = METRICS
+"""Every output of :func:`model.evaluate.evaluate` (times [ns/op], exits [1/op], exit rates
+[1/s], extra time by cost and by exit source [ns/op]), defined once in the model."""
 
 PROVENANCE_COLUMNS: tuple[str, ...] = (
     "model_version",

@@ -10,6 +10,7 @@ from scipy import stats
 
 from model.costs import (
     COST_NAMES,
+    RATE_COSTS,
     CostSpec,
     canonical_correlations,
     check_correlations,
@@ -19,7 +20,10 @@ from model.costs import (
     stream_uniforms,
 )
 
-SPECS = {name: CostSpec("loguniform", 10.0, 1000.0) for name in COST_NAMES}
+SPECS = {
+    name: CostSpec("loguniform", 10.0, 1000.0, unit="1/s" if name in RATE_COSTS else "ns")
+    for name in COST_NAMES
+}
 
 
 def draw(n, **kw):
@@ -47,7 +51,10 @@ def test_draws_stay_inside_the_documented_range(dist):
     values = spec.ppf(stream_uniforms(4096, seed=0, profile="p", cost="x"))
     assert values.min() >= 50.0 and values.max() <= 200.0
     # cycles convert at the profile's clock: 100 cycles at 2.5 GHz = 40 ns
-    costs = sample_costs({n: spec for n in COST_NAMES}, 4096, seed=0, profile="p", ghz=2.5)
+    specs = {
+        n: CostSpec(dist, 50.0, 200.0, unit="1/s") if n in RATE_COSTS else spec for n in COST_NAMES
+    }
+    costs = sample_costs(specs, 4096, seed=0, profile="p", ghz=2.5)
     assert costs["cr3_write"].min() >= 20.0 and costs["cr3_write"].max() <= 80.0
 
 
@@ -89,7 +96,7 @@ def test_missing_or_unknown_costs_are_named():
 
 # --------------------------------------------------------------------------- correlations
 CORRELATED = (
-    ("tlb_refill", "ibpb", -0.7),
+    ("page_walk", "ibpb", -0.7),
     ("ibpb", "cr3_write", 0.4),
     ("cr3_write", "syscall", 0.5),
 )
@@ -101,7 +108,7 @@ def test_profiles_without_correlations_draw_exactly_as_before():
         "ibpb": CostSpec("lognormal", 100.0, 400.0),
         "cr3_write": CostSpec("uniform", 1, 9),
     }
-    for correlations in ((), (("ibpb", "tlb_refill", 0.0),)):
+    for correlations in ((), (("ibpb", "page_walk", 0.0),)):
         drawn = sample_costs(specs, 257, seed=3, profile="p", ghz=2.0, correlations=correlations)
         for name in COST_NAMES:
             before = specs[name].ppf(stream_uniforms(257, seed=3, profile="p", cost=name))
@@ -116,7 +123,7 @@ def test_copula_draws_have_the_requested_rank_correlation():
         expected = 6 / np.pi * np.arcsin(rho / 2)  # Gaussian copula: Pearson rho -> Spearman
         assert spearman == pytest.approx(expected, abs=0.025), (a, b)
     # a cost in no pair (invlpg) stays independent of the correlated ones
-    assert abs(stats.spearmanr(draws["tlb_refill"], draws["invlpg"]).statistic) < 0.025
+    assert abs(stats.spearmanr(draws["page_walk"], draws["invlpg"]).statistic) < 0.025
 
 
 def test_copula_keeps_every_marginal():
@@ -128,7 +135,7 @@ def test_copula_keeps_every_marginal():
     n = 20_000
     draws = sample_costs(specs, n, seed=7, profile="p", ghz=1.0, correlations=CORRELATED)
     cdfs = {
-        "tlb_refill": lambda x: np.log(x / 10.0) / np.log(100.0),
+        "page_walk": lambda x: np.log(x / 10.0) / np.log(100.0),
         "syscall": lambda x: np.log(x / 10.0) / np.log(100.0),
         "cr3_write": lambda x: (x - 1) / 8,
         "ibpb": lambda x: stats.norm.cdf(
@@ -137,7 +144,7 @@ def test_copula_keeps_every_marginal():
     }
     for name, cdf in cdfs.items():
         assert stats.kstest(cdf(draws[name]), "uniform").pvalue > 1e-3, name
-    low, high = draws["tlb_refill"].min(), draws["tlb_refill"].max()
+    low, high = draws["page_walk"].min(), draws["page_walk"].max()
     assert 10.0 <= low and high <= 1000.0
 
 
@@ -164,25 +171,25 @@ def test_pair_order_and_direction_do_not_matter():
         ((("tlb", "ibpb", 0.5),), "cpu.correlations[0].a: unknown cost 'tlb'; allowed: syscall"),
         ((("ibpb", "ibpb", 0.5),), "cpu.correlations[0]: a cost is not correlated with itself"),
         (
-            (("tlb_refill", "ibpb", 1.5),),
-            "cpu.correlations[0].rho (tlb_refill:ibpb) must be in [-1, 1]",
+            (("page_walk", "ibpb", 1.5),),
+            "cpu.correlations[0].rho (page_walk:ibpb) must be in [-1, 1]",
         ),
-        ((("tlb_refill", "ibpb", float("nan")),), "must be in [-1, 1], got nan"),
+        ((("page_walk", "ibpb", float("nan")),), "must be in [-1, 1], got nan"),
         (
-            (("tlb_refill", "ibpb", 0.5), ("ibpb", "tlb_refill", 0.5)),
-            "cpu.correlations lists the pair tlb_refill:ibpb twice",
+            (("page_walk", "ibpb", 0.5), ("ibpb", "page_walk", 0.5)),
+            "cpu.correlations lists the pair page_walk:ibpb twice",
         ),
         (
-            (("tlb_refill", "ibpb", 1.0),),
-            "cpu.correlations over tlb_refill, ibpb is not positive definite",
+            (("page_walk", "ibpb", 1.0),),
+            "cpu.correlations over page_walk, ibpb is not positive definite",
         ),
         (
             (
-                ("tlb_refill", "ibpb", 0.9),
+                ("page_walk", "ibpb", 0.9),
                 ("ibpb", "cr3_write", 0.9),
-                ("tlb_refill", "cr3_write", -0.9),
+                ("page_walk", "cr3_write", -0.9),
             ),
-            "cpu.correlations over cr3_write, tlb_refill, ibpb is not positive definite",
+            "cpu.correlations over cr3_write, page_walk, ibpb is not positive definite",
         ),
     ],
 )
@@ -212,9 +219,9 @@ def test_bad_matrices_fail_in_one_line(matrix, message):
 
 def test_correlation_matrix_is_over_the_costs_involved():
     names, matrix = correlation_matrix(CORRELATED)
-    assert names == ("syscall", "cr3_write", "tlb_refill", "ibpb")  # COST_NAMES order
+    assert names == ("syscall", "cr3_write", "page_walk", "ibpb")  # COST_NAMES order
     np.testing.assert_array_equal(matrix, matrix.T)
-    assert matrix[names.index("ibpb"), names.index("tlb_refill")] == -0.7
+    assert matrix[names.index("ibpb"), names.index("page_walk")] == -0.7
     assert matrix[names.index("syscall"), names.index("ibpb")] == 0.0
     factor = cholesky_factor(matrix, names)
     np.testing.assert_allclose(factor @ factor.T, matrix, atol=1e-12)

@@ -1,7 +1,7 @@
 """Page migration of direct-map-removed pages, and fork-heavy copy-on-write.
 
-Hand-computed with the ``round_costs`` fixture: ephmap_pte 10, invlpg 80,
-cr3_write 30, shootdown_base 600, shootdown_per_cpu 100 [ns].
+Hand-computed with the ``round_costs`` fixture: ephmap_pte 10, ephmap_software 40,
+invlpg 80, psc_rewalk 30, cr3_write 30, shootdown_base 600, shootdown_per_cpu 100 [ns].
 """
 
 from __future__ import annotations
@@ -35,13 +35,14 @@ def extra_per_page(point, costs):
 @pytest.mark.parametrize(
     ("cpus", "direct", "ephmap"),
     [
-        # direct map: 2 PTEs (20) + 2 local INVLPGs (160) + a shootdown to the others
-        # (600 + 100 per other CPU, none with 1 CPU); ephmap: 20 + 160 + 2 CR3 writes (60)
-        (1, 180.0, 240.0),
-        (2, 180.0 + 600 + 100, 240.0),
-        (8, 180.0 + 600 + 700, 240.0),
-        (64, 180.0 + 600 + 6300, 240.0),
-        (256, 180.0 + 600 + 25500, 240.0),
+        # direct map: 2 PTEs (20) + 2 software walks (80) + 2 local INVLPGs in one unmap
+        # (160) and its re-walk (30) + a shootdown to the others (600 + 100 per other CPU,
+        # none with 1 CPU); ephmap: 290 + 2 CR3 writes (60)
+        (1, 290.0, 350.0),
+        (2, 290.0 + 600 + 100, 350.0),
+        (8, 290.0 + 600 + 700, 350.0),
+        (64, 290.0 + 600 + 6300, 350.0),
+        (256, 290.0 + 600 + 25500, 350.0),
     ],
 )
 def test_migration_cost_per_page_by_strategy(migration, round_costs, cpus, direct, ephmap):
@@ -62,12 +63,12 @@ def test_crossover_direct_map_wins_alone_ephmap_wins_from_two_cpus(migration, ro
 
 def test_borrowing_the_active_mm_saves_the_cr3_writes(migration, round_costs):
     point = migration | EPHMAP | {"migration_temporary_mm": False}
-    assert extra_per_page(point, round_costs) == pytest.approx(180.0)
+    assert extra_per_page(point, round_costs) == pytest.approx(290.0)
 
 
 def test_one_slot_falls_back_to_the_direct_map(migration, round_costs):
     point = migration | EPHMAP | {"ephmap_slots": 1, "cpus": 8}
-    assert extra_per_page(point, round_costs) == pytest.approx(180.0 + 600 + 700)
+    assert extra_per_page(point, round_costs) == pytest.approx(290.0 + 600 + 700)
 
 
 @pytest.fixture

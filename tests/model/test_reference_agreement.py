@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from model.costs import ASI_COSTS, COST_NAMES
 from model.evaluate import evaluate, sample_times
-from model.mechanism import EXIT_SOURCES
+from model.mechanism import EXIT_REASONS, EXIT_SOURCES
 from model.params import POINT_PARAMS
 from model.reference import reference_op
 from tests.strategies import cost_sample, points
@@ -48,6 +48,14 @@ def test_exits_and_extra_by_component_match_reference(point_rows, cost):
         for name in ASI_COSTS:
             np.testing.assert_allclose(
                 result[f"extra_ns_{name}"][i], ref["extra"][name], rtol=RTOL, atol=1e-9
+            )
+        for source in EXIT_SOURCES:
+            np.testing.assert_allclose(
+                result[f"extra_ns_exit_{source}"][i], ref["by_source"][source], rtol=RTOL, atol=1e-9
+            )
+        for reason in EXIT_REASONS:
+            np.testing.assert_allclose(
+                result[f"exit_rate_{reason}"][i], ref["exit_rates"][reason], rtol=RTOL, atol=1e-9
             )
         slowdown = ref["t_asi"] / ref["t_native"] - 1
         for stat in ("mean", "p05", "p50", "p95"):

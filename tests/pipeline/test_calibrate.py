@@ -92,7 +92,7 @@ def test_calibration_does_work_the_prior_alone_would_not():
     )
     result = fit(problem, samples=256, seed=0, profile="far")
     assert abs(result.predictions[0] - target) <= 0.02
-    assert result.costs["tlb_refill"].shift < 0  # cheaper exits explain a smaller loss
+    assert result.costs["page_walk"].shift < 0  # cheaper exits explain a smaller loss
 
 
 def test_anchor_report_says_which_costs_moved(anchor):
@@ -105,7 +105,7 @@ def test_anchor_report_says_which_costs_moved(anchor):
     for name in moved:
         assert name in moved_line
     # What an rfc_v2 exit costs on Sapphire Rapids: the expensive parts carry the fit.
-    assert {"tlb_refill", "ibpb"} & set(moved)
+    assert {"page_walk", "ibpb"} & set(moved)
     for name in cfg.cpu.provenance.kept_at_prior:
         assert name not in moved_line
     assert "| published fio_randread_tmpfs/rfc_v2/1cpu" in report
@@ -153,7 +153,7 @@ def test_correlations_narrow_the_anchor_prediction(anchor):
     point = ("workload=fio_randread_tmpfs", "mitigations=rfc_v2", "cpus=1")
     cfg = compose_calibrated(conf, "cpu=sr_anchor", *point)
     pairs = {(c.a, c.b): c.rho for c in cfg.cpu.correlations}
-    assert pairs[("tlb_refill", "ibpb")] < -0.5  # the anchor pins down their sum
+    assert pairs[("page_walk", "ibpb")] < -0.5  # the anchor pins down their sum
     low, p50, high = _loss_spread(cfg)
     ind_low, _, ind_high = _loss_spread(
         compose_calibrated(conf, "cpu=sr_anchor", *point, "cpu.correlations=[]")

@@ -102,10 +102,10 @@ def test_cost_specs_drop_sources_and_keep_distributions():
 def test_correlations_compose_and_change_the_draws():
     plain = compose_config([])
     assert list(plain.cpu.correlations) == []
-    cfg = compose_config(["cpu.correlations=[{a: ibpb, b: tlb_refill, rho: -0.8}]"])
+    cfg = compose_config(["cpu.correlations=[{a: ibpb, b: page_walk, rho: -0.8}]"])
     drawn, before = costs_for(cfg, samples=4096), costs_for(plain, samples=4096)
     assert (drawn["invlpg"] == before["invlpg"]).all()  # in no pair: untouched
-    assert np.corrcoef(np.log(drawn["ibpb"]), np.log(drawn["tlb_refill"]))[0, 1] < -0.6
+    assert np.corrcoef(np.log(drawn["ibpb"]), np.log(drawn["page_walk"]))[0, 1] < -0.6
 
 
 @pytest.mark.parametrize(
@@ -115,9 +115,9 @@ def test_correlations_compose_and_change_the_draws():
             "cpu.correlations=[{a: tlb, b: ibpb, rho: 0.5}]",
             "cpu.correlations[0].a: unknown cost 'tlb'",
         ),
-        ("cpu.correlations=[{a: tlb_refill, b: ibpb}]", "cpu.correlations[0].rho is required"),
-        ("cpu.correlations=[{a: tlb_refill, b: ibpb, rho: 2}]", "must be in [-1, 1], got 2.0"),
-        ("cpu.correlations=[{a: tlb_refill, b: ibpb, rho: 1}]", "is not positive definite"),
+        ("cpu.correlations=[{a: page_walk, b: ibpb}]", "cpu.correlations[0].rho is required"),
+        ("cpu.correlations=[{a: page_walk, b: ibpb, rho: 2}]", "must be in [-1, 1], got 2.0"),
+        ("cpu.correlations=[{a: page_walk, b: ibpb, rho: 1}]", "is not positive definite"),
     ],
 )
 def test_bad_correlations_fail_at_composition_in_one_line(override, message):

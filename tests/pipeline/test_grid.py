@@ -92,16 +92,16 @@ def test_each_mitigation_flag_alone(loader):
 def test_correlations_are_part_of_the_cost_profile(loader):
     plain = build_grid(["cpus=1,2"], loader)
     correlated = build_grid(
-        ["cpus=1,2", "cpu.correlations=[{a: tlb_refill, b: ibpb, rho: -0.7}]"], loader
+        ["cpus=1,2", "cpu.correlations=[{a: page_walk, b: ibpb, rho: -0.7}]"], loader
     )
     (p,), (c,) = plain.profiles, correlated.profiles
-    assert p.correlations == () and c.correlations == (("tlb_refill", "ibpb", -0.7),)
+    assert p.correlations == () and c.correlations == (("page_walk", "ibpb", -0.7),)
     assert p.cost_profile != c.cost_profile
     assert set(grid_frame(plain).point_id).isdisjoint(grid_frame(correlated).point_id)
     drawn, before = c.costs(), p.costs()
     np.testing.assert_array_equal(drawn["invlpg"], before["invlpg"])
     assert not np.array_equal(drawn["ibpb"], before["ibpb"])
-    zero = build_grid(["cpus=1,2", "cpu.correlations=[{a: tlb_refill, b: ibpb, rho: 0}]"], loader)
+    zero = build_grid(["cpus=1,2", "cpu.correlations=[{a: page_walk, b: ibpb, rho: 0}]"], loader)
     assert zero.profiles[0].cost_profile == p.cost_profile  # a zero changes nothing
 
 
