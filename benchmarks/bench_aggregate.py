@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.report import aggregate as agg
-from pipeline.store import parts as store
+from pipeline import store
 from pipeline.store.schema import STORE_SCHEMA
 
 from .common import peak_rss_mb

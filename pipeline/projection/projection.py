@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.verdicts import TARGET, THRESHOLD, annotate, crossing
-from pipeline.store.parts import lookup
+from pipeline.store.readers import lookup
 from pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS, SLOWDOWN_QUANTILES
 from pipeline.sweep.grid import make_profile, profile_points
 

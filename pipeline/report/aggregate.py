@@ -45,7 +45,8 @@ import pyarrow.parquet as pq
 
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.verdicts import TARGET, THRESHOLD
-from pipeline.store import parts as results_store
+from pipeline.store import readers as results_store
+from pipeline.store.readers import has_key, id_keys, is_unique, repeated_keys
 from pipeline.store.schema import (
     CUBE_KEYS,
     DEDUP_COLUMNS,
@@ -180,6 +181,25 @@ class Scope:
     equals: Mapping[str, float] = field(default_factory=dict)
     point_ids: pa.Array | None = None
 
+    def filters(self) -> list[tuple] | None:
+        """The same filter as :meth:`expression`, in the list form ``dd.read_parquet`` takes."""
+        terms = [
+            (column, "in", list(values))
+            for column, values in (
+                ("workload", self.workloads),
+                ("cpu", self.cpu_profiles),
+                ("mitigations", self.stages),
+            )
+            if values
+        ]
+        terms += [
+            (c, "==", v)
+            for c, v in (("seed", self.seed), ("samples", self.samples))
+            if v is not None
+        ]
+        terms += [(k, "==", v) for k, v in self.equals.items()]
+        return terms or None
+
     def expression(self) -> pc.Expression | None:
         """The pyarrow filter pushed down to each part file (labels, seed, samples, ``equals``)."""
         terms = []
@@ -241,58 +261,6 @@ def partitions(parts: Sequence[Path], rows: int = PARTITION_ROWS) -> list[tuple[
     if current:
         groups.append(tuple(current))
     return groups
-
-
-_MIX = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
-    dtype=np.uint64,
-)
-"""Odd multipliers mixing the four 8-byte words of a 32-character id into one key."""
-
-
-def id_keys(ids: pa.Array | pa.ChunkedArray | pd.Series) -> np.ndarray:
-    """A 64-bit key per ``point_id``: equal ids give equal keys.
-
-    Point ids are 32 characters (:func:`pipeline.grid.point_ids`): their bytes
-    are read straight from Arrow's string buffer as four 64-bit words and
-    mixed, with no Python object per row. Ids of other lengths fall back to
-    pandas' hash. Distinct ids may share a key: keys only nominate candidates
-    for :func:`pipeline.store.dedupe`, which compares full ids.
-    """
-    if isinstance(ids, pd.Series):
-        ids = pa.array(ids, type=pa.string())
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
-    ids = ids.cast(pa.string())
-    n = len(ids)
-    if n == 0:
-        return np.empty(0, dtype=np.uint64)
-    if ids.null_count == 0:
-        offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
-        if np.all(np.diff(offsets) == 32):
-            data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)
-            words = data[offsets[0] : offsets[0] + 32 * n].view(np.uint64).reshape(n, 4)
-            with np.errstate(over="ignore"):  # wrapping multiplication is the point
-                mixed = words * _MIX
-            return mixed[:, 0] ^ mixed[:, 1] ^ mixed[:, 2] ^ mixed[:, 3]
-    values = np.asarray(ids.to_pylist(), dtype=object)
-    return pd.util.hash_array(values, categorize=False).astype(np.uint64)
-
-
-def has_key(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """Whether each of ``keys`` is in ``sorted_keys`` (sorted, distinct): a binary search each."""
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return sorted_keys[at] == keys
-
-
-def repeated_keys(keys: Sequence[np.ndarray]) -> np.ndarray:
-    """Keys that occur more than once across all partitions, sorted and distinct."""
-    if not keys:
-        return np.empty(0, dtype=np.uint64)
-    ordered = np.sort(np.concatenate(keys))
-    return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
 
 
 @dataclass(frozen=True)
@@ -447,11 +415,15 @@ def meta_frame(how: PartRead) -> pd.DataFrame:
     return to_frame(table, how.categories)
 
 
-def _begin(store: Path | str, columns: Sequence[str], scope: Scope):
+def _check_columns(columns: Sequence[str]) -> None:
     unknown = [c for c in columns if c not in STORE_SCHEMA.names]
     if unknown:
         raise ValueError(f"not store columns: {', '.join(unknown)}")
-    parts, unreadable = readable_parts(store)
+
+
+def _begin(store: Path | str, columns: Sequence[str], scope: Scope, checked=None):
+    _check_columns(columns)
+    parts, unreadable = checked or readable_parts(store)
     scan = StoreScan(str(store), len(parts), [p.name for p in unreadable])
     survey = PartRead(("point_id",), scope.expression(), scope.point_ids)
     return list(enumerate(partitions(parts))), scan, survey
@@ -487,7 +459,14 @@ def store_frame(
     import dask.dataframe as dd
 
     start = time.perf_counter()
-    partitions_, scan, survey = _begin(store, columns, scope)
+    _check_columns(columns)
+    checked = readable_parts(store)
+    if checked[0] and is_unique(Path(store), checked[0]):
+        scan = StoreScan(str(store), len(checked[0]), [p.name for p in checked[1]])
+        scan.rows_in_scope = -1  # counted by the aggregation itself
+        scan.seconds = time.perf_counter() - start
+        return plain_frame(checked[0], columns, scope), scan
+    partitions_, scan, survey = _begin(store, columns, scope, checked)
     surveys = dask.compute(*(dask.delayed(survey_part, pure=True)(p, survey) for p in partitions_))
     how, candidates = plan(list(dict.fromkeys(columns)), scope, surveys)
     scan.rows_in_scope = sum(how.rows.values())
@@ -505,6 +484,26 @@ def store_frame(
     if not partitions_:
         return dd.from_pandas(meta, npartitions=1), scan
     return dd.from_map(read_part, partitions_, args=(how,), meta=meta, label="read-store"), scan
+
+
+def _in_ids(frame: pd.DataFrame, ids: pa.Array, names: Sequence[str]) -> pd.DataFrame:
+    return frame.loc[frame["point_id"].isin(ids.to_pandas()).to_numpy(), list(names)]
+
+
+def plain_frame(parts: Sequence[Path], columns: Sequence[str], scope: Scope) -> dd.DataFrame:
+    """A store whose parts are duplicate-free, as a filtered ``dd.read_parquet``: no dedup work.
+
+    What :func:`store_frame` returns when the store's index records every
+    checked part as left duplicate-free by the last compaction.
+    """
+    import dask.dataframe as dd
+
+    names = list(dict.fromkeys(columns))
+    read = names if scope.point_ids is None else list(dict.fromkeys([*names, "point_id"]))
+    frame = dd.read_parquet([str(p) for p in parts], columns=read, filters=scope.filters())
+    if scope.point_ids is not None:
+        frame = frame.map_partitions(_in_ids, scope.point_ids, names, meta=frame._meta[names])
+    return frame
 
 
 # --------------------------------------------------------------------------- aggregations
@@ -609,9 +608,18 @@ def aggregate(
     import dask
 
     start = time.perf_counter()
-    frame, scan = store_frame(store, _needed(metrics), scope)
-    summary, cells = dask.compute(stage_summary(frame), cube(frame, metrics))
-    return _finish(summary, cells, scan, start)
+    for attempt in range(3):
+        frame, scan = store_frame(store, _needed(metrics), scope)
+        try:
+            summary, cells = dask.compute(stage_summary(frame), cube(frame, metrics))
+            break
+        except FileNotFoundError:  # a part compacted away while being read: list again
+            if attempt == 2:
+                raise
+    out = _finish(summary, cells, scan, start)
+    if scan.rows_in_scope < 0:
+        scan.rows_in_scope = int(out.stage_summary["points"].sum())
+    return out
 
 
 def aggregate_pandas(

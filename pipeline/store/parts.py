@@ -48,8 +48,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
@@ -57,10 +55,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.store.schema import DEDUP_COLUMNS, STORE_SCHEMA
+from pipeline.store.schema import STORE_SCHEMA
 
 PART_PREFIX = "part-"
 TMP_PREFIX = ".part-"
@@ -341,33 +338,6 @@ def quarantine(part: Path) -> Path | None:
     return target
 
 
-def _intact(part: Path) -> bool | None:
-    """True if ``part`` verifies, False if not, None if it vanished (moved by another reader)."""
-    try:
-        verify(part)
-    except FileNotFoundError:
-        return None
-    except (CorruptPart, OSError):
-        return False
-    return True
-
-
-def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
-    """The committed parts that verify, and those that did not (now in ``_quarantine/``).
-
-    Every part's bytes are hashed (SHA-256 releases the GIL: one thread per
-    core); the aggregation calls this before it plans its reads.
-    """
-    parts = part_files(Path(store))
-    workers = max(1, min(len(parts), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        verdicts = list(pool.map(_intact, parts))
-    bad = [p for p, ok in zip(parts, verdicts, strict=True) if ok is False]
-    for part in bad:
-        quarantine(part)
-    return [p for p, ok in zip(parts, verdicts, strict=True) if ok], bad
-
-
 def _writer_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -404,88 +374,3 @@ def remove_stale_temporaries(store: Path, max_age: float = STALE_TMP_SECONDS) ->
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
-
-
-def existing_ids(store: Path) -> tuple[pa.Array, list[Path]]:
-    """Every ``point_id`` committed to the store, and the parts that failed their check.
-
-    What a sweep reads before it plans: each part is read once, checked
-    (:func:`verify`) and its ids parsed from the same bytes. A part that fails
-    is moved to ``_quarantine/`` and its points count as missing, so they are
-    computed again; one bad file never hides the others. Temporary parts of
-    killed writers are removed on the way (:func:`remove_stale_temporaries`).
-    """
-    remove_stale_temporaries(store)
-    ids: list[pa.Array] = []
-    unreadable: list[Path] = []
-    for part in part_files(store):
-        try:
-            data = pa.py_buffer(part.read_bytes())
-            verify(part, data)
-            table = pq.read_table(pa.BufferReader(data), columns=["point_id"])
-        except FileNotFoundError:
-            continue  # quarantined meanwhile by a concurrent reader
-        except (CorruptPart, OSError, pa.ArrowException):
-            quarantine(part)
-            unreadable.append(part)
-            continue
-        ids.append(table.column("point_id").combine_chunks())
-    if not ids:
-        return pa.array([], pa.string()), unreadable
-    return pa.concat_arrays(ids), unreadable
-
-
-def dedupe(table: pa.Table) -> pa.Table:
-    """One row per ``point_id``: the earliest ``created_at``, then the smallest ``run_id``."""
-    if table.num_rows == 0:
-        return table
-    order = pc.sort_indices(
-        table,
-        sort_keys=[("point_id", "ascending"), ("created_at", "ascending"), ("run_id", "ascending")],
-    )
-    ids = table.column("point_id").take(order).combine_chunks()
-    keep = np.ones(len(ids), dtype=bool)
-    if len(ids) > 1:
-        keep[1:] = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
-    return table.take(order.filter(pa.array(keep)))
-
-
-def read(store: Path | str, columns: Iterable[str] | None = None) -> pa.Table:
-    """The store as one table, deduplicated by :func:`dedupe`, sorted by ``point_id``.
-
-    Only parts that pass :func:`check_parts` are read; the others are quarantined.
-    """
-    store = Path(store)
-    parts, _ = check_parts(store)
-    if not parts:
-        return STORE_SCHEMA.empty_table()
-    wanted = None
-    if columns is not None:
-        wanted = list(dict.fromkeys([*columns, "point_id", "created_at", "run_id"]))
-    import pyarrow.dataset as ds  # imports pandas: only readers pay for it
-
-    files = [str(p) for p in parts]
-    table = ds.dataset(files, format="parquet", schema=STORE_SCHEMA).to_table(columns=wanted)
-    table = dedupe(table)
-    return table.select(list(columns)) if columns is not None else table
-
-
-# --------------------------------------------------------------------------- point lookups
-def lookup(
-    store: Path | str, point_ids: Sequence[str], columns: Sequence[str] | None = None
-) -> pa.Table:
-    """The stored rows of ``point_ids`` (deduplicated by the store's rule), as Arrow.
-
-    For a handful of ids (``asi-answer``): one pyarrow scan with the id
-    filter pushed down, no Dask. Unreadable parts are skipped.
-    """
-    import pyarrow.dataset as ds  # imports pandas: only readers pay for it
-
-    parts, _ = check_parts(store)
-    names = STORE_SCHEMA.names if columns is None else list(columns)
-    wanted = list(dict.fromkeys([*DEDUP_COLUMNS, *names]))
-    if not parts:
-        return STORE_SCHEMA.empty_table().select(wanted)
-    dataset = ds.dataset([str(p) for p in parts], format="parquet", schema=STORE_SCHEMA)
-    table = dataset.to_table(columns=wanted, filter=pc.field("point_id").isin(list(point_ids)))
-    return dedupe(table)

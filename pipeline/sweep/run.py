@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from omegaconf import DictConfig, OmegaConf
 
+import pipeline.store as results_store
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError, one_line
-from pipeline.store import parts as results_store
 from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
 from pipeline.sweep.grid import Grid, build_grid
 
@@ -56,6 +56,7 @@ class SweepResult:
     workers: int = 0
     parts: list[str] = field(default_factory=list)
     unreadable_parts: list[str] = field(default_factory=list)
+    duplicates_removed: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     driver_peak_rss_mb: float = 0.0
 
@@ -206,6 +207,14 @@ def execute(
         )
     if result.new:
         _compute(grid, todo, cfg, result, task_hook, out, err)
+    compact_start = time.perf_counter()
+    try:
+        result.duplicates_removed = results_store.compact(store)
+    except OSError as exc:  # the points are stored; readers deduplicate what is left
+        err(f"warning: could not compact the store {store}: {exc}")
+    result.timings["compact_s"] = time.perf_counter() - compact_start
+    if result.duplicates_removed:
+        out(f"asi-sweep: compacted the store: {result.duplicates_removed} duplicate rows removed")
     result.timings["wall_s"] = time.perf_counter() - start
     result.driver_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result

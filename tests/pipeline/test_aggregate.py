@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from model.evaluate import evaluate
 from pipeline.configuration.errors import ConfigError
 from pipeline.report import aggregate as agg
-from pipeline.store.parts import lookup, part_files
+from pipeline.store import lookup, part_files
 from pipeline.sweep.points import point_columns
 
 from .report_fixtures import write_store

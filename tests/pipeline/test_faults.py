@@ -34,8 +34,8 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
+from pipeline import store
 from pipeline.report import aggregate
-from pipeline.store import parts as store
 from pipeline.store.parts import QUARANTINE
 from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
 from pipeline.sweep.run import sweep

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -10,7 +12,7 @@ import pytest
 from model.costs import ASI_COSTS
 from model.evaluate import evaluate
 from model.params import POINT_PARAMS
-from pipeline.store import parts as store
+from pipeline import store
 from pipeline.store import schema
 from pipeline.sweep.chunks import ROW_SCHEMA
 
@@ -86,7 +88,7 @@ def test_read_keeps_one_row_per_point_the_earliest(tmp_path):
 
 
 def test_dedupe_breaks_timestamp_ties_by_run_id():
-    rows = store.with_provenance(worker_rows(["a", "a"]), "zzz", store.datetime.now(store.UTC))
+    rows = store.with_provenance(worker_rows(["a", "a"]), "zzz", datetime.now(UTC))
     rows = rows.set_column(
         rows.schema.get_field_index("run_id"), "run_id", pa.array(["zzz", "aaa"])
     )

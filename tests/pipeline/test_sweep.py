@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.store import parts as store
+from pipeline import store
 from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
 from pipeline.sweep.run import sweep
 
