@@ -174,7 +174,7 @@ def check_strict_bools(cfg: DictConfig, overrides: Sequence[str]) -> None:
         if isinstance(OmegaConf.select(cfg, key, default=None), bool) and not isinstance(
             value, bool | str
         ):
-            raise ConfigError(f"{key}: Value {value!r} is not a valid bool (use true or false)")
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
 
 
 def check_override_syntax(overrides: Sequence[str]) -> None:

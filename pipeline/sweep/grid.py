@@ -29,6 +29,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from math import prod
@@ -37,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, RangeSweep
+from hydra.core.override_parser.types import Override, QuotedString, RangeSweep
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode, StringNode
 
@@ -136,13 +137,49 @@ def parse(overrides: Sequence[str], parser: OverridesParser) -> list[Override]:
     return parser.parse_overrides(list(overrides))
 
 
+def _key(override: Override) -> tuple[str, str | None]:
+    return override.key_or_group, override.package
+
+
 def merge_by_key(overrides: Sequence[Override]) -> list[Override]:
-    """Later overrides of the same key replace earlier ones (command line over presets)."""
-    merged: dict[str, Override] = {}
+    """The overrides that decide each key, as in every job of Hydra's own sweeper.
+
+    Hydra keeps one override per spelling of a key (``cpus`` and ``++cpus``
+    are two): the last one given, at the place of the first. Each job then
+    applies them in that order, so per config path the last of them wins:
+    ``cpus=1,2 ++cpus=3`` is ``cpus=3``, and so is ``cpus=1,2 ++cpus=3 cpus=4``.
+    """
+    spelled: dict[str, Override] = {}
     for override in overrides:
-        merged.pop(override.get_key_element(), None)
-        merged[override.get_key_element()] = override
+        spelled[override.get_key_element()] = override  # a dict keeps the first position
+    merged: dict[tuple, Override] = {}
+    for override in spelled.values():
+        merged.pop(_key(override), None)
+        merged[_key(override)] = override
     return list(merged.values())
+
+
+_INTERPOLATED = re.compile(r"\$\{([^}:]+)\}")
+
+
+def check_interpolations(overrides: Sequence[Override], dims: Dimensions) -> None:
+    """Refuse an interpolation of a swept key (``ephmap.slots=${cpus}`` with ``cpus=1,2``).
+
+    Hydra resolves it in each job, to that job's value; the grid composes each
+    combination of groups once and sweeps scalars as columns, so it would see
+    the base value instead.
+    """
+    swept = [*dims.groups, *dims.points, *dims.profiles]
+    for override in overrides:
+        text = override.input_line.split("=", 1)[-1]
+        for ref in _INTERPOLATED.findall(text):
+            hit = next((k for k in swept if ref == k or ref.startswith(f"{k}.")), None)
+            if hit:
+                raise ConfigError(
+                    f"{override.key_or_group}: {text} interpolates the swept key {hit} "
+                    "(Hydra resolves it per job; the grid sweeper does not): sweep "
+                    f"{override.key_or_group} with literal values instead"
+                )
 
 
 def range_length(sweep: RangeSweep) -> float:
@@ -188,10 +225,14 @@ def _sweep_values(override: Override, is_group: bool) -> list:
         )
     if not values:
         raise ConfigError(f"{key}: {text} gives no value: the grid is empty")
+    # 'quoted' values compose to what they spell, as in Hydra's own jobs ('2' -> 2 for an int)
+    values = [v.text if isinstance(v, QuotedString) else v for v in values]
     unhashable = [v for v in values if not _hashable(v)]
     if unhashable:  # [1,2],[3]: lists and dicts are not one value of a scalar
         raise ConfigError(f"{key}: a sweep takes single values, got {unhashable[0]!r} in {text}")
-    return list(dict.fromkeys(values))  # distinct, in the order given
+    # distinct by type and value, in the order given: 1 == 1.0 == True in Python, and each is
+    # validated on its own (true,1 and 1,true are refused alike: 1 is not a bool)
+    return list({(type(v), v): v for v in values}.values())
 
 
 def classify(
@@ -203,7 +244,8 @@ def classify(
         key = override.key_or_group
         is_group = bool(group_options(key))
         if not override.is_sweep_override():
-            fixed.append(override.input_line)
+            if key.split(".", 1)[0].split("/", 1)[0] != "hydra":  # Hydra's settings: applied
+                fixed.append(override.input_line)  # to the run's config, not the model's
             continue
         if override.is_add() or override.is_delete() or override.package is not None:
             raise ConfigError(
@@ -581,6 +623,7 @@ def build_grid(
     parser = OverridesParser.create(config_loader=loader)
     parsed = merge_by_key(parse(overrides, parser))
     dims = classify(parsed, lambda key: loader.get_group_options(key))
+    check_interpolations(parsed, dims)
     check_size(dims)
     compose = validated(composer, config_name)
     if base is not None:

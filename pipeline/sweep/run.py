@@ -349,6 +349,17 @@ def check_launcher(cfg: DictConfig) -> None:
         )
 
 
+def check_params_override(overrides: Sequence[str]) -> None:
+    """Refuse ``hydra.sweeper.params={...}`` in one line (Hydra's composition cannot merge it)."""
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key == "hydra.sweeper.params":
+            raise ConfigError(
+                f"{override}: Hydra cannot replace hydra.sweeper.params as a whole; give each "
+                "sweep on its own (cpus=1,2 or +hydra.sweeper.params.cpus='1,2')"
+            )
+
+
 def sweep(
     overrides: Sequence[str] = (),
     *,
@@ -365,6 +376,7 @@ def sweep(
     in this process.
     """
     composer = composer or default_composer()
+    check_params_override(overrides)
     cfg = composer.load(overrides, config_name, multirun=True)
     check_launcher(cfg)
     params = sweeper_params(cfg.hydra.sweeper.get("params"))

@@ -14,7 +14,7 @@ import: Hydra imports every plugin whenever any app starts.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ class GridSweeperConf:
     """``hydra/sweeper: grid``; ``params`` maps a key to its sweep (``cpus: 1,2,4``)."""
 
     _target_: str = "hydra_plugins.asi_slowdown.grid_sweeper.GridSweeper"
-    params: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # +hydra.sweeper.params.k=... adds
 
 
 class GridSweeperImpl(Sweeper):

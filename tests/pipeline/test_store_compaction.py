@@ -12,8 +12,7 @@ import pytest
 
 from pipeline import store
 from pipeline.report import aggregate
-from pipeline.store import compaction
-from pipeline.store import parts, readers
+from pipeline.store import compaction, parts, readers
 from tests.pipeline.test_store import worker_rows
 
 
