@@ -366,11 +366,6 @@ def laplace_covariance(jacobian: np.ndarray) -> np.ndarray:
     return np.linalg.pinv(jacobian.T @ jacobian)
 
 
-def laplace_sd(jacobian: np.ndarray) -> np.ndarray:
-    """Posterior sds from the Gauss-Newton Hessian of whitened residuals."""
-    return np.sqrt(np.clip(np.diag(laplace_covariance(jacobian)), 0.0, None))
-
-
 def posterior_correlations(
     covariance: np.ndarray, names: Sequence[str], constrained: Sequence[str]
 ) -> tuple[Correlation, ...]:

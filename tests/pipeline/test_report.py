@@ -242,3 +242,17 @@ def test_cli_writes_the_whole_store_report_and_rejects_bad_input(tmp_path):
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip() == "error: report.mode must be one of adhoc, nightly, got 'weekly'"
+
+
+def test_a_store_that_does_not_exist_is_one_line_and_no_report(tmp_path, capsys):
+    from pipeline.cli.report import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([f"store.path={tmp_path / 'nowhere'}", f"report.dir={tmp_path / 'r'}"])
+    _, err = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert (
+        err
+        == f"error: store.path: no results store at {tmp_path / 'nowhere'} (run asi-sweep first, or point store.path at one)\n"
+    )
+    assert not (tmp_path / "r").exists()
