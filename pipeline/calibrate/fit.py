@@ -3,7 +3,12 @@
 Unknowns are the log-medians ``theta_c`` of the profile's non-fixed costs (in
 each cost's own unit) and, for each workload measured natively, its
 ``base_time`` [ns]. Each datum is an :class:`Observation`: a native or ASI time
-per op measured by fio, or a published throughput loss.
+per op measured by fio, a published throughput loss, or a published exit
+count (per op or per second per CPU, by exit source or by the prototype's
+exit reason: :data:`STATISTIC`). Any mix is fitted at once, one whitened
+residual each. Two observations at the same point that differ only in
+``cpu.ibpb`` (an IBPB on/off pair) share every cost but IBPB, so their
+difference pins the IBPB cost and their level the rest of the exit pair.
 
 Method
 ------
@@ -43,10 +48,20 @@ Method
    So the profile reproduces the data in the statistics the tools report,
    deterministically.
 
-Times are compared in log space (``sigma`` relative); losses absolutely. A
-native run's system CPU time per op bounds the model's kernel time from
-above, as a one-sided penalty: the kernel paths the model prices cannot take
-longer than the kernel as a whole.
+5. **Identifiability** (:func:`identifiability`). The data Jacobian at the
+   MAP, in prior sds, tells how many independent combinations of costs the
+   data pin (its singular values above the narrowing threshold). Fewer
+   combinations than constrained costs means the fit moved those costs along
+   a ridge: a single throughput loss pins only a (weighted) sum of the costs
+   an exit pays, and the report says so.
+
+Times and exit counts are compared in log space (``sigma`` relative; an exit
+count the model predicts as zero is floored at :data:`ZERO_FLOOR` of the
+measurement); losses absolutely. A native run's system CPU time per op bounds
+the model's kernel time from above, as a one-sided penalty: the kernel paths
+the model prices cannot take longer than the kernel as a whole. An
+observation with ``fitted`` false is predicted and reported but has no
+residual in the fit (a check of the model).
 """
 
 from __future__ import annotations
@@ -68,7 +83,7 @@ from model.costs import (
     to_model_units,
 )
 from model.evaluate import evaluate
-from model.mechanism import native_counts
+from model.mechanism import EXIT_REASONS, EXIT_SOURCES, native_counts
 from model.params import as_columns
 
 Z95 = float(ndtri(0.95))
@@ -97,10 +112,47 @@ STATISTIC = {
     "native_time": "t_native_mean",
     "asi_time": "t_asi_mean",
     "throughput_loss": "throughput_loss_p50",
+    "exits_per_op": "exits_per_op",
+    **{f"exits_{s}": f"exits_{s}" for s in EXIT_SOURCES},
+    **{f"exit_rate_{r}": f"exit_rate_{r}" for r, sources in EXIT_REASONS.items() if sources},
+    # derived (:func:`statistic`): a reason per op, a source per second of ASI time
+    **{f"exits_reason_{r}": f"exits_reason_{r}" for r, sources in EXIT_REASONS.items() if sources},
+    **{f"exit_rate_source_{s}": f"exit_rate_source_{s}" for s in EXIT_SOURCES},
 }
-"""The :func:`model.evaluate.evaluate` output each kind of datum is compared with."""
-RELATIVE_KINDS = frozenset({"native_time", "asi_time"})
+"""The statistic each kind of datum is compared with: an output of
+:func:`model.evaluate.evaluate`, or one :func:`statistic` derives from them."""
+EXIT_KINDS = frozenset(k for k in STATISTIC if k.startswith("exit"))
+"""Exit counts [1/op or 1/s per CPU]."""
+RELATIVE_KINDS = frozenset({"native_time", "asi_time", *EXIT_KINDS})
 """Kinds compared in log space (their ``sigma`` is relative)."""
+ZERO_FLOOR = 1e-6
+"""A predicted exit count below this fraction of the measured one is taken as this
+fraction, so a count the model cannot produce gives a large but finite residual."""
+PINNED_INFORMATION = 1.0 / 0.9**2 - 1.0
+"""A direction in cost space counts as pinned by the data when their information
+along it (squared singular value of the data Jacobian in prior sds) is at least
+this: enough to narrow it to :data:`NARROWED_RATIO` of the prior sd."""
+BLIND_SENSITIVITY = 0.05
+"""An observation whose whitened residual moves by less than this per prior sd of
+every cost constrains no cost (it only checks the model)."""
+
+
+def statistic(out: Mapping[str, np.ndarray], kind: str) -> np.ndarray:
+    """The statistic of ``kind`` (:data:`STATISTIC`) for every point of an ``evaluate`` output.
+
+    ``exits_reason_<r>`` sums the sources of reason ``r`` (sample means per op);
+    ``exit_rate_source_<s>`` is the mean exits of source ``s`` per op over the
+    mean ASI time per op [1/s per CPU] (a ratio of means, where ``exit_rate_<r>``
+    is a mean of ratios; they differ by the sample spread of ``t_asi`` only).
+    """
+    name = STATISTIC[kind]
+    if name in out:
+        return np.asarray(out[name])
+    if kind.startswith("exits_reason_"):
+        sources = EXIT_REASONS[kind.removeprefix("exits_reason_")]
+        return sum(np.asarray(out[f"exits_{s}"]) for s in sources)
+    source = kind.removeprefix("exit_rate_source_")
+    return np.asarray(out[f"exits_{source}"]) / np.asarray(out["t_asi_mean"]) * 1e9
 
 
 @dataclass(frozen=True)
@@ -111,12 +163,13 @@ class Observation:
     ----------
     label : str
         What to call it in errors and reports (file name or published label).
-    kind : {"native_time", "asi_time", "throughput_loss"}
-        Time per op of one job [ns], or ``1 - tput_asi / tput_native`` [0-1].
+    kind : str, a key of :data:`STATISTIC`
+        Time per op of one job [ns], ``1 - tput_asi / tput_native`` [0-1], or an
+        exit count (``exits_*`` [1/op], ``exit_rate_*`` [1/s per CPU]).
     value : float
         The measurement.
     sigma : float
-        Its standard error: relative for times, absolute for losses.
+        Its standard error: relative for times and exit counts, absolute for losses.
     point : mapping
         The model point it was measured at (:data:`model.params.POINT_PARAMS`).
     group : str or None
@@ -124,6 +177,8 @@ class Observation:
         ``None`` to keep ``point["base_time"]``.
     sys_bound : float or None
         Upper bound on the modelled kernel time per op [ns] (native runs).
+    fitted : bool
+        False: predicted and reported, but left out of the fit.
     """
 
     label: str
@@ -133,6 +188,7 @@ class Observation:
     point: Mapping[str, object]
     group: str | None = None
     sys_bound: float | None = None
+    fitted: bool = True
 
 
 @dataclass(frozen=True)
@@ -203,6 +259,115 @@ class CostFit:
 
 
 @dataclass(frozen=True)
+class Identifiability:
+    """How many independent combinations of the constrained costs the fitted data pin.
+
+    Attributes
+    ----------
+    measurements : int
+        Fitted observations.
+    costs : tuple of str
+        The constrained costs (moved or narrowed), most sensitive first.
+    pinned : int
+        Directions in their (log, prior-sd) space the data pin: singular values
+        of the data Jacobian with squared value >= :data:`PINNED_INFORMATION`.
+    combinations : tuple of tuple of (str, float)
+        Per pinned direction, the unit weights of the costs in it (largest first,
+        in prior sds of log cost; weights under 0.05 dropped).
+    blind : tuple of str
+        Labels of fitted observations that no cost moves (they only check the model).
+    """
+
+    measurements: int
+    costs: tuple[str, ...]
+    pinned: int
+    combinations: tuple[tuple[tuple[str, float], ...], ...]
+    blind: tuple[str, ...] = ()
+
+    @property
+    def degenerate(self) -> bool:
+        """Fewer pinned combinations than constrained costs: some are pinned only jointly."""
+        return len(self.costs) > self.pinned
+
+    def lines(self) -> list[str]:
+        """Plain sentences for the console and the report."""
+        out = []
+        n, k = self.measurements, len(self.costs)
+        noun = "measurement" if n == 1 else "measurements"
+        names = ", ".join(self.costs)
+        if k == 0:
+            out.append(f"{n} {noun}: no cost constrained (every cost keeps its prior).")
+        elif self.degenerate and self.pinned <= 1:
+            verb = "it pins" if n == 1 else "they pin"
+            out.append(
+                f"{n} {noun} for {k} costs: {verb} only their sum ({names}), "
+                f"as {_combination(self.combinations[0]) if self.combinations else 'one combination'}; "
+                "each cost alone is not identified: the fit moved them together along that "
+                "sum, and the profile's correlations keep it."
+            )
+        elif self.degenerate:
+            out.append(
+                f"{n} {noun} for {k} costs ({names}): they pin only {self.pinned} independent "
+                f"combinations of them; the other {k - self.pinned} directions are left to the "
+                "priors. Pinned: " + "; ".join(_combination(c) for c in self.combinations) + "."
+            )
+        elif k == 1:
+            out.append(f"{n} {noun} for 1 cost ({names}): it is pinned on its own.")
+        else:
+            out.append(
+                f"{n} {noun} for {k} costs ({names}): each is pinned separately "
+                f"({self.pinned} independent combinations)."
+            )
+        if self.blind:
+            out.append(
+                f"No cost moves {', '.join(self.blind)}: the model predicts it from the "
+                "workload and stage alone, so it only checks the model."
+            )
+        return out
+
+
+def _combination(weights: Sequence[tuple[str, float]]) -> str:
+    terms = [f"{abs(w):.2f} {n}" for n, w in weights]
+    signs = ["-" if w < 0 else "+" for _, w in weights]
+    if weights and weights[0][1] < 0:
+        signs = ["-" if s == "+" else "+" for s in signs]
+    text = terms[0] if terms else "nothing"
+    for sign, term in zip(signs[1:], terms[1:], strict=True):
+        text += f" {sign} {term}"
+    return text + " (log costs, in prior sds)"
+
+
+def identifiability(
+    jacobian: np.ndarray, names: Sequence[str], scales: Sequence[float], constrained, labels
+) -> Identifiability:
+    """What the data pin, from the whitened data Jacobian ``d r_data / d theta`` at the MAP.
+
+    ``jacobian`` has one row per fitted observation and one column per name of
+    ``names`` (log costs); ``scales`` are the prior sds, so ``J * scales`` is the
+    data's sensitivity per prior sd.
+    """
+    sensitivity = np.asarray(jacobian, dtype=np.float64) * np.asarray(scales)[None, :]
+    blind = tuple(
+        label
+        for label, row in zip(labels, sensitivity, strict=True)
+        if not np.any(np.abs(row) >= BLIND_SENSITIVITY)
+    )
+    index = [names.index(n) for n in constrained]
+    weight = np.linalg.norm(sensitivity[:, index], axis=0) if index else np.zeros(0)
+    order = [index[i] for i in np.argsort(-weight, kind="stable")]
+    costs = tuple(names[i] for i in order)
+    if not order:
+        return Identifiability(len(labels), (), 0, (), blind)
+    _, singular, vt = np.linalg.svd(sensitivity[:, order], full_matrices=False)
+    pinned = int(np.sum(singular**2 >= PINNED_INFORMATION))
+    combinations = []
+    for v in vt[:pinned]:
+        ranked = sorted(zip(costs, v, strict=True), key=lambda cw: -abs(cw[1]))
+        combinations.append(tuple((c, float(w)) for c, w in ranked if abs(w) >= 0.05))
+    return Identifiability(len(labels), costs, pinned, tuple(combinations), blind)
+
+
+@dataclass(frozen=True)
 class FitResult:
     """The calibrated costs and base times, and how well they reproduce the data."""
 
@@ -217,6 +382,8 @@ class FitResult:
     evaluations: int
     correlations: tuple[Correlation, ...] = ()
     """``(a, b, rho)``: the written profile's correlations (log-space posterior)."""
+    identifiability: Identifiability | None = None
+    """What combinations of costs the data pin (:func:`identifiability`)."""
 
 
 # --------------------------------------------------------------------------- pieces
@@ -257,15 +424,21 @@ def fixed_time_without_base(cols: Mapping[str, np.ndarray]) -> np.ndarray:
     return fixed - cols["base_time"]
 
 
+def residual(obs: Observation, predicted: float) -> float:
+    """Whitened misfit of one observation: log ratio / sigma (times, exit counts) or
+    difference / sigma (losses)."""
+    if obs.kind in RELATIVE_KINDS:
+        floor = ZERO_FLOOR * obs.value if obs.kind in EXIT_KINDS else 1e-300
+        return float(np.log(max(predicted, floor) / obs.value) / obs.sigma)
+    return float((predicted - obs.value) / obs.sigma)
+
+
 def data_residuals(problem: Problem, predictions: np.ndarray) -> np.ndarray:
-    """Whitened misfit per observation: log ratio / sigma for times, difference / sigma for losses."""
-    out = np.empty(len(problem.observations))
-    for i, obs in enumerate(problem.observations):
-        if obs.kind in RELATIVE_KINDS:
-            out[i] = np.log(max(predictions[i], 1e-300) / obs.value) / obs.sigma
-        else:
-            out[i] = (predictions[i] - obs.value) / obs.sigma
-    return out
+    """Whitened misfit per observation (:func:`residual`)."""
+    return np.array(
+        [residual(obs, p) for obs, p in zip(problem.observations, predictions, strict=True)],
+        dtype=np.float64,
+    )
 
 
 def sys_excess(problem: Problem, kernel: np.ndarray) -> np.ndarray:
@@ -288,7 +461,7 @@ class Forward:
         self.group_rows = {
             g: np.array([o.group == g for o in problem.observations]) for g in self.groups
         }
-        self.statistics = [STATISTIC[o.kind] for o in problem.observations]
+        self.kinds = [o.kind for o in problem.observations]
 
     def __call__(
         self, costs: Mapping[str, np.ndarray], base_times: Sequence[float]
@@ -300,8 +473,9 @@ class Forward:
             base[self.group_rows[group]] = value
         cols["base_time"] = base
         out = evaluate(cols, costs)
-        rows = np.arange(len(self.statistics))
-        predictions = np.array([out[s][i] for i, s in zip(rows, self.statistics, strict=True)])
+        predictions = np.array(
+            [statistic(out, kind)[i] for i, kind in enumerate(self.kinds)], dtype=np.float64
+        )
         kernel = out["t_native_mean"] - base - self.device
         return predictions, kernel
 
@@ -330,12 +504,13 @@ def _solve(
     ]
     centers = np.array([priors[n].center for n in names])
     scales = np.array([priors[n].scale for n in names])
+    fitted = np.array([o.fitted for o in problem.observations], dtype=np.float64)
 
     def residuals(x: np.ndarray) -> np.ndarray:
         predictions, kernel = forward(make_costs(x[:n_costs]), x[n_costs:])
         return np.concatenate(
             [
-                data_residuals(problem, predictions),
+                fitted * data_residuals(problem, predictions),
                 sys_excess(problem, kernel),
                 (x[:n_costs] - centers) / scales,
             ]
@@ -457,6 +632,14 @@ def fit(problem: Problem, *, samples: int, seed: int, profile: str) -> FitResult
 
     # 4. Refit the constrained medians against the profile's own Monte Carlo statistics.
     free = [n for n in names if fits[n].constrained]
+    rows = [i for i, o in enumerate(problem.observations) if o.fitted]
+    ident = identifiability(
+        np.asarray(first.jac)[rows][:, : len(names)],
+        names,
+        [priors[n].scale for n in names],
+        free,
+        [problem.observations[i].label for i in rows],
+    )
     correlations = posterior_correlations(covariance, names, free)
     uniforms = correlate_uniforms(
         {n: stream_uniforms(samples, seed=seed, profile=profile, cost=n) for n in COST_NAMES},
@@ -503,4 +686,5 @@ def fit(problem: Problem, *, samples: int, seed: int, profile: str) -> FitResult
         message=str(second.message),
         evaluations=int(first.nfev + second.nfev),
         correlations=correlations,
+        identifiability=ident,
     )

@@ -5,7 +5,8 @@
 * a directory holding a manifest (``manifest.yaml``, ``manifest.yml`` or
   ``manifest.csv``) and/or published points (``published.csv``);
 * a manifest file (YAML or CSV) directly; its ``file`` paths are relative to it;
-* a published-points CSV directly (recognised by its ``throughput_loss`` column);
+* a published-points CSV directly (recognised by its ``throughput_loss`` or
+  ``quantity`` column);
 * the name of one of those under ``conf/measurements/`` (``rfc_v2_anchor``).
 
 A manifest tags each fio JSON file (one *run*)::
@@ -28,8 +29,33 @@ the run's job count, which it must equal: the model runs one job per CPU),
 with IBPB off, i.e. ``clearcpuid=ibpb``), ``overrides`` (extra Hydra
 overrides for that run's point, e.g. ``workload.page_cache_size=1G``).
 
+A published point (``published.csv`` or a manifest's ``published:`` list)
+is one reported number at one model point: either a ``throughput_loss``
+column, or a ``quantity`` and its ``value`` (:data:`QUANTITY_UNITS`):
+
+* ``throughput_loss``: ``1 - tput_asi / tput_native`` [0-1]; ``sigma``
+  absolute (default ``calibrate.loss_sigma``).
+* exit counts, as the prototype's ``asi_exit`` tracepoints count them, with
+  ``sigma`` *relative* (they are fitted in log space; default
+  ``calibrate.exit_sigma``): ``exit_rate_<reason>`` [1/s per CPU] by the
+  prototype's exit reason (:data:`model.mechanism.EXIT_REASONS`, e.g.
+  ``exit_rate_page_fault`` for ``asi:asi_exit_pf``); ``exits_reason_<reason>``
+  [1/op] the same per op; ``exits_<source>`` [1/op] by the model's exit
+  source (:data:`model.mechanism.EXIT_SOURCES`); ``exit_rate_source_<source>``
+  [1/s per CPU] the same per second (e.g. ``exit_rate_source_tick``);
+  ``exits_per_op`` [1/op] all exits. A count must be > 0 (log space) and
+  reasons the model has no source for (``user_ret``, ``misc``) are refused.
+
+Other columns: ``ibpb`` (``false``: booted with ``clearcpuid=ibpb``; a pair of
+rows at the same point with ``ibpb`` true and false is fitted jointly, so their
+difference pins the IBPB cost), ``overrides`` (space-separated Hydra overrides
+of the point, e.g. ``workload.io_size=4K``), ``fit`` (``false``: predict and
+report the row but leave it out of the fit, a check of the model), ``source``
+(where the number comes from) and ``label``.
+
 Every problem is a one-line :class:`~pipeline.errors.ConfigError` naming the
-file and row.
+file, the row (a CSV row by its line in the file, comments counted; a YAML
+run by its number) and the field.
 """
 
 from __future__ import annotations
@@ -42,6 +68,7 @@ from pathlib import Path
 
 import yaml
 
+from model.mechanism import EXIT_REASONS, EXIT_SOURCES
 from pipeline.calibrate.fio import FioRun, file_sha256, read_fio
 from pipeline.configuration.errors import ConfigError
 
@@ -59,9 +86,28 @@ PUBLISHED_KEYS = (
     "sigma",
     "source",
     "label",
+    "quantity",
+    "value",
+    "overrides",
+    "fit",
 )
-"""Columns of a published point; the first five are required (``profile`` may be empty)."""
-PUBLISHED_REQUIRED = ("workload", "stage", "cpus", "throughput_loss")
+"""Columns of a published point: ``workload``, ``stage``, ``cpus`` and either
+``throughput_loss`` or ``quantity`` + ``value`` are required."""
+PUBLISHED_REQUIRED = ("workload", "stage", "cpus")
+
+LOSS = "throughput_loss"
+QUANTITY_UNITS: dict[str, str] = {
+    LOSS: "fraction",
+    "exits_per_op": "1/op",
+    **{f"exits_{s}": "1/op" for s in EXIT_SOURCES},
+    **{f"exit_rate_source_{s}": "1/s per CPU" for s in EXIT_SOURCES},
+    **{f"exits_reason_{r}": "1/op" for r, sources in EXIT_REASONS.items() if sources},
+    **{f"exit_rate_{r}": "1/s per CPU" for r, sources in EXIT_REASONS.items() if sources},
+}
+"""Every ``quantity`` a published point may give, and its unit. Exit reasons the model has
+no source for (``user_ret``, ``misc``) are not among them: the model predicts none."""
+EXIT_QUANTITIES = frozenset(q for q in QUANTITY_UNITS if q != LOSS)
+"""Exit counts: fitted in log space, ``sigma`` relative."""
 
 MANIFEST_NAMES = ("manifest.yaml", "manifest.yml", "manifest.csv")
 PUBLISHED_NAME = "published.csv"
@@ -94,17 +140,26 @@ class MeasuredRun:
 
 @dataclass(frozen=True)
 class PublishedPoint:
-    """A throughput loss someone reported, for when no raw fio output exists.
+    """A number someone reported, for when no raw fio output exists.
 
-    ``throughput_loss = 1 - tput_asi / tput_native`` [0-1]; ``sigma`` its
-    standard error (``None``: the calibration default).
+    ``quantity`` is one of :data:`QUANTITY_UNITS`: ``throughput_loss = 1 -
+    tput_asi / tput_native`` [0-1] with ``sigma`` its absolute standard error,
+    or an exit count with ``sigma`` relative (``None``: the calibration
+    default). ``fit`` false: reported beside the fit, not fitted.
     """
 
     label: str
     tags: Tags
-    throughput_loss: float
+    value: float
     sigma: float | None
     source: str
+    quantity: str = LOSS
+    fit: bool = True
+
+    @property
+    def throughput_loss(self) -> float | None:
+        """The value when it is a throughput loss, else ``None``."""
+        return self.value if self.quantity == LOSS else None
 
 
 @dataclass(frozen=True)
@@ -233,42 +288,105 @@ def run_from_row(row: Mapping[str, object], where: str, base_dir: Path) -> Measu
     return MeasuredRun(label=path.name, run=run, tags=tags)
 
 
+def parse_quantity(value: object, where: str) -> str:
+    """A name of :data:`QUANTITY_UNITS`."""
+    text = str(value).strip()
+    if text in QUANTITY_UNITS:
+        return text
+    for reason, sources in EXIT_REASONS.items():
+        if not sources and text in (f"exit_rate_{reason}", f"exits_reason_{reason}"):
+            raise ConfigError(
+                f"{where} {text!r}: the model has no source of {reason} exits, so it predicts none"
+            )
+    raise ConfigError(
+        f"{where} must be throughput_loss, exits_per_op, exits_<source>, "
+        f"exit_rate_source_<source>, exit_rate_<reason> or exits_reason_<reason> "
+        f"(sources: {', '.join(EXIT_SOURCES)}; reasons: "
+        f"{', '.join(r for r, s in EXIT_REASONS.items() if s)}), got {value!r}"
+    )
+
+
+def parse_positive(value: object, where: str) -> float:
+    """A finite number > 0."""
+    try:
+        number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+    except ValueError:
+        number = math.nan
+    if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
+        raise ConfigError(f"{where} must be a number > 0, got {value!r}")
+    return number
+
+
 def published_from_row(row: Mapping[str, object], where: str) -> PublishedPoint:
-    """One published point."""
+    """One published point: a throughput loss or an exit count (see the module notes)."""
     _check_keys(row, PUBLISHED_KEYS, where)
     for key in PUBLISHED_REQUIRED:
         if _blank(row.get(key)):
             raise ConfigError(f"{where}: {key!r} is required")
     tags = parse_tags({**row, "asi": True}, where)
-    loss = row["throughput_loss"]
-    loss = parse_fraction(loss, f"{where}: throughput_loss")
-    if loss >= 1:
-        raise ConfigError(f"{where}: throughput_loss must be < 1, got {loss}")
+    has_loss, has_quantity = not _blank(row.get(LOSS)), not _blank(row.get("quantity"))
+    if has_loss == has_quantity:
+        raise ConfigError(
+            f"{where}: give either 'throughput_loss' or 'quantity' and 'value'"
+            + (" (not both)" if has_loss else "")
+        )
+    if has_loss:
+        quantity, raw, field = LOSS, row[LOSS], LOSS
+        if not _blank(row.get("value")):
+            raise ConfigError(f"{where}: 'value' goes with 'quantity', not with 'throughput_loss'")
+    else:
+        quantity = parse_quantity(row["quantity"], f"{where}: quantity")
+        if _blank(row.get("value")):
+            raise ConfigError(f"{where}: 'value' is required with quantity {quantity}")
+        raw, field = row["value"], "value"
+    if quantity == LOSS:
+        value = parse_fraction(raw, f"{where}: {field}")
+        if value >= 1:
+            raise ConfigError(f"{where}: {field} must be < 1, got {value}")
+    else:
+        value = parse_positive(raw, f"{where}: value ({quantity})")
     sigma = row.get("sigma")
-    sigma = None if _blank(sigma) else parse_fraction(sigma, f"{where}: sigma", open_low=True)
+    if _blank(sigma):
+        sigma = None
+    elif quantity == LOSS:
+        sigma = parse_fraction(sigma, f"{where}: sigma", open_low=True)
+    else:
+        sigma = parse_positive(sigma, f"{where}: sigma (relative, for {quantity})")
+    fit = True if _blank(row.get("fit")) else parse_bool(row["fit"], f"{where}: fit")
+    what = "" if quantity == LOSS else f" {quantity}"
+    ibpb = "" if tags.ibpb is None else f"/ibpb {'on' if tags.ibpb else 'off'}"
     label = str(row.get("label") or "").strip() or (
-        f"published {tags.workload}/{tags.stage}/{tags.cpus}cpu"
+        f"published {tags.workload}/{tags.stage}/{tags.cpus}cpu{ibpb}{what}"
     )
     return PublishedPoint(
         label=label,
         tags=tags,
-        throughput_loss=loss,
+        value=value,
         sigma=sigma,
         source=str(row.get("source") or "").strip(),
+        quantity=quantity,
+        fit=fit,
     )
 
 
 # --------------------------------------------------------------------------- files
-def _read_csv(path: Path) -> list[dict[str, str]]:
+def _read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """``(line, row)`` per data row; ``line`` is the row's line in the file, comments counted."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(row for row in f if not row.lstrip().startswith("#")))
+            kept = [
+                (n, line) for n, line in enumerate(f, start=1) if not line.lstrip().startswith("#")
+            ]
+        reader = csv.DictReader(line for _, line in kept)
+        rows = []
+        for row in reader:
+            rows.append((kept[reader.line_num - 1][0], row))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{path}: cannot read CSV: {exc}") from None
-    for i, row in enumerate(rows, start=2):
+    for line, row in rows:
         if None in row:
-            raise ConfigError(f"{path}: row {i} has more cells than the header")
-    return [{k.strip(): v for k, v in row.items() if k is not None} for row in rows]
+            raise ConfigError(f"{path}: row at line {line} has more cells than the header")
+    return [(line, {k.strip(): v for k, v in row.items() if k is not None}) for line, row in rows]
 
 
 def _read_yaml(path: Path) -> dict:
@@ -287,7 +405,7 @@ def read_published_csv(path: Path) -> list[PublishedPoint]:
     rows = _read_csv(path)
     if not rows:
         raise ConfigError(f"{path}: no published points")
-    return [published_from_row(row, f"{path}: row {i}") for i, row in enumerate(rows, start=2)]
+    return [published_from_row(row, f"{path}: line {line}") for line, row in rows]
 
 
 def read_manifest(path: Path) -> tuple[list[MeasuredRun], list[PublishedPoint]]:
@@ -297,7 +415,7 @@ def read_manifest(path: Path) -> tuple[list[MeasuredRun], list[PublishedPoint]]:
         rows = _read_csv(path)
         if not rows:
             raise ConfigError(f"{path}: the manifest lists no runs")
-        return [run_from_row(r, f"{path}: row {i}", base) for i, r in enumerate(rows, 2)], []
+        return [run_from_row(r, f"{path}: line {line}", base) for line, r in rows], []
     doc = _read_yaml(path)
     _check_keys(doc, ("runs", "published", *TAG_KEYS), str(path))
     defaults = {k: doc[k] for k in TAG_KEYS if k in doc}
@@ -340,7 +458,8 @@ def resolve(location: str, conf_dir: Path) -> Path:
 def _is_published_csv(path: Path) -> bool:
     with open(path, encoding="utf-8", errors="replace") as f:
         header = next((line for line in f if line.strip() and not line.startswith("#")), "")
-    return "throughput_loss" in [c.strip() for c in header.split(",")]
+    columns = [c.strip() for c in header.split(",")]
+    return LOSS in columns or "quantity" in columns
 
 
 def load_inputs(location: str, conf_dir: Path) -> Inputs:

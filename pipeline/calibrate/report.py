@@ -1,7 +1,9 @@
 """The Markdown fit report of ``asi-calibrate``.
 
 Sections: what went in (files and hashes), the native event rates measured
-per workload, measured vs predicted per input with residuals, per cost
+per workload, measured vs predicted per input with residuals (throughput
+losses, times, exit counts; IBPB on/off pairs also as a difference), what
+combinations of costs the data pin (identifiability), per cost
 whether the data moved or narrowed it or left it at its prior, and the
 correlations written with the costs (and how much they narrow the predictive
 spread at published points). Predictions
@@ -17,14 +19,30 @@ from pathlib import Path
 import numpy as np
 
 from model import MODEL_VERSION
-from pipeline.calibrate.fit import RELATIVE_KINDS, STATISTIC, Z95, CostFit, FitResult
+from pipeline.calibrate.fit import RELATIVE_KINDS, Z95, CostFit, FitResult, residual
 from pipeline.configuration.compose import CONF_DIR
 
 QUANTITY = {
     "native_time": "native time per op [ns]",
     "asi_time": "ASI time per op [ns]",
     "throughput_loss": "throughput loss",
+    "exits_per_op": "exits per op",
 }
+
+
+def quantity_text(kind: str) -> str:
+    """What a datum of ``kind`` measures, with its unit."""
+    if kind in QUANTITY:
+        return QUANTITY[kind]
+    for prefix, text in (
+        ("exit_rate_source_", "{} exits per s per CPU"),
+        ("exits_reason_", "{} exits (reason) per op"),
+        ("exit_rate_", "{} exits (reason) per s per CPU"),
+        ("exits_", "{} exits per op"),
+    ):
+        if kind.startswith(prefix):
+            return text.format(kind.removeprefix(prefix))
+    return kind
 
 
 def display_path(path: str | Path) -> str:
@@ -79,6 +97,10 @@ def _tags(datum) -> str:
     parts.append(f"asi {tags.stage}" if tags.asi else "asi off")
     if tags.ibpb is not None:
         parts.append(f"ibpb {'on' if tags.ibpb else 'off'}")
+    if datum.kept_overrides and datum.run is None:
+        parts.append(" ".join(datum.kept_overrides))
+    if not datum.observation.fitted:
+        parts.append("check only (fit: false)")
     return ", ".join(parts)
 
 
@@ -91,18 +113,17 @@ def fit_rows(data, verified, prior: Sequence[float]) -> list[list[str]]:
     rows = []
     for d, v, before in zip(data, verified, prior, strict=True):
         obs = d.observation
-        predicted = v[STATISTIC[obs.kind]]
+        predicted = v["predicted"]
         if obs.kind in RELATIVE_KINDS:
             error = _pct(predicted / obs.value - 1)
-            z = np.log(predicted / obs.value) / obs.sigma
         else:
             error = f"{predicted - obs.value:+.3f}"
-            z = (predicted - obs.value) / obs.sigma
+        z = residual(obs, predicted)
         rows.append(
             [
                 obs.label,
                 _tags(d),
-                QUANTITY[obs.kind],
+                quantity_text(obs.kind),
                 _g(obs.value),
                 _g(before),
                 _g(predicted),
@@ -152,6 +173,56 @@ def paired_loss_rows(data, verified) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def ibpb_pair_rows(data, verified, prior: Sequence[float]) -> list[list[str]]:
+    """IBPB on minus IBPB off, for every pair of data at the same point and quantity.
+
+    A pair is two data with the same workload, stage, CPUs, overrides and
+    quantity, one tagged ``ibpb`` true and one false (fio ASI runs pair their
+    ASI time per op, published points their value).
+    """
+
+    def key(d):
+        tags = d.tags
+        return (
+            d.workload,
+            tags.stage,
+            d.observation.point["cpus"],
+            d.kept_overrides,
+            d.observation.kind,
+        )
+
+    off = {}
+    for d, v, before in zip(data, verified, prior, strict=True):
+        if d.tags.asi and d.tags.ibpb is False:
+            off.setdefault(key(d), (d, v, before))
+    rows = []
+    for d, v, before in zip(data, verified, prior, strict=True):
+        if not (d.tags.asi and d.tags.ibpb is True and key(d) in off):
+            continue
+        d_off, v_off, before_off = off[key(d)]
+        measured = d.observation.value - d_off.observation.value
+        predicted = v["predicted"] - v_off["predicted"]
+        rows.append(
+            [
+                f"{d.observation.label} - {d_off.observation.label}",
+                quantity_text(d.observation.kind),
+                _g(measured),
+                _g(before - before_off),
+                _g(predicted),
+                f"{predicted - measured:+.3g}",
+            ]
+        )
+    return rows
+
+
+def identifiability_lines(result: FitResult) -> list[str]:
+    """What the data pin, in sentences (empty when not computed)."""
+    ident = result.identifiability
+    if ident is None:
+        return []
+    return [f"- {line}" for line in ident.lines()]
 
 
 def cost_rows(result: FitResult, units: Mapping[str, str]) -> list[list[str]]:
@@ -257,6 +328,10 @@ def render_report(
         "",
         *summary_lines(result),
         "",
+        "What the data can tell apart (data Jacobian at the fit, in prior sds):",
+        "",
+        *identifiability_lines(result),
+        "",
         table(
             [
                 "cost",
@@ -282,6 +357,18 @@ def render_report(
             fit_rows(data, verified, prior),
         ),
     ]
+    pairs = ibpb_pair_rows(data, verified, prior)
+    if pairs:
+        lines += [
+            "",
+            "IBPB on minus IBPB off at the same point (the difference is what the IBPB "
+            "cost has to explain):",
+            "",
+            table(
+                ["pair", "quantity", "measured", "prior", "calibrated", "error"],
+                pairs,
+            ),
+        ]
     paired = paired_loss_rows(data, verified)
     if paired:
         lines += [

@@ -25,8 +25,8 @@ from model.evaluate import evaluate
 from model.mechanism import blocks_per_io, hit_ratio
 from model.units import format_size, parse_size
 from pipeline.calibrate.fio import FioRun
-from pipeline.calibrate.fit import RELATIVE_KINDS, STATISTIC, FitResult, Observation, Problem, fit
-from pipeline.calibrate.measurements import Inputs, Tags, load_inputs
+from pipeline.calibrate.fit import RELATIVE_KINDS, FitResult, Observation, Problem, fit, statistic
+from pipeline.calibrate.measurements import LOSS, Inputs, Tags, load_inputs
 from pipeline.calibrate.report import display_path, render_report
 from pipeline.configuration.compose import (
     CONF_DIR,
@@ -55,6 +55,7 @@ class CalibrateConf:
     report_dir: str = "outputs/calibration"
     time_sigma: float = 0.02
     loss_sigma: float = 0.02
+    exit_sigma: float = 0.1
     sys_sigma: float = 0.1
 
 
@@ -120,7 +121,7 @@ def parse_options(own: Sequence[str]) -> CalibrateConf:
     options = CalibrateConf(**OmegaConf.to_container(conf))
     if not options.measurements:
         raise ConfigError("measurements is required: measurements=DIR (see asi-calibrate --help)")
-    for key in ("time_sigma", "loss_sigma", "sys_sigma"):
+    for key in ("time_sigma", "loss_sigma", "exit_sigma", "sys_sigma"):
         value = getattr(options, key)
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{OWN_PREFIX}{key} must be a number > 0, got {value}")
@@ -297,13 +298,15 @@ def build_data(
         workload = p.tags.workload or default_workload
         kept = p.tags.overrides
         overrides = point_overrides(p.tags, workload, p.tags.cpus, rates.get(workload), kept)
+        default_sigma = options.loss_sigma if p.quantity == LOSS else options.exit_sigma
         observation = Observation(
             label=p.label,
-            kind="throughput_loss",
-            value=p.throughput_loss,
-            sigma=p.sigma or options.loss_sigma,
+            kind=p.quantity,
+            value=p.value,
+            sigma=p.sigma or default_sigma,
             point=point_from_config(composer(overrides)),
             group=workload if workload in rates else None,
+            fitted=p.fit,
         )
         data.append(Datum(observation, p.source or p.label, workload, overrides, kept, p.tags))
     return data, rates
@@ -370,6 +373,7 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
                 "measured": _round(d.observation.value),
                 "predicted": _round(float(p)),
                 "z": _round(float(z), 3),
+                **({} if d.observation.fitted else {"fitted": False}),
             }
             for d, p, z in zip(data, result.predictions, result.residuals, strict=True)
         ],
@@ -384,6 +388,7 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
             if c.constrained
         },
         "kept_at_prior": [n for n, c in result.costs.items() if not c.constrained],
+        "identifiability": result.identifiability.lines() if result.identifiability else [],
         "correlations": (
             "posterior correlations of the log costs (Laplace), over the constrained costs and "
             "those it links to them; a Gaussian copula in cpu.correlations"
@@ -472,6 +477,7 @@ def verify(
     """Compose the written profile (and workloads) as a user would, and evaluate each datum.
 
     Returns, per datum, the :data:`VERIFIED_KEYS` of :func:`model.evaluate.evaluate`,
+    ``predicted`` (the datum's own statistic, :func:`pipeline.fit.statistic`),
     and, when the profile has correlations, the throughput loss p05/p95 with them
     dropped (``..._independent``): how much the correlations narrow the spread.
     """
@@ -486,6 +492,7 @@ def verify(
         point = point_from_config(cfg)
         result = evaluate(point, costs_for(cfg))
         row = {key: float(result[key][0]) for key in VERIFIED_KEYS}
+        row["predicted"] = float(statistic(result, d.observation.kind)[0])
         if cfg.cpu.correlations:
             independent = evaluate(
                 point, costs_for(OmegaConf.merge(cfg, {"cpu": {"correlations": []}}))
@@ -529,7 +536,7 @@ def prior_predictions(data: Sequence[Datum], composer: Composer) -> list[float]:
     for d in data:
         cfg = composer(d.overrides)
         result = evaluate(point_from_config(cfg), costs_for(cfg))
-        out.append(float(result[STATISTIC[d.observation.kind]][0]))
+        out.append(float(statistic(result, d.observation.kind)[0]))
     return out
 
 
@@ -537,7 +544,7 @@ def mismatches(data: Sequence[Datum], result: FitResult, verified) -> list[str]:
     """Data whose composed-profile prediction differs from the fit's (rounding in the YAML only)."""
     out = []
     for d, fitted, v in zip(data, result.predictions, verified, strict=True):
-        composed = v[STATISTIC[d.observation.kind]]
+        composed = v["predicted"]
         scale = abs(fitted) if d.observation.kind in RELATIVE_KINDS else 1.0
         if abs(composed - fitted) > 1e-3 * scale:
             out.append(f"{d.observation.label} (fit {fitted:.6g}, profile {composed:.6g})")

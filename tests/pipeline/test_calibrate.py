@@ -12,8 +12,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.costs import CostSpec
+from model.costs import CostSpec, to_model_units
 from model.evaluate import evaluate
+from model.mechanism import EXIT_REASONS
 from pipeline.calibrate.fio import read_fio
 from pipeline.calibrate.fit import (
     LINKED_RHO,
@@ -23,6 +24,7 @@ from pipeline.calibrate.fit import (
     Problem,
     fit,
     lognormal_spec,
+    statistic,
 )
 from pipeline.calibrate.measurements import load_inputs
 from pipeline.calibrate.run import run
@@ -270,8 +272,14 @@ def fio_dir(tmp_path) -> Path:
     return measurements
 
 
+FIO_LOSS = 0.60
+"""The loss of the synthetic ASI run against the VM's native fio run. Not the anchor's 0.70:
+that VM reads in ~2 us, twice the Sapphire Rapids desktop's 1 us, and 70 % of it would need
+more per exit than the documented cost ranges allow (the fit then stops at the bounds)."""
+
+
 def test_native_and_asi_fio_runs_calibrate_together(tmp_path, fio_dir):
-    _asi_copy(fio_dir / "native.json", fio_dir / "asi.json", slowdown=1 / (1 - ANCHOR_LOSS))
+    _asi_copy(fio_dir / "native.json", fio_dir / "asi.json", slowdown=1 / (1 - FIO_LOSS))
     (fio_dir / "manifest.csv").write_text(
         "file,asi,stage,profile,cpus,workload,ibpb\n"
         "native.json,false,,sapphire_rapids,1,fio_randread_tmpfs,\n"
@@ -284,7 +292,7 @@ def test_native_and_asi_fio_runs_calibrate_together(tmp_path, fio_dir):
     off = predict(compose_calibrated(conf, *common))
     on = predict(compose_calibrated(conf, *common, "mitigations=rfc_v2"))
     assert 1e9 / off["t_native_mean"] == pytest.approx(native.iops, rel=0.05)
-    assert abs(on["throughput_loss_p50"] - ANCHOR_LOSS) <= 0.03
+    assert abs(on["throughput_loss_p50"] - FIO_LOSS) <= 0.03
     report = outcome.report_path.read_text()
     assert "Throughput loss of the fio ASI runs" in report and "asi.json" in report
     workload = yaml.safe_load(outcome.workload_paths["fio_randread_tmpfs"].read_text())
@@ -440,3 +448,303 @@ def test_command_line_errors_exit_2_with_one_line(capsys, args, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert message in err
+
+
+# --------------------------------------------------------------------------- exit counts, IBPB pairs
+def _true_costs(cfg, **truth: float) -> dict[str, np.ndarray]:
+    """One deterministic cost sample: the profile's medians, except ``truth`` (in each cost's unit)."""
+    specs = cost_specs(cfg)
+    return {
+        n: to_model_units(np.array([truth.get(n, float(s.median()))]), s.unit, float(cfg.cpu.ghz))
+        for n, s in specs.items()
+    }
+
+
+def _synthetic(*overrides: str, **truth: float) -> dict:
+    """The model's outputs at a point, priced with :func:`_true_costs`: data with known costs."""
+    cfg = compose_config(list(overrides))
+    out = evaluate(point_from_config(cfg), _true_costs(cfg, **truth))
+    return {k: float(v[0]) for k, v in out.items()}
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+EXIT_HEADER = "workload,stage,cpus,quantity,value,sigma,ibpb,fit,overrides,label\n"
+
+
+def test_exit_counts_are_read_as_published_measurements(tmp_path):
+    path = _write(
+        tmp_path,
+        "exits.csv",
+        EXIT_HEADER
+        + "fio_randread_tmpfs,ephmap_prototype,1,exit_rate_page_fault,25,0.2,,,,pf\n"
+        + "fio_seqread_ext4,rfc_v2,1,exits_reason_page_fault,1.02,,,false,"
+        "workload.io_size=4K workload.sequential=false,\n"
+        + "kernel_compile,rfc_v2,2,exit_rate_source_tick,10,,false,,,\n",
+    )
+    first, second, third = load_inputs(str(path), CONF_DIR).published
+    assert (first.quantity, first.value, first.sigma, first.fit, first.label) == (
+        "exit_rate_page_fault",
+        25.0,
+        0.2,
+        True,
+        "pf",
+    )
+    assert first.throughput_loss is None
+    assert second.fit is False and second.sigma is None
+    assert second.tags.overrides == ("workload.io_size=4K", "workload.sequential=false")
+    assert (
+        third.tags.ibpb is False
+        and "ibpb off" in third.label
+        and "exit_rate_source_tick" in third.label
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            "fio_randread_tmpfs,rfc_v2,1,exits_colour,1,,,,,",
+            "line 2: quantity must be throughput_loss",
+        ),
+        ("fio_randread_tmpfs,rfc_v2,1,exit_rate_user_ret,1,,,,,", "no source of user_ret exits"),
+        ("fio_randread_tmpfs,rfc_v2,1,exits_per_op,,,,,,", "line 2: 'value' is required"),
+        (
+            "fio_randread_tmpfs,rfc_v2,1,exits_tick,0,,,,,",
+            "line 2: value (exits_tick) must be a number > 0",
+        ),
+        (
+            "fio_randread_tmpfs,rfc_v2,1,exits_tick,1,-1,,,,",
+            "line 2: sigma (relative, for exits_tick)",
+        ),
+        (
+            "fio_randread_tmpfs,rfc_v2,1,exits_tick,1,,,perhaps,,",
+            "line 2: fit must be true or false",
+        ),
+        ("fio_randread_tmpfs,rfc_v2,1,,,,,,,", "give either 'throughput_loss' or 'quantity'"),
+    ],
+)
+def test_bad_exit_counts_fail_in_one_line_naming_file_row_and_field(tmp_path, row, message):
+    path = _write(tmp_path, "exits.csv", EXIT_HEADER + row + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_inputs(str(path), CONF_DIR)
+    assert message in str(err.value) and str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_errors_in_a_commented_csv_name_the_file_line(tmp_path):
+    shipped = (CONF_DIR / "measurements" / "ephmap_posting.csv").read_text().splitlines()
+    line = next(i for i, text in enumerate(shipped, start=1) if text.startswith("kernel_compile"))
+    shipped[line - 1] = shipped[line - 1].replace(",0.0709,", ",1.5,")
+    path = _write(tmp_path, "posting.csv", "\n".join(shipped) + "\n")
+    with pytest.raises(ConfigError, match=rf"posting.csv: line {line}: throughput_loss must be"):
+        load_inputs(str(path), CONF_DIR)
+
+
+def test_loss_and_quantity_together_are_refused(tmp_path):
+    path = _write(
+        tmp_path,
+        "both.csv",
+        "workload,stage,cpus,throughput_loss,quantity,value\n"
+        "fio_randread_tmpfs,rfc_v2,1,0.7,exits_tick,1\n",
+    )
+    with pytest.raises(ConfigError, match=r"line 2: give either .* \(not both\)"):
+        load_inputs(str(path), CONF_DIR)
+
+
+def test_an_exit_rate_recovers_the_tick_rate_it_was_generated_with():
+    """Synthetic: page-fault exits per second at ephmap_prototype (on tmpfs only ticks fault
+    there) from the model with tick_exits = 60 /s; the fit moves the 20 /s prior to it."""
+    point = ("workload=fio_randread_tmpfs", "mitigations=ephmap_prototype", "cpus=1")
+    truth = _synthetic(*point, tick_exits=60.0)
+    cfg = compose_config(list(point))
+    problem = Problem(
+        [
+            Observation(
+                "pf rate",
+                "exit_rate_page_fault",
+                truth["exit_rate_page_fault"],
+                0.05,
+                point_from_config(cfg),
+            )
+        ],
+        cost_specs(cfg),
+        float(cfg.cpu.ghz),
+    )
+    tick = fit(problem, samples=256, seed=0, profile="t").costs["tick_exits"]
+    assert tick.status == "moved+narrowed" and tick.width_ratio < 0.3
+    assert abs(np.log(np.exp(tick.log_median) / 60.0)) < 0.25 * abs(np.log(20.0 / 60.0))
+
+
+def test_a_derived_exit_count_is_the_sum_of_its_sources():
+    cfg = compose_config(["workload=kernel_compile", "mitigations=rfc_v2"])
+    out = evaluate(point_from_config(cfg), costs_for(cfg))
+    reason = statistic(out, "exits_reason_page_fault")[0]
+    assert reason == pytest.approx(sum(out[f"exits_{s}"][0] for s in EXIT_REASONS["page_fault"]))
+    tick_rate = statistic(out, "exit_rate_source_tick")[0]
+    assert tick_rate == pytest.approx(out["exits_tick"][0] / out["t_asi_mean"][0] * 1e9)
+
+
+def test_a_fitted_count_no_cost_moves_is_reported_as_a_check():
+    cfg = compose_config(["workload=fio_randread_tmpfs", "mitigations=rfc_v2"])
+    point = point_from_config(cfg)
+    problem = Problem(
+        [Observation("page-cache exits", "exits_page_cache", 1.0, 0.05, point)],
+        cost_specs(cfg),
+        float(cfg.cpu.ghz),
+    )
+    result = fit(problem, samples=64, seed=0, profile="c")
+    assert all(c.status == "prior" for c in result.costs.values())
+    assert result.identifiability.blind == ("page-cache exits",)
+    assert any("only checks the model" in line for line in result.identifiability.lines())
+
+
+IBPB_TRUTH = 7000.0
+"""The IBPB cost [cycles] the synthetic pair is generated with; the prior's median is 3162."""
+
+
+def _ibpb_pair_csv(tmp_path: Path, *, pair: bool) -> Path:
+    point = ("workload=fio_randread_tmpfs", "mitigations=rfc_v2", "cpus=1")
+    on = _synthetic(*point, "cpu.ibpb=true", ibpb=IBPB_TRUTH)["throughput_loss_p50"]
+    off = _synthetic(*point, "cpu.ibpb=false", ibpb=IBPB_TRUTH)["throughput_loss_p50"]
+    rows = [f"fio_randread_tmpfs,rfc_v2,1,{on:.6f},true,0.005,ibpb on"]
+    if pair:
+        rows.append(f"fio_randread_tmpfs,rfc_v2,1,{off:.6f},false,0.005,ibpb off")
+    header = "workload,stage,cpus,throughput_loss,ibpb,sigma,label\n"
+    return _write(tmp_path, f"pair_{pair}.csv", header + "\n".join(rows) + "\n")
+
+
+@pytest.fixture(scope="module")
+def ibpb_fits(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ibpb")
+    pair = calibrate(tmp, _ibpb_pair_csv(tmp, pair=True), "sr_pair")
+    alone = calibrate(tmp, _ibpb_pair_csv(tmp, pair=False), "sr_on_only")
+    return pair, alone
+
+
+def test_an_ibpb_on_off_pair_pins_the_ibpb_cost(ibpb_fits):
+    """Acceptance: synthetic losses from the model with a known IBPB cost, with IBPB on and
+    booted clearcpuid=ibpb; fitted jointly, the pair recovers the IBPB cost closer than the
+    prior does and narrows it, and closer than the IBPB-on point alone."""
+    pair, alone = ibpb_fits
+    ibpb = pair.result.costs["ibpb"]
+    error = abs(ibpb.log_median - np.log(IBPB_TRUTH))
+    assert error < 0.5 * abs(ibpb.prior.center - np.log(IBPB_TRUTH))
+    assert "narrowed" in ibpb.status and ibpb.width_ratio < 0.5
+    assert error < abs(alone.result.costs["ibpb"].log_median - np.log(IBPB_TRUTH))
+    # The off point prices every pair cost but IBPB: what it pins, the pair leaves near the truth.
+    assert abs(pair.result.residuals).max() < 2
+    report = pair.report_path.read_text()
+    assert "IBPB on minus IBPB off" in report and "ibpb on - ibpb off" in report
+
+
+def test_the_ibpb_on_point_alone_pins_only_a_sum(ibpb_fits):
+    _, alone = ibpb_fits
+    ident = alone.result.identifiability
+    assert ident.degenerate and ident.pinned == 1 and "ibpb" in ident.costs
+    pair_ident = ibpb_fits[0].result.identifiability
+    assert pair_ident.pinned >= 2
+
+
+def test_a_single_number_says_it_pins_only_a_sum(anchor):
+    """Acceptance: the RFC v2 anchor alone moves several costs; the fit says that the one
+    number pins only their sum, in the report and in the profile's provenance."""
+    conf, outcome = anchor
+    ident = outcome.result.identifiability
+    assert ident.measurements == 1 and ident.pinned == 1 and len(ident.costs) >= 2
+    assert {"page_walk", "ibpb"} <= set(ident.costs)
+    line = ident.lines()[0]
+    assert line.startswith(f"1 measurement for {len(ident.costs)} costs: it pins only their sum (")
+    assert all(name in line for name in ident.costs)
+    assert line in outcome.report_path.read_text()
+    assert compose_calibrated(conf, "cpu=sr_anchor").cpu.provenance.identifiability[0] == line
+
+
+def test_the_console_says_what_the_data_pin(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "measurements=rfc_v2_anchor",
+                "calibrate.name=sr_console",
+                f"calibrate.conf_dir={tmp_path / 'conf'}",
+                f"calibrate.report_dir={tmp_path / 'reports'}",
+            ]
+        )
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "identifiability: 1 measurement for" in out and "it pins only their sum (" in out
+
+
+def test_several_kinds_of_measurement_fit_at_once(tmp_path, fio_dir):
+    """fio runs (native and ASI), a published loss and a published exit rate, in one fit; the
+    report lists each with measured, predicted and residual."""
+    _asi_copy(fio_dir / "native.json", fio_dir / "asi.json", slowdown=1 / (1 - FIO_LOSS))
+    (fio_dir / "manifest.yaml").write_text(
+        "workload: fio_randread_tmpfs\n"
+        "runs:\n"
+        "  - {file: native.json, asi: false}\n"
+        "  - {file: asi.json, asi: true, stage: rfc_v2, ibpb: true}\n"
+        "published:\n"
+        "  - {stage: ephmap_prototype, cpus: 1, throughput_loss: 0.13, label: ephmap loss}\n"
+        "  - {stage: ephmap_prototype, cpus: 1, quantity: exit_rate_page_fault, value: 30,\n"
+        "     sigma: 0.2, label: ephmap pf rate}\n"
+    )
+    outcome = calibrate(tmp_path, fio_dir, "sr_mix")
+    kinds = [
+        d["quantity"]
+        for d in yaml.safe_load(outcome.profile_path.read_text())["provenance"]["residuals"]
+    ]
+    assert kinds == ["native_time", "asi_time", "throughput_loss", "exit_rate_page_fault"]
+    rows = {}
+    for line in outcome.report.splitlines():
+        if line.startswith("| "):
+            rows.setdefault(line.split("|")[1].strip(), line)  # a label's first row: its fit
+    for label in ("native.json", "asi.json", "ephmap loss", "ephmap pf rate"):
+        cells = [c.strip() for c in rows[label].split("|")[1:-1]]
+        assert cells[3] and cells[5] and cells[7], label  # measured, calibrated, z
+    assert "page_fault exits (reason) per s per CPU" in outcome.report
+    assert "tick_exits" in {n for n, c in outcome.result.costs.items() if c.constrained}
+    assert abs(outcome.result.residuals).max() < 3
+
+
+def test_shipped_ephmap_posting_fits_its_ibpb_pair(tmp_path):
+    inputs = load_inputs("ephmap_posting", CONF_DIR)
+    losses = [(p.tags.workload, p.tags.ibpb, round(p.value, 4)) for p in inputs.published]
+    assert losses == [
+        ("fio_randread_tmpfs", True, 0.1308),
+        ("kernel_compile", True, 0.0709),
+        ("kernel_compile", False, 0.0475),
+    ]
+    assert all(p.source.startswith(("ephmap posting", "reply to")) for p in inputs.published)
+    outcome = calibrate(tmp_path, "ephmap_posting", "sr_ephmap")
+    assert "narrowed" in outcome.result.costs["ibpb"].status
+    assert abs(outcome.result.residuals).max() < 1
+    assert "ephmap compile ibpb on - ephmap compile ibpb off" in outcome.report
+
+
+def test_shipped_exit_trace_pins_the_tick_rate_and_checks_the_rest(tmp_path):
+    outcome = calibrate(tmp_path, "asi_exit_trace", "sr_trace")
+    costs = outcome.result.costs
+    assert [n for n, c in costs.items() if c.constrained] == ["tick_exits"]
+    assert 5 < np.exp(costs["tick_exits"].log_median) < 20
+    residuals = yaml.safe_load(outcome.profile_path.read_text())["provenance"]["residuals"]
+    assert [r.get("fitted", True) for r in residuals] == [True, False, False]
+    assert outcome.report.count("check only (fit: false)") == 2
+
+
+def test_help_names_the_new_kinds(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for needle in (
+        "exit_rate_<reason>",
+        "exits_<source>",
+        "IBPB on/off pairs",
+        "only their sum is pinned",
+        "ephmap_posting",
+    ):
+        assert needle in text
