@@ -56,7 +56,7 @@ ASI_COSTS: dict[str, str] = {
     "ephmap_software": "the prototype ephmap's software path per use (map + unmap): page-table "
     "allocation walk, slot xchg, migrate/preempt disable, huge-entry and table checks [ns]",
     "ephmap_software_fast": "the optimised mapping path per use: a cached PTE pointer into "
-    "preallocated tables, no walk [ns]",
+    "preallocated tables, no walk; priced at most at ephmap_software [ns]",
     "invlpg": "one INVLPG of an ephmap page [ns]",
     "psc_rewalk": "the extra page-walk work after one INVLPG, which drops every paging-structure "
     "cache entry of the PCID (Intel SDM Vol. 3A 4.10.4.1) [ns]",

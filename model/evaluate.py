@@ -118,6 +118,11 @@ def _dwell_times(dwell, costs, ns_per_byte, n: int) -> dict[str, np.ndarray]:
 def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Priced:
     """Price points ``c`` (columns of one chunk) with every cost sample."""
     n = c["cpus"].shape[0]
+    # the optimised path does a subset of the walk's work: never dearer than the walk
+    costs = {
+        **costs,
+        "ephmap_software_fast": np.minimum(costs["ephmap_software_fast"], costs["ephmap_software"]),
+    }
     native = native_counts(c)
     # Bandwidth: each CPU copies at its own speed until the socket's bandwidth,
     # split between all CPUs, is the tighter limit.
@@ -133,7 +138,7 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
     dwell = _dwell_times(dwell_counts(c), costs, ns_per_byte, n)
     unrestricted = sum(exits[s] * dwell[DWELL[s]] for s in OP_SOURCES)
     restricted_s = np.maximum(0.0, 1.0 - unrestricted / t_native) * t_native * 1e-9
-    rates = {"tick": _row(costs["tick_exits"])}
+    rates = {"tick": np.where(_col(c["kernel_thread"], n) > 0, 0.0, _row(costs["tick_exits"]))}
     rates.update({k: _col(v, n) for k, v in time_exit_rates(c).items()})
     for source in TIME_SOURCES:
         exits[source] = rates[source] * restricted_s
@@ -284,3 +289,35 @@ def evaluate(
         out[f"throughput_loss_{name}"] = s / (1.0 + s)
     out["exits_per_op"] = sum(out[f"exits_{source}"] for source in EXIT_SOURCES)
     return out
+
+
+OVERHEAD_PARTS: dict[str, str] = {
+    "op_exits": "exit/enter pairs of the exits ops cause",
+    "time_exits": "exit/enter pairs of time-driven exits (ticks, interrupts, kthread switches)",
+    "pte_writes": "ephmap PTE set and clear",
+    "software_path": "the ephmap's software path per use (walk, slot, checks)",
+    "invlpg": "INVLPG per unmapped ephmap page",
+    "rewalk": "page walks again after INVLPG dropped the paging-structure caches",
+    "flushes": "full flushes and their refills, shootdowns, temporary-mm switches",
+    "mm_setup": "per-mm restricted tables (ASI PGD, ephmap tables per possible CPU)",
+}
+"""Where the extra time per op goes, in a reader's terms (:func:`overhead_split`)."""
+
+
+def overhead_split(result: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Split the mean extra time per op [ns] of :func:`evaluate`'s ``result`` into
+    :data:`OVERHEAD_PARTS`; the parts add up to ``t_asi_mean - t_native_mean``."""
+    parts = {
+        "op_exits": sum(result[f"extra_ns_exit_{s}"] for s in OP_SOURCES),
+        "time_exits": sum(result[f"extra_ns_exit_{s}"] for s in TIME_SOURCES),
+        "pte_writes": result["extra_ns_ephmap_pte"],
+        "software_path": result["extra_ns_ephmap_software"]
+        + result["extra_ns_ephmap_software_fast"],
+        "invlpg": result["extra_ns_invlpg"],
+        "rewalk": result["extra_ns_psc_rewalk"],
+        "mm_setup": result["extra_ns_asi_mm_setup"] + result["extra_ns_ephmap_setup_per_cpu"],
+    }
+    total = sum(result[f"extra_ns_{cost}"] for cost in ASI_COSTS)
+    # what is left: flush instructions, their refills, shootdowns and mm switches
+    parts["flushes"] = total - sum(parts.values())
+    return {name: parts[name] for name in OVERHEAD_PARTS}

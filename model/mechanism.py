@@ -230,13 +230,15 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def time_exit_rates(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Time-driven exit rates that depend on the point [1/s per CPU], by source.
 
-    The third, ``tick``, is the CPU profile's uncertain ``tick_exits`` rate. A
-    switch to a kernel thread keeps the mm (lazy TLB), so it stops exiting
-    with ``ctxsw_same_mm``.
+    The third, ``tick``, is the CPU profile's uncertain ``tick_exits`` rate
+    (zero for a ``kernel_thread`` op, see :func:`evaluate.price`). A switch to
+    a kernel thread keeps the mm (lazy TLB), so it stops exiting with
+    ``ctxsw_same_mm``. A kernel thread that stays unrestricted takes none.
     """
+    user = ~np.asarray(c["kernel_thread"], dtype=bool)
     return {
-        "interrupt": np.asarray(c["irq_exits_per_s"], dtype=np.float64),
-        "kthread_switch": c["kthread_switches_per_s"] * ~c["ctxsw_same_mm"],
+        "interrupt": c["irq_exits_per_s"] * user,
+        "kthread_switch": c["kthread_switches_per_s"] * ~c["ctxsw_same_mm"] * user,
     }
 
 

@@ -27,6 +27,9 @@ MITIGATION_FLAGS: dict[str, str] = {
 }
 """The roadmap's mitigation flags (``conf/mitigations``), in roadmap order, then design options."""
 
+DESIGN_OPTIONS = frozenset({"smt_stun"})
+"""Mitigation flags that no roadmap stage turns on: options a sweep can try."""
+
 CPU_FLAGS: dict[str, str] = {
     "ibpb": "asi_exit runs IBPB + RSB fill (booted without clearcpuid=ibpb)",
     "l1tf": "the CPU has the L1TF bug: asi_enter after an exit flushes L1D",
@@ -56,6 +59,8 @@ WORKLOAD_PARAMS: dict[str, str] = {
     "migrations_per_op": "pages migrated per op whose direct map is removed (secretmem, guest_memfd) [pages/op]",
     "migration_temporary_mm": "migration runs with no user mm and switches to a temporary mm to reach an "
     "ephmap region (False: it borrows the lazily active mm's region)",
+    "kernel_thread": "the op runs in a kernel thread that stays unrestricted (kcompactd): no "
+    "exits, time-driven ones included",
     "tlb_working_set": "TLB entries the workload refills after a flushing CR3 switch or a full local "
     "flush, user and kernel (ASI makes kernel mappings non-global) [entries]",
     "tlb_flushes_per_op": "full local TLB flushes per op in the native kernel (exit_mmap, ranged "
@@ -78,7 +83,14 @@ POINT_PARAMS: dict[str, str] = {**SYSTEM_PARAMS, **WORKLOAD_PARAMS, **MITIGATION
 """Every point parameter, with its meaning and unit."""
 
 BOOL_PARAMS = frozenset(
-    {*MITIGATION_FLAGS, *CPU_FLAGS, "sequential", "ephmap_read_path", "migration_temporary_mm"}
+    {
+        *MITIGATION_FLAGS,
+        *CPU_FLAGS,
+        "sequential",
+        "ephmap_read_path",
+        "migration_temporary_mm",
+        "kernel_thread",
+    }
 )
 INT_PARAMS = frozenset(
     {"cpus", "ephmap_slots", "io_size", "file_size", "page_cache_size", "readahead", "folio_pages"}

@@ -174,6 +174,8 @@ def reference_op(point: dict, cost: dict) -> dict:
 
     # ---- exits that come from time: a rate over the restricted time --------
     restricted_seconds = max(0.0, 1.0 - unrestricted / t_native) * t_native * 1e-9
+    if p["kernel_thread"]:  # stays unrestricted: nothing to exit from
+        restricted_seconds = 0.0
     exits["tick"] = k["tick_exits"] * restricted_seconds
     exits["interrupt"] = p["irq_exits_per_s"] * restricted_seconds
     kthread_rate = 0.0 if p["ctxsw_same_mm"] else p["kthread_switches_per_s"]
@@ -211,7 +213,9 @@ def reference_op(point: dict, cost: dict) -> dict:
 
     # ---- what ASI adds per op ------------------------------------------
     flushed_tlbs = silent_full + wraps + reclaims * cpus
-    sw_cost = k["ephmap_software_fast"] if p["mapping_fastpath"] else k["ephmap_software"]
+    # the optimised path does a subset of the walk's work: never dearer than the walk
+    fast = min(k["ephmap_software_fast"], k["ephmap_software"])
+    sw_cost = fast if p["mapping_fastpath"] else k["ephmap_software"]
     extra = {
         "fault_entry": faulting_exits * k["fault_entry"],
         "cr3_write": 2 * (total_exits + mm_switches) * k["cr3_write"],

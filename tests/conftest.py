@@ -34,6 +34,7 @@ def base_point():
         "io_fault_fraction": 0.0,
         "migrations_per_op": 0.0,
         "migration_temporary_mm": False,
+        "kernel_thread": False,
         "tlb_working_set": 10.0,
         "tlb_flushes_per_op": 0.0,
         "mm_setups_per_op": 0.0,

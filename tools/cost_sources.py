@@ -1,6 +1,6 @@
 """Print docs/costs.md: every cost of every shipped CPU profile with its range and source.
 
-    .venv/bin/python tools/cost_sources.py > docs/costs.md
+.venv/bin/python tools/cost_sources.py > docs/costs.md
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from model.evaluate import evaluate
+from model.evaluate import OVERHEAD_PARTS, evaluate
+from model.mechanism import EXIT_REASONS
 from pipeline.configuration.compose import Composer, costs_for, point_from_config
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
@@ -170,8 +171,59 @@ def format_table(table: pd.DataFrame, cfg) -> str:
     return "\n".join([header, "", *lines, "", answer])
 
 
-JSON_KEYS = ("stage", *METRIC_COLUMNS, "dominant_exit_source", "dominant_cost", "verdict")
-"""What ``answer.format=json`` prints per stage: every metric of the model, then the annotations."""
+def _fixed_width(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def format_overhead(table: pd.DataFrame) -> str:
+    """Where the mean extra time per op goes, per stage [ns/op] (:data:`OVERHEAD_PARTS`)."""
+    parts = list(OVERHEAD_PARTS)
+    rows = [("stage", *(p.replace("_", " ") for p in parts), "total")]
+    for r in table.itertuples():
+        rows.append(
+            (
+                r.stage,
+                *(f"{getattr(r, f'overhead_ns_{p}'):,.1f}" for p in parts),
+                f"{r.extra_ns_per_op:,.1f}",
+            )
+        )
+    legend = [f"  {p.replace('_', ' ')}: {text}" for p, text in OVERHEAD_PARTS.items()]
+    return "\n".join(
+        ["Where the extra time goes, mean ns per op:", "", *_fixed_width(rows), "", *legend]
+    )
+
+
+def format_exit_rates(table: pd.DataFrame) -> str:
+    """Exits per second per CPU by the prototype's exit reasons, per stage."""
+    rows = [("stage", *(reason for reason in EXIT_REASONS))]
+    for r in table.itertuples():
+        rows.append((r.stage, *(f"{getattr(r, f'exit_rate_{x}'):,.4g}" for x in EXIT_REASONS)))
+    return "\n".join(
+        [
+            "ASI exits per second per CPU by the prototype's asi_exit reasons "
+            "(the asi:asi_exit_pf tracepoint counts page_fault):",
+            "",
+            *_fixed_width(rows),
+        ]
+    )
+
+
+JSON_KEYS = (
+    "stage",
+    *METRIC_COLUMNS,
+    *(f"overhead_ns_{p}" for p in OVERHEAD_PARTS),
+    "dominant_exit_source",
+    "dominant_cost",
+    "verdict",
+)
+"""What ``answer.format=json`` prints per stage: every metric of the model, where the extra
+time goes, then the annotations."""
 
 
 VS_KEYS = ("value", "throughput_loss_p50", *SLOWDOWN_QUANTILES, "extra_ns_per_op")
@@ -228,5 +280,11 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
         return format_json(table, curves)
     where = f"Crossings: {crossing_line(table)}.\nSource: {source}."
     return "\n\n".join(
-        [format_table(table, cfg), where, *(format_vs(c, k) for k, c in curves.items())]
+        [
+            format_table(table, cfg),
+            where,
+            format_overhead(table),
+            format_exit_rates(table),
+            *(format_vs(c, k) for k, c in curves.items()),
+        ]
     )

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from model.costs import ASI_COSTS
+from model.evaluate import overhead_split
 from model.mechanism import EXIT_SOURCES
 
 TARGET = 0.01
@@ -37,7 +38,8 @@ def annotate(table: pd.DataFrame) -> pd.DataFrame:
     """Add the dominant cost (and its share), the dominant exit source and the verdict per row.
 
     ``table`` has the model's ``extra_ns_<cost>``, ``exits_<source>`` and
-    ``slowdown_p50`` columns; ``extra_ns_per_op`` [ns/op] is their sum.
+    ``slowdown_p50`` columns; ``extra_ns_per_op`` [ns/op] is their sum, and
+    ``overhead_ns_<part>`` where it goes (:func:`model.evaluate.overhead_split`).
     """
     extra = table[[f"extra_ns_{c}" for c in ASI_COSTS]].to_numpy()
     total = extra.sum(axis=1)
@@ -53,6 +55,8 @@ def annotate(table: pd.DataFrame) -> pd.DataFrame:
         exits.sum(axis=1) > 0, np.array(EXIT_SOURCES)[exits.argmax(axis=1)], "none"
     )
     table["verdict"] = [verdict(s) for s in table["slowdown_p50"]]
+    for part, ns in overhead_split({c: table[c].to_numpy() for c in table.columns}).items():
+        table[f"overhead_ns_{part}"] = ns
     return table
 
 

@@ -66,8 +66,8 @@ if TYPE_CHECKING:
 CUBE_METRICS: tuple[str, ...] = tuple(
     c for c in METRIC_COLUMNS if c not in ("t_asi_mean", "throughput_loss_mean")
 )
-"""Everything the report draws: quantiles, native time [ns/op], exits [1/op] by source,
-mean extra time [ns/op] by cost component."""
+"""Everything the report draws: quantiles, native time [ns/op], exits [1/op] by source and
+[1/s] by the prototype's reasons, mean extra time [ns/op] by cost component and exit source."""
 
 CONNECT_TIMEOUT = "10s"
 """How long to try reaching a Dask distributed scheduler before giving up."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.evaluate import evaluate
+from model.evaluate import evaluate, overhead_split
 from model.mechanism import EXIT_REASONS, EXIT_SOURCES
 from model.reference import reference_op
 
@@ -71,6 +71,9 @@ def test_ticks_exit_over_the_restricted_time_only(base_point, round_costs):
     assert ref["exits"]["tick"] == pytest.approx(0.350)
     assert extra(ref) == pytest.approx(1.350 * FAULT_PAIR)
     assert ref["exit_rates"]["page_fault"] == pytest.approx(1.350 / ref["t_asi"] * 1e9)
+    # a kernel thread that stays unrestricted (kcompactd) takes none
+    ref = run(base_point | {"ephmap": True, "kernel_thread": True}, costs)
+    assert ref["exits"]["tick"] == 0.0
 
 
 def test_device_interrupts_and_kthread_switches_are_rates_too(base_point, round_costs):
@@ -141,3 +144,28 @@ def test_stunning_the_sibling_costs_the_handshake_and_the_unrestricted_time(
     ref = run(base_point | {"smt_stun": True}, round_costs)
     assert extra(ref) == pytest.approx(FAULT_PAIR + 1000 + 506)
     assert ref["extra"]["smt_stun"] == pytest.approx(1506)
+
+
+def test_the_overhead_split_adds_up_and_names_each_part(base_point, round_costs):
+    # an ephmap read (pte 10, software 40, INVLPG 80, re-walk 30), ticks at 1e6/s over
+    # its 856 restricted ns (0.856 x 2230) and a new mm per op on 1 CPU (1000 + 500)
+    point = base_point | {"ephmap": True, "mm_setups_per_op": 1.0}
+    costs = {k: np.array([v]) for k, v in (round_costs | {"tick_exits": 1e6}).items()}
+    result = evaluate(point, costs)
+    parts = {k: v[0] for k, v in overhead_split(result).items()}
+    assert parts == pytest.approx(
+        {
+            "op_exits": 0.0,
+            "time_exits": 0.856 * FAULT_PAIR,
+            "pte_writes": 10.0,
+            "software_path": 40.0,
+            "invlpg": 80.0,
+            "rewalk": 30.0,
+            "flushes": 0.0,
+            "mm_setup": 1500.0,
+        },
+        abs=1e-9,
+    )
+    assert sum(parts.values()) == pytest.approx(
+        result["t_asi_mean"][0] - result["t_native_mean"][0]
+    )

@@ -19,7 +19,12 @@ EPHMAP = {"ephmap": True, "multi_slot": True, "ephmap_slots": 2}
 @pytest.fixture
 def migration(base_point):
     """One op = one page migrated by a kernel thread, nothing else."""
-    return base_point | {"io_per_op": 0.0, "migrations_per_op": 1.0, "migration_temporary_mm": True}
+    return base_point | {
+        "io_per_op": 0.0,
+        "migrations_per_op": 1.0,
+        "migration_temporary_mm": True,
+        "kernel_thread": True,
+    }
 
 
 def extra_per_page(point, costs):

@@ -27,7 +27,7 @@ def answer_store(tmp_path_factory):
 def test_the_answer_comes_from_the_store_and_equals_direct_evaluation(answer_store):
     stored, _, source = answer_stages(["samples=64", f"store.path={answer_store}"])
     direct, _, model = answer_stages(["samples=64", "answer.source=model"])
-    assert source.startswith(f"results store {answer_store} (7 stages, run run0")
+    assert source.startswith(f"results store {answer_store} (8 stages, run run0")
     assert model == "evaluated directly (answer.source=model)"
     columns = ["stage", *METRIC_COLUMNS, "dominant_cost", "dominant_exit_source", "verdict"]
     pd.testing.assert_frame_equal(stored[columns], direct[columns], rtol=0, atol=0)
@@ -37,28 +37,28 @@ def test_the_table_names_its_source_and_the_crossings(answer_store):
     text = run(["samples=64", f"store.path={answer_store}"])
     assert f"Source: results store {answer_store}" in text
     assert (
-        "Crossings: under 5 %: met from multi_slot on; 1 % target: not reached by metadata_mapped."
+        "Crossings: under 5 %: met from mapping_fastpath on; 1 % target: not reached by mapping_fastpath."
         in text
     )
     elsewhere = run(["samples=64", f"store.path={answer_store}", "cpus=2"])  # not stored
     assert (
-        f"Source: evaluated directly (the results store {answer_store} holds 0 of 7 stages)"
+        f"Source: evaluated directly (the results store {answer_store} holds 0 of 8 stages)"
         in elsewhere
     )
 
 
 def test_json_keeps_its_keys_and_reports_the_source_on_stderr(answer_store, capsys):
     records = json.loads(run(["samples=64", f"store.path={answer_store}", "answer.format=json"]))
-    assert [set(r) for r in records] == [set(JSON_KEYS)] * 7
+    assert [set(r) for r in records] == [set(JSON_KEYS)] * 8
     assert capsys.readouterr().err.startswith(f"source: results store {answer_store}")
 
 
 def test_a_partly_stored_configuration_is_evaluated(tmp_path):
     write_store(tmp_path, STAGES_GRID, chunk_rows=1, keep=lambda chunk: chunk != 3)
     _, _, source = answer_stages(["samples=64", f"store.path={tmp_path}"])
-    assert source == f"evaluated directly (the results store {tmp_path} holds 6 of 7 stages)"
+    assert source == f"evaluated directly (the results store {tmp_path} holds 7 of 8 stages)"
     with pytest.raises(
-        ConfigError, match=r"^answer\.source=store: the results store .* holds 6 of 7 stages$"
+        ConfigError, match=r"^answer\.source=store: the results store .* holds 7 of 8 stages$"
     ):
         answer_stages(["samples=64", f"store.path={tmp_path}", "answer.source=store"])
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from model.costs import COST_NAMES
+from model.evaluate import sample_times
 from pipeline.configuration.compose import compose_config, cost_specs, costs_for
-from pipeline.projection.answer import JSON_KEYS, evaluate_stages, evaluate_vs, run
+from pipeline.projection.answer import JSON_KEYS, evaluate_stages, evaluate_vs, run, stage_points
 from pipeline.projection.verdicts import verdict
 
 REQUIRED_JSON_KEYS = {
@@ -60,10 +61,16 @@ def test_json_has_one_object_per_stage_in_roadmap_order():
 
 
 def test_fio_tmpfs_improves_or_holds_at_every_stage_for_every_sample():
-    """Common random numbers make stages paired: no sample may get worse on this workload."""
-    table, _ = evaluate_stages(["samples=256"])
-    assert (np.diff(table["slowdown_p50"]) <= 1e-12).all()
-    assert (np.diff(table["exits_per_op"]) <= 1e-12).all()
+    """Common random numbers make stages paired: no sample may get worse on this workload,
+    but for the bookkeeping ``cr3_noflush`` adds to the few (time-driven) exits left
+    (a generation check per enter on the ~3e-6 tick exits per op: about 4 ns in a million)."""
+    cfg = compose_config(["samples=256"])
+    points = stage_points(cfg, ["samples=256"])
+    columns = {k: np.array([p[k] for p in points]) for k in points[0]}
+    t_native, t_asi = sample_times(columns, costs_for(cfg))
+    slowdown = t_asi / t_native - 1  # (stages, samples), paired by sample
+    assert (np.diff(slowdown, axis=0) <= 1e-5).all()
+    assert (np.diff(slowdown, axis=0) < -1e-3).any(axis=1).sum() >= 3  # three stages gain
 
 
 def test_table_names_stages_verdicts_and_the_answer():
@@ -71,7 +78,10 @@ def test_table_names_stages_verdicts_and_the_answer():
     for stage in compose_config([]).roadmap.stages:
         assert stage in text
     assert "cpu=skylake_l1tf" in text
-    assert "Long term (after metadata_mapped)" in text
+    assert f"Long term (after {compose_config([]).roadmap.stages[-1]})" in text
+    # the overhead split and the exit rates by the prototype's reasons
+    assert "Where the extra time goes" in text and "software path" in text
+    assert "asi_exit reasons" in text and "tlb_flush" in text
 
 
 @pytest.mark.parametrize(
@@ -101,7 +111,7 @@ def run_cli(*args):
 def test_cli_prints_json_and_bad_input_exits_2_with_one_line():
     ok = run_cli("answer.format=json", "samples=64")
     assert ok.returncode == 0, ok.stderr
-    assert len(json.loads(ok.stdout)) == 7
+    assert len(json.loads(ok.stdout)) == len(compose_config([]).roadmap.stages)
     bad = run_cli("cpus=0")
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: cpus must be an integer >= 1, got 0"

@@ -40,7 +40,7 @@ def partial_report(tmp_path_factory):
     """A report over the small grid, from a store that lacks every fourth chunk."""
     root = tmp_path_factory.mktemp("partial")
     store = root / "store"
-    grid = write_store(store, keep=lambda chunk: chunk % 4 != 3)
+    grid = write_store(store, keep=lambda chunk: chunk % 4 != 2)
     index, report = build(
         overrides(root, store, "report"), grid_overrides=SMALL_GRID, err=lambda _: None
     )
@@ -74,7 +74,7 @@ def test_the_folder_holds_page_summary_figures_and_tables(partial_report):
 def test_a_partial_store_reports_its_coverage(partial_report):
     index, report, grid = partial_report
     stored = int(report.coverage["stored_points"].sum())
-    assert report.grid_points == len(grid) == 168
+    assert report.grid_points == len(grid) == 192
     assert 0 < stored < len(grid) and report.missing == len(grid) - stored
     assert (report.coverage["coverage"] <= 1).all() and (report.coverage["coverage"] < 1).any()
     html = index.read_text()
@@ -85,7 +85,7 @@ def test_a_partial_store_reports_its_coverage(partial_report):
     )
     incomplete = report.scenarios[~report.scenarios["complete"]]
     assert len(incomplete) > 0  # some scenarios lack a stage
-    assert (report.scenarios["stages_present"] <= 7).all()
+    assert (report.scenarios["stages_present"] <= 8).all()
 
 
 def test_the_projection_is_in_roadmap_order_with_crossings(partial_report):
@@ -236,7 +236,7 @@ def test_cli_writes_the_whole_store_report_and_rejects_bad_input(tmp_path):
     )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().endswith(f"asi-report: report in {tmp_path / 'r' / 'index.html'}")
-    assert "14 points in scope" in ok.stderr
+    assert "16 points in scope" in ok.stderr
     bad = subprocess.run(
         [*command, "report.mode=weekly"], capture_output=True, text=True, timeout=120
     )
