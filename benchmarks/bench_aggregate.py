@@ -167,6 +167,8 @@ def run(rows: int = ROWS) -> dict:
         with dask.config.set(scheduler="threads", num_workers=workers):
             _, first_s = _timed(lambda: agg.aggregate(path, metrics=metrics))
     unique = rows
+    if not result.scan.plain:
+        raise RuntimeError("the compacted store was not read as duplicate-free")
     if not (result.cube["points"].sum() == unique == int(summary[agg.COUNT].sum())):
         raise RuntimeError("the project's and the plain aggregation disagree on the point count")
     return {

@@ -93,7 +93,7 @@ def parse(argv: Sequence[str], prog: str, multirun: bool = False):
     if args.multirun and not multirun:
         raise ConfigError(f"--multirun: {prog} evaluates one configuration; sweeps are asi-sweep's")
     overrides = (*args.overrides, *unknown)
-    chosen = composer(tuple(args.config_dir))
+    chosen = composer(tuple(args.config_dir), args.config_name)
     return args, Invocation(prog, overrides, args.config_name, chosen, multirun)
 
 

@@ -78,7 +78,10 @@ class Composer:
     directories (Hydra's ``--config-dir``), searched after the packaged ones.
     """
 
-    def __init__(self, config_dirs: tuple[str, ...] = (), *, loader=None) -> None:
+    def __init__(
+        self, config_dirs: tuple[str, ...] = (), *, config_name: str = "config", loader=None
+    ) -> None:
+        self.config_name = config_name  # the primary config (Hydra's --config-name)
         self._loader = loader  # a running Hydra app's (the sweeper plugin's): used as is
         for d in config_dirs:
             if not Path(d).is_dir():
@@ -111,9 +114,14 @@ class Composer:
             return []
 
     def load(
-        self, overrides: Sequence[str] = (), config_name: str = "config", *, multirun: bool = False
+        self,
+        overrides: Sequence[str] = (),
+        config_name: str | None = None,
+        *,
+        multirun: bool = False,
     ) -> DictConfig:
         """Compose with the ``hydra`` node, unvalidated (``--cfg``, the sweeper); cached."""
+        config_name = config_name or self.config_name
         check_override_syntax(overrides)
         key = (config_name, tuple(overrides), multirun)
         if key not in self._cache:
@@ -128,7 +136,7 @@ class Composer:
                 raise ConfigError(one_line(exc, self.group_options)) from None
         return copy.deepcopy(self._cache[key])
 
-    def compose(self, overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+    def compose(self, overrides: Sequence[str] = (), config_name: str | None = None) -> DictConfig:
         """One validated configuration (no sweeps), without the ``hydra`` node."""
         check_override_syntax(overrides)
         check_no_sweeps(overrides)
@@ -141,9 +149,10 @@ class Composer:
 
 
 @cache
-def composer(config_dirs: tuple[str, ...] = ()) -> Composer:
-    """The process's composer for a search path (one per distinct ``--config-dir`` list)."""
-    return Composer(config_dirs)
+def composer(config_dirs: tuple[str, ...] = (), config_name: str = "config") -> Composer:
+    """The process's composer for a search path and primary config (``--config-dir``,
+    ``--config-name``)."""
+    return Composer(config_dirs, config_name=config_name)
 
 
 PARAM_LABELS: dict[str, str] = {
@@ -158,7 +167,7 @@ PARAM_LABELS: dict[str, str] = {
 ANSWER_FORMATS = ("table", "json")
 
 
-def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+def compose_config(overrides: Sequence[str] = (), config_name: str | None = None) -> DictConfig:
     """Compose ``config_name`` with ``overrides`` on the default search path; validated."""
     return composer().compose(overrides, config_name)
 

@@ -407,6 +407,8 @@ class StoreScan:
     rows_in_scope: int = 0
     duplicates_dropped: int = 0
     seconds: float = 0.0
+    plain: bool = False
+    """True when the store's index recorded the parts duplicate-free: no dedup pass ran."""
 
 
 def meta_frame(how: PartRead) -> pd.DataFrame:
@@ -464,6 +466,7 @@ def store_frame(
     if checked[0] and is_unique(Path(store), checked[0]):
         scan = StoreScan(str(store), len(checked[0]), [p.name for p in checked[1]])
         scan.rows_in_scope = -1  # counted by the aggregation itself
+        scan.plain = True
         scan.seconds = time.perf_counter() - start
         return plain_frame(checked[0], columns, scope), scan
     partitions_, scan, survey = _begin(store, columns, scope, checked)

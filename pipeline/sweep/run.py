@@ -340,8 +340,16 @@ def run(
 
 
 def check_launcher(cfg: DictConfig) -> None:
-    """Refuse ``hydra/launcher=...``: points run as Ray tasks, never as Hydra jobs."""
-    choice = OmegaConf.select(cfg, "hydra.runtime.choices", default={}).get("hydra/launcher")
+    """Refuse ``hydra/launcher=...`` and another ``hydra/sweeper``: points run as Ray tasks
+    of the grid sweeper, never as Hydra jobs."""
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices", default={})
+    sweeper = choices.get("hydra/sweeper")
+    if sweeper not in (None, "grid"):
+        raise ConfigError(
+            f"hydra/sweeper={sweeper}: asi-sweep runs its grid sweeper (chunks of points as "
+            "Ray tasks); Hydra's other sweepers would run one job per point"
+        )
+    choice = choices.get("hydra/launcher")
     if choice not in (None, "basic"):
         raise ConfigError(
             f"hydra/launcher={choice}: the grid sweeper runs points as Ray tasks, not through a "

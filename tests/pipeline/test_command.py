@@ -157,3 +157,12 @@ def test_no_argv_or_environment_swaps_and_no_private_hydra_imports():
                     assert "os.environ" not in ast.unparse(target), path
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert "._internal" not in node.module and "_internal." not in node.module, path
+
+
+def test_config_name_picks_another_primary_config(tmp_path, capsys):
+    (tmp_path / "eight.yaml").write_text("defaults:\n  - config\n  - _self_\ncpus: 8\n")
+    argv = ["--config-dir", str(tmp_path), "--config-name", "eight"]
+    code, out, err = call(answer.main, [*argv, "--cfg", "job"], capsys)
+    assert code == 0 and yaml.safe_load(out)["cpus"] == 8, err
+    code, out, err = call(answer.main, [*argv, "samples=16", "answer.source=model"], capsys)
+    assert code == 0 and "cpus=8" in out, err

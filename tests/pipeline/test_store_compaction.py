@@ -169,7 +169,7 @@ def test_aggregation_of_a_compacted_store_is_a_plain_read(overlapping, monkeypat
     monkeypatch.setattr(aggregate, "survey_part", lambda *a: pytest.fail("dedup pass ran"))
     after = aggregate.aggregate(path, metrics=("slowdown_p50",))
     assert int(after.cube["points"].sum()) == int(before.cube["points"].sum()) == 12
-    assert after.scan.rows_in_scope == 12
+    assert after.scan.rows_in_scope == 12 and after.scan.plain and not before.scan.plain
     cols = ["workload", "cpu", "mitigations", "slowdown_p50"]
     np.testing.assert_allclose(after.cube[cols[-1]], before.cube[cols[-1]])
     some = pa.array(["a0", "c3"])
