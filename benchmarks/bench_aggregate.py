@@ -1,21 +1,25 @@
-"""Aggregating the results store: Dask threads vs single-threaded pandas on 10^7 rows.
+"""Aggregating the results store against a plain Dask read of the same files, on 10^7 rows.
 
 A synthetic store shaped like a nightly sweep repeated over many seeds
 (5 workloads x 3 CPU profiles x 7 stages x 64 CPU counts x 8 file sizes x
 4 slot counts = 215,040 cube cells, ~47 rows each) is written to a temporary
-directory as part files of 500,000 rows, with 0.1 % of the points stored
-twice so the dedup path runs. Both runs compute the same aggregation
-(:func:`pipeline.aggregate.aggregate` and its plain-pandas reference
-:func:`pipeline.aggregate.aggregate_pandas`): read with filter pushdown, one
-row per point, the per-stage summary and the cube of the headline metrics
-(slowdown and throughput-loss quantiles).
+directory as digest-named part files of 500,000 rows, with 0.1 % of the
+points stored twice by a later run (two overlapping sweeps), then compacted
+as every sweep does (:func:`pipeline.store.compact`). Both sides then compute
+the same reductions (:func:`pipeline.report.aggregate.stage_summary` and
+:func:`~pipeline.report.aggregate.cube` of the headline metrics) on Dask
+threads: the project's :func:`~pipeline.report.aggregate.aggregate` (parts
+checked against their digests through the store's cache, the duplicate check,
+filters pushed down) and a plain ``dask.dataframe.read_parquet(...)`` of the
+same columns with no integrity work.
 
-Keys: ``aggregate_rows_per_s`` (Dask threads, every core), ``aggregate_pandas_rows_per_s``,
-``aggregate_vs_pandas_ratio`` (pandas time / Dask time: > 1 means Dask is
-faster), ``aggregate_peak_rss_mb``, ``aggregate_store_rows``, and the context
-to read them in: ``aggregate_dask_workers`` and ``aggregate_load_avg_1m`` (the
-machine's load when the run started: on 2 cores, another busy process leaves
-Dask one core and the ratio near 1). Best of two runs each.
+Keys: ``aggregate_rows_per_s``, ``aggregate_plain_dask_rows_per_s``,
+``aggregate_vs_plain_dask_ratio`` (plain time / project time: 1 means the
+integrity work is free; target >= 0.7), ``aggregate_first_read_s`` (the first
+aggregation after the sweep, which hashes every part once),
+``aggregate_compact_s``, ``aggregate_peak_rss_mb``, ``aggregate_store_rows``,
+and the context to read them in: ``aggregate_dask_workers`` and
+``aggregate_load_avg_1m``. Best of three runs each, interleaved.
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ from pathlib import Path
 import dask
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from pipeline import aggregate as agg
 from pipeline import store
+from pipeline.report import aggregate as agg
+from pipeline.store.schema import STORE_SCHEMA
 
 from .common import peak_rss_mb
 
@@ -50,7 +54,7 @@ FILE_SIZES = np.array([4, 16, 64, 256, 1024, 4096, 16384, 65536]) << 20
 SLOTS = np.array([1, 2, 4, 8])
 
 COLUMNS = tuple(dict.fromkeys([*agg.DEDUP_COLUMNS, *agg.CUBE_KEYS, "seed", *agg.HEADLINE_METRICS]))
-SCHEMA = pa.schema([store.STORE_SCHEMA.field(c) for c in COLUMNS])
+SCHEMA = pa.schema([STORE_SCHEMA.field(c) for c in COLUMNS])
 
 
 def _hex_ids(rng: np.random.Generator, n: int) -> pa.Array:
@@ -93,6 +97,12 @@ def synthetic_rows(start: int, n: int, rng: np.random.Generator, created: dateti
     return pa.table(columns).cast(SCHEMA)
 
 
+def _commit(path: Path, table: pa.Table, run_id: str, seq: int, when: datetime) -> None:
+    """A part as a sweep names it: the digest of its bytes in its name."""
+    data = store.encode_part(table)
+    (path / store.part_name(run_id, seq, when, store.content_digest(data))).write_bytes(data)
+
+
 def write_synthetic_store(path: Path, rows: int = ROWS, part_rows: int = PART_ROWS) -> int:
     """Write the synthetic store; returns the rows written (duplicates included)."""
     rng = np.random.default_rng(20260101)
@@ -100,7 +110,7 @@ def write_synthetic_store(path: Path, rows: int = ROWS, part_rows: int = PART_RO
     written = 0
     for seq, start in enumerate(range(0, rows, part_rows)):
         table = synthetic_rows(start, min(part_rows, rows - start), rng, created)
-        pq.write_table(table, path / store.part_name("run0", seq, created), compression="zstd")
+        _commit(path, table, "run0", seq, created)
         written += table.num_rows
         # A later overlapping run stored some of the same points again.
         dup = table.take(np.flatnonzero(rng.random(table.num_rows) < DUPLICATE_FRACTION))
@@ -112,59 +122,62 @@ def write_synthetic_store(path: Path, rows: int = ROWS, part_rows: int = PART_RO
                 SCHEMA.field("created_at").type
             ),
         )
-        pq.write_table(dup, path / store.part_name("run1", seq, later), compression="zstd")
+        _commit(path, dup, "run1", seq, later)
         written += dup.num_rows
     return written
 
 
-REPEAT = 2
-"""Runs of each side; the best counts (the first also pays imports and cold caches)."""
+REPEAT = 3
+"""Runs of each side, interleaved; the best counts (this 2-core machine is shared)."""
 
 
-def _best(fn, repeat: int = REPEAT):
-    """The result of ``fn`` and its best wall time [s] over ``repeat`` runs."""
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return out, best
+def _timed(fn) -> tuple[object, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
 
 
-def _single_threaded(fn):
-    """Run ``fn`` with Arrow's own thread pools at one thread (the pandas baseline)."""
-    threads = pa.cpu_count(), pa.io_thread_count()
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
-    try:
-        return fn()
-    finally:
-        pa.set_cpu_count(threads[0])
-        pa.set_io_thread_count(threads[1])
+def plain_dask(path: Path, metrics) -> tuple:
+    """The baseline: ``dd.read_parquet`` of the same columns, the same two reductions."""
+    import dask.dataframe as dd
+
+    frame = dd.read_parquet(str(path), columns=agg._needed(metrics))
+    return dask.compute(agg.stage_summary(frame), agg.cube(frame, metrics))
 
 
 def run(rows: int = ROWS) -> dict:
     workers = os.cpu_count() or 1
+    metrics = agg.HEADLINE_METRICS
     with tempfile.TemporaryDirectory(prefix="asi-bench-store-") as tmp:
         path = Path(tmp)
         print(f"  writing a synthetic store of {rows:,} rows ...", file=sys.stderr, flush=True)
         total = write_synthetic_store(path, rows)
-        metrics = agg.HEADLINE_METRICS
+        _, compact_s = _timed(lambda: store.compact(path))
+        time.sleep(2.5)  # parts rewritten just now are "racily new": hashed until 2 s old
         load = os.getloadavg()[0]  # other work on the machine shrinks Dask's share of the cores
+        ours, plain = [], []
         with dask.config.set(scheduler="threads", num_workers=workers):
-            fast, dask_s = _best(lambda: agg.aggregate(path, metrics=metrics))
-        print(f"  dask threads ({workers}): {dask_s:.1f} s", file=sys.stderr, flush=True)
-        slow, pandas_s = _best(
-            lambda: _single_threaded(lambda: agg.aggregate_pandas(path, metrics=metrics))
-        )
-        print(f"  pandas, one thread: {pandas_s:.1f} s", file=sys.stderr, flush=True)
-    if not (fast.cube["points"].sum() == slow.cube["points"].sum() == rows):
-        raise RuntimeError("Dask and pandas aggregations disagree on the point count")
+            for _ in range(REPEAT):
+                result, seconds = _timed(lambda: agg.aggregate(path, metrics=metrics))
+                ours.append(seconds)
+                (summary, _cube), seconds = _timed(lambda: plain_dask(path, metrics))
+                plain.append(seconds)
+        print(f"  project {min(ours):.1f} s, plain dask {min(plain):.1f} s", file=sys.stderr)
+        (path / store.INDEX).unlink()  # the first read after a sweep: every part hashed once
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            _, first_s = _timed(lambda: agg.aggregate(path, metrics=metrics))
+    unique = rows
+    if not result.scan.plain:
+        raise RuntimeError("the compacted store was not read as duplicate-free")
+    if not (result.cube["points"].sum() == unique == int(summary[agg.COUNT].sum())):
+        raise RuntimeError("the project's and the plain aggregation disagree on the point count")
     return {
         "aggregate_store_rows": total,
-        "aggregate_rows_per_s": total / dask_s,
-        "aggregate_pandas_rows_per_s": total / pandas_s,
-        "aggregate_vs_pandas_ratio": pandas_s / dask_s,
+        "aggregate_rows_per_s": unique / min(ours),
+        "aggregate_plain_dask_rows_per_s": unique / min(plain),
+        "aggregate_vs_plain_dask_ratio": min(plain) / min(ours),
+        "aggregate_first_read_s": first_s,
+        "aggregate_compact_s": compact_s,
         "aggregate_dask_workers": workers,
         "aggregate_load_avg_1m": load,
         "aggregate_peak_rss_mb": peak_rss_mb(),

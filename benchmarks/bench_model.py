@@ -19,7 +19,7 @@ import numpy as np
 from model.evaluate import evaluate
 from model.params import POINT_PARAMS
 from model.reference import reference_op
-from pipeline.compose import CONF_DIR, compose_config, costs_for, point_from_config
+from pipeline.configuration.compose import CONF_DIR, compose_config, costs_for, point_from_config
 
 from .common import best_time, peak_rss_mb
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from model import MODEL_VERSION
 from model.evaluate import OVERHEAD_PARTS
-from pipeline.answer import evaluate_stages
+from pipeline.projection.answer import evaluate_stages
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 WORKLOADS = (

@@ -2,7 +2,7 @@
 
     python -m tests.pipeline.fault_driver DELAY [asi-sweep arguments...]
 
-The driver is the real one (:func:`pipeline.sweep.main`, what the console
+The driver is the real one (:func:`pipeline.cli.sweep.main`, what the console
 script runs); the only change is that each commit waits ``DELAY`` seconds
 between writing a part's temporary file and renaming it. A sweep of small
 chunks then commits a part every ``DELAY`` seconds or so, which gives a test
@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import store
-from pipeline.sweep import main
+from pipeline.cli.sweep import main
+from pipeline.store import parts as store
 
 
 def slowed(publish: Callable[[Path, Path], None], delay: float) -> Callable[[Path, Path], None]:

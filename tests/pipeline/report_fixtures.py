@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.chunks import evaluate_chunk, iter_chunks
-from pipeline.grid import Grid
-from pipeline.report import experiment_grid_from
-from pipeline.store import write_part
+from pipeline.report.build import experiment_grid_from
+from pipeline.store.parts import write_part
+from pipeline.sweep.chunks import evaluate_chunk, iter_chunks
+from pipeline.sweep.grid import Grid
 
 SMALL_GRID = (
     "workload=fio_randread_tmpfs,fork_exec",

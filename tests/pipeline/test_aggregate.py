@@ -9,10 +9,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from model.evaluate import evaluate
-from pipeline import aggregate as agg
-from pipeline.errors import ConfigError
-from pipeline.points import point_columns
-from pipeline.store import part_files
+from pipeline.configuration.errors import ConfigError
+from pipeline.report import aggregate as agg
+from pipeline.store import lookup, part_files
+from pipeline.sweep.points import point_columns
 
 from .report_fixtures import write_store
 
@@ -149,7 +149,7 @@ def test_scope_is_pushed_down_and_restricts_to_the_grid(small_store):
 def test_lookup_reads_a_few_points_by_id(small_store):
     store, grid = small_store
     ids = grid.points.column("point_id").to_pylist()[:3] + ["not-stored"]
-    table = agg.lookup(store, ids, ["slowdown_p50"])
+    table = lookup(store, ids, ["slowdown_p50"])
     assert sorted(table.column("point_id").to_pylist()) == sorted(ids[:3])
 
 

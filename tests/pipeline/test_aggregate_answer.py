@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from pipeline.answer import JSON_KEYS, answer_stages, run
-from pipeline.errors import ConfigError
-from pipeline.store import METRIC_COLUMNS
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection.answer import JSON_KEYS, answer_stages, run
+from pipeline.store.schema import METRIC_COLUMNS
 
 from .report_fixtures import write_store
 

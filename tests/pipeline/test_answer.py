@@ -11,8 +11,9 @@ import pytest
 
 from model.costs import COST_NAMES
 from model.evaluate import sample_times
-from pipeline.answer import JSON_KEYS, evaluate_stages, evaluate_vs, run, stage_points, verdict
-from pipeline.compose import compose_config, cost_specs, costs_for
+from pipeline.configuration.compose import compose_config, cost_specs, costs_for
+from pipeline.projection.answer import JSON_KEYS, evaluate_stages, evaluate_vs, run, stage_points
+from pipeline.projection.verdicts import verdict
 
 REQUIRED_JSON_KEYS = {
     "stage",
@@ -99,7 +100,7 @@ def test_a_flag_override_applies_to_every_stage():
 
 def run_cli(*args):
     return subprocess.run(
-        [sys.executable, "-c", "from pipeline.answer import main; main()", *args],
+        [sys.executable, "-c", "from pipeline.cli.answer import main; main()", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -157,7 +158,7 @@ def test_migration_answer_vs_cpus_shows_the_shootdown_growing():
 
 @pytest.mark.parametrize("bad", ["answer.vs_cpus=[0]", "answer.vs_slots=[-1,2]"])
 def test_bad_vs_values_are_one_line(bad):
-    from pipeline.errors import ConfigError
+    from pipeline.configuration.errors import ConfigError
 
     with pytest.raises(
         ConfigError, match=r"^answer\.vs_(cpus|slots) must be a list of integers >= 1"

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from pipeline.answer import main as answer_main
-from pipeline.store import QUARANTINE, part_files
-from pipeline.sweep import main as sweep_main
+from pipeline.cli.answer import main as answer_main
+from pipeline.cli.sweep import main as sweep_main
+from pipeline.store.parts import QUARANTINE, part_files
 from tests.pipeline.report_fixtures import write_store
 from tests.strategies import bad_override_sets, bad_sweep_override_sets
 
@@ -136,6 +136,6 @@ def test_asi_sweep_rejects_bad_overrides_in_one_line(guarded_store, tmp_path, mo
     monkeypatch.chdir(tmp_path)  # Hydra's sweep directory is relative: it must stay unmade
     # Validation must stop every case before the store is opened; one that slips through
     # fails here at once instead of running a sweep (and a slow shrink) on bad input.
-    monkeypatch.setattr("pipeline.sweep.execute", refuse_to_execute)
+    monkeypatch.setattr("pipeline.sweep.run.execute", refuse_to_execute)
     fixed = [f"store.path={guarded_store}", "sweep.progress=false"]
     assert feed(sweep_main, bad_sweep_override_sets, guarded_store, tmp_path, fixed) >= EXAMPLES

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.report import build
+from pipeline.report.build import build
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
 

@@ -15,12 +15,8 @@ from hypothesis import strategies as st
 from model.costs import CostSpec, to_model_units
 from model.evaluate import evaluate
 from model.mechanism import EXIT_REASONS
-from pipeline.answer import run as answer
-from pipeline.calibrate import main, run
-from pipeline.compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from_config
-from pipeline.errors import ConfigError
-from pipeline.fio import read_fio
-from pipeline.fit import (
+from pipeline.calibrate.fio import read_fio
+from pipeline.calibrate.fit import (
     LINKED_RHO,
     RHO_DIGITS,
     LogPrior,
@@ -30,7 +26,18 @@ from pipeline.fit import (
     lognormal_spec,
     statistic,
 )
-from pipeline.measurements import load_inputs
+from pipeline.calibrate.measurements import load_inputs
+from pipeline.calibrate.run import run
+from pipeline.cli.calibrate import main
+from pipeline.configuration.compose import (
+    CONF_DIR,
+    compose_config,
+    cost_specs,
+    costs_for,
+    point_from_config,
+)
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection.answer import run as answer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fio"
 ANCHOR_LOSS = 0.70

@@ -9,8 +9,14 @@ import pytest
 
 from model.costs import COST_NAMES
 from model.params import DESIGN_OPTIONS, MITIGATION_FLAGS
-from pipeline.compose import CONF_DIR, compose_config, cost_specs, costs_for, point_from_config
-from pipeline.errors import ConfigError
+from pipeline.configuration.compose import (
+    CONF_DIR,
+    compose_config,
+    cost_specs,
+    costs_for,
+    point_from_config,
+)
+from pipeline.configuration.errors import ConfigError
 
 WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
 CPUS = sorted(p.stem for p in (CONF_DIR / "cpu").glob("*.yaml"))

@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model.evaluate import evaluate
-from pipeline.calibrate import run as calibrate
-from pipeline.compose import compose_config, costs_for, point_from_config
-from pipeline.errors import ConfigError
-from pipeline.fio import decode_fio_json, file_sha256, read_fio, summarize
+from pipeline.calibrate.fio import decode_fio_json, file_sha256, read_fio, summarize
+from pipeline.calibrate.run import run as calibrate
+from pipeline.configuration.compose import compose_config, costs_for, point_from_config
+from pipeline.configuration.errors import ConfigError
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fio"
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,17 +6,20 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hydra import initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from model.evaluate import evaluate
 from model.params import POINT_PARAMS
-from pipeline.chunks import ROW_SCHEMA, chunk_size, evaluate_chunk, iter_chunks
-from pipeline.compose import CONF_DIR, compose_config, costs_for, point_from_config
-from pipeline.config import register
-from pipeline.errors import ConfigError
-from pipeline.grid import build_grid, point_ids
-from pipeline.store import METRIC_COLUMNS
+from pipeline.configuration.compose import (
+    CONF_DIR,
+    compose_config,
+    composer,
+    costs_for,
+    point_from_config,
+)
+from pipeline.configuration.errors import ConfigError
+from pipeline.store.schema import METRIC_COLUMNS
+from pipeline.sweep.chunks import ROW_SCHEMA, chunk_size, evaluate_chunk, iter_chunks
+from pipeline.sweep.grid import build_grid, point_ids
 
 STAGES = sorted(p.stem for p in (CONF_DIR / "mitigations").glob("*.yaml"))
 WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
@@ -24,11 +27,8 @@ WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
 
 @pytest.fixture
 def loader():
-    """Hydra's config loader over conf/, as the sweeper gets it."""
-    register()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        yield GlobalHydra.instance().config_loader()
+    """The process's composer (Hydra's config loader over the packaged conf/, cached)."""
+    return composer()
 
 
 def grid_frame(grid):
@@ -226,13 +226,15 @@ def test_experiment_presets_are_valid_grids_of_the_promised_size(loader, preset,
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
-    from pipeline.grid import classify, merge_by_key, parse, point_dimensions
-    from pipeline.sweep import sweeper_params
+    from pipeline.sweep.grid import classify, merge_by_key, parse, point_dimensions
+    from pipeline.sweep.run import sweeper_params
 
-    cfg = loader.load_configuration("config", [f"experiment={preset}"], run_mode=RunMode.MULTIRUN)
+    cfg = loader.loader().load_configuration(
+        "config", [f"experiment={preset}"], run_mode=RunMode.MULTIRUN
+    )
     params = sweeper_params(cfg.hydra.sweeper.params)
-    overrides = merge_by_key(parse(params, OverridesParser.create(config_loader=loader)))
-    dims = classify(overrides, loader.get_group_options)
+    overrides = merge_by_key(parse(params, OverridesParser.create(config_loader=loader.loader())))
+    dims = classify(overrides, loader.loader().get_group_options)
     assert set(dims.groups) == {"workload", "cpu", "mitigations"}
     assert dims.groups["workload"] == WORKLOADS and dims.groups["mitigations"] == STAGES
     columns = point_dimensions(cfg.copy(), dims)  # validates every value once
@@ -243,13 +245,13 @@ def test_experiment_presets_are_valid_grids_of_the_promised_size(loader, preset,
 
 def test_assembled_combinations_equal_hydras_own_composition(loader):
     """Multi-group grids compose each option once; the profiles must match composing each combination."""
-    from pipeline.compose import validate
-    from pipeline.grid import (
+    from pipeline.configuration.compose import validate
+    from pipeline.sweep.grid import (
         Dimensions,
         compose_each,
         compose_groups,
         expand_profiles,
-        loader_composer,
+        validated,
     )
 
     dims = Dimensions(
@@ -262,7 +264,7 @@ def test_assembled_combinations_equal_hydras_own_composition(loader):
         points={},
         profiles={},
     )
-    compose = loader_composer(loader)
+    compose = validated(loader)
     fast, slow = compose_groups(dims, compose), compose_each(dims, compose)
     assert len(fast) == len(slow) == 12
     probe = fast[0].copy()
@@ -273,10 +275,10 @@ def test_assembled_combinations_equal_hydras_own_composition(loader):
 
 
 def test_an_option_reaching_outside_its_group_falls_back_to_full_composition(loader):
-    from pipeline.grid import Dimensions, compose_groups, loader_composer
+    from pipeline.sweep.grid import Dimensions, compose_groups, validated
 
     calls = []
-    compose = loader_composer(loader)
+    compose = validated(loader)
 
     def counting(overrides):
         calls.append(overrides)
@@ -300,7 +302,7 @@ def test_the_run_config_hydra_composed_is_reused_for_its_own_combination(loader)
     from hydra.types import RunMode
 
     overrides = ["cpus=4", "mitigations=rfc_v2,ephmap_prototype", "workload.io_size=8K,16K"]
-    base = loader.load_configuration("config", overrides, run_mode=RunMode.MULTIRUN)
+    base = loader.loader().load_configuration("config", overrides, run_mode=RunMode.MULTIRUN)
     reused = build_grid(overrides, loader, base=base)
     fresh = build_grid(overrides, loader)
     assert reused.profiles == fresh.profiles
@@ -308,9 +310,9 @@ def test_the_run_config_hydra_composed_is_reused_for_its_own_combination(loader)
     assert base.hydra.runtime.choices["mitigations"] == "ephmap_prototype"
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from pipeline.grid import classify, merge_by_key, parse, reuse_base
+    from pipeline.sweep.grid import classify, merge_by_key, parse, reuse_base
 
-    parser = OverridesParser.create(config_loader=loader)
-    dims = classify(merge_by_key(parse(overrides, parser)), loader.get_group_options)
+    parser = OverridesParser.create(config_loader=loader.loader())
+    dims = classify(merge_by_key(parse(overrides, parser)), loader.loader().get_group_options)
     composer = reuse_base(lambda o: pytest.fail(f"composed {o}"), base, dims)
     assert composer([*dims.fixed, "mitigations=ephmap_prototype"]) is base

@@ -8,10 +8,10 @@ import pytest
 from omegaconf import OmegaConf
 from ray.exceptions import RayTaskError, WorkerCrashedError
 
-from pipeline import raybackend
-from pipeline.compose import compose_config
-from pipeline.sweep import SweepResult, check_settings
-from pipeline.sweeper import GridSweeperImpl
+from pipeline.configuration.compose import compose_config
+from pipeline.sweep import raybackend
+from pipeline.sweep.run import SweepResult, check_settings
+from pipeline.sweep.sweeper import GridSweeperImpl
 
 
 def ray_conf(**kw):
@@ -67,16 +67,16 @@ def test_failure_messages_are_one_line():
     ],
 )
 def test_bad_settings_are_named(override, message):
-    from pipeline.errors import ConfigError
+    from pipeline.configuration.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_settings(compose_config([override]))
 
 
 def _sweeper_with(monkeypatch, tmp_path: Path, result: SweepResult) -> GridSweeperImpl:
-    import pipeline.sweep
+    import pipeline.sweep.run
 
-    monkeypatch.setattr(pipeline.sweep, "run", lambda *a, **k: result)
+    monkeypatch.setattr(pipeline.sweep.run, "run", lambda *a, **k: result)
     sweeper = GridSweeperImpl(params={"cpus": "1,2"})
     config = OmegaConf.create(
         {"hydra": {"job": {"config_name": "config"}, "sweep": {"dir": str(tmp_path)}}}

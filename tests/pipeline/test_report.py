@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from markupsafe import escape
 
-from pipeline import history as hist
-from pipeline.compose import compose_config
-from pipeline.errors import ConfigError
-from pipeline.projection import crossing
-from pipeline.report import build, settings
+from pipeline.configuration.compose import compose_config
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection import history as hist
+from pipeline.projection.verdicts import crossing
+from pipeline.report.build import build, settings
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
 
@@ -221,7 +221,7 @@ def test_bad_settings_are_one_line_naming_the_field(override, message):
 def test_cli_writes_the_whole_store_report_and_rejects_bad_input(tmp_path):
     store = tmp_path / "store"
     write_store(store, ("mitigations=glob(*)", "cpus=1,2", "samples=16"))
-    command = [sys.executable, "-c", "from pipeline.report import main; main()"]
+    command = [sys.executable, "-c", "from pipeline.cli.report import main; main()"]
     ok = subprocess.run(
         [
             *command,
@@ -242,3 +242,17 @@ def test_cli_writes_the_whole_store_report_and_rejects_bad_input(tmp_path):
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip() == "error: report.mode must be one of adhoc, nightly, got 'weekly'"
+
+
+def test_a_store_that_does_not_exist_is_one_line_and_no_report(tmp_path, capsys):
+    from pipeline.cli.report import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([f"store.path={tmp_path / 'nowhere'}", f"report.dir={tmp_path / 'r'}"])
+    _, err = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert (
+        err
+        == f"error: store.path: no results store at {tmp_path / 'nowhere'} (run asi-sweep first, or point store.path at one)\n"
+    )
+    assert not (tmp_path / "r").exists()

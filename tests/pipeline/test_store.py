@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -11,7 +13,8 @@ from model.costs import ASI_COSTS
 from model.evaluate import evaluate
 from model.params import POINT_PARAMS
 from pipeline import store
-from pipeline.chunks import ROW_SCHEMA
+from pipeline.store import schema
+from pipeline.sweep.chunks import ROW_SCHEMA
 
 
 def worker_rows(ids: list[str], value: float = 0.5) -> pa.Table:
@@ -33,7 +36,7 @@ def worker_rows(ids: list[str], value: float = 0.5) -> pa.Table:
 
 
 def test_schema_names_every_parameter_metric_and_provenance():
-    names = store.STORE_SCHEMA.names
+    names = schema.STORE_SCHEMA.names
     assert names[0] == "point_id"
     for column in (*POINT_PARAMS, "workload", "cpu", "mitigations", "seed", "samples"):
         assert column in names
@@ -46,13 +49,13 @@ def test_schema_names_every_parameter_metric_and_provenance():
     ):
         assert column in names
     assert len(names) == len(set(names))
-    assert store.STORE_SCHEMA.metadata[b"asi.store_schema_version"] == b"1"
+    assert schema.STORE_SCHEMA.metadata[b"asi.store_schema_version"] == b"1"
 
 
 def test_metric_columns_are_exactly_what_the_model_returns(base_point, round_costs):
     out = evaluate(base_point, {k: np.array([v]) for k, v in round_costs.items()})
-    assert set(out) == set(store.METRIC_COLUMNS)
-    assert {f"extra_ns_{c}" for c in ASI_COSTS} <= set(store.METRIC_COLUMNS)
+    assert set(out) == set(schema.METRIC_COLUMNS)
+    assert {f"extra_ns_{c}" for c in ASI_COSTS} <= set(schema.METRIC_COLUMNS)
 
 
 def test_part_is_committed_atomically_and_readable_with_pyarrow_dataset(tmp_path):
@@ -60,7 +63,7 @@ def test_part_is_committed_atomically_and_readable_with_pyarrow_dataset(tmp_path
     assert path.name.startswith("part-") and path.suffix == ".parquet"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left
     table = ds.dataset(tmp_path).to_table()
-    assert table.schema.equals(store.STORE_SCHEMA, check_metadata=False)
+    assert table.schema.equals(schema.STORE_SCHEMA, check_metadata=False)
     assert sorted(table["point_id"].to_pylist()) == ["a", "b"]
     assert set(table["run_id"].to_pylist()) == {"run1"}
     assert table["package_versions"][0].as_py().startswith("{")
@@ -85,7 +88,7 @@ def test_read_keeps_one_row_per_point_the_earliest(tmp_path):
 
 
 def test_dedupe_breaks_timestamp_ties_by_run_id():
-    rows = store.with_provenance(worker_rows(["a", "a"]), "zzz", store.datetime.now(store.UTC))
+    rows = store.with_provenance(worker_rows(["a", "a"]), "zzz", datetime.now(UTC))
     rows = rows.set_column(
         rows.schema.get_field_index("run_id"), "run_id", pa.array(["zzz", "aaa"])
     )

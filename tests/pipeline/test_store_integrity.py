@@ -19,8 +19,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import aggregate, store
-from pipeline.store import QUARANTINE
+from pipeline import store
+from pipeline.report import aggregate
+from pipeline.store import parts
+from pipeline.store.parts import QUARANTINE
 from tests.pipeline.test_store import worker_rows
 
 pytestmark = pytest.mark.fault
@@ -208,7 +210,7 @@ def test_a_failed_commit_is_one_line_and_leaves_no_file(tmp_path, monkeypatch, w
     if where == "write":
         monkeypatch.setattr(os, "fsync", no_space)  # after the bytes went to the temporary
     else:
-        monkeypatch.setattr(store, "_publish", no_space)
+        monkeypatch.setattr(parts, "_publish", no_space)
     with pytest.raises(store.StoreWriteError) as failed:
         store.write_part(tmp_path, worker_rows(["d0", "d1"]), "run2", 0)
     message = str(failed.value)
@@ -224,7 +226,7 @@ def test_part_writer_keeps_counting_only_what_was_committed(tmp_path, monkeypatc
     writer = store.PartWriter(tmp_path, "run1", part_rows=2, flush_seconds=3600)
     writer.add(worker_rows(["a", "b"]))
     monkeypatch.setattr(
-        store, "_publish", lambda tmp, final: (_ for _ in ()).throw(OSError(28, "full"))
+        parts, "_publish", lambda tmp, final: (_ for _ in ()).throw(OSError(28, "full"))
     )
     with pytest.raises(store.StoreWriteError):
         writer.add(worker_rows(["c", "d"]))

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from pipeline import store
-from pipeline.store import METRIC_COLUMNS, PARAM_COLUMNS
-from pipeline.sweep import sweep
+from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
+from pipeline.sweep.run import sweep
 
 pytestmark = pytest.mark.slow
 
@@ -259,11 +259,9 @@ def test_sweep_runs_on_several_nodes(tmp_path):
     assert all(count >= 1 for count in summary["nodes"].values())
 
 
-def test_jobs_of_hydras_basic_sweeper_store_the_same_rows(local_ray, tmp_path):
-    """asi-sweep under hydra/sweeper=basic (one Hydra job per point) agrees with the grid."""
-    grid = ["cpus=1,2", "mitigations=rfc_v2,multi_slot", "samples=16"]
-    basic = asi_sweep("-m", "hydra/sweeper=basic", *grid, "store.path=basic", cwd=tmp_path)
-    assert basic.returncode == 0, basic.stderr
-    result, _ = run(tmp_path, "grid", *grid)
-    assert result.ok and result.done == 4
-    assert_same_results(stored(tmp_path / "basic"), stored(tmp_path / "grid"))
+def test_another_hydra_sweeper_is_refused_in_one_line(tmp_path):
+    """asi-sweep never runs one Hydra job per point: hydra/sweeper=basic is refused, not ignored."""
+    basic = asi_sweep("-m", "hydra/sweeper=basic", "cpus=1,2", "store.path=basic", cwd=tmp_path)
+    assert basic.returncode == 2 and not (tmp_path / "basic").exists()
+    assert basic.stderr.startswith("error: hydra/sweeper=basic: asi-sweep runs its grid sweeper")
+    assert len(basic.stderr.strip().splitlines()) == 1

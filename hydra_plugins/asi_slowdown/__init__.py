@@ -1,0 +1,1 @@
+"""Hydra plugin shims for asi-slowdown (the logic is in :mod:`pipeline`)."""

@@ -1,0 +1,619 @@
+"""Calibration: measurements in, a fitted CPU profile and workloads out, composed back and checked.
+
+:func:`run` is what ``asi-calibrate`` does (:mod:`pipeline.cli.calibrate`
+documents the options and outputs); the fit is :mod:`pipeline.calibrate.fit`,
+the inputs :mod:`pipeline.calibrate.measurements` and :mod:`pipeline.calibrate.fio`,
+the report :mod:`pipeline.calibrate.report`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from model import MODEL_VERSION
+from model.costs import COST_NAMES, CostSpec
+from model.evaluate import evaluate
+from model.mechanism import blocks_per_io, hit_ratio
+from model.units import format_size, parse_size
+from pipeline.calibrate.fio import FioRun
+from pipeline.calibrate.fit import RELATIVE_KINDS, FitResult, Observation, Problem, fit, statistic
+from pipeline.calibrate.measurements import LOSS, Inputs, Tags, load_inputs
+from pipeline.calibrate.report import display_path, render_report
+from pipeline.configuration.compose import (
+    CONF_DIR,
+    cost_specs,
+    costs_for,
+    point_from_config,
+    user_config_dir,
+)
+from pipeline.configuration.compose import Composer as HydraComposer
+from pipeline.configuration.compose import composer as default_composer
+from pipeline.configuration.errors import ConfigError, one_line
+from pipeline.configuration.schema import SIZE_FIELDS
+from pipeline.store.schema import LOSS_QUANTILES
+
+OWN_PREFIX = "calibrate."
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass
+class CalibrateConf:
+    """Options of ``asi-calibrate`` (``measurements=`` and ``calibrate.*``)."""
+
+    measurements: str = ""
+    name: str = ""
+    conf_dir: str = ""  # "": the user's config directory (ASI_CONFIG_DIR, default outputs/conf)
+    report_dir: str = "outputs/calibration"
+    time_sigma: float = 0.02
+    loss_sigma: float = 0.02
+    exit_sigma: float = 0.1
+    sys_sigma: float = 0.1
+
+
+@dataclass(frozen=True)
+class Datum:
+    """An observation plus how to compose its point and what it came from."""
+
+    observation: Observation
+    input: str
+    workload: str
+    overrides: tuple[str, ...]
+    """Compose overrides for the point, on the base profile and base workload."""
+    kept_overrides: tuple[str, ...]
+    """The part of ``overrides`` that still applies on the calibrated workload."""
+    tags: Tags
+    run: FioRun | None = None
+
+
+@dataclass(frozen=True)
+class NativeRates:
+    """A workload's event rates measured by its native (``asi=off``) runs, averaged."""
+
+    workload: str
+    runs: int
+    time_per_op: float
+    max_time_per_op: float
+    usr_per_op: float
+    sys_per_op: float
+    ctx_per_op: float
+    majf_per_op: float
+    minf_per_op: float
+    shape: tuple[str, ...] = field(default=())
+    """``workload.io_size=...`` etc.: the fio job's shape, as overrides."""
+    rates: tuple[str, ...] = field(default=())
+    """``workload.ctxsw_per_op=...`` etc.: the derived event rates, as overrides."""
+
+
+# --------------------------------------------------------------------------- arguments
+def split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(own, compose)``: ``measurements=``/``calibrate.*`` vs. project overrides."""
+    own, rest = [], []
+    for arg in argv:
+        key = arg.split("=", 1)[0].lstrip("+~")
+        (own if key == "measurements" or key.startswith(OWN_PREFIX) else rest).append(arg)
+    return own, rest
+
+
+def parse_options(own: Sequence[str]) -> CalibrateConf:
+    """Validate the calibration options; one-line :class:`ConfigError` on any problem."""
+    dotlist = []
+    for arg in own:
+        if "=" not in arg:
+            raise ConfigError(f"override {arg!r} is malformed: expected key=value")
+        key, value = arg.lstrip("+").split("=", 1)
+        dotlist.append(f"{key.removeprefix(OWN_PREFIX)}={value}")
+    try:
+        conf = OmegaConf.merge(OmegaConf.structured(CalibrateConf), OmegaConf.from_dotlist(dotlist))
+    except Exception as exc:
+        message = one_line(exc)
+        if not message.startswith("measurements"):
+            message = OWN_PREFIX + message
+        raise ConfigError(message) from None
+    options = CalibrateConf(**OmegaConf.to_container(conf))
+    if not options.measurements:
+        raise ConfigError("measurements is required: measurements=DIR (see asi-calibrate --help)")
+    for key in ("time_sigma", "loss_sigma", "exit_sigma", "sys_sigma"):
+        value = getattr(options, key)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{OWN_PREFIX}{key} must be a number > 0, got {value}")
+    if options.name and not _NAME.match(options.name):
+        raise ConfigError(
+            f"{OWN_PREFIX}name must be a letter followed by letters, digits or _, got {options.name!r}"
+        )
+    return options
+
+
+def _drop_keys(overrides: Sequence[str], keys: set[str]) -> list[str]:
+    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in keys]
+
+
+def _value(x: float | int | bool) -> str:
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    return repr(float(x)) if isinstance(x, float) else str(x)
+
+
+# --------------------------------------------------------------------------- native rates
+def fio_shape(run: FioRun) -> tuple[str, ...]:
+    """Workload overrides for what the fio job itself says: block size, file size, pattern."""
+    out = []
+    if run.block_size:
+        out.append(f"workload.io_size={run.block_size}")
+    if run.file_size:
+        out.append(f"workload.file_size={run.file_size}")
+    if run.sequential is not None:
+        out.append(f"workload.sequential={_value(run.sequential)}")
+    return tuple(out)
+
+
+def switches_not_from_misses(ctx_per_op: float, point: dict) -> float:
+    """Context switches per op that page-cache misses do not explain [1/op].
+
+    fio counts each switch-out once (``getrusage``); a blocking miss is one.
+    """
+    hits = hit_ratio(point["file_size"], point["page_cache_size"], point["sequential"])
+    blocks = blocks_per_io(point["io_size"], point["readahead"], point["sequential"], hits)
+    return max(0.0, ctx_per_op - point["io_per_op"] * float(blocks))
+
+
+def native_rates(workload: str, runs: Sequence[FioRun], composer) -> NativeRates:
+    """Average the native runs of one workload and derive its event rates."""
+    shapes = {fio_shape(r) for r in runs}
+    if len(shapes) > 1:
+        raise ConfigError(
+            f"native runs of {workload} differ in fio bs/size/rw ({', '.join(r.path for r in runs)}); "
+            "calibrate them separately"
+        )
+    shape = shapes.pop()
+
+    def mean(attr: str) -> float:
+        return float(np.mean([getattr(r, attr) for r in runs]))
+
+    point = point_from_config(composer((f"workload={workload}", *shape)))
+    ctxsw = switches_not_from_misses(mean("ctx_per_op"), point)
+    # Every minor fault is taken as a zero-fill fault: fio allocates its
+    # buffers once, so the few it takes are first touches of fresh pages.
+    zero_fill = mean("minf_per_op")
+    return NativeRates(
+        workload=workload,
+        runs=len(runs),
+        time_per_op=mean("time_per_op"),
+        max_time_per_op=max(r.time_per_op for r in runs),
+        usr_per_op=mean("usr_per_op"),
+        sys_per_op=mean("sys_per_op"),
+        ctx_per_op=mean("ctx_per_op"),
+        majf_per_op=mean("majf_per_op"),
+        minf_per_op=zero_fill,
+        shape=shape,
+        rates=(
+            f"workload.ctxsw_per_op={_round(ctxsw)!r}",
+            f"workload.zero_fill_per_op={_round(zero_fill)!r}",
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- data
+class Composer:
+    """``compose_config`` cached per override tuple (composition takes ~0.1-0.3 s)."""
+
+    def __init__(
+        self,
+        base: Sequence[str],
+        search_dir: Path | None = None,
+        hydra: HydraComposer | None = None,
+    ):
+        self.base = list(base)
+        self.hydra = hydra or default_composer()
+        self.search = [f"hydra.searchpath=[file://{search_dir}]"] if search_dir else []
+        self.cache: dict[tuple[str, ...], DictConfig] = {}
+
+    def __call__(self, overrides: Sequence[str]) -> DictConfig:
+        overrides = tuple(overrides)
+        if overrides not in self.cache:
+            keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+            merged = [*self.search, *_drop_keys(self.base, keys), *overrides]
+            self.cache[overrides] = self.hydra.compose(merged)
+        return self.cache[overrides]
+
+
+def _tag_overrides(tags: Tags, workload: str, cpus: int) -> list[str]:
+    out = [f"workload={workload}", f"cpus={cpus}"]
+    if tags.asi:
+        out.append(f"mitigations={tags.stage}")
+    if tags.ibpb is not None:
+        out.append(f"cpu.ibpb={_value(tags.ibpb)}")
+    return out
+
+
+def check_profiles(inputs: Inputs, base: str) -> None:
+    """All inputs must be on the base profile: one calibration, one machine."""
+    tagged = [(r.label, r.tags.profile) for r in inputs.runs] + [
+        (p.label, p.tags.profile) for p in inputs.published
+    ]
+    for label, profile in tagged:
+        if profile is not None and profile != base:
+            raise ConfigError(
+                f"{label}: profile {profile!r} differs from the base profile {base!r}; "
+                f"calibrate one CPU profile at a time (pass cpu={profile})"
+            )
+
+
+def system_time_bound(run: FioRun) -> float | None:
+    """Upper bound on the modelled kernel time per op [ns]: fio's system share of the wall time.
+
+    fio's CPU accounting can miss time (on this kind of VM usr + sys is 60-85 %
+    of the wall time of a busy job), so the system *share* of what it did
+    account is applied to the wall time per op.
+    """
+    cpu = run.usr_per_op + run.sys_per_op
+    return run.sys_per_op / cpu * run.time_per_op if cpu > 0 else None
+
+
+def point_overrides(tags: Tags, workload: str, cpus: int, native: NativeRates | None, kept):
+    """Compose overrides for a datum's point on the base profile and base workload."""
+    return (*_tag_overrides(tags, workload, cpus), *(native.rates if native else ()), *kept)
+
+
+def build_data(
+    inputs: Inputs, cfg: DictConfig, options: CalibrateConf, composer: Composer
+) -> tuple[list[Datum], dict[str, NativeRates]]:
+    """Observations for every input, and the native rates of each natively measured workload.
+
+    The event rates measured natively apply to every datum of that workload
+    (its ASI runs and published points too), and its ``base_time`` is fitted.
+    """
+    default_workload = cfg.workload.name
+    by_workload: dict[str, list[FioRun]] = {}
+    for r in inputs.runs:
+        if not r.tags.asi:
+            by_workload.setdefault(r.tags.workload or default_workload, []).append(r.run)
+    rates = {w: native_rates(w, runs, composer) for w, runs in by_workload.items()}
+
+    data = []
+    for r in inputs.runs:
+        workload = r.tags.workload or default_workload
+        kept = (*fio_shape(r.run), *r.tags.overrides)
+        cpus = r.tags.cpus or r.run.jobs
+        overrides = point_overrides(r.tags, workload, cpus, rates.get(workload), kept)
+        observation = Observation(
+            label=r.label,
+            kind="asi_time" if r.tags.asi else "native_time",
+            value=r.run.time_per_op,
+            sigma=options.time_sigma,
+            point=point_from_config(composer(overrides)),
+            group=workload if workload in rates else None,
+            sys_bound=None if r.tags.asi else system_time_bound(r.run),
+        )
+        data.append(Datum(observation, r.run.path, workload, overrides, kept, r.tags, r.run))
+    for p in inputs.published:
+        workload = p.tags.workload or default_workload
+        kept = p.tags.overrides
+        overrides = point_overrides(p.tags, workload, p.tags.cpus, rates.get(workload), kept)
+        default_sigma = options.loss_sigma if p.quantity == LOSS else options.exit_sigma
+        observation = Observation(
+            label=p.label,
+            kind=p.quantity,
+            value=p.value,
+            sigma=p.sigma or default_sigma,
+            point=point_from_config(composer(overrides)),
+            group=workload if workload in rates else None,
+            fitted=p.fit,
+        )
+        data.append(Datum(observation, p.source or p.label, workload, overrides, kept, p.tags))
+    return data, rates
+
+
+# --------------------------------------------------------------------------- outputs
+def _round(x: float, digits: int = 6) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def spec_dict(spec: CostSpec, source: str) -> dict:
+    """A cost as the YAML mapping ``conf/cpu`` files use."""
+    out = {"dist": spec.dist}
+    if spec.dist == "fixed":
+        out["value"] = _round(spec.value)
+    else:
+        out.update(low=_round(spec.low), high=_round(spec.high))
+    out.update(unit=spec.unit, source=source)
+    return out
+
+
+def calibrated_source(fitted, prior_source: str, n_inputs: int) -> str:
+    """The ``source`` note of a calibrated cost."""
+    if not fitted.constrained:
+        return prior_source
+    return (
+        f"asi-calibrate: {fitted.status} by {n_inputs} input(s) (posterior 5th-95th percentiles; "
+        f"see provenance); prior: {prior_source}"
+    )
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def profile_document(cfg, name, result, data, inputs, rates, options, report_path) -> dict:
+    """The calibrated profile as a plain mapping (validates against ``CpuConf``)."""
+    base_costs = OmegaConf.to_container(cfg.cpu.costs, resolve=True)
+    costs = {}
+    for cost in COST_NAMES:
+        fitted = result.costs.get(cost)
+        spec = fitted.spec if fitted else cost_specs(cfg)[cost]
+        source = base_costs[cost]["source"]
+        costs[cost] = spec_dict(
+            spec, calibrated_source(fitted, source, len(data)) if fitted else source
+        )
+    provenance = {
+        "tool": "asi-calibrate",
+        "model_version": MODEL_VERSION,
+        "date": now_utc(),
+        "base_profile": cfg.cpu.name,
+        "seed": int(cfg.seed),
+        "samples": int(cfg.samples),
+        "measurements": options.measurements,
+        "inputs": [
+            {"path": display_path(f.path), "sha256": f.sha256, "kind": f.kind} for f in inputs.files
+        ],
+        "workloads": {w: f"{w}_{name}" for w in rates},
+        "base_time_ns": {f"{w}_{name}": _round(b) for w, b in result.base_times.items()},
+        "residuals": [
+            {
+                "input": d.observation.label,
+                "quantity": d.observation.kind,
+                "measured": _round(d.observation.value),
+                "predicted": _round(float(p)),
+                "z": _round(float(z), 3),
+                **({} if d.observation.fitted else {"fitted": False}),
+            }
+            for d, p, z in zip(data, result.predictions, result.residuals, strict=True)
+        ],
+        "costs": {
+            n: {
+                "status": c.status,
+                "shift_prior_sd": _round(c.shift, 3),
+                "width_ratio": _round(c.width_ratio, 3),
+                "at_bound": bool(c.at_bound),
+            }
+            for n, c in result.costs.items()
+            if c.constrained
+        },
+        "kept_at_prior": [n for n, c in result.costs.items() if not c.constrained],
+        "identifiability": result.identifiability.lines() if result.identifiability else [],
+        "correlations": (
+            "posterior correlations of the log costs (Laplace), over the constrained costs and "
+            "those it links to them; a Gaussian copula in cpu.correlations"
+            if result.correlations
+            else "none"
+        ),
+        "fit": {"converged": result.success, "evaluations": result.evaluations},
+        "report": str(report_path),
+    }
+    return {
+        "name": name,
+        "description": f"{cfg.cpu.name} calibrated by asi-calibrate on {len(data)} input(s)",
+        "ghz": float(cfg.cpu.ghz),
+        "ibpb": bool(cfg.cpu.ibpb),
+        "l1tf": bool(cfg.cpu.l1tf),
+        "costs": costs,
+        "correlations": [{"a": a, "b": b, "rho": rho} for a, b, rho in result.correlations],
+        "provenance": provenance,
+    }
+
+
+def workload_document(name: str, rates: NativeRates, base_time: float, composer) -> dict:
+    """A calibrated workload: the base one with the measured shape and rates and the fitted base_time."""
+    composed = composer((f"workload={rates.workload}", *rates.shape, *rates.rates))
+    doc = OmegaConf.to_container(composed.workload, resolve=True)
+    doc["name"] = f"{rates.workload}_{name}"
+    doc["description"] = f"{rates.workload} as measured natively on the {name} machine"
+    doc["base_time"] = _round(base_time)
+    for key in SIZE_FIELDS:
+        doc[key] = format_size(parse_size(doc[key], f"workload.{key}"))
+    return doc
+
+
+def write_yaml(path: Path, doc: dict, header: str) -> None:
+    """Write ``doc`` under a comment ``header``; leaf mappings and lists in flow style."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_dump(doc, header), encoding="utf-8")
+
+
+def _dump(doc: dict, header: str) -> str:
+    class Flow(yaml.SafeDumper):
+        pass
+
+    def leaf_mappings_in_flow(dumper, data):
+        flow = data is not doc and not any(isinstance(v, dict | list) for v in data.values())
+        return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=flow)
+
+    def scalar_lists_in_flow(dumper, data):
+        flow = not any(isinstance(v, dict | list) for v in data)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+    Flow.add_representer(dict, leaf_mappings_in_flow)
+    Flow.add_representer(list, scalar_lists_in_flow)
+    body = yaml.dump(doc, Dumper=Flow, sort_keys=False, width=110, allow_unicode=True)
+    return header + body
+
+
+def writable(path: Path, what: str) -> None:
+    """Refuse to overwrite a hand-written config (one without calibration provenance)."""
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    if "asi-calibrate" not in text:
+        raise ConfigError(
+            f"{what}: {path} exists and was not written by asi-calibrate; pick another calibrate.name"
+        )
+
+
+def workload_header(rates: NativeRates, name: str, inputs: Inputs) -> str:
+    files = ", ".join(Path(f.path).name for f in inputs.files if f.kind == "fio_json")
+    return (
+        f"# Written by asi-calibrate on {now_utc()}: {rates.workload} as measured natively\n"
+        f"# ({rates.runs} run(s): {files}); base_time fitted with cpu={name}.\n"
+        f"# Provenance (input sha256, residuals): conf/cpu/{name}.yaml. Use both together:\n"
+        f"#   asi-answer cpu={name} workload={rates.workload}_{name}\n"
+    )
+
+
+# --------------------------------------------------------------------------- verification
+VERIFIED_KEYS = ("t_native_mean", "t_asi_mean", *LOSS_QUANTILES)
+
+
+def verify(
+    data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides, hydra: HydraComposer
+) -> list[dict]:
+    """Compose the written profile (and workloads) as a user would, and evaluate each datum.
+
+    Returns, per datum, the :data:`VERIFIED_KEYS` of :func:`model.evaluate.evaluate`,
+    ``predicted`` (the datum's own statistic, :func:`pipeline.fit.statistic`),
+    and, when the profile has correlations, the throughput loss p05/p95 with them
+    dropped (``..._independent``): how much the correlations narrow the spread.
+    """
+    on_path = [Path(d).resolve() for d in (*hydra.config_dirs, user_config_dir())]
+    search = None if conf_dir.resolve() in on_path else conf_dir.resolve()
+    composer = Composer([*base_overrides, f"cpu={name}"], search, hydra)
+    out = []
+    for d in data:
+        workload = f"{d.workload}_{name}" if d.workload in rates else d.workload
+        cpus = int(d.observation.point["cpus"])
+        cfg = composer([*_tag_overrides(d.tags, workload, cpus), *d.kept_overrides])
+        point = point_from_config(cfg)
+        result = evaluate(point, costs_for(cfg))
+        row = {key: float(result[key][0]) for key in VERIFIED_KEYS}
+        row["predicted"] = float(statistic(result, d.observation.kind)[0])
+        if cfg.cpu.correlations:
+            independent = evaluate(
+                point, costs_for(OmegaConf.merge(cfg, {"cpu": {"correlations": []}}))
+            )
+            for key in ("throughput_loss_p05", "throughput_loss_p95"):
+                row[f"{key}_independent"] = float(independent[key][0])
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------- run
+@dataclass(frozen=True)
+class Outcome:
+    """What one calibration wrote, and the numbers behind it."""
+
+    profile_path: Path
+    workload_paths: dict[str, Path]
+    report_path: Path
+    report: str
+    result: FitResult
+    verified: list[dict]
+    """Per datum, :data:`VERIFIED_KEYS` of the written profile composed back."""
+
+
+def problem_for(data: Sequence[Datum], rates, cfg: DictConfig, options: CalibrateConf) -> Problem:
+    """The fit problem: priors from the base profile, base_time free per native workload."""
+    # base_time [ns] lies between 0 and the slowest native time per op of its workload.
+    bounds = {w: (r.time_per_op / 2, r.max_time_per_op) for w, r in rates.items()}
+    return Problem(
+        observations=[d.observation for d in data],
+        priors=cost_specs(cfg),
+        ghz=float(cfg.cpu.ghz),
+        base_time_bounds=bounds,
+        sys_sigma=options.sys_sigma,
+    )
+
+
+def prior_predictions(data: Sequence[Datum], composer: Composer) -> list[float]:
+    """Each datum's statistic under the base profile: where calibration started."""
+    out = []
+    for d in data:
+        cfg = composer(d.overrides)
+        result = evaluate(point_from_config(cfg), costs_for(cfg))
+        out.append(float(statistic(result, d.observation.kind)[0]))
+    return out
+
+
+def mismatches(data: Sequence[Datum], result: FitResult, verified) -> list[str]:
+    """Data whose composed-profile prediction differs from the fit's (rounding in the YAML only)."""
+    out = []
+    for d, fitted, v in zip(data, result.predictions, verified, strict=True):
+        composed = v["predicted"]
+        scale = abs(fitted) if d.observation.kind in RELATIVE_KINDS else 1.0
+        if abs(composed - fitted) > 1e-3 * scale:
+            out.append(f"{d.observation.label} (fit {fitted:.6g}, profile {composed:.6g})")
+    return out
+
+
+def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
+    """Calibrate from command-line style arguments; return what was written.
+
+    The profile and workloads go to ``calibrate.conf_dir`` (default: the
+    user's config directory, :func:`pipeline.configuration.compose.user_config_dir`),
+    never into the installed package.
+    """
+    own, overrides = split_args(argv)
+    options = parse_options(own)
+    hydra = hydra or default_composer()
+    cfg = hydra.compose(overrides)
+    base = cfg.cpu.name
+    name = options.name or f"{base}_calibrated"
+    if name == base:
+        raise ConfigError(f"{OWN_PREFIX}name must differ from the base profile {base!r}")
+    inputs = load_inputs(options.measurements, CONF_DIR)
+    check_profiles(inputs, base)
+    composer = Composer(overrides, hydra=hydra)
+    data, rates = build_data(inputs, cfg, options, composer)
+    if not data:
+        raise ConfigError(f"measurements: {options.measurements} holds no runs or published points")
+
+    conf_dir = Path(options.conf_dir) if options.conf_dir else user_config_dir()
+    profile_path = conf_dir / "cpu" / f"{name}.yaml"
+    workload_paths = {w: conf_dir / "workload" / f"{w}_{name}.yaml" for w in rates}
+    report_path = Path(options.report_dir) / name / "report.md"
+    for path in (profile_path, *workload_paths.values()):
+        writable(path, "calibrate.name")
+
+    result = fit(
+        problem_for(data, rates, cfg, options),
+        samples=int(cfg.samples),
+        seed=int(cfg.seed),
+        profile=name,
+    )
+
+    doc = profile_document(cfg, name, result, data, inputs, rates, options, report_path)
+    usage = f"#   asi-answer cpu={name}" + "".join(f" workload={w}_{name}" for w in rates)
+    write_yaml(
+        profile_path,
+        doc,
+        f"# Calibrated CPU profile written by asi-calibrate from base profile {base}.\n"
+        f"# Fit report: {report_path}. Costs the data did not constrain keep their prior spec.\n"
+        f"{usage}\n",
+    )
+    for w, path in workload_paths.items():
+        wdoc = workload_document(name, rates[w], result.base_times[w], composer)
+        write_yaml(path, wdoc, workload_header(rates[w], name, inputs))
+
+    verified = verify(data, name, rates, conf_dir, overrides, hydra)
+    report = render_report(
+        name=name,
+        cfg=cfg,
+        data=data,
+        rates=rates,
+        result=result,
+        verified=verified,
+        inputs=inputs,
+        profile_path=profile_path,
+        workload_paths=workload_paths,
+        prior=prior_predictions(data, composer),
+        mismatches=mismatches(data, result, verified),
+    )
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(report, encoding="utf-8")
+    return Outcome(profile_path, workload_paths, report_path, report, result, verified)

@@ -1,0 +1,82 @@
+"""``asi-calibrate``: fit a CPU profile's uncertain costs to measurements.
+
+    asi-calibrate measurements=DIR [cpu=PROFILE] [workload=NAME] [calibrate.name=NAME]
+    asi-calibrate measurements=rfc_v2_anchor          # conf/measurements/rfc_v2_anchor.csv
+    asi-calibrate measurements=ephmap_posting calibrate.name=sr_ephmap
+
+``measurements`` is a directory with a manifest and fio JSON files and/or a
+``published.csv`` of reported numbers, or such a CSV itself
+(``pipeline/calibrate/measurements.py`` describes the formats). Kinds of measurement,
+fitted together in any mix (one residual each):
+
+* fio runs (manifest): native (``asi: false``) and ASI time per op [ns],
+  compared in log space (``calibrate.time_sigma`` relative);
+* published throughput losses (column ``throughput_loss``), compared
+  absolutely (``sigma`` or ``calibrate.loss_sigma``);
+* published exit counts (columns ``quantity,value``), as the prototype's
+  ``asi_exit`` tracepoints count them: ``exit_rate_<reason>`` [1/s per CPU]
+  for reasons page_fault, context_switch, tlb_flush (e.g. ``exit_rate_page_fault``
+  from ``asi:asi_exit_pf``), ``exits_reason_<reason>`` [1/op],
+  ``exits_<source>`` [1/op] and ``exit_rate_source_<source>`` [1/s per CPU]
+  for the model's exit sources (page_cache, ..., tick, interrupt,
+  kthread_switch), ``exits_per_op``; compared in log space (``sigma``
+  relative, or ``calibrate.exit_sigma``);
+* IBPB on/off pairs: runs or rows at the same point with ``ibpb: true`` and
+  ``ibpb: false`` (booted with ``clearcpuid=ibpb``) are fitted jointly: their
+  difference pins the IBPB cost, their level the rest of the exit pair.
+
+A row with ``fit: false`` is predicted and reported, not fitted. When the
+data cannot separate the costs they move (one throughput loss for several
+costs), the console and the report say which costs moved and that only
+their sum is pinned. Shipped inputs: ``rfc_v2_anchor`` (the default
+calibration), ``ephmap_posting`` (the ephmap posting's fio and kernel-compile
+numbers, IBPB on and off), ``asi_exit_trace`` (exit counts from a public
+``asi_exit_pf`` trace). Other overrides are the project's Hydra overrides:
+``cpu=`` picks the base profile (the prior), ``workload=`` the default
+workload for untagged runs, ``seed=``/``samples=`` the Monte Carlo draws the
+fit reproduces. Options of the calibration itself:
+
+    calibrate.name=NAME        calibrated profile name (default: <base>_calibrated)
+    calibrate.conf_dir=DIR     config root to write into (default: $ASI_CONFIG_DIR, else outputs/conf)
+    calibrate.report_dir=DIR   report root (default: outputs/calibration)
+    calibrate.time_sigma=0.02  relative standard error of a fio time per op
+    calibrate.loss_sigma=0.02  standard error of a published loss (unless its row has sigma)
+    calibrate.exit_sigma=0.1   relative standard error of a published exit count (unless its row has sigma)
+    calibrate.sys_sigma=0.1    softness of the system-CPU-time bound on kernel time
+
+Writes:
+
+* ``<conf_dir>/cpu/<name>.yaml``: the calibrated profile, with
+  ``correlations`` (the posterior's, between the costs the data constrained
+  and those linked to them) and ``provenance`` (inputs and their sha256,
+  date, base profile, residuals, which costs moved). Use it as ``cpu=<name>``.
+* ``<conf_dir>/workload/<workload>_<name>.yaml`` for every workload measured
+  natively: the base workload with the event rates measured on this machine
+  (``base_time`` fitted; ``ctxsw_per_op`` and ``zero_fill_per_op`` from fio's
+  ``ctx`` and ``minf``; ``io_size``/``file_size``/``sequential`` from the fio
+  job). Native calibration lands here, not in the CPU profile: ``base_time``
+  is fio's own per-I/O work on this machine, a property of the workload run
+  there, while the CPU profile keeps per-operation kernel costs.
+* ``<report_dir>/<name>/report.md``: measured vs predicted per input,
+  residuals, IBPB on/off differences, which costs the data constrained and
+  which kept their priors, and what combinations of costs the data pin.
+
+The method is in :mod:`pipeline.calibrate.fit`; the written profile is composed back
+through the normal config path and evaluated, and the report shows those
+predictions, i.e. exactly what ``asi-answer cpu=<name>`` computes. The default
+``conf_dir`` is on every command's search path, so ``cpu=<name>`` works at once.
+"""
+
+from pipeline.calibrate.run import run
+from pipeline.configuration.command import Invocation, command
+
+
+@command("asi-calibrate")
+def main(inv: Invocation) -> int:
+    outcome = run(inv.overrides, inv.composer)
+    print(outcome.report)
+    for line in outcome.result.identifiability.lines() if outcome.result.identifiability else ():
+        print(f"identifiability: {line}")
+    for path in (outcome.profile_path, *outcome.workload_paths.values(), outcome.report_path):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,29 @@
+"""``asi-report``: the long-term projection from the results store, as a report folder.
+
+    asi-report                                  # after `asi-sweep experiment=default`
+    asi-report report.mode=nightly              # after `asi-sweep experiment=nightly`
+    asi-report dask=ray                         # aggregate with Dask-on-Ray
+    asi-report report.whole_store=true          # every stored point, whatever grid made it
+
+The report covers the grid of an experiment (``report.experiment``; null:
+``default``, or ``nightly`` in nightly mode), re-expanded with
+:mod:`pipeline.sweep.grid` exactly as ``asi-sweep`` expands it (model overrides
+on this command line, e.g. ``samples=256``, apply to it as they would to
+the sweep). Points the store lacks (a sweep that failed halfway) are counted
+as missing: the report says how much of the grid it covers.
+
+Writes ``report.dir`` (default ``outputs/reports/<UTC time>``): ``index.html``
+(opens offline: inline CSS, relative image links), ``summary.md``, PNG
+figures under ``figures/`` and the tables as CSV under ``data/``. In nightly
+mode the focus projection is appended to the history (``report.history``) and
+compared with the previous night. Exit codes: 0 report written, 2 bad input.
+"""
+
+from pipeline.configuration.command import Invocation, command
+from pipeline.report.build import announce, build
+
+
+@command("asi-report")
+def main(inv: Invocation) -> int:
+    announce(*build(inv.overrides, composer=inv.composer))
+    return 0

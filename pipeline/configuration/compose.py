@@ -1,0 +1,298 @@
+"""The one way into Hydra: a composer per search path, and the config as model inputs.
+
+Hydra is initialised once per process (:func:`composer`; again only if a
+command asks for another ``--config-dir``), from the packaged configs
+(``pkg://pipeline.conf``, the repository's ``conf/``) plus the user's own
+config directory (:func:`user_config_dir`) and any ``--config-dir``, which a
+search-path plugin (``hydra_plugins/asi_slowdown``) appends. Compositions are
+cached per override tuple. Composition uses Hydra's own override grammar
+(``key=value``, ``group=option``, ``+key=value``), so entry points accept
+exactly what ``@hydra.main`` programs accept. Every failure becomes a
+one-line :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from dataclasses import fields
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from hydra import initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from model.costs import (
+    Correlation,
+    CostSpec,
+    canonical_correlations,
+    check_correlations,
+    sample_costs,
+)
+from model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS, as_columns, check_ranges
+from model.units import parse_size
+from pipeline.configuration.errors import ConfigError, one_line
+from pipeline.configuration.schema import SIZE_FIELDS, Config, register
+
+CONF_PACKAGE = "pipeline.conf"
+"""The packaged configs: the repository's ``conf/``, installed as this package."""
+
+CONF_DIR = Path(str(resources.files(CONF_PACKAGE)))
+"""Where the packaged configs are on disk (read-only once installed)."""
+
+USER_CONFIG_ENV = "ASI_CONFIG_DIR"
+"""Environment variable naming the user's config directory."""
+
+DEFAULT_USER_CONFIG_DIR = "outputs/conf"
+"""The user's config directory when :data:`USER_CONFIG_ENV` is unset (relative to the
+working directory, like the results store)."""
+
+
+def user_config_dir() -> Path:
+    """The user's own configs (``cpu/``, ``workload/``, ``experiment/``...), searched after
+    the packaged ones; where ``asi-calibrate`` writes. Need not exist."""
+    return Path(os.environ.get(USER_CONFIG_ENV) or DEFAULT_USER_CONFIG_DIR).absolute()
+
+
+_extra_dirs: tuple[str, ...] = ()
+_initialised: tuple | None = None
+
+
+def search_dirs() -> list[str]:
+    """The ``file://`` entries the search-path plugin appends: ``--config-dir``s, then the
+    user's config directory if it exists (Hydra warns about missing ones)."""
+    user = user_config_dir()
+    return [f"file://{d}" for d in (*_extra_dirs, *([str(user)] if user.is_dir() else []))]
+
+
+class Composer:
+    """Hydra's config loader for one search path, and cached compositions.
+
+    Obtain one with :func:`composer`. ``config_dirs`` are extra config
+    directories (Hydra's ``--config-dir``), searched after the packaged ones.
+    """
+
+    def __init__(
+        self, config_dirs: tuple[str, ...] = (), *, config_name: str = "config", loader=None
+    ) -> None:
+        self.config_name = config_name  # the primary config (Hydra's --config-name)
+        self._loader = loader  # a running Hydra app's (the sweeper plugin's): used as is
+        for d in config_dirs:
+            if not Path(d).is_dir():
+                raise ConfigError(f"--config-dir: {d!r} is not a directory")
+        self.config_dirs = tuple(str(Path(d).absolute()) for d in config_dirs)
+        self._cache: dict[tuple, DictConfig] = {}
+
+    def loader(self):
+        """Hydra's ``ConfigLoader``, Hydra initialised for this search path if it is not yet."""
+        global _extra_dirs, _initialised
+        if self._loader is not None:
+            return self._loader
+        user = user_config_dir()
+        key = (*self.config_dirs, str(user), user.is_dir())  # asi-calibrate may create it
+        if _initialised != key or not GlobalHydra.instance().is_initialized():
+            register()
+            _extra_dirs = self.config_dirs
+            GlobalHydra.instance().clear()
+            # called, not entered: Hydra stays initialised for the rest of the process
+            initialize_config_module(CONF_PACKAGE, version_base="1.3")
+            _initialised = key
+            self._cache.clear()
+        return GlobalHydra.instance().config_loader()
+
+    def group_options(self, group: str) -> list[str]:
+        """Options of a config group across the search path (``cpu`` -> profile names)."""
+        try:
+            return sorted(self.loader().get_group_options(group))
+        except Exception:  # an unknown group has no options
+            return []
+
+    def load(
+        self,
+        overrides: Sequence[str] = (),
+        config_name: str | None = None,
+        *,
+        multirun: bool = False,
+    ) -> DictConfig:
+        """Compose with the ``hydra`` node, unvalidated (``--cfg``, the sweeper); cached."""
+        config_name = config_name or self.config_name
+        check_override_syntax(overrides)
+        key = (config_name, tuple(overrides), multirun)
+        if key not in self._cache:
+            loader = self.loader()
+            try:
+                self._cache[key] = loader.load_configuration(
+                    config_name=config_name,
+                    overrides=list(overrides),
+                    run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN,
+                )
+            except Exception as exc:  # Hydra and OmegaConf raise many types; all are user errors
+                raise ConfigError(one_line(exc, self.group_options)) from None
+        return copy.deepcopy(self._cache[key])
+
+    def compose(self, overrides: Sequence[str] = (), config_name: str | None = None) -> DictConfig:
+        """One validated configuration (no sweeps), without the ``hydra`` node."""
+        check_override_syntax(overrides)
+        check_no_sweeps(overrides)
+        cfg = self.load(overrides, config_name)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        check_strict_bools(cfg, overrides)
+        validate(cfg)
+        return cfg
+
+
+@cache
+def composer(config_dirs: tuple[str, ...] = (), config_name: str = "config") -> Composer:
+    """The process's composer for a search path and primary config (``--config-dir``,
+    ``--config-name``)."""
+    return Composer(config_dirs, config_name=config_name)
+
+
+PARAM_LABELS: dict[str, str] = {
+    "cpus": "cpus",
+    "ephmap_slots": "ephmap.slots",
+    **{name: f"workload.{name}" for name in WORKLOAD_PARAMS},
+    **{name: f"mitigations.{name}" for name in MITIGATION_FLAGS},
+    **{name: f"cpu.{name}" for name in CPU_FLAGS},
+}
+"""The config path a user knows each point parameter by."""
+
+ANSWER_FORMATS = ("table", "json")
+
+
+def compose_config(overrides: Sequence[str] = (), config_name: str | None = None) -> DictConfig:
+    """Compose ``config_name`` with ``overrides`` on the default search path; validated."""
+    return composer().compose(overrides, config_name)
+
+
+def check_strict_bools(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Reject numbers given for booleans: OmegaConf turns any integer into a bool
+    (``mitigations.ephmap=2`` would silently mean true)."""
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.is_sweep_override() or override.is_delete():
+            continue
+        key = override.key_or_group
+        value = override.value()
+        if isinstance(OmegaConf.select(cfg, key, default=None), bool) and not isinstance(
+            value, bool | str
+        ):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+
+def check_override_syntax(overrides: Sequence[str]) -> None:
+    """Parse each override alone with Hydra's grammar, so an error names the override."""
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            (parsed,) = parser.parse_overrides([override])
+        except Exception as exc:
+            raise ConfigError(f"override {override!r} is malformed: {one_line(exc)}") from None
+        if not parsed.key_or_group:
+            raise ConfigError(f"override {override!r} is malformed: it names no key")
+
+
+def check_no_sweeps(overrides: Sequence[str]) -> None:
+    """One configuration takes one value per key: reject ``a=1,2``, ``range()``, ``glob()``."""
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.is_sweep_override():
+            raise ConfigError(
+                f"{override.key_or_group}: one value expected, got the sweep "
+                f"{override.input_line!r} (sweeps are for asi-sweep -m)"
+            )
+
+
+MAX_SAMPLES = 1 << 20
+"""More Monte Carlo samples than this per point is a typo (1024 resolve p05/p95 well)."""
+
+
+def validate(cfg: DictConfig) -> None:
+    """Range-check everything the model will see, once, before any work."""
+    unknown = sorted(set(cfg.keys()) - {f.name for f in fields(Config)} - {"hydra"})
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]}: unknown key; allowed: {', '.join(f.name for f in fields(Config))}"
+        )
+    if cfg.samples < 1:
+        raise ConfigError(f"samples must be an integer >= 1, got {cfg.samples}")
+    if cfg.samples > MAX_SAMPLES:
+        raise ConfigError(f"samples must be an integer <= {MAX_SAMPLES}, got {cfg.samples}")
+    if cfg.seed < 0:  # numpy's SeedSequence rejects negative seeds
+        raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed}")
+    if cfg.seed >= 2**63:
+        raise ConfigError(f"seed must be an integer < 2**63, got {cfg.seed}")
+    if cfg.answer.format not in ANSWER_FORMATS:
+        raise ConfigError(
+            f"answer.format must be one of {', '.join(ANSWER_FORMATS)}, got {cfg.answer.format!r}"
+        )
+    if not 0 < cfg.cpu.ghz <= 10:  # also false for NaN
+        raise ConfigError(f"cpu.ghz must be a number > 0 and <= 10, got {cfg.cpu.ghz}")
+    try:
+        check_ranges(as_columns(point_from_config(cfg)), PARAM_LABELS)
+        for name, spec in cost_specs(cfg).items():
+            spec.check(name)
+        check_correlations(cost_correlations(cfg))  # names, ranges, positive definite
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def point_from_config(cfg: DictConfig) -> dict:
+    """The model's point parameters for one composed config (Python scalars)."""
+    w = cfg.workload
+    point = {name: w[name] for name in WORKLOAD_PARAMS}
+    for name in SIZE_FIELDS:
+        try:
+            point[name] = parse_size(w[name], f"workload.{name}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    point.update({name: bool(cfg.mitigations[name]) for name in MITIGATION_FLAGS})
+    point.update({name: bool(cfg.cpu[name]) for name in CPU_FLAGS})
+    point["cpus"] = cfg.cpus
+    point["ephmap_slots"] = cfg.ephmap.slots
+    return point
+
+
+def cost_specs(cfg: DictConfig) -> dict[str, CostSpec]:
+    """The CPU profile's cost distributions, without their ``source`` notes."""
+    costs = OmegaConf.to_container(cfg.cpu.costs, resolve=True)
+    return {
+        name: CostSpec(**{k: v for k, v in spec.items() if k != "source"})
+        for name, spec in costs.items()
+    }
+
+
+def cost_correlations(cfg: DictConfig) -> tuple[Correlation, ...]:
+    """The CPU profile's ``correlations`` as canonical ``(a, b, rho)`` triples.
+
+    Canonical (:func:`model.costs.canonical_correlations`): ordered, zeros
+    dropped, so equal matrices hash alike. A missing field, an unknown cost or
+    a rho outside [-1, 1] is a one-line ``ValueError``;
+    :func:`model.costs.check_correlations` also checks positive definiteness.
+    """
+    out = []
+    for i, entry in enumerate(cfg.cpu.get("correlations") or ()):
+        for key in ("a", "b", "rho"):
+            if OmegaConf.is_missing(entry, key):
+                raise ValueError(
+                    f"cpu.correlations[{i}].{key} is required (entries are {{a, b, rho}})"
+                )
+        out.append((str(entry.a), str(entry.b), float(entry.rho)))
+    return canonical_correlations(out)
+
+
+def costs_for(cfg: DictConfig, samples: int | None = None) -> dict[str, np.ndarray]:
+    """Common-random-number cost draws for the config's CPU profile (with its correlations)."""
+    return sample_costs(
+        cost_specs(cfg),
+        cfg.samples if samples is None else samples,
+        seed=cfg.seed,
+        profile=cfg.cpu.name,
+        ghz=cfg.cpu.ghz,
+        correlations=cost_correlations(cfg),
+    )

@@ -1,0 +1,9 @@
+"""Projections along the roadmap: how much slowdown remains, and the verdict on it.
+
+* :mod:`.verdicts`: the 1 % target / 5 % threshold vocabulary (a leaf: imports nothing
+  from :mod:`pipeline`);
+* :mod:`.projection`: per-scenario projections and crossings, store lookups of stages;
+* :mod:`.answer`: the answer for one configuration (what ``asi-answer`` prints);
+* :mod:`.sensitivity`: which uncertain costs drive the final slowdown;
+* :mod:`.history`: nightly projections and how they moved.
+"""

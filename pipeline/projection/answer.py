@@ -1,0 +1,290 @@
+"""The answer for one configuration: every roadmap stage, from the store or the model.
+
+Every stage of ``roadmap`` is evaluated for the same configuration with the
+same cost draws (common random numbers), so the differences between stages
+are paired, not noise. :func:`run` is the text ``asi-answer`` prints
+(:mod:`pipeline.cli.answer`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from model.evaluate import OVERHEAD_PARTS, evaluate
+from model.mechanism import EXIT_REASONS
+from pipeline.configuration.compose import Composer, costs_for, point_from_config
+from pipeline.configuration.compose import composer as default_composer
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection.projection import check_source, stored_stages
+from pipeline.projection.verdicts import annotate, crossing_line
+from pipeline.store.schema import METRIC_COLUMNS, SLOWDOWN_QUANTILES
+
+
+def _without_group(overrides: Sequence[str], group: str) -> list[str]:
+    """Drop ``group=option`` overrides (keep ``group.key=value`` ones)."""
+    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != group]
+
+
+def stage_points(cfg, overrides: Sequence[str], composer: Composer | None = None) -> list[dict]:
+    """The model point of every roadmap stage, in order, for the configuration."""
+    stages = list(cfg.roadmap.stages)
+    if not stages:
+        raise ConfigError("roadmap.stages must list at least one mitigations preset")
+    base = _without_group(overrides, "mitigations")
+    compose = (composer or default_composer()).compose
+    return [point_from_config(compose([*base, f"mitigations={stage}"])) for stage in stages]
+
+
+def _evaluate(points: list[dict], costs) -> pd.DataFrame:
+    columns = {name: np.array([p[name] for p in points]) for name in points[0]}
+    return pd.DataFrame(evaluate(columns, costs))
+
+
+def evaluate_stages(
+    overrides: Sequence[str] = (), composer: Composer | None = None
+) -> tuple[pd.DataFrame, object]:
+    """One row per roadmap stage, in roadmap order, for the configuration ``overrides`` gives.
+
+    Returns the table and the base composed config.
+    """
+    composer = composer or default_composer()
+    cfg = composer.compose(overrides)
+    points = stage_points(cfg, overrides, composer)
+    table = _evaluate(points, costs_for(cfg))
+    table.insert(0, "stage", list(cfg.roadmap.stages))
+    return annotate(table), cfg
+
+
+def answer_stages(
+    overrides: Sequence[str] = (), composer: Composer | None = None
+) -> tuple[pd.DataFrame, object, str]:
+    """:func:`evaluate_stages`, read from the results store when it holds every stage.
+
+    ``answer.source``: ``auto`` (the store if it holds every stage, else the
+    model), ``store`` (the store or a one-line error) or ``model``. Returns
+    the table, the base config and a note saying which source was used.
+    """
+    composer = composer or default_composer()
+    cfg = composer.compose(overrides)
+    source = check_source(cfg.answer.source)
+    points = stage_points(cfg, overrides, composer)
+    stages = list(cfg.roadmap.stages)
+    table, note = (
+        (None, "answer.source=model") if source == "model" else stored_stages(cfg, points, stages)
+    )
+    if table is None:
+        if source == "store":
+            raise ConfigError(f"answer.source=store: {note}")
+        table, note = _evaluate(points, costs_for(cfg)), f"evaluated directly ({note})"
+    table.insert(0, "stage", stages)
+    return annotate(table), cfg, note
+
+
+VS_DIMENSIONS = {"vs_cpus": ("cpus", "CPUs"), "vs_slots": ("ephmap_slots", "slots")}
+"""``answer.<key>``: the point parameter it varies and the label of its columns."""
+
+
+def evaluate_vs(
+    overrides: Sequence[str],
+    key: str,
+    values: Sequence[int],
+    *,
+    cfg=None,
+    points: list[dict] | None = None,
+) -> pd.DataFrame:
+    """Every stage at every value of one dimension (``answer.vs_cpus`` or ``answer.vs_slots``).
+
+    Rows are ordered by stage, then value; the column ``value`` holds the value.
+    ``cfg`` and the stages' ``points`` may be passed in when the caller already
+    composed them (each stage costs a Hydra composition).
+    """
+    param, _ = VS_DIMENSIONS[key]
+    cfg = default_composer().compose(overrides) if cfg is None else cfg
+    try:
+        values = [int(v) for v in values]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"answer.{key} must be a list of integers >= 1, got {list(values)}"
+        ) from None
+    if any(v < 1 for v in values):
+        raise ConfigError(f"answer.{key} must be a list of integers >= 1, got {values}")
+    base = stage_points(cfg, overrides) if points is None else points
+    points = [p | {param: v} for p in base for v in values]
+    table = _evaluate(points, costs_for(cfg))
+    table.insert(0, "value", [v for _ in cfg.roadmap.stages for v in values])
+    table.insert(0, "stage", [s for s in cfg.roadmap.stages for _ in values])
+    return annotate(table)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def format_table(table: pd.DataFrame, cfg) -> str:
+    """A readable, fixed-width table plus the one-sentence answer."""
+    header = (
+        f"ASI slowdown along the roadmap: workload={cfg.workload.name} cpu={cfg.cpu.name} "
+        f"cpus={cfg.cpus} ephmap.slots={cfg.ephmap.slots} samples={cfg.samples} seed={cfg.seed}"
+    )
+    rows = [
+        (
+            "stage",
+            "tput loss % p50 [p05-p95]",
+            "slowdown % p50 [p05-p95]",
+            "exits/op",
+            "top exit source",
+            "top remaining cost",
+            "verdict",
+        )
+    ]
+    for r in table.itertuples():
+        rows.append(
+            (
+                r.stage,
+                f"{_pct(r.throughput_loss_p50)} [{_pct(r.throughput_loss_p05)}-{_pct(r.throughput_loss_p95)}]",
+                f"{_pct(r.slowdown_p50)} [{_pct(r.slowdown_p05)}-{_pct(r.slowdown_p95)}]",
+                f"{r.exits_per_op:.3g}",
+                r.dominant_exit_source,
+                f"{r.dominant_cost} ({100 * r.dominant_cost_share:.0f} %)"
+                if r.dominant_cost != "none"
+                else "none",
+                r.verdict,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    last = table.iloc[-1]
+    answer = (
+        f"Long term (after {last.stage}): slowdown {_pct(last.slowdown_p50)} % "
+        f"[{_pct(last.slowdown_p05)}-{_pct(last.slowdown_p95)} %], throughput loss "
+        f"{_pct(last.throughput_loss_p50)} %: {last.verdict}; what remains is mostly {last.dominant_cost}."
+    )
+    return "\n".join([header, "", *lines, "", answer])
+
+
+def _fixed_width(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def format_overhead(table: pd.DataFrame) -> str:
+    """Where the mean extra time per op goes, per stage [ns/op] (:data:`OVERHEAD_PARTS`)."""
+    parts = list(OVERHEAD_PARTS)
+    rows = [("stage", *(p.replace("_", " ") for p in parts), "total")]
+    for r in table.itertuples():
+        rows.append(
+            (
+                r.stage,
+                *(f"{getattr(r, f'overhead_ns_{p}'):,.1f}" for p in parts),
+                f"{r.extra_ns_per_op:,.1f}",
+            )
+        )
+    legend = [f"  {p.replace('_', ' ')}: {text}" for p, text in OVERHEAD_PARTS.items()]
+    return "\n".join(
+        ["Where the extra time goes, mean ns per op:", "", *_fixed_width(rows), "", *legend]
+    )
+
+
+def format_exit_rates(table: pd.DataFrame) -> str:
+    """Exits per second per CPU by the prototype's exit reasons, per stage."""
+    rows = [("stage", *(reason for reason in EXIT_REASONS))]
+    for r in table.itertuples():
+        rows.append((r.stage, *(f"{getattr(r, f'exit_rate_{x}'):,.4g}" for x in EXIT_REASONS)))
+    return "\n".join(
+        [
+            "ASI exits per second per CPU by the prototype's asi_exit reasons "
+            "(the asi:asi_exit_pf tracepoint counts page_fault):",
+            "",
+            *_fixed_width(rows),
+        ]
+    )
+
+
+JSON_KEYS = (
+    "stage",
+    *METRIC_COLUMNS,
+    *(f"overhead_ns_{p}" for p in OVERHEAD_PARTS),
+    "dominant_exit_source",
+    "dominant_cost",
+    "verdict",
+)
+"""What ``answer.format=json`` prints per stage: every metric of the model, where the extra
+time goes, then the annotations."""
+
+
+VS_KEYS = ("value", "throughput_loss_p50", *SLOWDOWN_QUANTILES, "extra_ns_per_op")
+
+
+def _records(frame: pd.DataFrame, keys) -> list[dict]:
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in frame[list(keys)].to_dict("records")
+    ]
+
+
+def format_json(table: pd.DataFrame, curves: dict[str, pd.DataFrame] | None = None) -> str:
+    """A JSON list, one object per stage in roadmap order.
+
+    With ``answer.vs_cpus`` (``vs_slots``), each object also has ``by_cpus``
+    (``by_slots``): one entry per value, the value under ``value``.
+    """
+    records = _records(table, JSON_KEYS)
+    for key, curve in (curves or {}).items():
+        name = "by_" + key.removeprefix("vs_")
+        for record in records:
+            record[name] = _records(curve[curve["stage"] == record["stage"]], VS_KEYS)
+    return json.dumps(records, indent=2)
+
+
+def format_vs(curve: pd.DataFrame, key: str) -> str:
+    """Slowdown p50 and extra time per op of every stage at every value of one dimension."""
+    _, label = VS_DIMENSIONS[key]
+    values = list(dict.fromkeys(curve["value"]))
+    rows = [("stage", *(f"{v} {label}" for v in values))]
+    for stage, group in curve.groupby("stage", sort=False):
+        cells = [
+            f"{_pct(r.slowdown_p50)} % ({r.extra_ns_per_op:,.0f} ns)" for r in group.itertuples()
+        ]
+        rows.append((stage, *cells))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join([f"Slowdown p50 (mean extra time per op) by {label}:", "", *lines])
+
+
+def run(argv: Sequence[str], composer: Composer | None = None) -> str:
+    """The text ``asi-answer`` prints for command-line overrides ``argv``."""
+    table, cfg, source = answer_stages(argv, composer)
+    keys = [key for key in VS_DIMENSIONS if cfg.answer[key]]
+    points = stage_points(cfg, argv, composer) if keys else None  # composed once for every curve
+    curves = {key: evaluate_vs(argv, key, cfg.answer[key], cfg=cfg, points=points) for key in keys}
+    if cfg.answer.format == "json":
+        print(f"source: {source}", file=sys.stderr)  # stdout stays pure JSON
+        return format_json(table, curves)
+    where = f"Crossings: {crossing_line(table)}.\nSource: {source}."
+    return "\n\n".join(
+        [
+            format_table(table, cfg),
+            where,
+            format_overhead(table),
+            format_exit_rates(table),
+            *(format_vs(c, k) for k, c in curves.items()),
+        ]
+    )

@@ -1,0 +1,196 @@
+"""Roadmap projections: stage by stage, how much slowdown remains and what dominates it.
+
+A *scenario* is a workload, a CPU profile and the dimensions a sweep varies
+(:data:`SCENARIO_KEYS`); its *projection* is one row per roadmap stage, in
+roadmap order (``conf/roadmap``), with the slowdown and throughput-loss
+quantiles, the exit source and the cost component that dominate, and the
+verdict against the 1 % target and the 5 % threshold (:mod:`pipeline.projection.verdicts`).
+
+The rows come from the results store's cube (:func:`pipeline.aggregate.aggregate`)
+or, for ``asi-answer``, straight from the store by point id
+(:func:`stored_stages`), falling back to evaluating the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection.verdicts import TARGET, THRESHOLD, annotate, crossing
+from pipeline.store.readers import lookup
+from pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS, SLOWDOWN_QUANTILES
+from pipeline.sweep.grid import make_profile, profile_points
+
+SCENARIO_KEYS: tuple[str, ...] = ("workload", "cpu", *DIMENSIONS)
+"""What identifies a scenario across the stages of the roadmap."""
+
+ANSWER_SOURCES = ("auto", "store", "model")
+"""``answer.source``: the store when it holds every stage, else the model; only the store; only the model."""
+
+
+# --------------------------------------------------------------------------- projections
+def projections(cube: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
+    """The cube's rows of the roadmap's ``stages``, ordered, annotated.
+
+    Parameters
+    ----------
+    cube : DataFrame
+        One row per (workload, cpu, mitigations, cpus, file_size, ephmap_slots)
+        with the store's metric columns (:attr:`pipeline.aggregate.Aggregates.cube`).
+    stages : sequence of str
+        The roadmap, in order.
+
+    Returns
+    -------
+    DataFrame
+        The rows, with ``stage`` and ``stage_index`` (position in the roadmap),
+        sorted by scenario then stage, plus what :func:`pipeline.answer._annotate`
+        adds: ``extra_ns_per_op`` [ns/op], ``dominant_cost`` and its share,
+        ``dominant_exit_source`` and ``verdict``.
+    """
+    order = {stage: i for i, stage in enumerate(stages)}
+    rows = cube[cube["mitigations"].isin(list(stages))].copy()
+    rows.insert(0, "stage", rows["mitigations"])
+    rows.insert(1, "stage_index", rows["mitigations"].map(order).astype(np.int64))
+    rows = rows.sort_values([*SCENARIO_KEYS, "stage_index"], ignore_index=True)
+    return annotate(rows)
+
+
+FINAL_METRICS: tuple[str, ...] = (*SLOWDOWN_QUANTILES, "throughput_loss_p50")
+"""What a scenario summary reports of its last stage (as ``final_<metric>``)."""
+
+SCENARIO_COLUMNS: tuple[str, ...] = (
+    *SCENARIO_KEYS,
+    "stages_present",
+    "complete",
+    "last_stage",
+    *(f"final_{m}" for m in FINAL_METRICS),
+    "final_dominant_cost",
+    "final_verdict",
+    "under_threshold_from",
+    "target_from",
+)
+"""Columns of :func:`scenario_summary` (present even when there is no scenario)."""
+
+
+def scenario_summary(projection: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
+    """One row per scenario: its final-stage quantiles and where it crosses 5 % and 1 %.
+
+    ``complete`` is False when the store lacks some stage of the scenario (a
+    partial sweep): its crossings are then taken over the stages present.
+    """
+    records = []
+    for key, rows in projection.groupby(list(SCENARIO_KEYS), sort=True, observed=True):
+        present = list(rows["stage"])
+        last = rows.iloc[-1]
+        records.append(
+            {
+                **dict(zip(SCENARIO_KEYS, key, strict=True)),
+                "stages_present": len(present),
+                "complete": len(present) == len(stages),
+                "last_stage": last["stage"],
+                **{f"final_{m}": last[m] for m in FINAL_METRICS},
+                "final_dominant_cost": last["dominant_cost"],
+                "final_verdict": last["verdict"],
+                "under_threshold_from": crossing(rows["slowdown_p50"], present, THRESHOLD),
+                "target_from": crossing(rows["slowdown_p50"], present, TARGET),
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=SCENARIO_COLUMNS)
+
+
+# --------------------------------------------------------------------------- focus
+def nearest(values: Sequence[float], wanted: float) -> float:
+    """The value of ``values`` closest to ``wanted`` on a log scale (sizes and counts)."""
+    values = np.asarray(sorted(set(values)), dtype=np.float64)
+    if len(values) == 0:
+        raise ValueError("no values to choose from")
+    return float(values[np.argmin(np.abs(np.log(values) - np.log(max(wanted, 1e-12))))])
+
+
+def focus_values(
+    cube: pd.DataFrame, workload: str, cpu: str, wanted: Mapping[str, float]
+) -> dict[str, float]:
+    """For one workload and CPU profile, each dimension's stored value nearest ``wanted``."""
+    rows = cube[(cube["workload"] == workload) & (cube["cpu"] == cpu)]
+    chosen = {}
+    for name in DIMENSIONS:
+        if not len(rows):
+            break
+        chosen[name] = nearest(rows[name], wanted[name])
+        rows = rows[rows[name] == chosen[name]]
+    return chosen
+
+
+def at(frame: pd.DataFrame, where: Mapping[str, object]) -> pd.DataFrame:
+    """Rows of ``frame`` whose columns equal ``where``'s values."""
+    mask = np.ones(len(frame), dtype=bool)
+    for column, value in where.items():
+        mask &= (frame[column] == value).to_numpy()
+    return frame[mask]
+
+
+# --------------------------------------------------------------------------- asi-answer
+def check_source(value: object) -> str:
+    """``answer.source`` validated."""
+    if value not in ANSWER_SOURCES:
+        raise ConfigError(
+            f"answer.source must be one of {', '.join(ANSWER_SOURCES)}, got {value!r}"
+        )
+    return str(value)
+
+
+def stage_point_ids(cfg: DictConfig, points: Sequence[Mapping], stages: Sequence[str]) -> list[str]:
+    """The store's ``point_id`` of each stage's point, as the sweep computes it.
+
+    One profile from the requested config, relabelled per stage: ids hash the
+    labels, the cost profile, seed, samples and the point's parameters, so a
+    sweep over the same configuration finds the same ids
+    (:func:`pipeline.grid.profile_points`).
+    """
+    base = make_profile(cfg)
+    ids = []
+    for stage, point in zip(stages, points, strict=True):
+        profile = replace(base, mitigations=stage, base_point=dict(point))
+        ids.append(profile_points(0, profile, {}).column("point_id")[0].as_py())
+    return ids
+
+
+def stored_stages(
+    cfg: DictConfig, points: Sequence[Mapping], stages: Sequence[str]
+) -> tuple[pd.DataFrame | None, str]:
+    """The metrics of every stage from the results store, or None; and a note on the source.
+
+    Returns
+    -------
+    table : DataFrame or None
+        :data:`pipeline.store.schema.METRIC_COLUMNS`, one row per stage in roadmap
+        order (what :func:`model.evaluate.evaluate` returns for the points),
+        or None unless the store holds every stage.
+    note : str
+        Where the numbers come from, or why the store could not serve them.
+    """
+    store = str(cfg.store.path)
+    ids = stage_point_ids(cfg, points, stages)
+    try:
+        rows = lookup(store, ids, [*METRIC_COLUMNS, "run_id", "created_at", "git_revision"])
+    except (OSError, ValueError) as exc:  # an unreadable store is no answer, but no error either
+        return None, f"the results store {store} could not be read: {exc}"
+    found = rows.to_pandas().set_index("point_id")
+    missing = [stage for stage, pid in zip(stages, ids, strict=True) if pid not in found.index]
+    if missing:
+        held = len(stages) - len(missing)
+        return None, f"the results store {store} holds {held} of {len(stages)} stages"
+    table = found.loc[ids, list(METRIC_COLUMNS)].reset_index(drop=True)
+    runs = sorted(set(found["run_id"]))
+    when = found["created_at"].max()
+    note = (
+        f"results store {store} ({len(stages)} stages, run {', '.join(runs)}, "
+        f"stored {when:%Y-%m-%d %H:%M} UTC, git {str(found['git_revision'].iloc[0])[:12]})"
+    )
+    return table, note

@@ -1,0 +1,92 @@
+"""The verdict vocabulary: the 1 % target, the 5 % threshold, and where a roadmap crosses them.
+
+A leaf module (it imports nothing from :mod:`pipeline`): the projection, the
+report's aggregation and figures and ``asi-answer`` all speak it. Verdicts
+compare a slowdown's median with the ASI team's target and threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from model.costs import ASI_COSTS
+from model.evaluate import overhead_split
+from model.mechanism import EXIT_SOURCES
+
+TARGET = 0.01
+"""The ASI team's target: degradations below 1 %."""
+THRESHOLD = 0.05
+"""At 5 % "we don't even bother asking": the level above which ASI is not worth enabling."""
+
+VERDICTS = ("meets 1 % target", "under 5 %", "over 5 %")
+"""Every verdict, best first."""
+
+
+def verdict(slowdown: float) -> str:
+    """Where a slowdown stands against the 1 % target and the 5 % threshold."""
+    if slowdown < TARGET:
+        return VERDICTS[0]
+    if slowdown < THRESHOLD:
+        return VERDICTS[1]
+    return VERDICTS[2]
+
+
+def annotate(table: pd.DataFrame) -> pd.DataFrame:
+    """Add the dominant cost (and its share), the dominant exit source and the verdict per row.
+
+    ``table`` has the model's ``extra_ns_<cost>``, ``exits_<source>`` and
+    ``slowdown_p50`` columns; ``extra_ns_per_op`` [ns/op] is their sum, and
+    ``overhead_ns_<part>`` where it goes (:func:`model.evaluate.overhead_split`).
+    """
+    extra = table[[f"extra_ns_{c}" for c in ASI_COSTS]].to_numpy()
+    total = extra.sum(axis=1)
+    table["extra_ns_per_op"] = total
+    table["dominant_cost"] = np.where(
+        total > 0, np.array(list(ASI_COSTS))[extra.argmax(axis=1)], "none"
+    )
+    table["dominant_cost_share"] = np.where(
+        total > 0, extra.max(axis=1) / np.where(total > 0, total, 1), 0.0
+    )
+    exits = table[[f"exits_{s}" for s in EXIT_SOURCES]].to_numpy()
+    table["dominant_exit_source"] = np.where(
+        exits.sum(axis=1) > 0, np.array(EXIT_SOURCES)[exits.argmax(axis=1)], "none"
+    )
+    table["verdict"] = [verdict(s) for s in table["slowdown_p50"]]
+    for part, ns in overhead_split({c: table[c].to_numpy() for c in table.columns}).items():
+        table[f"overhead_ns_{part}"] = ns
+    return table
+
+
+def crossing(slowdown_p50: Sequence[float], stages: Sequence[str], level: float) -> str | None:
+    """The stage from which the slowdown p50 stays below ``level``; None if it never does.
+
+    "Stays": a stage that dips below and a later one that rises above again
+    (a fix that costs more than it saves for this scenario) does not count.
+    """
+    above = np.flatnonzero(np.asarray(slowdown_p50, dtype=np.float64) >= level)
+    first = 0 if len(above) == 0 else int(above[-1]) + 1
+    return stages[first] if first < len(stages) else None
+
+
+def crossing_text(stage: str | None, stages: Sequence[str], what: str) -> str:
+    """``what`` crossed at ``stage``, in words."""
+    if stage is None:
+        return f"{what}: not reached by {stages[-1]}"
+    if stage == stages[0]:
+        return f"{what}: met from {stage} (the first stage) on"
+    return f"{what}: met from {stage} on"
+
+
+def crossing_line(table: pd.DataFrame) -> str:
+    """One line: where a single scenario's projection crosses the target and the threshold."""
+    stages = list(table["stage"])
+    p50 = table["slowdown_p50"].to_numpy()
+    return "; ".join(
+        [
+            crossing_text(crossing(p50, stages, THRESHOLD), stages, "under 5 %"),
+            crossing_text(crossing(p50, stages, TARGET), stages, "1 % target"),
+        ]
+    )

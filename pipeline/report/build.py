@@ -1,0 +1,749 @@
+"""Collect a report into typed tables (:class:`Report`), then render HTML, Markdown and CSV.
+
+:func:`collect` composes, re-expands the experiment's grid, aggregates the
+store (:mod:`pipeline.report.aggregate`) and projects it
+(:mod:`pipeline.projection`); :func:`render` writes the folder. ``asi-report``
+(:mod:`pipeline.cli.report`) is :func:`build` plus a line saying where.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from model import MODEL_VERSION
+from model.units import format_size, parse_size
+from pipeline.configuration.compose import Composer
+from pipeline.configuration.compose import composer as default_composer
+from pipeline.configuration.errors import ConfigError
+from pipeline.projection import history as hist
+from pipeline.projection.projection import at, focus_values, projections, scenario_summary
+from pipeline.projection.sensitivity import noise_level, point_sensitivity
+from pipeline.projection.verdicts import TARGET, THRESHOLD, crossing, crossing_text
+from pipeline.report import figures as figs
+from pipeline.report.aggregate import (
+    Aggregates,
+    Scope,
+    aggregate,
+    check_scheduler,
+    progress,
+    scheduler,
+)
+from pipeline.store.parts import git_revision
+from pipeline.store.schema import CUBE_KEYS, DIMENSIONS, LABEL_COLUMNS
+from pipeline.sweep.grid import MODEL_GROUPS, MODEL_ROOTS, Grid, Profile, build_grid, make_profile
+
+MODES = ("adhoc", "nightly")
+TEMPLATE = "report.html.j2"
+
+Out = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class Settings:
+    """The report's validated settings."""
+
+    mode: str
+    experiment: str | None  # None: the whole store
+    folder: Path
+    night: str
+    threshold: float
+    focus_file_size: int | None
+    history: Path
+
+
+def settings(
+    cfg: DictConfig, now: datetime | None = None, composer: Composer | None = None
+) -> Settings:
+    """Validate the ``report`` and ``dask`` sections; one-line :class:`ConfigError` otherwise."""
+    r = cfg.report
+    if r.mode not in MODES:
+        raise ConfigError(f"report.mode must be one of {', '.join(MODES)}, got {r.mode!r}")
+    check_scheduler(cfg.dask.scheduler)
+    if cfg.dask.num_workers is not None and cfg.dask.num_workers < 1:
+        raise ConfigError(
+            f"dask.num_workers must be an integer >= 1 or null, got {cfg.dask.num_workers}"
+        )
+    experiment = None
+    if not r.get("whole_store", False):
+        experiment = r.experiment or ("nightly" if r.mode == "nightly" else "default")
+        options = (composer or default_composer()).group_options("experiment")
+        if experiment not in options:
+            raise ConfigError(
+                f"report.experiment: unknown experiment {experiment!r}; allowed: {', '.join(options)}"
+            )
+    for name in ("cpus", "ephmap_slots"):
+        value = r.focus[name]
+        if value is not None and value < 1:
+            raise ConfigError(f"report.focus.{name} must be an integer >= 1 or null, got {value}")
+    size = None
+    if r.focus.file_size is not None:
+        try:
+            size = parse_size(r.focus.file_size, "report.focus.file_size")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(r.dir) if r.dir else Path("outputs/reports") / stamp
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"report.dir must be a directory, got the file {str(folder)!r}")
+    return Settings(
+        mode=r.mode,
+        experiment=experiment,
+        folder=folder,
+        night=hist.parse_date(r.date),
+        threshold=hist.check_threshold(r.move_threshold),
+        focus_file_size=size,
+        history=Path(r.history),
+    )
+
+
+# --------------------------------------------------------------------------- the grid
+def model_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides that choose model inputs (what ``asi-sweep`` would sweep or fix)."""
+    keep = []
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        root = key.split(".", 1)[0]
+        if root in MODEL_ROOTS or key in MODEL_GROUPS or root == "experiment":
+            keep.append(override)
+    return keep
+
+
+def experiment_grid(
+    experiment: str, overrides: Sequence[str] = (), composer: Composer | None = None
+) -> Grid:
+    """The grid ``asi-sweep experiment=<experiment> <overrides>`` expands (no point is run)."""
+    from pipeline.sweep.run import sweeper_params
+
+    composer = composer or default_composer()
+    wanted = [f"experiment={experiment}", *overrides]
+    cfg = composer.load(wanted, multirun=True)
+    params = sweeper_params(cfg.hydra.sweeper.get("params"))
+    return build_grid([*params, *wanted], composer)
+
+
+def grid_scope(grid: Grid) -> Scope:
+    """Filters pushed down to the store for a grid's points, and the grid's id set."""
+    profiles = grid.profiles
+    seeds, samples = {p.seed for p in profiles}, {p.samples for p in profiles}
+    return Scope(
+        workloads=tuple(sorted({p.workload for p in profiles})),
+        cpu_profiles=tuple(sorted({p.cpu for p in profiles})),
+        stages=tuple(sorted({p.mitigations for p in profiles})),
+        seed=seeds.pop() if len(seeds) == 1 else None,
+        samples=samples.pop() if len(samples) == 1 else None,
+        point_ids=grid.points.column("point_id").combine_chunks(),
+    )
+
+
+def grid_counts(grid: Grid) -> pd.DataFrame:
+    """Points of the grid per (workload, cpu, mitigations)."""
+    labels = pd.DataFrame(
+        [(p.workload, p.cpu, p.mitigations) for p in grid.profiles],
+        columns=list(LABEL_COLUMNS),
+    )
+    per_profile = np.bincount(
+        grid.points.column("profile").to_numpy(), minlength=len(grid.profiles)
+    )
+    labels["grid_points"] = per_profile
+    return labels.groupby(list(LABEL_COLUMNS), as_index=False)["grid_points"].sum()
+
+
+def coverage(counts: pd.DataFrame | None, summary: pd.DataFrame) -> pd.DataFrame:
+    """Stored vs grid points per (workload, cpu, mitigations); grid columns NaN without a grid."""
+    stored = summary[[*LABEL_COLUMNS, "points"]].rename(columns={"points": "stored_points"})
+    if counts is None:
+        table = stored.assign(grid_points=np.nan)
+    else:
+        table = counts.merge(stored, on=list(LABEL_COLUMNS), how="left")
+        table["stored_points"] = table["stored_points"].fillna(0).astype(np.int64)
+    table["coverage"] = table["stored_points"] / table["grid_points"]
+    return table
+
+
+def missing_cells(grid: Grid, cube: pd.DataFrame, limit: int = 10) -> tuple[int, pd.DataFrame]:
+    """How many grid points the store lacks, and up to ``limit`` examples (labels and dimensions)."""
+    points = grid.points
+    labels = pd.DataFrame(
+        [(p.workload, p.cpu, p.mitigations) for p in grid.profiles],
+        columns=list(LABEL_COLUMNS),
+    ).iloc[points.column("profile").to_numpy()]
+    frame = labels.reset_index(drop=True)
+    for name in DIMENSIONS:
+        if name in points.column_names:
+            frame[name] = points.column(name).to_numpy()
+        else:
+            frame[name] = [
+                grid.profiles[i].base_point[name] for i in points.column("profile").to_numpy()
+            ]
+    keys = list(CUBE_KEYS)
+    frame = frame.astype({"cpus": np.int64, "file_size": np.int64, "ephmap_slots": np.int64})
+    present = cube[keys].assign(_present=True)
+    merged = frame.merge(present, on=keys, how="left")
+    lacking = merged[merged["_present"].isna()].drop(columns="_present")
+    return len(lacking), lacking.head(limit).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- focus and sensitivity
+def focus_wanted(
+    cfg: DictConfig, workload: str, grid: Grid | None, size: int | None, composer: Composer
+) -> dict:
+    """The dimensions a workload's projection table is shown at, before snapping to stored values."""
+    if size is None:
+        base = next(
+            (p.base_point for p in (grid.profiles if grid else []) if p.workload == workload), None
+        )
+        if base is None:
+            base = make_profile(composer.compose([f"workload={workload}"])).base_point
+        size = int(base["file_size"])
+    return {
+        "cpus": cfg.report.focus.cpus or cfg.cpus,
+        "file_size": size,
+        "ephmap_slots": cfg.report.focus.ephmap_slots or cfg.ephmap.slots,
+    }
+
+
+def focus_table(
+    projection: pd.DataFrame,
+    cube: pd.DataFrame,
+    cfg: DictConfig,
+    grid: Grid | None,
+    size: int | None,
+    composer: Composer,
+) -> pd.DataFrame:
+    """Every stage of each (workload, cpu) at its focus dimensions (nearest stored values)."""
+    parts = []
+    for (workload, cpu), _ in cube.groupby(["workload", "cpu"], sort=True):
+        chosen = focus_values(
+            cube, workload, cpu, focus_wanted(cfg, workload, grid, size, composer)
+        )
+        rows = at(projection, {"workload": workload, "cpu": cpu, **chosen})
+        parts.append(rows)
+    return pd.concat(parts, ignore_index=True) if parts else projection.head(0)
+
+
+def stage_profile(
+    grid: Grid | None, workload: str, cpu: str, stage: str, cfg: DictConfig, composer: Composer
+) -> Profile:
+    """The profile (cost draws, base point) of one workload, CPU profile and stage."""
+    for profile in grid.profiles if grid else []:
+        if (profile.workload, profile.cpu, profile.mitigations, profile.profile_overrides) == (
+            workload,
+            cpu,
+            stage,
+            "",
+        ):
+            return profile
+    overrides = [f"workload={workload}", f"cpu={cpu}", f"mitigations={stage}"]
+    return make_profile(
+        composer.compose([*overrides, f"seed={cfg.seed}", f"samples={cfg.samples}"])
+    )
+
+
+def sensitivities(
+    focus: pd.DataFrame, stage: str, grid: Grid | None, cfg: DictConfig, composer: Composer
+) -> pd.DataFrame:
+    """:func:`pipeline.sensitivity.point_sensitivity` of each focus point at ``stage``."""
+    tables = []
+    for _, row in focus[focus["stage"] == stage].iterrows():
+        profile = stage_profile(grid, row["workload"], row["cpu"], stage, cfg, composer)
+        point = {**profile.base_point, **{k: row[k] for k in DIMENSIONS}}
+        table, stats = point_sensitivity(point, profile.costs(), row["slowdown_p50"])
+        tables.append(
+            table.assign(
+                workload=row["workload"],
+                cpu=row["cpu"],
+                median=stats["p50"],
+                stored_p50=stats["stored_p50"],
+                matches=stats["matches"],
+                samples=int(stats["samples"]),
+            )
+        )
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+# --------------------------------------------------------------------------- collecting
+@dataclass
+class Report:
+    """Everything the page, the Markdown and the CSVs show."""
+
+    settings: Settings
+    stages: list[str]
+    focus_cpu: str
+    aggregates: Aggregates
+    coverage: pd.DataFrame
+    projection: pd.DataFrame
+    scenarios: pd.DataFrame
+    focus: pd.DataFrame
+    sensitivity: pd.DataFrame
+    grid_points: int | None
+    missing: int
+    missing_examples: pd.DataFrame
+    scheduler: str
+    comparison: pd.DataFrame | None = None
+    previous_night: str | None = None
+    history_nights: pd.DataFrame = field(default_factory=pd.DataFrame)
+    history_part: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    figures: list = field(default_factory=list)
+    generated_at: str = ""
+
+
+def collect(
+    overrides: Sequence[str] = (),
+    *,
+    grid_overrides: Sequence[str] | None = None,
+    composer: Composer | None = None,
+    err: Out = _stderr,
+) -> tuple[Report, DictConfig]:
+    """Compose, aggregate and project: everything but the rendering.
+
+    ``grid_overrides`` replaces the experiment's sweep overrides (tests use a
+    small grid); by default the grid is the experiment's.
+    """
+    timings: dict[str, float] = {}
+    composer = composer or default_composer()
+    cfg = composer.compose(overrides)
+    s = settings(cfg, composer=composer)
+    if not Path(cfg.store.path).is_dir():
+        raise ConfigError(
+            f"store.path: no results store at {cfg.store.path} "
+            "(run asi-sweep first, or point store.path at one)"
+        )
+    stages = list(cfg.roadmap.stages)
+    tick = time.perf_counter()
+    grid = None
+    if grid_overrides is not None:
+        grid = experiment_grid_from(grid_overrides, composer)
+    elif s.experiment is not None:
+        grid = experiment_grid(s.experiment, model_overrides(overrides), composer)
+    timings["grid_s"] = time.perf_counter() - tick
+    if grid is not None:
+        err(
+            f"asi-report: grid {'of the given overrides' if grid_overrides is not None else s.experiment}: "
+            f"{len(grid):,} points in {len(grid.profiles)} profiles"
+        )
+        scope = grid_scope(grid)
+    else:
+        scope = Scope(seed=int(cfg.seed), samples=int(cfg.samples))
+    tick = time.perf_counter()
+    with scheduler(cfg.dask, cfg.ray) as info:
+        err(
+            f"asi-report: aggregating {cfg.store.path} on Dask ({info.name}, {info.workers} workers)"
+        )
+        with progress(bool(cfg.dask.progress) and info.name != "distributed"):
+            aggs = aggregate(cfg.store.path, scope)
+    timings["aggregate_s"] = time.perf_counter() - tick
+    scan = aggs.scan
+    err(
+        f"asi-report: {int(aggs.cube['points'].sum()):,} points in scope from {scan.parts} part files"
+        + (f" ({len(scan.unreadable)} unreadable, skipped)" if scan.unreadable else "")
+        + (f", {scan.duplicates_dropped} duplicates dropped" if scan.duplicates_dropped else "")
+    )
+    counts = grid_counts(grid) if grid is not None else None
+    cover = coverage(counts, aggs.stage_summary)
+    missing, examples = missing_cells(grid, aggs.cube) if grid is not None else (0, pd.DataFrame())
+    tick = time.perf_counter()
+    projection = projections(aggs.cube, stages)
+    scenarios = scenario_summary(projection, stages)
+    focus = focus_table(projection, aggs.cube, cfg, grid, s.focus_file_size, composer)
+    final = stages[-1]
+    sensitivity = sensitivities(focus, final, grid, cfg, composer)
+    timings["project_s"] = time.perf_counter() - tick
+    report = Report(
+        settings=s,
+        stages=stages,
+        focus_cpu=str(cfg.cpu.name),
+        aggregates=aggs,
+        coverage=cover,
+        projection=projection,
+        scenarios=scenarios,
+        focus=focus,
+        sensitivity=sensitivity,
+        grid_points=len(grid) if grid is not None else None,
+        missing=missing,
+        missing_examples=examples,
+        scheduler=f"{info.name} ({info.workers} workers{', ' + info.detail if info.detail else ''})",
+        timings=timings,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    nightly(report, err)
+    return report, cfg
+
+
+def experiment_grid_from(overrides: Sequence[str], composer: Composer | None = None) -> Grid:
+    """A grid from explicit sweep overrides (no experiment preset)."""
+    return build_grid(list(overrides), composer or default_composer())
+
+
+def nightly(report: Report, err: Out) -> None:
+    """Nightly mode: record tonight's focus projection, compare with the previous night; read the trend."""
+    s = report.settings
+    if s.mode == "nightly" and not report.focus.empty:
+        extra = {
+            "coverage": report.coverage["stored_points"].sum() / report.grid_points
+            if report.grid_points
+            else np.nan,
+            "model_version": MODEL_VERSION,
+            "git_revision": git_revision(),
+        }
+        report.history_part = str(hist.record(s.history, report.focus, s.night, extra))
+        err(f"asi-report: recorded the {s.night} projection in {report.history_part}")
+    history = hist.nights(hist.read(s.history))
+    report.history_nights = history
+    if history.empty:
+        return
+    previous = hist.previous_night(history, s.night)
+    report.previous_night = previous
+    if previous is not None and not report.focus.empty:
+        report.comparison = hist.compare(
+            report.focus, history[history["date"] == previous], s.threshold
+        )
+        flagged = int(report.comparison["moved"].sum())
+        err(
+            f"asi-report: compared with {previous}: {flagged} projection(s) moved by more "
+            f"than {100 * s.threshold:g} points or changed verdict"
+        )
+
+
+# --------------------------------------------------------------------------- rendering
+def pct(x: float) -> str:
+    """A fraction as a short percentage (``0.0213`` -> ``2.1``)."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    value = 100 * x
+    return (
+        f"{value:.2g}"
+        if abs(value) < 1
+        else f"{value:.1f}"
+        if abs(value) < 100
+        else f"{value:,.0f}"
+    )
+
+
+def draw(report: Report) -> list:
+    """Every figure of the report, saved under ``figures/``."""
+    folder = report.settings.folder / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    final, cpu = report.stages[-1], report.focus_cpu
+    proj, focus = report.projection, report.focus
+    mine = proj[proj["cpu"] == cpu]
+    focus_here = focus[focus["cpu"] == cpu]
+    curve_parts, cell_parts = [], []
+    for workload, rows in focus_here.groupby("workload"):
+        first = rows.iloc[0]
+        curve_parts.append(
+            at(
+                mine,
+                {
+                    "workload": workload,
+                    "file_size": first["file_size"],
+                    "ephmap_slots": first["ephmap_slots"],
+                },
+            )
+        )
+        cell_parts.append(at(mine, {"workload": workload, "cpus": first["cpus"], "stage": final}))
+    curves = pd.concat(curve_parts, ignore_index=True) if curve_parts else mine.head(0)
+    cells = pd.concat(cell_parts, ignore_index=True) if cell_parts else mine.head(0)
+    nights = report.history_nights
+    trend_rows = (
+        nights[(nights["cpu"] == cpu) & (nights["stage"] == final)] if not nights.empty else nights
+    )
+    sens = report.sensitivity
+    return [
+        figs.loss_vs_cpus(curves, report.stages, cpu, folder),
+        figs.size_slot_heatmap(cells, final, cpu, folder),
+        figs.waterfall(focus_here[focus_here["stage"] == final], final, cpu, folder),
+        figs.tornado(sens[sens["cpu"] == cpu] if not sens.empty else sens, final, cpu, folder),
+        figs.trend(trend_rows, final, cpu, folder),
+    ]
+
+
+def projection_matrix(report: Report) -> list[dict]:
+    """The headline table: one row per (workload, cpu) at its focus, one cell per stage."""
+    rows = []
+    final = report.stages[-1]
+    for (workload, cpu), group in report.focus.groupby(["workload", "cpu"], sort=True):
+        by_stage = group.set_index("stage")
+        first = group.iloc[0]
+        p50 = [
+            by_stage.loc[s, "slowdown_p50"] if s in by_stage.index else np.nan
+            for s in report.stages
+        ]
+        present = [s for s in report.stages if s in by_stage.index]
+        values = [by_stage.loc[s, "slowdown_p50"] for s in present]
+        cells = []
+        for stage, value in zip(report.stages, p50, strict=True):
+            if not np.isfinite(value):
+                cells.append({"text": "missing", "tone": "missing", "title": "not in the store"})
+                continue
+            r = by_stage.loc[stage]
+            cells.append(
+                {
+                    "text": f"{pct(value)} %",
+                    "range": f"{pct(r['slowdown_p05'])}–{pct(r['slowdown_p95'])}",
+                    "tone": "meets" if value < TARGET else "under" if value < THRESHOLD else "over",
+                    "title": f"throughput loss {pct(r['throughput_loss_p50'])} %; top exit source "
+                    f"{r['dominant_exit_source']}; top cost {r['dominant_cost']} "
+                    f"({100 * r['dominant_cost_share']:.0f} %)",
+                }
+            )
+        last = by_stage.loc[final] if final in by_stage.index else None
+        rows.append(
+            {
+                "workload": workload,
+                "cpu": cpu,
+                "focus": f"{int(first['cpus'])} CPUs, file {format_size(int(first['file_size']))}, "
+                f"{int(first['ephmap_slots'])} slots",
+                "cells": cells,
+                "threshold": crossing_text(
+                    crossing(values, present, THRESHOLD), present, "under 5 %"
+                )
+                if present
+                else "n/a",
+                "target": crossing_text(crossing(values, present, TARGET), present, "1 % target")
+                if present
+                else "n/a",
+                "verdict": last["verdict"] if last is not None else "incomplete",
+                "dominant": f"{last['dominant_cost']} ({100 * last['dominant_cost_share']:.0f} %)"
+                if last is not None
+                else "",
+            }
+        )
+    return rows
+
+
+def write_tables(report: Report) -> dict[str, str]:
+    """The report's tables as CSV under ``data/``; returns name -> relative path."""
+    folder = report.settings.folder / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "projection_focus": report.focus,
+        "scenarios": report.scenarios,
+        "stage_summary": report.aggregates.stage_summary,
+        "coverage": report.coverage,
+        "sensitivity": report.sensitivity,
+    }
+    if report.comparison is not None:
+        tables["nightly_comparison"] = report.comparison
+    written = {}
+    for name, table in tables.items():
+        table.to_csv(folder / f"{name}.csv", index=False)
+        written[name] = f"data/{name}.csv"
+    return written
+
+
+def render(report: Report) -> Path:
+    """Write the report folder; returns the path of ``index.html``."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    folder = report.settings.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    report.figures = draw(report)
+    tables = write_tables(report)
+    context = page_context(report, tables)
+    env = Environment(
+        loader=PackageLoader("pipeline.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    index = folder / "index.html"
+    index.write_text(env.get_template(TEMPLATE).render(**context), encoding="utf-8")
+    (folder / "summary.md").write_text(markdown(report, context), encoding="utf-8")
+    return index
+
+
+def page_context(report: Report, tables: dict[str, str]) -> dict:
+    """What the template shows."""
+    s = report.settings
+    stored = int(report.coverage["stored_points"].sum())
+    final = report.stages[-1]
+    sens = report.sensitivity
+    top_costs = []
+    if not sens.empty:
+        noise = noise_level(int(sens["samples"].max()))
+        for (workload, cpu), rows in sens.groupby(["workload", "cpu"], sort=True):
+            rows = rows[np.abs(rows["spearman"]) > noise].head(3)
+            top_costs.append(
+                {
+                    "workload": workload,
+                    "cpu": cpu,
+                    "costs": ", ".join(f"{r.cost} (ρ {r.spearman:+.2f})" for r in rows.itertuples())
+                    or "none above noise",
+                    "check": "matches the store"
+                    if (rows["matches"] == 1.0).all()
+                    else "differs from the store (mean over several stored points, or stale store)",
+                }
+            )
+    comparison = None
+    if report.comparison is not None:
+        c = report.comparison
+        flagged = c[c["moved"]]
+        comparison = {
+            "previous": report.previous_night,
+            "rows": len(c),
+            "flagged": [
+                {
+                    "workload": r.workload,
+                    "cpu": r.cpu,
+                    "stage": r.stage,
+                    "before": pct(r.previous_p50),
+                    "now": pct(r.slowdown_p50),
+                    "delta": f"{100 * r.delta_p50:+.2f}" if np.isfinite(r.delta_p50) else "n/a",
+                    "status": r.status,
+                }
+                for r in flagged.itertuples()
+            ],
+        }
+    scen = report.scenarios
+    grid_wide = []
+    for (workload, cpu), rows in scen.groupby(["workload", "cpu"], sort=True):
+        grid_wide.append(
+            {
+                "workload": workload,
+                "cpu": cpu,
+                "scenarios": len(rows),
+                "complete": int(rows["complete"].sum()),
+                "under": f"{100 * (rows['final_slowdown_p50'] < THRESHOLD).mean():.0f} %",
+                "meets": f"{100 * (rows['final_slowdown_p50'] < TARGET).mean():.0f} %",
+                "worst": f"{pct(rows['final_slowdown_p50'].max())} %",
+                "median": f"{pct(rows['final_slowdown_p50'].median())} %",
+            }
+        )
+    cover = report.coverage
+    return {
+        "title": "ASI slowdown: long-term projection",
+        "generated_at": report.generated_at,
+        "mode": s.mode,
+        "night": s.night,
+        "experiment": s.experiment or "whole store",
+        "store": report.aggregates.scan.store,
+        "scheduler": report.scheduler,
+        "git": git_revision()[:16],
+        "model_version": MODEL_VERSION,
+        "stages": report.stages,
+        "final": final,
+        "focus_cpu": report.focus_cpu,
+        "matrix": projection_matrix(report),
+        "stored": stored,
+        "grid_points": report.grid_points,
+        "coverage_pct": f"{100 * stored / report.grid_points:.1f}" if report.grid_points else None,
+        "missing": report.missing,
+        "missing_examples": report.missing_examples.to_dict("records"),
+        "unreadable": report.aggregates.scan.unreadable,
+        "duplicates": report.aggregates.scan.duplicates_dropped,
+        "coverage_rows": [
+            {
+                "workload": r.workload,
+                "cpu": r.cpu,
+                "stage": r.mitigations,
+                "stored": r.stored_points,
+                "grid": "" if not np.isfinite(r.grid_points) else int(r.grid_points),
+                "pct": "" if not np.isfinite(r.coverage) else f"{100 * r.coverage:.0f} %",
+            }
+            for r in cover.itertuples()
+            if not np.isfinite(r.coverage) or r.coverage < 1
+        ],
+        "grid_wide": grid_wide,
+        "top_costs": top_costs,
+        "comparison": comparison,
+        "threshold_points": f"{100 * s.threshold:g}",
+        "figures": report.figures,
+        "tables": tables,
+        "timings": {k: f"{v:.1f}" for k, v in report.timings.items()},
+        "pct": pct,
+    }
+
+
+def markdown(report: Report, context: dict) -> str:
+    """The short Markdown summary (``summary.md``)."""
+    lines = [
+        f"# {context['title']}",
+        "",
+        f"Generated {context['generated_at']} ({context['mode']}), experiment `{context['experiment']}`, "
+        f"store `{context['store']}`, Dask {context['scheduler']}, git `{context['git']}`.",
+        "",
+    ]
+    if context["grid_points"]:
+        lines.append(
+            f"Coverage: {context['stored']:,} of {context['grid_points']:,} grid points "
+            f"({context['coverage_pct']} %); {context['missing']:,} missing."
+        )
+    else:
+        lines.append(
+            f"Points: {context['stored']:,} (whole store; no grid to measure coverage against)."
+        )
+    lines += ["", f"## Projection at the focus point ({' → '.join(context['stages'])})", ""]
+    lines.append("| workload | cpu | focus | " + " | ".join(context["stages"]) + " | verdict |")
+    lines.append("|" + "---|" * (len(context["stages"]) + 4))
+    for row in context["matrix"]:
+        cells = " | ".join(c["text"] for c in row["cells"])
+        lines.append(
+            f"| {row['workload']} | {row['cpu']} | {row['focus']} | {cells} | {row['verdict']} |"
+        )
+    lines += ["", "Slowdown p50; crossings:", ""]
+    for row in context["matrix"]:
+        lines.append(
+            f"- {row['workload']} on {row['cpu']}: {row['threshold']}; {row['target']}; remaining mostly {row['dominant']}."
+        )
+    if context["top_costs"]:
+        lines += ["", f"## What drives the spread at {context['final']}", ""]
+        for row in context["top_costs"]:
+            lines.append(f"- {row['workload']} on {row['cpu']}: {row['costs']}")
+    if context["comparison"] is not None:
+        comp = context["comparison"]
+        lines += ["", f"## Compared with {comp['previous']}", ""]
+        if comp["flagged"]:
+            for f in comp["flagged"]:
+                lines.append(
+                    f"- **{f['status']}**: {f['workload']} / {f['cpu']} / {f['stage']}: "
+                    f"{f['before']} % → {f['now']} % ({f['delta']} points)"
+                )
+        else:
+            lines.append(f"Nothing moved by more than {context['threshold_points']} points.")
+    lines += ["", "## Figures", ""]
+    for fig in context["figures"]:
+        lines.append(f"- [{fig.title}]({fig.path}): {fig.caption}")
+    return "\n".join(lines) + "\n"
+
+
+def build(
+    overrides: Sequence[str] = (),
+    *,
+    grid_overrides: Sequence[str] | None = None,
+    composer: Composer | None = None,
+    err: Out = _stderr,
+) -> tuple[Path, Report]:
+    """Collect and render a report; returns ``index.html``'s path and the :class:`Report`."""
+    report, _ = collect(overrides, grid_overrides=grid_overrides, composer=composer, err=err)
+    tick = time.perf_counter()
+    index = render(report)
+    report.timings["render_s"] = time.perf_counter() - tick
+    return index, report
+
+
+def announce(index: Path, report: Report) -> None:
+    """What ``asi-report`` prints once the report is written."""
+    flagged = 0 if report.comparison is None else int(report.comparison["moved"].sum())
+    if flagged:
+        print(
+            f"asi-report: {flagged} projection(s) moved since {report.previous_night}: see the report"
+        )
+    print(f"asi-report: report in {index}")
+
+
+__all__ = ["Report", "announce", "build", "collect", "render"]

@@ -1,0 +1,387 @@
+"""The report's figures: seaborn/matplotlib on the Agg backend, saved as PNG.
+
+Each function draws one figure from small pandas frames (the projection,
+the sensitivity table, the nightly history), saves it and returns a
+:class:`Figure` whose caption says what it shows and from how many points.
+Percentages on every axis are of the native time or throughput (``100 *``
+the model's fractions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: figures are files (must precede pyplot's import)
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from model.costs import ASI_COSTS  # noqa: E402
+from model.units import format_size  # noqa: E402
+from pipeline.projection.verdicts import TARGET, THRESHOLD  # noqa: E402
+
+DPI = 110
+"""Resolution of the PNGs [dots/inch]: sharp on screen, ~100-200 KB per figure."""
+
+
+FLOOR = 1e-4
+"""Values below this fraction (0.01 %) are drawn at it: a log axis cannot show zero."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One saved figure: file name (relative to the report folder), caption, points drawn."""
+
+    path: str
+    title: str
+    caption: str
+    points: int
+
+
+def points(n: int, what: str = "stored point") -> str:
+    """``"1 stored point"``, ``"1,234 stored points"``: the count every caption ends with."""
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
+def stage_palette(stages: Sequence[str]) -> dict[str, tuple]:
+    """One colour per roadmap stage, dark (early) to light (late)."""
+    colours = sns.color_palette("viridis", n_colors=max(len(stages), 1))
+    return dict(zip(stages, colours, strict=False))
+
+
+def _grid(n: int, width: float = 4.2, height: float = 3.2, wrap: int = 3):
+    cols = min(n, wrap) if n else 1
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _save(fig, folder: Path, name: str) -> str:
+    path = folder / name
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return f"{folder.name}/{name}"
+
+
+def _empty(folder: Path, name: str, message: str) -> str:
+    """A small placeholder PNG, so the page never shows a broken image."""
+    fig, ax = plt.subplots(figsize=(6, 1.6))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, wrap=True)
+    return _save(fig, folder, name)
+
+
+def _floored(fraction: pd.Series) -> np.ndarray:
+    """Percentages for a log axis: fractions below :data:`FLOOR` drawn at it."""
+    return 100 * np.maximum(fraction.to_numpy(dtype=np.float64), FLOOR)
+
+
+def _percent_axis(ax, axis: str = "y") -> None:
+    formatter = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g} %")
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
+
+
+def _lines(ax) -> None:
+    """Mark the 1 % target and the 5 % threshold on a percent y axis."""
+    ax.axhline(100 * THRESHOLD, color="0.35", lw=0.8, ls="--")
+    ax.axhline(100 * TARGET, color="0.35", lw=0.8, ls=":")
+
+
+# --------------------------------------------------------------------------- 1. loss vs CPUs
+def loss_vs_cpus(curves: pd.DataFrame, stages: Sequence[str], cpu: str, folder: Path) -> Figure:
+    """Throughput loss p50 (band p05-p95) against the CPU count, one line per stage.
+
+    ``curves``: projection rows of one CPU profile at each workload's focus
+    file size and slot count, every CPU count and stage.
+    """
+    name = "loss_vs_cpus.png"
+    title = "Throughput loss vs CPU count, per roadmap stage"
+    workloads = sorted(set(curves["workload"]))
+    if curves.empty or curves["cpus"].nunique() < 2:
+        path = _empty(folder, name, "Fewer than two CPU counts stored: no curve to draw.")
+        caption = (
+            f"{title}: not drawn, the store holds fewer than two CPU counts. "
+            f"From {points(len(curves))}."
+        )
+        return Figure(path, title, caption, len(curves))
+    palette = stage_palette(stages)
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
+        fig, axes = _grid(len(workloads))
+        for ax, workload in zip(axes, workloads, strict=True):
+            rows = curves[curves["workload"] == workload]
+            for stage in stages:
+                line = rows[rows["stage"] == stage].sort_values("cpus")
+                if line.empty:
+                    continue
+                x = line["cpus"].to_numpy()
+                loss = {q: _floored(line[f"throughput_loss_{q}"]) for q in ("p05", "p50", "p95")}
+                ax.plot(x, loss["p50"], color=palette[stage], lw=1.6, label=stage)
+                ax.fill_between(
+                    x,
+                    loss["p05"],
+                    loss["p95"],
+                    color=palette[stage],
+                    alpha=0.12,
+                    lw=0,
+                )
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")  # losses span 0.01 % to 90 %: only a log axis shows both
+            _lines(ax)
+            _percent_axis(ax)
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            focus = rows.iloc[0]
+            ax.set_title(
+                f"{workload}\nfile {format_size(focus['file_size'])}, {int(focus['ephmap_slots'])} slots",
+                fontsize=9,
+            )
+            ax.set_xlabel("CPUs")
+            ax.set_ylabel("throughput loss p50")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            labels,
+            loc="upper center",
+            ncol=min(len(labels), 7),
+            frameon=False,
+            bbox_to_anchor=(0.5, 1.04),
+            fontsize=8,
+        )
+        fig.tight_layout()
+        path = _save(fig, folder, name)
+    caption = (
+        f"{title} on {cpu}: median throughput loss (line) and its 5-95 % Monte Carlo band, "
+        f"at each workload's focus file size and ephmap slot count; log y axis (below "
+        f"0.01 % drawn at 0.01 %), dashed 5 %, dotted 1 %. "
+        f"From {points(len(curves))}."
+    )
+    return Figure(path, title, caption, len(curves))
+
+
+# --------------------------------------------------------------------------- 2. heatmap
+def size_slot_heatmap(cells: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
+    """Final-stage slowdown p50 over file size x ephmap slot count, one panel per workload.
+
+    ``cells``: projection rows of one CPU profile and stage at each
+    workload's focus CPU count, every file size and slot count.
+    """
+    name = "size_slot_heatmap.png"
+    title = "Remaining slowdown by file size and ephmap slot count"
+    workloads = sorted(set(cells["workload"]))
+    if cells.empty:
+        path = _empty(folder, name, f"No stored points at stage {stage}.")
+        return Figure(path, title, f"{title}: not drawn. From {points(0)} at {stage}.", 0)
+    with sns.axes_style("white"), sns.plotting_context("notebook", font_scale=0.8):
+        fig, axes = _grid(len(workloads), width=4.4, height=3.4)
+        for ax, workload in zip(axes, workloads, strict=True):
+            rows = cells[cells["workload"] == workload]
+            table = rows.pivot_table(
+                index="file_size", columns="ephmap_slots", values="slowdown_p50", aggfunc="mean"
+            ).sort_index(ascending=False)
+            sns.heatmap(
+                100 * table,
+                ax=ax,
+                annot=True,
+                fmt=".2g",
+                cmap="rocket_r",
+                cbar_kws={"label": "slowdown p50 [%]"},
+                annot_kws={"fontsize": 7},
+            )
+            ax.set_yticklabels([format_size(v) for v in table.index], rotation=0)
+            ax.set_xlabel("ephmap slots")
+            ax.set_ylabel("file size")
+            ax.set_title(f"{workload} ({int(rows['cpus'].iloc[0])} CPUs)", fontsize=9)
+        fig.tight_layout()
+        path = _save(fig, folder, name)
+    caption = (
+        f"{title} at the last stage ({stage}) on {cpu}: median slowdown [%] per file size "
+        f"(rows) and slot count (columns), at each workload's focus CPU count. "
+        f"From {points(len(cells))}."
+    )
+    return Figure(path, title, caption, len(cells))
+
+
+# --------------------------------------------------------------------------- 3. waterfall
+def component_shares(row: Mapping[str, float]) -> pd.Series:
+    """Mean extra time of each ASI cost component as a share of native time (fractions), > 0 only."""
+    shares = pd.Series(
+        {c: row[f"extra_ns_{c}"] / row["t_native_mean"] for c in ASI_COSTS}, dtype=np.float64
+    )
+    return shares[shares > 0].sort_values(ascending=False)
+
+
+def waterfall(rows: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
+    """The remaining slowdown at ``stage`` built up cost component by cost component.
+
+    ``rows``: one focus projection row per workload at ``stage``.
+    """
+    name = "waterfall.png"
+    title = "What the remaining slowdown is made of"
+    if rows.empty:
+        path = _empty(folder, name, f"No stored points at stage {stage}.")
+        return Figure(path, title, f"{title}: not drawn. From {points(0)} at {stage}.", 0)
+    rows = rows.sort_values("workload")
+    colours = dict(zip(ASI_COSTS, sns.color_palette("tab20", n_colors=len(ASI_COSTS)), strict=True))
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.8):
+        fig, axes = _grid(len(rows), width=4.4, height=3.2)
+        for ax, (_, row) in zip(axes, rows.iterrows(), strict=True):
+            shares = 100 * component_shares(row)
+            start = np.concatenate([[0.0], np.cumsum(shares.to_numpy())[:-1]])
+            labels = [*shares.index, "total"]
+            ax.bar(
+                labels[:-1],
+                shares.to_numpy(),
+                bottom=start,
+                color=[colours[c] for c in shares.index],
+                edgecolor="0.3",
+                lw=0.5,
+            )
+            total = float(shares.sum())
+            ax.bar(["total"], [total], color="0.45", edgecolor="0.3", lw=0.5)
+            ax.text(len(labels) - 1, total, f"{total:.2g} %", ha="center", va="bottom", fontsize=7)
+            ax.tick_params(axis="x", rotation=60, labelsize=7)
+            _percent_axis(ax)
+            ax.set_ylabel("extra time / native time")
+            ax.set_title(
+                f"{row['workload']} ({int(row['cpus'])} CPUs, file {format_size(row['file_size'])}, "
+                f"{int(row['ephmap_slots'])} slots)",
+                fontsize=8,
+            )
+        fig.tight_layout()
+        path = _save(fig, folder, name)
+    caption = (
+        f"{title} at the last stage ({stage}) on {cpu}: each bar is one cost component's mean "
+        f"extra time per op as a share of the mean native time, stacked largest first; the grey "
+        f"bar is their sum (the ratio-of-means slowdown). From {points(len(rows), 'focus point')} "
+        f"(one per workload)."
+    )
+    return Figure(path, title, caption, len(rows))
+
+
+# --------------------------------------------------------------------------- 4. tornado
+def tornado(sensitivity: pd.DataFrame, stage: str, cpu: str, folder: Path, top: int = 8) -> Figure:
+    """Which cost draws move the final-stage slowdown most, one panel per workload.
+
+    ``sensitivity``: :func:`pipeline.sensitivity.rank_sensitivity` rows with
+    ``workload``, ``median`` (the point's p50) and ``samples`` columns added.
+    """
+    name = "tornado.png"
+    title = "Sensitivity of the remaining slowdown to each uncertain cost"
+    if sensitivity.empty:
+        path = _empty(folder, name, "No focus point to recompute: no sensitivity.")
+        caption = f"{title}: not drawn. From {points(0, 'focus point')} at {stage}."
+        return Figure(path, title, caption, 0)
+    workloads = sorted(set(sensitivity["workload"]))
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.8):
+        fig, axes = _grid(len(workloads), width=4.6, height=3.0)
+        for ax, workload in zip(axes, workloads, strict=True):
+            rows = sensitivity[sensitivity["workload"] == workload].head(top).iloc[::-1]
+            centre = 100 * float(rows["median"].iloc[0])
+            low, high = 100 * rows["low"].to_numpy(), 100 * rows["high"].to_numpy()
+            y = np.arange(len(rows))
+            ax.barh(
+                y,
+                high - centre,
+                left=centre,
+                color="#c44e52",
+                alpha=0.85,
+                label="cost high (top 10 %)",
+            )
+            ax.barh(
+                y,
+                low - centre,
+                left=centre,
+                color="#4c72b0",
+                alpha=0.85,
+                label="cost low (bottom 10 %)",
+            )
+            ax.axvline(centre, color="0.2", lw=0.8)
+            ax.set_yticks(
+                y,
+                [f"{c} (ρ {r:+.2f})" for c, r in zip(rows["cost"], rows["spearman"], strict=True)],
+                fontsize=7,
+            )
+            _percent_axis(ax, "x")
+            ax.set_xlabel("median slowdown")
+            ax.set_title(workload, fontsize=9)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            labels,
+            loc="upper center",
+            ncol=2,
+            frameon=False,
+            bbox_to_anchor=(0.5, 1.05),
+            fontsize=8,
+        )
+        fig.tight_layout()
+        path = _save(fig, folder, name)
+    samples = int(sensitivity["samples"].max())
+    caption = (
+        f"{title} at the last stage ({stage}) on {cpu}: for the {top} costs with the largest "
+        f"Spearman rank correlation ρ, the median slowdown over the samples whose draw of that "
+        f"cost is in its lowest tenth (blue) and highest tenth (red), around the point's median "
+        f"(black line). Recomputed from {samples:,} Monte Carlo samples with the sweep's "
+        f"common random numbers. From {points(len(workloads), 'focus point')} (one per workload)."
+    )
+    return Figure(path, title, caption, len(workloads))
+
+
+# --------------------------------------------------------------------------- 5. trend
+def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
+    """The last stage's projected slowdown across nightly runs, one line per workload.
+
+    ``nights``: history rows (:func:`pipeline.history.nights`) of one CPU
+    profile and ``stage``, with a ``date`` column.
+    """
+    name = "trend.png"
+    title = "Nightly trend of the long-term projection"
+    dates = sorted(set(nights["date"])) if not nights.empty else []
+    if not dates:
+        path = _empty(folder, name, "No nightly history yet: run asi-report report.mode=nightly.")
+        caption = (
+            f"{title}: no nightly run recorded yet. From 0 night(s), {points(0, 'recorded point')}."
+        )
+        return Figure(path, title, caption, 0)
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
+        fig, ax = plt.subplots(figsize=(8.5, 3.6))
+        palette = dict(
+            zip(sorted(set(nights["workload"])), sns.color_palette("deep"), strict=False)
+        )
+        x_of = {d: i for i, d in enumerate(dates)}
+        for workload, rows in nights.groupby("workload"):
+            rows = rows.sort_values("date")
+            x = rows["date"].map(x_of).to_numpy()
+            slowdown = {q: _floored(rows[f"slowdown_{q}"]) for q in ("p05", "p50", "p95")}
+            ax.plot(x, slowdown["p50"], marker="o", color=palette[workload], label=workload)
+            ax.fill_between(
+                x,
+                slowdown["p05"],
+                slowdown["p95"],
+                color=palette[workload],
+                alpha=0.12,
+                lw=0,
+            )
+        _lines(ax)
+        ax.set_yscale("log")
+        _percent_axis(ax)
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks(range(len(dates)), dates, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(f"slowdown p50 at {stage}")
+        ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        fig.tight_layout()
+        path = _save(fig, folder, name)
+    caption = (
+        f"{title}: median slowdown at the last stage ({stage}) on {cpu} at each workload's "
+        f"focus point, per night (band: 5-95 %); dashed 5 % threshold, dotted 1 % target. "
+        f"From {len(dates)} night(s), {points(len(nights), 'recorded point')}."
+    )
+    return Figure(path, title, caption, len(nights))

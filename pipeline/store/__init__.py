@@ -1,0 +1,75 @@
+"""The results store: a directory of Parquet part files, one row per point.
+
+* :mod:`.schema`: every column-name tuple and the Arrow schema (from the model's tables);
+* :mod:`.parts`: committing a part (temporary name, fsync, rename, digest in the name),
+  verifying and quarantining parts, litter of killed writers;
+* :mod:`.readers`: checked reads (digests verified once, cached in the store's index),
+  ids for resuming, rows, lookups by id, with a duplicate check as a safety net;
+* :mod:`.compaction`: after a sweep commits, one row per point on disk.
+
+This package re-exports the functions callers use (``store.read(path)``).
+"""
+
+from pipeline.store.compaction import compact
+from pipeline.store.parts import (
+    DIGEST_CHARS,
+    QUARANTINE,
+    STALE_TMP_SECONDS,
+    CorruptPart,
+    PartWriter,
+    StoreWriteError,
+    content_digest,
+    encode_part,
+    git_revision,
+    is_stale_temporary,
+    name_digest,
+    new_run_id,
+    part_files,
+    part_name,
+    quarantine,
+    remove_stale_temporaries,
+    temporary_name,
+    verify,
+    with_provenance,
+    write_part,
+)
+from pipeline.store.readers import (
+    INDEX,
+    check_parts,
+    dedupe,
+    existing_ids,
+    load_index,
+    lookup,
+    read,
+)
+
+__all__ = [
+    "DIGEST_CHARS",
+    "INDEX",
+    "QUARANTINE",
+    "STALE_TMP_SECONDS",
+    "CorruptPart",
+    "PartWriter",
+    "StoreWriteError",
+    "check_parts",
+    "compact",
+    "content_digest",
+    "dedupe",
+    "encode_part",
+    "existing_ids",
+    "git_revision",
+    "is_stale_temporary",
+    "load_index",
+    "lookup",
+    "name_digest",
+    "new_run_id",
+    "part_files",
+    "part_name",
+    "quarantine",
+    "read",
+    "remove_stale_temporaries",
+    "temporary_name",
+    "verify",
+    "with_provenance",
+    "write_part",
+]

@@ -1,0 +1,288 @@
+"""Reading the store: checked parts (digests verified once, cached), ids, rows, lookups.
+
+Every reader first calls :func:`check_parts`: each committed part is hashed
+against the digest in its name unless the store's index already holds a
+verification of it under the same name, size and modification time (a part
+is immutable once committed, so an unchanged file needs no second hash). A
+part that fails is moved to ``_quarantine/`` and its points count as
+missing. The index (``_index.json``, hidden from ``pyarrow.dataset``
+discovery) also records the set of parts the last compaction
+(:mod:`pipeline.store.compaction`) left with one row per point; a read whose
+parts all belong to it is a plain filtered read, and any other read
+deduplicates (:func:`dedupe`) as a safety net. The index is a cache: deleting
+it costs one re-hash and one deduplicating read, never a result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.store.parts import (
+    TMP_PREFIX,
+    CorruptPart,
+    part_files,
+    quarantine,
+    remove_stale_temporaries,
+    verify,
+)
+from pipeline.store.schema import DEDUP_COLUMNS, STORE_SCHEMA
+
+INDEX = "_index.json"
+"""The store's index: ``verified`` {part name: [size, mtime_ns]} and ``unique`` (part names)."""
+
+
+# --------------------------------------------------------------------------- the index
+def load_index(store: Path) -> dict:
+    """The store's index, or an empty one (missing, unreadable or damaged: it is a cache)."""
+    try:
+        index = json.loads((store / INDEX).read_text())
+    except (OSError, ValueError):
+        return {"verified": {}, "unique": []}
+    if not isinstance(index, dict):
+        return {"verified": {}, "unique": []}
+    verified = index.get("verified")
+    unique = index.get("unique")
+    return {
+        "verified": verified if isinstance(verified, dict) else {},
+        "unique": unique if isinstance(unique, list) else [],
+    }
+
+
+def save_index(store: Path, index: dict) -> None:
+    """Replace the index atomically; a read-only store keeps its old one (or none)."""
+    tmp = store / f"{TMP_PREFIX}index.{os.getpid()}@{socket.gethostname()}.tmp"
+    try:
+        tmp.write_text(json.dumps(index, sort_keys=True, separators=(",", ":")))
+        os.replace(tmp, store / INDEX)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+RACY_SECONDS = 2.0
+"""A part modified this recently is hashed on every read, never cached: a change within
+the file system's timestamp granularity could keep its size and mtime (git's "racily
+clean" rule)."""
+
+
+def stat_key(part: Path) -> list[int] | None:
+    """What a cached verification is keyed by besides the name: size and mtime [ns]."""
+    try:
+        st = part.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _cacheable(key: list[int] | None, now_ns: int) -> bool:
+    return key is not None and now_ns - key[1] > RACY_SECONDS * 1e9
+
+
+def is_unique(store: Path, parts: Sequence[Path], index: dict | None = None) -> bool:
+    """Whether ``parts`` all belong to the set the last compaction left duplicate-free.
+
+    Parts are immutable and named by their digest, so a set once checked stays
+    duplicate-free, and so does any subset of it.
+    """
+    unique = set((index or load_index(store))["unique"])
+    return all(p.name in unique for p in parts)
+
+
+# --------------------------------------------------------------------------- checking
+def _intact(part: Path) -> bool | None:
+    """True if ``part`` verifies, False if not, None if it vanished (moved by another reader)."""
+    try:
+        verify(part)
+    except FileNotFoundError:
+        return None
+    except (CorruptPart, OSError):
+        return False
+    return True
+
+
+def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
+    """The committed parts that verify, and those that did not (now in ``_quarantine/``).
+
+    Parts verified before under the same name, size and mtime are not hashed
+    again; the others are (SHA-256 releases the GIL: one thread per core).
+    """
+    store = Path(store)
+    parts = part_files(store)
+    index = load_index(store)
+    known = index["verified"]
+    keys = {p.name: stat_key(p) for p in parts}
+    todo = [p for p in parts if keys[p.name] is None or known.get(p.name) != keys[p.name]]
+    verdicts = dict.fromkeys((p.name for p in parts), True)
+    if todo:
+        workers = max(1, min(len(todo), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            verdicts.update(zip((p.name for p in todo), pool.map(_intact, todo), strict=True))
+    bad = [p for p in parts if verdicts[p.name] is False]
+    for part in bad:
+        quarantine(part)
+    good = [p for p in parts if verdicts[p.name]]
+    now_ns = time.time_ns()
+    fresh = {p.name: keys[p.name] for p in good if _cacheable(keys[p.name], now_ns)}
+    if fresh != known:
+        index["verified"] = fresh
+        save_index(store, index)
+    return good, bad
+
+
+# --------------------------------------------------------------------------- ids
+_MIX = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
+    dtype=np.uint64,
+)
+"""Odd multipliers mixing the four 8-byte words of a 32-character id into one key."""
+
+
+def id_keys(ids: pa.Array | pa.ChunkedArray | pd.Series) -> np.ndarray:
+    """A 64-bit key per ``point_id``: equal ids give equal keys.
+
+    Point ids are 32 characters (:func:`pipeline.grid.point_ids`): their bytes
+    are read straight from Arrow's string buffer as four 64-bit words and
+    mixed, with no Python object per row. Ids of other lengths fall back to
+    pandas' hash. Distinct ids may share a key: keys only nominate candidates
+    for :func:`pipeline.store.dedupe`, which compares full ids.
+    """
+    if isinstance(ids, pd.Series):
+        ids = pa.array(ids, type=pa.string())
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
+    ids = ids.cast(pa.string())
+    n = len(ids)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
+    if ids.null_count == 0:
+        offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
+        if np.all(np.diff(offsets) == 32):
+            data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)
+            words = data[offsets[0] : offsets[0] + 32 * n].view(np.uint64).reshape(n, 4)
+            with np.errstate(over="ignore"):  # wrapping multiplication is the point
+                mixed = words * _MIX
+            return mixed[:, 0] ^ mixed[:, 1] ^ mixed[:, 2] ^ mixed[:, 3]
+    values = np.asarray(ids.to_pylist(), dtype=object)
+    return pd.util.hash_array(values, categorize=False).astype(np.uint64)
+
+
+def has_key(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is in ``sorted_keys`` (sorted, distinct): a binary search each."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
+
+
+def repeated_keys(keys: Sequence[np.ndarray]) -> np.ndarray:
+    """Keys that occur more than once across all partitions, sorted and distinct."""
+    if not keys:
+        return np.empty(0, dtype=np.uint64)
+    ordered = np.sort(np.concatenate(keys))
+    return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+
+
+def read_ids(parts: Sequence[Path]) -> pa.Array:
+    """The ``point_id`` column of ``parts``, in order (only that column is decoded)."""
+    import pyarrow.dataset as ds  # imports pandas: only readers pay for it
+
+    if not parts:
+        return pa.array([], pa.string())
+    table = ds.dataset([str(p) for p in parts], format="parquet").to_table(columns=["point_id"])
+    column = table.column("point_id")
+    return column.combine_chunks() if column.num_chunks else pa.array([], pa.string())
+
+
+def existing_ids(store: Path) -> tuple[pa.Array, list[Path]]:
+    """Every ``point_id`` committed to the store, and the parts that failed their check.
+
+    What a sweep reads before it plans: the parts are checked
+    (:func:`check_parts`: a digest cache spares unchanged parts a second
+    hash) and only their id column is read. A part that fails is moved to
+    ``_quarantine/`` and its points count as missing, so they are computed
+    again. Temporary parts of killed writers are removed on the way
+    (:func:`~pipeline.store.parts.remove_stale_temporaries`).
+    """
+    remove_stale_temporaries(store)
+    unreadable: list[Path] = []
+    for _ in range(3):  # a part compacted away between the listing and the read: list again
+        parts, bad = check_parts(store)
+        unreadable += bad
+        try:
+            return read_ids(parts), unreadable
+        except FileNotFoundError:
+            continue
+    raise OSError(f"the store {store} kept changing while its ids were read")
+
+
+# --------------------------------------------------------------------------- rows
+def dedupe(table: pa.Table) -> pa.Table:
+    """One row per ``point_id``: the earliest ``created_at``, then the smallest ``run_id``."""
+    if table.num_rows == 0:
+        return table
+    order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in DEDUP_COLUMNS])
+    ids = table.column("point_id").take(order).combine_chunks()
+    keep = np.ones(len(ids), dtype=bool)
+    if len(ids) > 1:
+        keep[1:] = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
+    return table.take(order.filter(pa.array(keep)))
+
+
+def _scan(
+    store: Path, columns: Sequence[str], filter_=None, always_dedupe: bool = False
+) -> pa.Table:
+    """The verified parts' ``columns`` (plus the dedup columns), one row per point."""
+    import pyarrow.dataset as ds  # imports pandas: only readers pay for it
+
+    unknown = [c for c in columns if c not in STORE_SCHEMA.names]
+    if unknown:
+        raise ValueError(f"not store columns: {', '.join(unknown)}")
+    wanted = list(dict.fromkeys([*DEDUP_COLUMNS, *columns]))
+    for _ in range(3):  # a part compacted away between the listing and the read: list again
+        parts, _bad = check_parts(store)
+        if not parts:
+            return STORE_SCHEMA.empty_table().select(wanted)
+        dataset = ds.dataset([str(p) for p in parts], format="parquet", schema=STORE_SCHEMA)
+        try:
+            table = dataset.to_table(columns=wanted, filter=filter_)
+        except FileNotFoundError:
+            continue
+        if always_dedupe or not is_unique(store, parts):
+            return dedupe(table)
+        return table.take(pc.sort_indices(table, sort_keys=[("point_id", "ascending")]))
+    raise OSError(f"the store {store} kept changing while it was read")
+
+
+def read(store: Path | str, columns: Iterable[str] | None = None) -> pa.Table:
+    """The store as one table, one row per ``point_id``, sorted by ``point_id``.
+
+    Only parts that pass :func:`check_parts` are read; the others are
+    quarantined. ``columns`` (default: all) selects store columns, also on an
+    empty store.
+    """
+    names = list(STORE_SCHEMA.names if columns is None else columns)
+    return _scan(Path(store), names).select(names)
+
+
+def lookup(
+    store: Path | str, point_ids: Sequence[str], columns: Sequence[str] | None = None
+) -> pa.Table:
+    """The stored rows of ``point_ids`` (one per point, by :func:`dedupe`), as Arrow.
+
+    For a handful of ids (``asi-answer``): one pyarrow scan with the id filter
+    pushed down, no Dask. Unreadable parts are skipped. The result has the
+    dedup columns and ``columns`` (default: all).
+    """
+    names = list(STORE_SCHEMA.names if columns is None else columns)
+    ids_filter = pc.field("point_id").isin(list(point_ids))
+    return _scan(Path(store), names, ids_filter, always_dedupe=True)

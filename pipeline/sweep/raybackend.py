@@ -1,0 +1,246 @@
+"""Ray fan-out: start or reach Ray, run chunks as tasks, collect their rows.
+
+* :func:`session` starts an embedded local Ray (dashboard off, object store
+  sized for the machine, worker logs quiet) when ``ray.address`` is null, or
+  connects to a running cluster (``auto``, ``host:port``, ``ray://host:port``)
+  without passing any resource settings, which belong to the cluster. A Ray
+  already initialised in this process (tests, notebooks) is reused as is.
+* :func:`dispatch` keeps at most ``max_in_flight`` tasks submitted
+  (``ray.wait``, never ``ray.get`` in a loop), hands each finished chunk's rows
+  to a callback as soon as it arrives, retries tasks whose worker died
+  (``max_retries``) but not tasks that raised, and reports a failed chunk
+  without stopping the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import ray
+from ray.exceptions import RayError, RayTaskError
+
+from pipeline.configuration.errors import ConfigError
+from pipeline.sweep.chunks import Chunk, evaluate_chunk
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+MIN_OBJECT_STORE = 256 << 20
+MAX_OBJECT_STORE = 2 << 30
+OBJECT_STORE_FRACTION = 0.10
+"""An embedded object store gets 10 % of RAM within [256 MiB, 2 GiB]: chunks and
+results are a few MB each and few are in flight, and Ray's default (30 % of
+RAM) would take memory the model's workers need."""
+
+WAIT_SECONDS = 0.5
+"""How long one ``ray.wait`` may block, so the progress bar's rate and ETA stay live."""
+
+TaskHook = Callable[[list[str]], None]
+"""Test-only: called in the worker with the chunk's point ids before evaluating it."""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the sweep learned about Ray."""
+
+    started_here: bool
+    start_seconds: float
+    cpus: int
+    address: str
+
+
+def object_store_bytes(total_memory: int) -> int:
+    """Object store size for an embedded Ray on a machine with ``total_memory`` [bytes]."""
+    return int(min(MAX_OBJECT_STORE, max(MIN_OBJECT_STORE, total_memory * OBJECT_STORE_FRACTION)))
+
+
+def total_memory() -> int:
+    """Physical memory of this machine [bytes]."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def init_kwargs(conf: DictConfig) -> dict:
+    """Keyword arguments of ``ray.init`` for the ``ray`` config section."""
+    # ERROR, not WARNING: an embedded Ray's start-up notices (token auth, ...) are noise here.
+    quiet = {"log_to_driver": bool(conf.log_to_driver), "logging_level": logging.ERROR}
+    if conf.address is None:
+        return {
+            **quiet,
+            "address": "local",  # start a new instance even if a `ray start` cluster runs here
+            "num_cpus": conf.num_cpus or os.cpu_count(),
+            "include_dashboard": False,
+            "object_store_memory": conf.object_store_memory or object_store_bytes(total_memory()),
+        }
+    kwargs = {**quiet, "address": str(conf.address)}
+    ship = conf.ship_code if conf.ship_code is not None else str(conf.address).startswith("ray://")
+    if ship:
+        import model
+        import pipeline
+
+        kwargs["runtime_env"] = {"py_modules": [model, pipeline]}
+    return kwargs
+
+
+@contextmanager
+def session(conf: DictConfig) -> Iterator[SessionInfo]:
+    """Ray for the duration of a sweep; shut down on exit only if started here."""
+    if ray.is_initialized():
+        yield SessionInfo(False, 0.0, cluster_cpus(), "existing")
+        return
+    start = time.perf_counter()
+    try:
+        ray.init(**init_kwargs(conf))
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = conf.address or "local"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"ray.address: cannot start or reach Ray at {where!r}: {first}") from None
+    try:
+        yield SessionInfo(
+            True, time.perf_counter() - start, cluster_cpus(), conf.address or "local"
+        )
+    finally:
+        ray.shutdown()
+
+
+def cluster_cpus() -> int:
+    """CPUs the cluster offers to tasks (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _evaluate(points, payload, hook):
+    """The task body: rows for one chunk, plus where and how long it ran."""
+    profile, costs = payload
+    if hook is not None:
+        hook(points.column("point_id").to_pylist())
+    timings: dict[str, float] = {}
+    rows = evaluate_chunk(points, profile, costs, timings)
+    info = {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "pid": os.getpid(),
+        "seconds": timings["model_s"],  # the model alone: the rest is sweep overhead
+    }
+    return rows, info
+
+
+evaluate_task = ray.remote(num_cpus=1)(_evaluate)
+
+
+def warm_up(chunk: Chunk, payload: ray.ObjectRef, workers: int) -> None:
+    """Run the real task once per worker on a one-point chunk, and discard the rows.
+
+    Part of an embedded Ray's start-up: workers are spawned, import numpy,
+    pyarrow and the model, and load the task function (~0.5 s, paid once per
+    session). Without it the first chunks absorb that cost, and the progress
+    bar's first rates mislead.
+    """
+    ray.get([evaluate_task.remote(chunk.points, payload, None) for _ in range(workers)])
+
+
+@dataclass
+class DispatchStats:
+    """What happened to the chunks."""
+
+    chunks: int = 0
+    points_done: int = 0
+    model_seconds: float = 0.0
+    nodes: dict[str, int] = field(default_factory=dict)
+    workers: set[tuple[str, int]] = field(default_factory=set)
+    failures: list[dict] = field(default_factory=list)
+
+    @property
+    def failed_point_ids(self) -> list[str]:
+        return [pid for f in self.failures for pid in f["point_ids"]]
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line for a failed task: the task's own exception if it raised, else Ray's."""
+    cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
+def dispatch(
+    chunks: Iterator[Chunk],
+    payloads: Mapping[int, ray.ObjectRef],
+    *,
+    on_rows: Callable,
+    max_in_flight: int,
+    max_retries: int,
+    progress=None,
+    hook: TaskHook | None = None,
+) -> DispatchStats:
+    """Run every chunk as a task; call ``on_rows(rows)`` in the driver as each finishes.
+
+    Parameters
+    ----------
+    chunks : iterator of Chunk
+        Consumed lazily: only ``max_in_flight`` chunks exist at once.
+    payloads : mapping of profile index to ObjectRef
+        ``(Profile, costs)``, put in the object store once per profile.
+    on_rows : callable
+        Receives each chunk's rows (a ``pyarrow.Table``); it may raise to abort.
+    max_in_flight : int
+        Tasks submitted and not yet collected.
+    max_retries : int
+        Reruns of a task whose worker process died.
+    progress : tqdm-like or None
+        Updated with the points of each finished chunk.
+    hook : callable or None
+        Test-only fault injection, see :data:`TaskHook`.
+    """
+    task = evaluate_task.options(max_retries=max_retries, retry_exceptions=False)
+    stats = DispatchStats()
+    in_flight: dict[ray.ObjectRef, Chunk] = {}
+    pending = iter(chunks)
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(in_flight) < max_in_flight:
+                chunk = next(pending, None)
+                if chunk is None:
+                    exhausted = True
+                    break
+                in_flight[task.remote(chunk.points, payloads[chunk.profile], hook)] = chunk
+            if not in_flight:
+                break
+            done, _ = ray.wait(list(in_flight), num_returns=1, timeout=WAIT_SECONDS)
+            for ref in done:
+                _collect(ref, in_flight.pop(ref), stats, on_rows, progress)
+            if progress is not None and not done:
+                progress.refresh()  # no chunk finished: keep elapsed time and ETA moving
+    finally:
+        for ref in in_flight:  # aborted (Ctrl-C, a store error): stop the rest
+            ray.cancel(ref, force=False)
+    return stats
+
+
+def _collect(ref, chunk: Chunk, stats: DispatchStats, on_rows, progress) -> None:
+    stats.chunks += 1
+    try:
+        rows, info = ray.get(ref)
+    except RayError as exc:
+        stats.failures.append(
+            {"point_ids": chunk.point_ids, "error": failure_message(exc), "profile": chunk.profile}
+        )
+        if progress is not None:
+            progress.set_postfix(failed=len(stats.failed_point_ids), refresh=False)
+    else:
+        on_rows(rows)
+        stats.points_done += rows.num_rows
+        stats.model_seconds += info["seconds"]
+        stats.nodes[info["node_id"]] = stats.nodes.get(info["node_id"], 0) + 1
+        stats.workers.add((info["node_id"], info["pid"]))
+    if progress is not None:
+        progress.update(chunk.points.num_rows)
+
+
+def put_payloads(profiles, needed: np.ndarray) -> dict[int, ray.ObjectRef]:
+    """``ray.put`` each needed profile and its cost draws once (never per task)."""
+    return {int(i): ray.put((profiles[i], profiles[i].costs())) for i in needed}

@@ -1,0 +1,427 @@
+"""Run a sweep: validate and expand the grid, skip stored points, compute the rest on Ray.
+
+:func:`sweep` is what ``asi-sweep`` does (:mod:`pipeline.cli.sweep`) and what
+tests and notebooks call; :func:`run` is the part the Hydra sweeper plugin
+(:mod:`pipeline.sweep.sweeper`) shares with it. Every point lands in the
+Parquet store (``store.path``); points already there are skipped. The sweep
+directory (``hydra.sweep.dir``) keeps ``multirun.yaml`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from omegaconf import DictConfig, OmegaConf
+
+import pipeline.store as results_store
+from pipeline.configuration.compose import Composer
+from pipeline.configuration.compose import composer as default_composer
+from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError, one_line
+from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
+from pipeline.sweep.grid import Grid, build_grid
+
+EXIT_FAILED_POINTS = 1
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
+MAX_IDS_SHOWN = 10
+"""Point ids printed per failed chunk; all of them go to ``summary.json``."""
+
+Out = Callable[[str], None]
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did; written as ``summary.json``."""
+
+    run_id: str
+    store: str
+    points: int
+    profiles: int
+    new: int
+    already_in_store: int
+    done: int = 0
+    failed: list[dict] = field(default_factory=list)
+    chunk_size: int = 0
+    chunks: int = 0
+    nodes: dict[str, int] = field(default_factory=dict)
+    workers: int = 0
+    parts: list[str] = field(default_factory=list)
+    unreadable_parts: list[str] = field(default_factory=list)
+    duplicates_removed: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    driver_peak_rss_mb: float = 0.0
+
+    @property
+    def failed_point_ids(self) -> list[str]:
+        return [pid for f in self.failed for pid in f["point_ids"]]
+
+    @property
+    def ok(self) -> bool:
+        """True when every point of the grid is now in the store."""
+        return not self.failed and self.done == self.new
+
+    def summary(self) -> dict:
+        return {**asdict(self), "ok": self.ok, "failed_points": len(self.failed_point_ids)}
+
+
+# --------------------------------------------------------------------------- settings
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Range-check the execution settings (``sweep``, ``store``, ``ray``) before any work."""
+    s, st, r = cfg.sweep, cfg.store, cfg.ray
+    _check(
+        s.chunk_size is None or s.chunk_size >= 1,
+        f"sweep.chunk_size must be an integer >= 1 or null, got {s.chunk_size}",
+    )
+    _check(
+        s.target_task_seconds > 0,
+        f"sweep.target_task_seconds must be a number > 0, got {s.target_task_seconds}",
+    )
+    _check(
+        s.points_per_second is None or s.points_per_second > 0,
+        f"sweep.points_per_second must be a number > 0 or null, got {s.points_per_second}",
+    )
+    _check(
+        s.max_chunk_points >= 1,
+        f"sweep.max_chunk_points must be an integer >= 1, got {s.max_chunk_points}",
+    )
+    _check(
+        s.max_in_flight is None or s.max_in_flight >= 1,
+        f"sweep.max_in_flight must be an integer >= 1 or null, got {s.max_in_flight}",
+    )
+    _check(s.max_retries >= 0, f"sweep.max_retries must be an integer >= 0, got {s.max_retries}")
+    _check(bool(st.path), "store.path must be a directory path, got ''")
+    _check(st.part_rows >= 1, f"store.part_rows must be an integer >= 1, got {st.part_rows}")
+    _check(
+        st.flush_seconds >= 0, f"store.flush_seconds must be a number >= 0, got {st.flush_seconds}"
+    )
+    _check(
+        Path(st.path).exists() is False or Path(st.path).is_dir(),
+        f"store.path must be a directory, got the file {st.path!r}",
+    )
+    _check(
+        r.num_cpus is None or r.num_cpus >= 1,
+        f"ray.num_cpus must be an integer >= 1 or null, got {r.num_cpus}",
+    )
+    _check(
+        r.object_store_memory is None or r.object_store_memory >= 80 << 20,
+        f"ray.object_store_memory must be >= 83886080 bytes (80 MiB) or null, got {r.object_store_memory}",
+    )
+    address = r.address
+    _check(
+        address is None
+        or address == "auto"
+        or address.startswith("ray://")
+        or (":" in address and address.rsplit(":", 1)[1].isdigit()),
+        f"ray.address must be null (embedded Ray), auto, host:port or ray://host:port, got {address!r}",
+    )
+
+
+def sweeper_params(params: Mapping | None) -> list[str]:
+    """``hydra.sweeper.params`` as overrides (they come before the command line's)."""
+    return [f"{key}={value}" for key, value in (params or {}).items()]
+
+
+# --------------------------------------------------------------------------- running
+def _stdout(line: str) -> None:
+    print(line, flush=True)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="pt",
+        unit_scale=True,
+        desc="asi-sweep",
+        file=sys.stderr,
+        disable=not enabled,
+        mininterval=0.5,
+        smoothing=0.1,
+        dynamic_ncols=True,
+    )
+
+
+def new_points(grid: Grid, store: Path) -> tuple[pa.Table, list[Path]]:
+    """Grid rows whose ``point_id`` no committed part holds, and the unreadable parts."""
+    existing, unreadable = results_store.existing_ids(store)
+    if len(existing) == 0:
+        return grid.points, unreadable
+    known = pc.is_in(grid.points.column("point_id"), value_set=existing)
+    return grid.points.filter(pc.invert(known)), unreadable
+
+
+def execute(
+    grid: Grid,
+    cfg: DictConfig,
+    *,
+    task_hook=None,
+    out: Out = _stdout,
+    err: Out = _stderr,
+) -> SweepResult:
+    """Compute the grid's points that are not in the store yet, on Ray, and commit them.
+
+    ``cfg`` supplies the execution settings (``store``, ``ray``, ``sweep``).
+    ``task_hook`` is a test-only fault injector run in each task
+    (:data:`pipeline.raybackend.TaskHook`).
+    """
+    start = time.perf_counter()
+    store = Path(cfg.store.path)
+    todo, unreadable = new_points(grid, store)
+    result = SweepResult(
+        run_id=results_store.new_run_id(),
+        store=str(store),
+        points=len(grid),
+        profiles=len(grid.profiles),
+        new=todo.num_rows,
+        already_in_store=len(grid) - todo.num_rows,
+        unreadable_parts=[p.name for p in unreadable],
+    )
+    out(
+        f"asi-sweep: {result.points} points ({result.profiles} profiles): "
+        f"{result.new} new, {result.already_in_store} already in store {store}"
+    )
+    if unreadable:
+        err(
+            f"warning: {len(unreadable)} part files in {store} failed their check and were "
+            f"moved to {store / results_store.QUARANTINE} (their points are computed again): "
+            f"{', '.join(result.unreadable_parts[:3])}"
+        )
+    if result.new:
+        _compute(grid, todo, cfg, result, task_hook, out, err)
+    compact_start = time.perf_counter()
+    try:
+        result.duplicates_removed = results_store.compact(store)
+    except OSError as exc:  # the points are stored; readers deduplicate what is left
+        err(f"warning: could not compact the store {store}: {exc}")
+    result.timings["compact_s"] = time.perf_counter() - compact_start
+    if result.duplicates_removed:
+        out(f"asi-sweep: compacted the store: {result.duplicates_removed} duplicate rows removed")
+    result.timings["wall_s"] = time.perf_counter() - start
+    result.driver_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _compute(
+    grid: Grid, todo: pa.Table, cfg: DictConfig, result: SweepResult, hook, out: Out, err: Out
+) -> None:
+    """Run ``todo`` on Ray and commit its rows; fill ``result`` in place."""
+    from pipeline.sweep import raybackend
+
+    with raybackend.session(cfg.ray) as ray_info:
+        result.timings["ray_start_s"] = ray_info.start_seconds
+        first = todo.filter(pc.equal(todo.column("profile"), todo.column("profile")[0]))
+        probe_start = time.perf_counter()
+        speed = cfg.sweep.points_per_second or measure_points_per_second(
+            first, grid.profiles[first.column("profile")[0].as_py()]
+        )
+        result.timings["probe_s"] = time.perf_counter() - probe_start
+        result.chunk_size = cfg.sweep.chunk_size or chunk_size(
+            result.new,
+            ray_info.cpus,
+            speed,
+            cfg.sweep.target_task_seconds,
+            cfg.sweep.max_chunk_points,
+        )
+        payloads = raybackend.put_payloads(
+            grid.profiles, np.unique(todo.column("profile").to_numpy())
+        )
+        if ray_info.started_here:
+            warm_start = time.perf_counter()
+            first_chunk = next(iter_chunks(todo.slice(0, 1), 1))
+            raybackend.warm_up(first_chunk, payloads[first_chunk.profile], ray_info.cpus)
+            result.timings["ray_start_s"] += time.perf_counter() - warm_start
+        writer = results_store.PartWriter(
+            Path(cfg.store.path), result.run_id, cfg.store.part_rows, cfg.store.flush_seconds
+        )
+        progress = _progress_bar(result.new, bool(cfg.sweep.progress))
+        dispatch_start = time.perf_counter()
+        try:
+            stats = raybackend.dispatch(
+                iter_chunks(todo, result.chunk_size),
+                payloads,
+                on_rows=writer.add,
+                max_in_flight=cfg.sweep.max_in_flight or 2 * ray_info.cpus,
+                max_retries=cfg.sweep.max_retries,
+                progress=progress,
+                hook=hook,
+            )
+            writer.flush()
+        except BaseException:
+            # Aborted (Ctrl-C, a failed write): commit what arrived, so a rerun skips it.
+            with contextlib.suppress(Exception):  # the original error matters more
+                writer.flush()
+            raise
+        finally:
+            progress.close()
+            result.parts = [p.name for p in writer.parts]
+            result.done = writer.rows_written
+        result.timings["dispatch_s"] = time.perf_counter() - dispatch_start
+        stop_start = time.perf_counter()
+    result.timings["ray_stop_s"] = time.perf_counter() - stop_start  # 0 unless started here
+    result.timings["model_s"] = stats.model_seconds
+    result.chunks = stats.chunks
+    result.nodes = stats.nodes
+    result.workers = len(stats.workers)
+    result.failed = stats.failures
+    out(
+        f"asi-sweep: stored {result.done} points ({result.chunks} chunks of <= {result.chunk_size}, "
+        f"{len(result.nodes)} node(s)) in {len(result.parts)} part file(s) under {cfg.store.path}"
+    )
+    for failure in result.failed:
+        ids = failure["point_ids"]
+        shown = ", ".join(ids[:MAX_IDS_SHOWN]) + (
+            f", ... ({len(ids) - MAX_IDS_SHOWN} more in summary.json)"
+            if len(ids) > MAX_IDS_SHOWN
+            else ""
+        )
+        err(f"error: a chunk of {len(ids)} points failed ({failure['error']}); point ids: {shown}")
+    if result.failed:
+        err(
+            f"error: {len(result.failed_point_ids)} of {result.new} points failed; "
+            "the others are stored, rerun the same command to retry the failed ones"
+        )
+
+
+def write_sweep_dir(sweep_dir: Path, result: SweepResult, config: DictConfig | None) -> None:
+    """``multirun.yaml`` (the composed sweep config) and ``summary.json``: nothing per point."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    tmp = sweep_dir / ".summary.json.tmp"
+    tmp.write_text(json.dumps(result.summary(), indent=2, sort_keys=True) + "\n")
+    tmp.replace(sweep_dir / "summary.json")
+
+
+def run(
+    overrides: Sequence[str],
+    composer: Composer,
+    cfg: DictConfig,
+    *,
+    config_name: str = "config",
+    sweep_dir: Path | None = None,
+    task_hook=None,
+    out: Out = _stdout,
+    err: Out = _stderr,
+) -> SweepResult:
+    """Validate, expand and execute a sweep; the common path of the sweeper and :func:`sweep`.
+
+    ``overrides`` are the sweeper params followed by the command line's;
+    ``cfg`` is the composed base config (execution settings).
+    """
+    start = time.perf_counter()
+    check_settings(cfg)
+    grid = build_grid(overrides, composer, config_name, base=cfg)
+    grid_seconds = time.perf_counter() - start
+    result = execute(grid, cfg, task_hook=task_hook, out=out, err=err)
+    result.timings["grid_s"] = grid_seconds
+    if sweep_dir is not None:
+        write_sweep_dir(sweep_dir, result, cfg)
+        out(f"asi-sweep: summary in {sweep_dir / 'summary.json'}")
+    return result
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """Refuse ``hydra/launcher=...`` and another ``hydra/sweeper``: points run as Ray tasks
+    of the grid sweeper, never as Hydra jobs."""
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices", default={})
+    sweeper = choices.get("hydra/sweeper")
+    if sweeper not in (None, "grid"):
+        raise ConfigError(
+            f"hydra/sweeper={sweeper}: asi-sweep runs its grid sweeper (chunks of points as "
+            "Ray tasks); Hydra's other sweepers would run one job per point"
+        )
+    choice = choices.get("hydra/launcher")
+    if choice not in (None, "basic"):
+        raise ConfigError(
+            f"hydra/launcher={choice}: the grid sweeper runs points as Ray tasks, not through a "
+            "Hydra launcher; choose where they run with ray=... or ray.address=..."
+        )
+
+
+def check_params_override(overrides: Sequence[str]) -> None:
+    """Refuse ``hydra.sweeper.params={...}`` in one line (Hydra's composition cannot merge it)."""
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key == "hydra.sweeper.params":
+            raise ConfigError(
+                f"{override}: Hydra cannot replace hydra.sweeper.params as a whole; give each "
+                "sweep on its own (cpus=1,2 or +hydra.sweeper.params.cpus='1,2')"
+            )
+
+
+def sweep(
+    overrides: Sequence[str] = (),
+    *,
+    config_name: str = "config",
+    composer: Composer | None = None,
+    sweep_dir: Path | None = None,
+    task_hook=None,
+    out: Out = _stdout,
+    err: Out = _stderr,
+) -> SweepResult:
+    """Run a sweep: what ``asi-sweep <overrides>`` does (also from tests and notebooks).
+
+    Raises :class:`ConfigError` on bad input. Reuses a Ray already initialised
+    in this process.
+    """
+    composer = composer or default_composer()
+    check_params_override(overrides)
+    cfg = composer.load(overrides, config_name, multirun=True)
+    check_launcher(cfg)
+    params = sweeper_params(cfg.hydra.sweeper.get("params"))
+    return run(
+        [*params, *overrides],
+        composer,
+        cfg,
+        config_name=config_name,
+        sweep_dir=sweep_dir,
+        task_hook=task_hook,
+        out=out,
+        err=err,
+    )
+
+
+def sweep_dir_of(cfg: DictConfig) -> Path:
+    """``hydra.sweep.dir`` resolved (``${now:...}``); where ``summary.json`` goes."""
+    try:
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
+    except Exception as exc:  # an interpolation that cannot resolve outside a Hydra run
+        raise ConfigError(f"hydra.sweep.dir: {one_line(exc)}") from None
+
+
+def main_sweep(overrides: Sequence[str], composer: Composer, config_name: str) -> int:
+    """``asi-sweep``'s work: the sweep, its exit code (0, 1 failed points, 130 interrupted)."""
+    try:
+        cfg = composer.load(overrides, config_name, multirun=True)
+        result = sweep(
+            overrides, config_name=config_name, composer=composer, sweep_dir=sweep_dir_of(cfg)
+        )
+    except KeyboardInterrupt:
+        print("asi-sweep: interrupted; committed parts stay, rerun to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # the store or the sweep directory cannot be written
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED_POINTS
+    return 0 if result.ok else EXIT_FAILED_POINTS
+
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED_POINTS", "SweepResult", "main_sweep", "sweep"]
