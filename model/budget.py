@@ -18,7 +18,7 @@ range's low end is "not reachable" (the cost alone cannot get there).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,9 @@ STATISTICS = ("p50", "confidence")
 
 @dataclass(frozen=True)
 class Budget:
-    """The answer for one cost. Values in the model's units ([ns] for times)."""
+    """The answer for one cost, or several moved together (``cost`` joined by ``+``; then
+    ``current``, ``lowest`` and ``needed`` are those of the first). Values in the model's
+    units ([ns] for times)."""
 
     cost: str
     statistic: str
@@ -39,6 +41,7 @@ class Budget:
     lowest: float  # the documented range's low end
     needed: float | None  # the largest median that meets it; None: not reachable
     already_met: bool
+    factor: float | None = None  # needed / current: the same factor for every cost moved
 
     @property
     def reachable(self) -> bool:
@@ -46,10 +49,16 @@ class Budget:
 
 
 def _shortfall(
-    point, costs, cost: str, factor: float, statistic: str, target: float, probability: float
+    point,
+    costs,
+    names: tuple[str, ...],
+    factor: float,
+    statistic: str,
+    target: float,
+    probability: float,
 ) -> float:
     """Positive while the scaled point still misses the goal."""
-    scaled = {**costs, cost: np.asarray(costs[cost], dtype=np.float64) * factor}
+    scaled = {**costs, **{n: np.asarray(costs[n], dtype=np.float64) * factor for n in names}}
     t_native, t_asi = sample_times(point, scaled)
     slowdown = t_asi[0] / t_native[0] - 1
     if statistic == "p50":
@@ -61,9 +70,9 @@ def _shortfall(
 def cost_budget(
     point: Mapping[str, object],
     costs: Mapping[str, np.ndarray],
-    cost: str,
+    cost: str | Sequence[str],
     *,
-    lowest: float,
+    lowest: float | Sequence[float],
     statistic: str = "p50",
     target: float = TARGET,
     probability: float = 0.9,
@@ -76,26 +85,32 @@ def cost_budget(
         One point's parameters (:data:`model.params.POINT_PARAMS`).
     costs : mapping of str to ndarray
         Cost draws, as :func:`model.costs.sample_costs` returns them.
-    cost : str
-        The cost to move.
-    lowest : float
-        The low end of the cost's documented range, in the model's units.
+    cost : str or sequence of str
+        The cost to move, or several moved by the same factor.
+    lowest : float or sequence of float
+        The low end of each cost's documented range, in the model's units.
     statistic : {"p50", "confidence"}
         What must meet the target: the median slowdown, or the probability
         of meeting it, which must reach ``probability``.
     """
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}")
-    current = float(np.median(costs[cost]))
-    args = (point, costs, cost)
+    names = (cost,) if isinstance(cost, str) else tuple(cost)
+    lows = (lowest,) * len(names) if np.ndim(lowest) == 0 else tuple(lowest)
+    medians = [float(np.median(costs[n])) for n in names]
+    label, current, low = "+".join(names), medians[0], float(lows[0])
+    args = (point, costs, names)
     goal = (statistic, target, probability)
     if _shortfall(*args, 1.0, *goal) <= 0:
-        return Budget(cost, statistic, current, lowest, current, True)
-    low_factor = lowest / current if current > 0 else 0.0
-    if current <= 0 or _shortfall(*args, low_factor, *goal) > 0:
-        return Budget(cost, statistic, current, lowest, None, False)
+        return Budget(label, statistic, current, low, current, True, 1.0)
+    if min(medians) <= 0:
+        return Budget(label, statistic, current, low, None, False)
+    # the first cost to reach the bottom of its range bounds the factor
+    low_factor = max(lo / m for lo, m in zip(lows, medians, strict=True))
+    if _shortfall(*args, low_factor, *goal) > 0:
+        return Budget(label, statistic, current, low, None, False)
     factor = brentq(lambda f: _shortfall(*args, f, *goal), low_factor, 1.0, xtol=1e-6, rtol=1e-9)
     # brentq brackets the crossing; step to the side that meets the goal
     while _shortfall(*args, factor, *goal) > 0:
         factor *= 1 - 1e-6
-    return Budget(cost, statistic, current, lowest, current * factor, False)
+    return Budget(label, statistic, current, low, current * factor, False, factor)

@@ -111,12 +111,22 @@ class RoadmapConf:
 
 
 @dataclass
+class BaselineConf:
+    """What verdicts compare ASI with (``conf/baseline``): ``mitigations_off`` or
+    ``kernel_default``. Both comparisons are always computed and printed."""
+
+    name: str = MISSING
+    description: str = ""
+
+
+@dataclass
 class AnswerConf:
     format: str = "table"  # table | json
     vs_cpus: list[int] = field(default_factory=list)  # also tabulate the stages at these CPU counts
     vs_slots: list[int] = field(default_factory=list)  # ... and at these ephmap slot counts
     # auto: the results store when it holds every stage, else the model | store | model
     source: str = "auto"
+    budget: bool = False  # also say what each cost would have to be for the last stage to meet 1 %
 
 
 @dataclass
@@ -190,6 +200,7 @@ class Config:
     cpu: CpuConf = MISSING
     mitigations: MitigationsConf = MISSING
     roadmap: RoadmapConf = MISSING
+    baseline: BaselineConf = MISSING
     ephmap: EphmapConf = field(default_factory=EphmapConf)
     answer: AnswerConf = field(default_factory=AnswerConf)
     store: StoreConf = field(default_factory=StoreConf)

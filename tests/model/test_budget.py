@@ -68,3 +68,16 @@ def test_bad_statistic_is_one_line(software_only):
     point, costs = software_only
     with pytest.raises(ValueError, match="^statistic must be one of p50, confidence, got 'p95'$"):
         cost_budget(point, costs, "ephmap_software", lowest=1.0, statistic="p95")
+
+
+def test_a_pair_moves_together_and_the_first_to_its_floor_bounds_it(base_point, round_costs):
+    # software 40 + re-walk 30 (INVLPG, PTE off): 70 f <= 8.56 -> f = 0.1223
+    point = base_point | {"ephmap": True}
+    costs = one_sample(round_costs | {"ephmap_pte": 0.0, "invlpg": 0.0})
+    pair = ("ephmap_software", "psc_rewalk")
+    budget = cost_budget(point, costs, pair, lowest=(1.0, 1.0))
+    assert budget.cost == "ephmap_software+psc_rewalk"
+    assert budget.factor == pytest.approx(8.56 / 70, rel=1e-5)
+    assert budget.needed == pytest.approx(40 * 8.56 / 70, rel=1e-5)
+    # a floor of 5 ns for the re-walk stops it at f = 1/6, above 0.1223: not reachable
+    assert not cost_budget(point, costs, pair, lowest=(1.0, 5.0)).reachable
