@@ -26,7 +26,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.configuration.errors import ConfigError
-from pipeline.projection.projection import FINAL_METRICS, SCENARIO_KEYS
+from pipeline.projection.projection import (
+    CONFIDENCE_COLUMNS,
+    FINAL_METRICS,
+    SCENARIO_KEYS,
+    VS_DEFAULT_QUANTILES,
+)
 
 KEYS: tuple[str, ...] = (*SCENARIO_KEYS, "stage")
 """What identifies one projected value across nights."""
@@ -38,7 +43,19 @@ VALUES: tuple[str, ...] = (
     "dominant_exit_source",
     "verdict",
 )
-"""What a night records per key (fractions; names as in the projection)."""
+"""What a night records per key (fractions; names as in the projection): the slowdown
+against mitigations=off, the confidence (:data:`CONFIDENCE_COLUMNS`) and the slowdown
+against the kernel's default mitigations (:data:`VS_DEFAULT_QUANTILES`)."""
+
+VS_DEFAULT_P50 = next(c for c in VS_DEFAULT_QUANTILES if c.endswith("_p50"))
+"""The median slowdown against the kernel's default mitigations."""
+
+PROBABILITY_MOVE = 0.1
+"""A probability of meeting the target or the threshold that moves by more than this
+between two nights is flagged (``confidence moved``)."""
+
+TRACKED: tuple[str, ...] = ("slowdown_p50", *CONFIDENCE_COLUMNS, VS_DEFAULT_P50)
+"""What the night-to-night comparison follows: ``previous_<c>`` and ``delta_<c>`` each."""
 
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
@@ -107,37 +124,61 @@ def previous_night(history: pd.DataFrame, night: str) -> str | None:
     return earlier[-1] if earlier else None
 
 
-def compare(tonight: pd.DataFrame, before: pd.DataFrame, threshold: float) -> pd.DataFrame:
+def compare(
+    tonight: pd.DataFrame,
+    before: pd.DataFrame,
+    threshold: float,
+    probability: float = PROBABILITY_MOVE,
+) -> pd.DataFrame:
     """Tonight's projections next to a previous night's, with what moved.
 
     Parameters
     ----------
     tonight, before : DataFrame
-        Rows with :data:`KEYS` and :data:`VALUES`.
+        Rows with :data:`KEYS` and :data:`VALUES` (a night recorded before the
+        confidence columns existed lacks them: they are compared as unknown).
     threshold : float
-        A projection is flagged when its slowdown p50 moved by more than this
-        (absolute, a fraction: 0.005 is half a percentage point), or its
-        verdict changed.
+        A projection is flagged when its slowdown p50 (against mitigations=off, or
+        against the kernel's default) moved by more than this (absolute, a fraction:
+        0.005 is half a percentage point), or its verdict changed.
+    probability : float
+        ... or when P(meets target) or P(under threshold) moved by more than this.
 
     Returns
     -------
     DataFrame
-        Tonight's rows plus ``previous_p50``, ``delta_p50`` (tonight minus
-        before), ``previous_verdict``, ``moved`` and ``status``: ``moved``,
-        ``verdict changed``, ``new`` (no previous value) or ``steady``.
+        Tonight's rows plus, for each of :data:`TRACKED`, ``previous_<c>`` and
+        ``delta_<c>`` (tonight minus before; ``previous_p50`` and ``delta_p50`` for
+        the slowdown p50), ``previous_verdict``, ``moved`` and ``status``: ``new``
+        (no previous value), ``verdict changed``, ``moved`` (the p50),
+        ``confidence moved``, ``vs default moved`` or ``steady``.
     """
     keys = list(KEYS)
-    previous = before[[*keys, "slowdown_p50", "verdict"]].rename(
-        columns={"slowdown_p50": "previous_p50", "verdict": "previous_verdict"}
+    names = {c: "previous_p50" if c == "slowdown_p50" else f"previous_{c}" for c in TRACKED}
+    previous = before.reindex(columns=[*keys, *TRACKED, "verdict"]).rename(
+        columns={**names, "verdict": "previous_verdict"}
     )
     merged = tonight.merge(previous, on=keys, how="left")
-    merged["delta_p50"] = merged["slowdown_p50"] - merged["previous_p50"]
+    deltas = {}
+    for column, was in names.items():
+        delta = "delta_p50" if column == "slowdown_p50" else f"delta_{column}"
+        now = pd.to_numeric(merged[column], errors="coerce") if column in merged else np.nan
+        merged[delta] = now - pd.to_numeric(merged[was], errors="coerce")
+        deltas[column] = np.abs(merged[delta].to_numpy(dtype=np.float64))
     new = merged["previous_p50"].isna().to_numpy()
-    moved = (np.abs(merged["delta_p50"].to_numpy()) > threshold) & ~new
+    with np.errstate(invalid="ignore"):  # NaN deltas (a column unknown then) never flag
+        moved = (deltas["slowdown_p50"] > threshold) & ~new
+        confidence = np.zeros(len(merged), dtype=bool)
+        for column in CONFIDENCE_COLUMNS:
+            confidence |= deltas[column] > probability
+        confidence &= ~new
+        versus = (deltas[VS_DEFAULT_P50] > threshold) & ~new
     changed = (merged["verdict"] != merged["previous_verdict"]).to_numpy() & ~new
-    merged["moved"] = moved | changed
+    merged["moved"] = moved | changed | confidence | versus
     merged["status"] = np.select(
-        [new, changed, moved], ["new", "verdict changed", "moved"], default="steady"
+        [new, changed, moved, confidence, versus],
+        ["new", "verdict changed", "moved", "confidence moved", "vs default moved"],
+        default="steady",
     )
     return merged
 

@@ -20,8 +20,16 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from model.evaluate import CONFIDENCE, QUANTILES
 from pipeline.configuration.errors import ConfigError
-from pipeline.projection.verdicts import TARGET, THRESHOLD, annotate, crossing
+from pipeline.projection.verdicts import (
+    BASELINE_COLUMNS,
+    TARGET,
+    THRESHOLD,
+    annotate,
+    beats_default_from,
+    crossing,
+)
 from pipeline.store.readers import lookup
 from pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS, SLOWDOWN_QUANTILES
 from pipeline.sweep.grid import make_profile, profile_points
@@ -29,12 +37,27 @@ from pipeline.sweep.grid import make_profile, profile_points
 SCENARIO_KEYS: tuple[str, ...] = ("workload", "cpu", *DIMENSIONS)
 """What identifies a scenario across the stages of the roadmap."""
 
+CONFIDENCE_COLUMNS: tuple[str, ...] = tuple(CONFIDENCE)
+"""Per point, the share of paired cost samples under the 1 % target and the 5 % threshold
+(:data:`model.evaluate.CONFIDENCE`)."""
+
+VS_DEFAULT_QUANTILES: tuple[str, ...] = tuple(
+    f"{BASELINE_COLUMNS['kernel_default']}_{q}" for q in QUANTILES
+)
+"""The slowdown quantiles of ASI (keeping what it does not make redundant) against the
+kernel's default mitigations (negative: ASI is faster), as the model names them."""
+
+BEATS_DEFAULT = "p_beats_default"
+"""The share of paired samples where ASI is faster than the kernel's default mitigations."""
+
 ANSWER_SOURCES = ("auto", "store", "model")
 """``answer.source``: the store when it holds every stage, else the model; only the store; only the model."""
 
 
 # --------------------------------------------------------------------------- projections
-def projections(cube: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
+def projections(
+    cube: pd.DataFrame, stages: Sequence[str], baseline: str = "mitigations_off"
+) -> pd.DataFrame:
     """The cube's rows of the roadmap's ``stages``, ordered, annotated.
 
     Parameters
@@ -44,6 +67,9 @@ def projections(cube: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
         with the store's metric columns (:attr:`pipeline.aggregate.Aggregates.cube`).
     stages : sequence of str
         The roadmap, in order.
+    baseline : str
+        ``baseline.name``: which slowdown the verdicts read
+        (:data:`pipeline.projection.verdicts.BASELINE_COLUMNS`); the rows carry both.
 
     Returns
     -------
@@ -58,11 +84,19 @@ def projections(cube: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
     rows.insert(0, "stage", rows["mitigations"])
     rows.insert(1, "stage_index", rows["mitigations"].map(order).astype(np.int64))
     rows = rows.sort_values([*SCENARIO_KEYS, "stage_index"], ignore_index=True)
-    return annotate(rows)
+    return annotate(rows, baseline)
 
 
-FINAL_METRICS: tuple[str, ...] = (*SLOWDOWN_QUANTILES, "throughput_loss_p50")
-"""What a scenario summary reports of its last stage (as ``final_<metric>``)."""
+FINAL_METRICS: tuple[str, ...] = (
+    *SLOWDOWN_QUANTILES,
+    "throughput_loss_p50",
+    *CONFIDENCE_COLUMNS,
+    *VS_DEFAULT_QUANTILES,
+    BEATS_DEFAULT,
+)
+"""What a scenario summary reports of its last stage (as ``final_<metric>``), and what the
+nightly history records per stage: the slowdown against mitigations=off, the confidence,
+and the slowdown against the kernel's default mitigations."""
 
 SCENARIO_COLUMNS: tuple[str, ...] = (
     *SCENARIO_KEYS,
@@ -74,12 +108,17 @@ SCENARIO_COLUMNS: tuple[str, ...] = (
     "final_verdict",
     "under_threshold_from",
     "target_from",
+    "beats_default_from",
 )
 """Columns of :func:`scenario_summary` (present even when there is no scenario)."""
 
 
 def scenario_summary(projection: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
     """One row per scenario: its final-stage quantiles and where it crosses 5 % and 1 %.
+
+    ``final_p_meets_target`` is the probability that the whole roadmap reaches the
+    target; ``beats_default_from`` the stage from which ASI is faster than the kernel's
+    default mitigations at the median and stays so (None: at no stage).
 
     ``complete`` is False when the store lacks some stage of the scenario (a
     partial sweep): its crossings are then taken over the stages present.
@@ -99,6 +138,7 @@ def scenario_summary(projection: pd.DataFrame, stages: Sequence[str]) -> pd.Data
                 "final_verdict": last["verdict"],
                 "under_threshold_from": crossing(rows["slowdown_p50"], present, THRESHOLD),
                 "target_from": crossing(rows["slowdown_p50"], present, TARGET),
+                "beats_default_from": beats_default_from(rows),
             }
         )
     return pd.DataFrame.from_records(records, columns=SCENARIO_COLUMNS)

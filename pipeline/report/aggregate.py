@@ -44,6 +44,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipeline.configuration.errors import ConfigError
+from pipeline.projection.projection import CONFIDENCE_COLUMNS, VS_DEFAULT_QUANTILES
 from pipeline.projection.verdicts import TARGET, THRESHOLD
 from pipeline.store import readers as results_store
 from pipeline.store.readers import has_key, id_keys, is_unique, repeated_keys
@@ -67,7 +68,11 @@ CUBE_METRICS: tuple[str, ...] = tuple(
     c for c in METRIC_COLUMNS if c not in ("t_asi_mean", "throughput_loss_mean")
 )
 """Everything the report draws: quantiles, native time [ns/op], exits [1/op] by source and
-[1/s] by the prototype's reasons, mean extra time [ns/op] by cost component and exit source."""
+[1/s] by the prototype's reasons, mean extra time [ns/op] by cost component and exit source,
+the confidence (:data:`~pipeline.projection.projection.CONFIDENCE_COLUMNS`) and the comparison
+with the kernel's default mitigations
+(:data:`~pipeline.projection.projection.VS_DEFAULT_QUANTILES`, ``t_default_mean``...): every
+store metric but the two means nothing reads."""
 
 CONNECT_TIMEOUT = "10s"
 """How long to try reaching a Dask distributed scheduler before giving up."""
@@ -527,9 +532,13 @@ STAGE_SUMMARY_AGGS: dict[str, list[str]] = {
     "throughput_loss_p50": ["mean", "max"],
     "meets_target": ["mean"],
     "under_threshold": ["mean"],
+    **{c: ["mean", "min"] for c in CONFIDENCE_COLUMNS},
+    **{c: ["mean", "max"] for c in VS_DEFAULT_QUANTILES if c.endswith("_p50")},
 }
 """Per (workload, CPU profile, stage): points, slowdown p50 over the points (mean, min,
-max), worst p95, throughput loss, share of points meeting the target / under the threshold."""
+max), worst p95, throughput loss, share of points meeting the target / under the threshold
+at the median, mean and lowest probability of meeting them, and the median slowdown against
+the kernel's default mitigations (mean, worst)."""
 
 
 def cube_aggs(metrics: Sequence[str]) -> dict[str, list[str]]:
@@ -597,7 +606,8 @@ def _finish(summary, cells, scan: StoreScan, start: float) -> Aggregates:
 
 
 def _needed(metrics: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys([*CUBE_KEYS, *HEADLINE_METRICS, *metrics]))
+    summarised = [k for k in STAGE_SUMMARY_AGGS if k in METRIC_COLUMNS]
+    return list(dict.fromkeys([*CUBE_KEYS, *HEADLINE_METRICS, *summarised, *metrics]))
 
 
 def aggregate(

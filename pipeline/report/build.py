@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,14 +20,28 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from model import MODEL_VERSION
+from model.evaluate import QUANTILES
 from model.units import format_size, parse_size
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection import history as hist
-from pipeline.projection.projection import at, focus_values, projections, scenario_summary
+from pipeline.projection.answer import _needs, budgets, conditional_on
+from pipeline.projection.projection import (
+    VS_DEFAULT_QUANTILES,
+    at,
+    focus_values,
+    projections,
+    scenario_summary,
+)
 from pipeline.projection.sensitivity import noise_level, point_sensitivity
-from pipeline.projection.verdicts import TARGET, THRESHOLD, crossing, crossing_text
+from pipeline.projection.verdicts import (
+    TARGET,
+    THRESHOLD,
+    beats_default_from,
+    crossing,
+    crossing_text,
+)
 from pipeline.report import figures as figs
 from pipeline.report.aggregate import (
     Aggregates,
@@ -275,6 +289,123 @@ def sensitivities(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+# --------------------------------------------------------------------------- what it would take
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _hydra_value(value: object) -> str:
+    if value is None:
+        return "null"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def stored_cost_overrides(composed: Profile, stored: Profile) -> list[str]:
+    """Overrides that turn the composed profile's cost distributions into the stored ones.
+
+    A grid may fix a cost (``cpu.costs.ephmap_pte.high=500``) that the report's own
+    composition does not carry; the budget must solve the costs the store was swept with.
+    """
+    extra = [f"cpu.ghz={stored.ghz!r}"] if composed.ghz != stored.ghz else []
+    for name, spec in stored.cost_specs.items():
+        mine = composed.cost_specs.get(name)
+        for key, value in asdict(spec).items():
+            if mine is None or getattr(mine, key) != value:
+                extra.append(f"cpu.costs.{name}.{key}={_hydra_value(value)}")
+    return extra
+
+
+def cpu_config(
+    cpu: str, stored: Profile, cfg: DictConfig, overrides: Sequence[str], composer: Composer
+) -> tuple[DictConfig, bool]:
+    """A composed configuration whose CPU profile draws the costs ``stored`` was swept with.
+
+    The report's own model overrides, ``cpu``, seed and samples; when the store's
+    profile has other cost distributions (a grid that fixed a cost), the overrides
+    that restore them (:func:`stored_cost_overrides`). Returns the config and
+    whether its cost profile is the stored one.
+    """
+    mine = [f"cpu={cpu}", f"seed={stored.seed}", f"samples={stored.samples}"]
+    taken = {_override_key(o) for o in mine} | {"experiment"}
+    wanted = [o for o in model_overrides(overrides) if _override_key(o) not in taken] + mine
+    composed = composer.compose(wanted)
+    profile = make_profile(composed)
+    if profile.cost_profile == stored.cost_profile:
+        return composed, True
+    extra = stored_cost_overrides(profile, stored)
+    again = {_override_key(e) for e in extra}
+    composed = composer.compose([*(o for o in wanted if _override_key(o) not in again), *extra])
+    return composed, make_profile(composed).cost_profile == stored.cost_profile
+
+
+BUDGET_COLUMNS = (
+    "workload",
+    "cpu",
+    "stage",
+    "slowdown_p50",
+    "p_meets_target",
+    "cost",
+    "adds_ns_per_op",
+    "median_ns",
+    "lowest_ns",
+    "p50_factor",
+    "confident_factor",
+    "matches",
+)
+"""The budget table: per focus point and cost (or the top pair, ``a+b``), what
+:func:`pipeline.projection.answer.budgets` finds, and whether the costs solved are the stored ones."""
+
+
+def focus_budgets(
+    focus: pd.DataFrame,
+    stage: str,
+    grid: Grid | None,
+    cfg: DictConfig,
+    overrides: Sequence[str],
+    composer: Composer,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """What each cost would need at ``stage`` for every focus (workload, CPU profile).
+
+    :func:`pipeline.projection.answer.budgets` on each focus point (the stored
+    profile's point at the focus dimensions, as the sensitivity uses it) with the
+    CPU profile's composed configuration (:func:`cpu_config`, one composition per
+    CPU profile), ranked by the stored row's extra time per cost: every cost that
+    adds time, and the top two moved together, as ``asi-answer answer.budget=true``
+    prints them (a few dozen model runs on one point per cost: about 0.2 s a focus
+    point at 1024 samples). Returns the table (:data:`BUDGET_COLUMNS`) and, per CPU
+    profile, what its probabilities are conditional on
+    (:func:`pipeline.projection.answer.conditional_on`).
+    """
+    tables, conditions, configs = [], {}, {}
+    for _, row in focus[focus["stage"] == stage].iterrows():
+        workload, cpu = str(row["workload"]), str(row["cpu"])
+        profile = stage_profile(grid, workload, cpu, stage, cfg, composer)
+        key = (cpu, profile.cost_profile)
+        if key not in configs:
+            configs[key] = cpu_config(cpu, profile, cfg, overrides, composer)
+        composed, matches = configs[key]
+        conditions.setdefault(cpu, conditional_on(composed))
+        point = {**profile.base_point, **{k: row[k] for k in DIMENSIONS}}
+        table = budgets(pd.DataFrame([row.to_dict()]), composed, [point])
+        if table.empty:
+            continue
+        tables.append(
+            table.assign(
+                workload=workload,
+                cpu=cpu,
+                stage=stage,
+                slowdown_p50=row["slowdown_p50"],
+                p_meets_target=row["p_meets_target"],
+                matches=matches,
+            )
+        )
+    for cpu in sorted(set(focus["cpu"]) - set(conditions)):
+        conditions[cpu] = conditional_on(composer.compose([f"cpu={cpu}"]))
+    if not tables:
+        return pd.DataFrame(columns=list(BUDGET_COLUMNS)), conditions
+    return pd.concat(tables, ignore_index=True)[list(BUDGET_COLUMNS)], conditions
+
+
 # --------------------------------------------------------------------------- collecting
 @dataclass
 class Report:
@@ -300,6 +431,12 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     figures: list = field(default_factory=list)
     generated_at: str = ""
+    budget: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """What each cost would need at the final stage (:func:`focus_budgets`)."""
+    conditions: dict[str, str] = field(default_factory=dict)
+    """Per CPU profile, what its probabilities are conditional on."""
+    baseline: str = "mitigations_off"
+    """``baseline.name``: what the verdicts compare with."""
 
 
 def collect(
@@ -357,12 +494,16 @@ def collect(
     cover = coverage(counts, aggs.stage_summary)
     missing, examples = missing_cells(grid, aggs.cube) if grid is not None else (0, pd.DataFrame())
     tick = time.perf_counter()
-    projection = projections(aggs.cube, stages)
+    baseline = str(cfg.baseline.name)
+    projection = projections(aggs.cube, stages, baseline)
     scenarios = scenario_summary(projection, stages)
     focus = focus_table(projection, aggs.cube, cfg, grid, s.focus_file_size, composer)
     final = stages[-1]
     sensitivity = sensitivities(focus, final, grid, cfg, composer)
     timings["project_s"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    budget, conditions = focus_budgets(focus, final, grid, cfg, overrides, composer)
+    timings["budget_s"] = time.perf_counter() - tick
     report = Report(
         settings=s,
         stages=stages,
@@ -379,6 +520,9 @@ def collect(
         scheduler=f"{info.name} ({info.workers} workers{', ' + info.detail if info.detail else ''})",
         timings=timings,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        budget=budget,
+        conditions=conditions,
+        baseline=baseline,
     )
     nightly(report, err)
     return report, cfg
@@ -415,7 +559,8 @@ def nightly(report: Report, err: Out) -> None:
         flagged = int(report.comparison["moved"].sum())
         err(
             f"asi-report: compared with {previous}: {flagged} projection(s) moved by more "
-            f"than {100 * s.threshold:g} points or changed verdict"
+            f"than {100 * s.threshold:g} points, changed verdict or moved P(<1 %) / P(<5 %) "
+            f"by more than {hist.PROBABILITY_MOVE:g}"
         )
 
 
@@ -432,6 +577,17 @@ def pct(x: float) -> str:
         if abs(value) < 100
         else f"{value:,.0f}"
     )
+
+
+def signed(x: float) -> str:
+    """:func:`pct` with its sign (``-0.012`` -> ``-1.2``, ``0.003`` -> ``+0.3``)."""
+    text = pct(x)
+    return text if text == "n/a" or text.startswith("-") else f"+{text}"
+
+
+VS_DEFAULT: dict[str, str] = dict(zip(QUANTILES, VS_DEFAULT_QUANTILES, strict=True))
+"""Quantile name (``p05``...) -> the column of the slowdown against the kernel's default."""
+VS_DEFAULT_P05, VS_DEFAULT_P50, VS_DEFAULT_P95 = (VS_DEFAULT[q] for q in ("p05", "p50", "p95"))
 
 
 def draw(report: Report) -> list:
@@ -469,6 +625,13 @@ def draw(report: Report) -> list:
         figs.waterfall(focus_here[focus_here["stage"] == final], final, cpu, folder),
         figs.tornado(sens[sens["cpu"] == cpu] if not sens.empty else sens, final, cpu, folder),
         figs.trend(trend_rows, final, cpu, folder),
+        figs.confidence(
+            focus,
+            report.stages,
+            report.conditions,
+            folder,
+            int(report.sensitivity["samples"].max()) if not report.sensitivity.empty else None,
+        ),
     ]
 
 
@@ -491,17 +654,26 @@ def projection_matrix(report: Report) -> list[dict]:
                 cells.append({"text": "missing", "tone": "missing", "title": "not in the store"})
                 continue
             r = by_stage.loc[stage]
+            versus = r[VS_DEFAULT_P50]
             cells.append(
                 {
                     "text": f"{pct(value)} %",
                     "range": f"{pct(r['slowdown_p05'])}–{pct(r['slowdown_p95'])}",
+                    "confidence": f"P<1 % {r['p_meets_target']:.2f} · P<5 % "
+                    f"{r['p_under_threshold']:.2f}",
+                    "versus": f"{signed(versus)} %",
+                    "faster": bool(versus < 0),
                     "tone": "meets" if value < TARGET else "under" if value < THRESHOLD else "over",
                     "title": f"throughput loss {pct(r['throughput_loss_p50'])} %; top exit source "
                     f"{r['dominant_exit_source']}; top cost {r['dominant_cost']} "
-                    f"({100 * r['dominant_cost_share']:.0f} %)",
+                    f"({100 * r['dominant_cost_share']:.0f} %); vs the kernel's default "
+                    f"{signed(versus)} % [{signed(r[VS_DEFAULT_P05])} to "
+                    f"{signed(r[VS_DEFAULT_P95])} %], P(faster than the default) "
+                    f"{r['p_beats_default']:.2f}",
                 }
             )
         last = by_stage.loc[final] if final in by_stage.index else None
+        faster = beats_default_from(group) if len(group) else None
         rows.append(
             {
                 "workload": workload,
@@ -518,6 +690,12 @@ def projection_matrix(report: Report) -> list[dict]:
                 if present
                 else "n/a",
                 "verdict": last["verdict"] if last is not None else "incomplete",
+                "p_meets": f"{last['p_meets_target']:.2f}" if last is not None else "n/a",
+                "p_under": f"{last['p_under_threshold']:.2f}" if last is not None else "n/a",
+                "versus_final": f"{signed(last[VS_DEFAULT_P50])} %" if last is not None else "n/a",
+                "beats_default": f"faster than the default from {faster} on"
+                if faster
+                else "not faster than the default at any stage stored",
                 "dominant": f"{last['dominant_cost']} ({100 * last['dominant_cost_share']:.0f} %)"
                 if last is not None
                 else "",
@@ -536,6 +714,7 @@ def write_tables(report: Report) -> dict[str, str]:
         "stage_summary": report.aggregates.stage_summary,
         "coverage": report.coverage,
         "sensitivity": report.sensitivity,
+        "budget": report.budget,
     }
     if report.comparison is not None:
         tables["nightly_comparison"] = report.comparison
@@ -604,11 +783,16 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
                     "before": pct(r.previous_p50),
                     "now": pct(r.slowdown_p50),
                     "delta": f"{100 * r.delta_p50:+.2f}" if np.isfinite(r.delta_p50) else "n/a",
+                    "p_meets_before": _probability(r.previous_p_meets_target),
+                    "p_meets_now": _probability(r.p_meets_target),
+                    "versus_before": signed(getattr(r, f"previous_{VS_DEFAULT_P50}")),
+                    "versus_now": signed(getattr(r, VS_DEFAULT_P50)),
                     "status": r.status,
                 }
                 for r in flagged.itertuples()
             ],
         }
+    budget_rows = budget_context(report)
     scen = report.scenarios
     grid_wide = []
     for (workload, cpu), rows in scen.groupby(["workload", "cpu"], sort=True):
@@ -622,6 +806,8 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
                 "meets": f"{100 * (rows['final_slowdown_p50'] < TARGET).mean():.0f} %",
                 "worst": f"{pct(rows['final_slowdown_p50'].max())} %",
                 "median": f"{pct(rows['final_slowdown_p50'].median())} %",
+                "p_meets": f"{rows['final_p_meets_target'].mean():.2f}",
+                "faster": f"{100 * (rows[f'final_{VS_DEFAULT_P50}'] < 0).mean():.0f} %",
             }
         )
     cover = report.coverage
@@ -662,11 +848,94 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
         "top_costs": top_costs,
         "comparison": comparison,
         "threshold_points": f"{100 * s.threshold:g}",
+        "probability_move": f"{hist.PROBABILITY_MOVE:g}",
+        "budget": budget_rows,
+        "budget_missing": sorted(
+            {(r.workload, r.cpu) for r in report.focus.itertuples()}
+            - {(e["workload"], e["cpu"]) for e in budget_rows}
+        ),
+        "conditions": [{"cpu": c, "text": t} for c, t in sorted(report.conditions.items())],
+        "baseline": report.baseline,
         "figures": report.figures,
         "tables": tables,
         "timings": {k: f"{v:.1f}" for k, v in report.timings.items()},
         "pct": pct,
     }
+
+
+def _probability(x: float) -> str:
+    return f"{x:.2f}" if x is not None and np.isfinite(x) else "n/a"
+
+
+def _ns(x: float) -> str:
+    return f"{x:,.3g}"
+
+
+def budget_context(report: Report) -> list[dict]:
+    """The budget table, one entry per focus (workload, CPU profile), with a sentence each."""
+    entries = []
+    if report.budget.empty:
+        return entries
+    for (workload, cpu), rows in report.budget.groupby(["workload", "cpu"], sort=True):
+        first = rows.iloc[0]
+        costs = []
+        for r in rows.itertuples():
+            single = "+" not in r.cost
+            costs.append(
+                {
+                    "cost": r.cost,
+                    "adds": _ns(r.adds_ns_per_op),
+                    "median": _ns(r.median_ns) if single else "",
+                    "lowest": _ns(r.lowest_ns) if single else "",
+                    "p50": _needs(r.p50_factor, r.median_ns, single),
+                    "confident": _needs(r.confident_factor, r.median_ns, single),
+                }
+            )
+        reachable = [
+            r
+            for r in rows.itertuples()
+            if "+" not in r.cost and r.p50_factor is not None and np.isfinite(r.p50_factor)
+        ]
+        if first["slowdown_p50"] < TARGET:
+            sentence = f"{workload} on {cpu} already meets the 1 % target at the median."
+        elif reachable:
+            best = reachable[0]
+            sentence = (
+                f"{workload} on {cpu} reaches 1 % at the median if {best.cost} costs under "
+                f"{_ns(best.p50_factor * best.median_ns)} ns (today's median: "
+                f"{_ns(best.median_ns)} ns), the other costs as they are."
+            )
+        else:
+            pairs = [
+                r
+                for r in rows.itertuples()
+                if "+" in r.cost and r.p50_factor is not None and np.isfinite(r.p50_factor)
+            ]
+            sentence = (
+                f"{workload} on {cpu}: no single cost reaches 1 % at the median inside its "
+                f"documented range"
+                + (
+                    f"; {pairs[0].cost.replace('+', ' and ')} together do at "
+                    f"{100 * pairs[0].p50_factor:.0f} % of today's medians."
+                    if pairs
+                    else ", nor do the top two together."
+                    if any("+" in c for c in rows["cost"])
+                    else "."
+                )
+            )
+        entries.append(
+            {
+                "workload": workload,
+                "cpu": cpu,
+                "stage": first["stage"],
+                "now": f"{pct(first['slowdown_p50'])} %",
+                "p_meets": _probability(first["p_meets_target"]),
+                "sentence": sentence,
+                "matches": bool(rows["matches"].all()),
+                "costs": costs,
+            }
+        )
+    return entries
 
 
 def markdown(report: Report, context: dict) -> str:
@@ -688,18 +957,39 @@ def markdown(report: Report, context: dict) -> str:
             f"Points: {context['stored']:,} (whole store; no grid to measure coverage against)."
         )
     lines += ["", f"## Projection at the focus point ({' → '.join(context['stages'])})", ""]
-    lines.append("| workload | cpu | focus | " + " | ".join(context["stages"]) + " | verdict |")
-    lines.append("|" + "---|" * (len(context["stages"]) + 4))
+    lines.append(
+        "| workload | cpu | focus | "
+        + " | ".join(context["stages"])
+        + " | verdict | P(<1 %) | P(<5 %) |"
+    )
+    lines.append("|" + "---|" * (len(context["stages"]) + 6))
     for row in context["matrix"]:
-        cells = " | ".join(c["text"] for c in row["cells"])
-        lines.append(
-            f"| {row['workload']} | {row['cpu']} | {row['focus']} | {cells} | {row['verdict']} |"
+        cells = " | ".join(
+            f"{c['text']} ({c['versus']} vs default)" if c.get("versus") else c["text"]
+            for c in row["cells"]
         )
-    lines += ["", "Slowdown p50; crossings:", ""]
+        lines.append(
+            f"| {row['workload']} | {row['cpu']} | {row['focus']} | {cells} | {row['verdict']} "
+            f"| {row['p_meets']} | {row['p_under']} |"
+        )
+    lines += [
+        "",
+        "Slowdown p50 against mitigations=off (in brackets: against the kernel's default "
+        "mitigations, negative = ASI faster); P(<1 %), P(<5 %) after the whole roadmap; crossings:",
+        "",
+    ]
     for row in context["matrix"]:
         lines.append(
-            f"- {row['workload']} on {row['cpu']}: {row['threshold']}; {row['target']}; remaining mostly {row['dominant']}."
+            f"- {row['workload']} on {row['cpu']}: {row['threshold']}; {row['target']}; "
+            f"{row['beats_default']}; remaining mostly {row['dominant']}."
         )
+    if context["conditions"]:
+        lines += ["", "Probabilities are conditional on:", ""]
+        lines += [f"- {c['cpu']}: {c['text']}" for c in context["conditions"]]
+    if context["budget"]:
+        lines += ["", f"## What it would take at {context['final']}", ""]
+        for entry in context["budget"]:
+            lines.append(f"- {entry['sentence']}")
     if context["top_costs"]:
         lines += ["", f"## What drives the spread at {context['final']}", ""]
         for row in context["top_costs"]:
@@ -711,10 +1001,15 @@ def markdown(report: Report, context: dict) -> str:
             for f in comp["flagged"]:
                 lines.append(
                     f"- **{f['status']}**: {f['workload']} / {f['cpu']} / {f['stage']}: "
-                    f"{f['before']} % → {f['now']} % ({f['delta']} points)"
+                    f"{f['before']} % → {f['now']} % ({f['delta']} points), P(<1 %) "
+                    f"{f['p_meets_before']} → {f['p_meets_now']}, vs default "
+                    f"{f['versus_before']} % → {f['versus_now']} %"
                 )
         else:
-            lines.append(f"Nothing moved by more than {context['threshold_points']} points.")
+            lines.append(
+                f"Nothing moved by more than {context['threshold_points']} points, no "
+                f"probability by more than {context['probability_move']}."
+            )
     lines += ["", "## Figures", ""]
     for fig in context["figures"]:
         lines.append(f"- [{fig.title}]({fig.path}): {fig.caption}")

@@ -385,3 +385,105 @@ def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
         f"From {len(dates)} night(s), {points(len(nights), 'recorded point')}."
     )
     return Figure(path, title, caption, len(nights))
+
+
+# --------------------------------------------------------------------------- 6. confidence
+CONFIDENCE_LEVELS: dict[str, str] = {
+    "p_meets_target": f"P(< {100 * TARGET:g} %)",
+    "p_under_threshold": f"P(< {100 * THRESHOLD:g} %)",
+}
+"""The confidence columns (:data:`model.evaluate.CONFIDENCE`) and their legend labels."""
+
+
+def confidence(
+    focus: pd.DataFrame,
+    stages: Sequence[str],
+    conditions: Mapping[str, str],
+    folder: Path,
+    samples: int | None = None,
+) -> Figure:
+    """The probability of meeting 1 % and 5 % at each roadmap stage, per workload and CPU profile.
+
+    ``focus``: the focus projection (every workload, CPU profile and stage at
+    its focus point) with the confidence columns; ``conditions``: per CPU
+    profile, what its probabilities are conditional on (its priors, or a
+    calibrated posterior).
+    """
+    name = "confidence.png"
+    title = "Probability of meeting 1 % and 5 %, by roadmap stage"
+    levels = [c for c in CONFIDENCE_LEVELS if c in focus.columns]
+    if focus.empty or not levels:
+        path = _empty(folder, name, "No focus projection with confidence columns to draw.")
+        caption = f"{title}: not drawn. From {points(0, 'focus point')}."
+        return Figure(path, title, caption, 0)
+    order = {stage: i for i, stage in enumerate(stages)}
+    long = focus.melt(
+        id_vars=["workload", "cpu", "stage"],
+        value_vars=levels,
+        var_name="level",
+        value_name="probability",
+    )
+    long["level"] = long["level"].map(CONFIDENCE_LEVELS)
+    long["x"] = long["stage"].map(order)
+    long = long.dropna(subset=["x", "probability"]).sort_values(["workload", "cpu", "x"])
+    workloads = sorted(set(long["workload"]))
+    cpus = sorted(set(long["cpu"]))
+    palette = dict(zip(cpus, sns.color_palette("deep", n_colors=max(len(cpus), 1)), strict=False))
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.8):
+        fig, axes = _grid(len(workloads), width=4.6, height=3.4)
+        for ax, workload in zip(axes, workloads, strict=True):
+            sns.lineplot(
+                data=long[long["workload"] == workload],
+                x="x",
+                y="probability",
+                hue="cpu",
+                hue_order=cpus,
+                style="level",
+                style_order=list(CONFIDENCE_LEVELS.values()),
+                palette=palette,
+                markers=True,
+                dashes={
+                    list(CONFIDENCE_LEVELS.values())[0]: "",
+                    list(CONFIDENCE_LEVELS.values())[1]: (4, 2),
+                },
+                estimator=None,
+                units="cpu",
+                ax=ax,
+                legend=ax is axes[0],
+            )
+            ax.axhline(0.9, color="0.35", lw=0.8, ls=":")
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_xticks(range(len(stages)), list(stages), rotation=60, ha="right", fontsize=7)
+            ax.yaxis.set_major_formatter(
+                matplotlib.ticker.FuncFormatter(lambda v, _: f"{100 * v:g} %")
+            )
+            ax.set_xlabel("")
+            ax.set_ylabel("probability")
+            ax.set_title(workload, fontsize=9)
+        legend = axes[0].get_legend()
+        if legend is not None:
+            handles, labels = legend.legend_handles, [t.get_text() for t in legend.texts]
+            legend.remove()
+            fig.legend(
+                handles,
+                labels,
+                loc="upper center",
+                ncol=min(len(labels), 7),
+                frameon=False,
+                bbox_to_anchor=(0.5, 1.06),
+                fontsize=8,
+            )
+        fig.tight_layout()
+        path = _save(fig, folder, name)
+    given = "; ".join(f"{cpu}: {conditions.get(cpu, 'its priors')}" for cpu in cpus)
+    caption = (
+        f"{title}: at each workload's focus point and each CPU profile (colour), the share of "
+        f"the {f'{samples:,} ' if samples else ''}paired Monte Carlo cost samples whose slowdown "
+        f"against mitigations=off is below the {100 * TARGET:g} % target (solid) and the "
+        f"{100 * THRESHOLD:g} % threshold (dashed); common random numbers, so stages compare "
+        f"sample by sample; dotted 90 %. Conditional on the cost distributions of each CPU "
+        f"profile, not on the model being right: {given}. "
+        f"From {points(len(focus), 'focus point')} ({len(workloads)} workload(s) x "
+        f"{len(cpus)} CPU profile(s) x the stages stored)."
+    )
+    return Figure(path, title, caption, len(focus))

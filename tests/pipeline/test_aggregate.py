@@ -10,6 +10,13 @@ from omegaconf import OmegaConf
 
 from model.evaluate import evaluate
 from pipeline.configuration.errors import ConfigError
+from pipeline.projection.projection import (
+    BEATS_DEFAULT,
+    CONFIDENCE_COLUMNS,
+    VS_DEFAULT_QUANTILES,
+    projections,
+)
+from pipeline.projection.verdicts import verdict
 from pipeline.report import aggregate as agg
 from pipeline.store import lookup, part_files
 from pipeline.sweep.points import point_columns
@@ -94,6 +101,48 @@ def test_stage_summary_counts_and_shares(small_store):
     assert (summary["slowdown_p50_mean"] <= summary["slowdown_p50_max"]).all()
     rfc = summary[summary["mitigations"] == "rfc_v2"]
     assert (rfc["under_threshold_mean"] < 1).all()  # RFC v2 is far over 5 % for fio
+
+
+def test_the_cube_and_the_projection_carry_the_confidence_and_the_default_baseline(small_store):
+    """P(<1 %), P(<5 %) and the slowdown against the kernel's default, as the model computes them."""
+    store, grid = small_store
+    carried = (*CONFIDENCE_COLUMNS, *VS_DEFAULT_QUANTILES, BEATS_DEFAULT, "t_default_mean")
+    assert set(carried) <= set(agg.CUBE_METRICS) <= set(agg.METRIC_COLUMNS)
+    with threads():
+        out = agg.aggregate(store)
+    rows = grid.points.filter(pa.compute.equal(grid.points.column("profile"), 3))
+    profile = grid.profiles[3]
+    direct = evaluate(point_columns(rows, profile), profile.costs())
+    cube = out.cube.set_index(list(agg.CUBE_KEYS))
+    for i in range(rows.num_rows):
+        key = (
+            profile.workload,
+            profile.cpu,
+            profile.mitigations,
+            *(int(rows.column(k)[i].as_py()) for k in ("cpus", "file_size", "ephmap_slots")),
+        )
+        for column in carried:
+            assert cube.loc[key, column] == direct[column][i], column
+    stages = sorted(set(out.cube["mitigations"]))
+    projection = projections(out.cube, stages)
+    for column in carried:
+        np.testing.assert_array_equal(
+            np.sort(projection[column].to_numpy()), np.sort(out.cube[column].to_numpy())
+        )
+    assert projection[list(CONFIDENCE_COLUMNS)].stack().between(0, 1).all()
+    p05, p50, p95 = (projection[c] for c in VS_DEFAULT_QUANTILES)
+    assert (p05 <= p50).all() and (p50 <= p95).all()
+    # P(<1 %) <= P(<5 %) for every point: the same samples, a lower line
+    assert (projection["p_meets_target"] <= projection["p_under_threshold"]).all()
+    # verdicts read the baseline asked for; both slowdowns stay in the rows
+    versus = projections(out.cube, stages, "kernel_default")
+    assert list(versus["verdict"]) == [verdict(v) for v in versus["slowdown_vs_default_p50"]]
+    assert list(projection["verdict"]) == [verdict(v) for v in projection["slowdown_p50"]]
+    summary = out.stage_summary
+    for column in CONFIDENCE_COLUMNS:
+        assert summary[f"{column}_mean"].between(0, 1).all()
+        assert (summary[f"{column}_min"] <= summary[f"{column}_mean"]).all()
+    assert (summary["slowdown_vs_default_p50_mean"] <= summary["slowdown_vs_default_p50_max"]).all()
 
 
 def test_a_partial_store_aggregates_what_is_there_and_skips_unreadable_parts(tmp_path):

@@ -92,6 +92,10 @@ def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_
             row_text = [rows.nth(i).inner_text() for i in range(rows.count())]
             headers = page.locator("#projection thead th").all_inner_texts()
             moved = page.locator("#moved tbody tr").count()
+            budget_tables = page.locator("table.budget-table").count()
+            versus = page.locator("#projection td small.versus").count()
+            stored_cells = page.locator("#projection td.num:not(.missing)").count()
+            figure_titles = page.locator("figcaption b").all_inner_texts()
             captions = page.locator("figcaption").all_inner_texts()
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
@@ -100,7 +104,7 @@ def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, ARTIFACTS / "report.png")
     assert problems == [] and outside == []
-    assert len(images) == 5
+    assert len(images) == 6
     for image in images:
         assert image["complete"] and image["width"] > 0, image
     assert headers[2:9] == [
@@ -112,7 +116,12 @@ def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_
         "multi_slot",
         "metadata_mapped",
     ]
+    assert headers[-2:] == ["vs kernel default", "crossings"]
+    assert versus == stored_cells > 0  # both baselines in every stored cell
+    # one per focus workload x CPU profile whose final stage is stored (night 2 lacks some)
+    assert 1 <= budget_tables <= len(row_text)
     assert len(row_text) == 2 and row_text[0].startswith("fio_randread_tmpfs")
     assert moved >= 1  # the recalibrated ephmap_pte moved fio's long-term projection
-    assert len(captions) == 5 and all("From " in c for c in captions)
+    assert len(captions) == 6 and all("From " in c for c in captions)
+    assert any("Probability of meeting 1 % and 5 %" in t for t in figure_titles)
     assert shot.stat().st_size > 50_000

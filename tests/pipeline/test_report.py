@@ -5,22 +5,34 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from markupsafe import escape
+from omegaconf import OmegaConf
 
-from pipeline.configuration.compose import compose_config
+from model.evaluate import evaluate
+from pipeline.configuration.compose import compose_config, costs_for, point_from_config
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection import history as hist
-from pipeline.projection.verdicts import crossing
-from pipeline.report.build import build, settings
+from pipeline.projection.answer import budgets, conditional_on
+from pipeline.projection.projection import (
+    CONFIDENCE_COLUMNS,
+    SCENARIO_KEYS,
+    VS_DEFAULT_QUANTILES,
+    at,
+)
+from pipeline.projection.verdicts import beats_default_from, crossing
+from pipeline.report import figures as figs
+from pipeline.report.build import budget_context, build, projection_matrix, settings
+from pipeline.store.schema import METRIC_COLUMNS
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
 
-FIGURES = ("loss_vs_cpus", "size_slot_heatmap", "waterfall", "tornado", "trend")
+FIGURES = ("loss_vs_cpus", "size_slot_heatmap", "waterfall", "tornado", "trend", "confidence")
 
 
 def overrides(root: Path, store: Path, name: str, *extra: str) -> list[str]:
@@ -67,7 +79,14 @@ def test_the_folder_holds_page_summary_figures_and_tables(partial_report):
         assert str(escape(figure.caption)) in html
     summary = (folder / "summary.md").read_text()
     assert summary.startswith("# ASI slowdown") and "| workload | cpu |" in summary
-    for name in ("projection_focus", "scenarios", "stage_summary", "coverage", "sensitivity"):
+    for name in (
+        "projection_focus",
+        "scenarios",
+        "stage_summary",
+        "coverage",
+        "sensitivity",
+        "budget",
+    ):
         assert (folder / "data" / f"{name}.csv").is_file()
 
 
@@ -116,6 +135,133 @@ def test_sensitivity_recomputes_the_stored_median_and_ranks_costs(partial_report
     assert np.all(np.diff(np.abs(fio["spearman"].to_numpy())) <= 1e-12)
 
 
+def test_both_baselines_and_the_confidence_are_in_the_projection(partial_report):
+    index, report, _ = partial_report
+    focus = report.focus
+    for column in (*CONFIDENCE_COLUMNS, *VS_DEFAULT_QUANTILES):
+        assert column in focus and focus[column].notna().all()
+    # the scenario summary: the probability that the whole roadmap reaches the target, and
+    # from which stage ASI beats the default, as the verdicts module reads the rows
+    for key, rows in report.projection.groupby(list(SCENARIO_KEYS)):
+        scen = at(report.scenarios, dict(zip(SCENARIO_KEYS, key, strict=True))).iloc[0]
+        assert scen["final_p_meets_target"] == rows.iloc[-1]["p_meets_target"]
+        assert scen["beats_default_from"] == beats_default_from(rows)
+    html = index.read_text()
+    assert "<th>vs kernel default</th>" in html
+    cells = [c for row in projection_matrix(report) for c in row["cells"] if "versus" in c]
+    assert cells and html.count('class="versus') == len(cells)
+    assert "not faster than the default at any stage stored" in html  # sapphire_rapids: no PTI
+    conditional = re.search(r'<p class="meta" id="conditional">(.*?)</p>', html, re.S).group(1)
+    assert "the priors of cpu=sapphire_rapids" in conditional
+    summary = (index.parent / "summary.md").read_text()
+    assert "| verdict | P(<1 %) | P(<5 %) |" in summary and "vs default)" in summary
+
+
+def test_the_matrix_says_from_which_stage_asi_is_faster_than_the_default(partial_report):
+    _, report, _ = partial_report
+    focus = report.focus.copy()
+    later = focus["stage_index"] >= report.stages.index("cr3_noflush")
+    focus.loc[later, "slowdown_vs_default_p50"] = -0.004
+    rows = projection_matrix(replace(report, focus=focus))
+    for row in rows:
+        stages = list(focus[(focus["workload"] == row["workload"])]["stage"])
+        first = next(s for s in stages if report.stages.index(s) >= 3)
+        assert row["beats_default"] == f"faster than the default from {first} on"
+        assert [c["faster"] for c in row["cells"] if "faster" in c] == [
+            report.stages.index(s) >= 3 for s in stages
+        ]
+        assert row["versus_final"] in ("-0.4 %", "n/a")
+
+
+def test_the_budget_table_is_what_asi_answer_solves(partial_report):
+    """The report's budget at the final stage equals ``budgets()`` on the composed focus point."""
+    index, report, _ = partial_report
+    budget = report.budget
+    final = report.stages[-1]
+    assert not budget.empty and set(budget["stage"]) == {final} and budget["matches"].all()
+    focus_final = report.focus[report.focus["stage"] == final]
+    assert set(budget["workload"]) == set(focus_final["workload"])
+    row = focus_final.iloc[0]
+    cfg = compose_config(
+        [
+            f"workload={row['workload']}",
+            f"cpu={row['cpu']}",
+            f"mitigations={final}",
+            f"cpus={int(row['cpus'])}",
+            f"workload.file_size={int(row['file_size'])}",
+            f"ephmap.slots={int(row['ephmap_slots'])}",
+            f"samples={SMALL_SAMPLES}",
+        ]
+    )
+    point = point_from_config(cfg)
+    table = pd.DataFrame(evaluate({k: np.array([v]) for k, v in point.items()}, costs_for(cfg)))
+    expected = budgets(table, cfg, [point])
+    mine = budget[budget["workload"] == row["workload"]].reset_index(drop=True)
+    assert list(mine["cost"]) == list(expected["cost"])
+    for column in ("adds_ns_per_op", "median_ns", "lowest_ns"):
+        np.testing.assert_allclose(mine[column], expected[column], rtol=1e-12)
+    for column in ("p50_factor", "confident_factor"):
+        np.testing.assert_allclose(
+            mine[column].astype(float), expected[column].astype(float), rtol=1e-12
+        )
+    assert mine["cost"].iloc[-1].count("+") == 1  # the top pair last
+    html = index.read_text()
+    assert html.count('<table class="budget-table"') == budget.groupby(["workload", "cpu"]).ngroups
+    for entry in budget_context(report):
+        assert str(escape(entry["sentence"])) in html
+        assert entry["sentence"].startswith(f"{entry['workload']} on {entry['cpu']}")
+    summary = (index.parent / "summary.md").read_text()
+    assert f"## What it would take at {final}" in summary
+
+
+def test_the_confidence_caption_names_priors_or_the_calibrated_posterior(tmp_path):
+    calibrated = OmegaConf.create(
+        {
+            "cpu": {
+                "name": "sapphire_rapids_lab",
+                "provenance": {
+                    "date": "2026-12-01",
+                    "inputs": ["a.csv", "b.csv"],
+                    "base_profile": "sapphire_rapids",
+                },
+            }
+        }
+    )
+    priors = OmegaConf.create({"cpu": {"name": "amd_zen4"}})
+    stages = ["a", "b", "c"]
+    focus = pd.DataFrame(
+        [
+            {
+                "workload": w,
+                "cpu": c,
+                "stage": s,
+                "p_meets_target": 0.1 * i,
+                "p_under_threshold": 0.3 * i,
+            }
+            for w in ("w1", "w2")
+            for c in ("sapphire_rapids_lab", "amd_zen4")
+            for i, s in enumerate(stages)
+        ]
+    )
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    conditions = {c.cpu.name: conditional_on(c) for c in (calibrated, priors)}
+    figure = figs.confidence(focus, stages, conditions, folder, samples=64)
+    assert (tmp_path / figure.path).stat().st_size > 5_000
+    assert (
+        "the posterior of cpu=sapphire_rapids_lab, calibrated by asi-calibrate on 2026-12-01"
+        in (figure.caption)
+    )
+    assert "from 2 input file(s)" in figure.caption
+    assert "amd_zen4: the priors of cpu=amd_zen4" in figure.caption
+    assert "64 paired Monte Carlo cost samples" in figure.caption
+    assert figure.caption.endswith(
+        "From 12 focus points (2 workload(s) x 2 CPU profile(s) x the stages stored)."
+    )
+    empty = figs.confidence(focus.head(0), stages, {}, folder)
+    assert empty.points == 0 and "not drawn" in empty.caption
+
+
 @pytest.mark.parametrize(
     ("values", "level", "expected"),
     [
@@ -158,6 +304,14 @@ def test_nightly_mode_records_the_night_and_flags_what_moved(tmp_path):
     assert moved["delta_p50"] > 0.005
     steady = compared.loc[("fio_randread_tmpfs", "rfc_v2")]  # no ephmap: ephmap_pte is unused
     assert not steady["moved"] and steady["status"] == "steady" and steady["delta_p50"] == 0
+    assert steady["delta_p_meets_target"] == 0 and steady["delta_slowdown_vs_default_p50"] == 0
+    assert np.isfinite(moved["delta_slowdown_vs_default_p50"])  # recorded both nights
+    recorded = hist.read(tmp_path / "history")
+    assert recorded[list(CONFIDENCE_COLUMNS)].notna().all().all()
+    # the budget solves the costs the second grid was swept with (ephmap_pte recalibrated)
+    assert report.budget["matches"].all()
+    fio = report.budget[report.budget["cost"] == "ephmap_pte"]
+    assert (fio["median_ns"] > 20).all()  # high=500 moved the median up from ~14 ns
     html = index.read_text()
     assert "Compared with the previous night (2026-01-01)" in html and 'id="moved"' in html
     trend = next(f for f in report.figures if f.path.endswith("trend.png"))
@@ -167,15 +321,7 @@ def test_nightly_mode_records_the_night_and_flags_what_moved(tmp_path):
 
 
 def test_history_rerun_of_a_night_keeps_the_latest(tmp_path):
-    rows = pd.DataFrame(
-        {
-            **{k: ["w"] if k in ("workload", "cpu", "stage") else [1] for k in hist.KEYS},
-            **{
-                v: [0.02] if v.startswith(("slowdown", "throughput")) else ["x"]
-                for v in hist.VALUES
-            },
-        }
-    ).assign(stage_index=0)
+    rows = history_rows()
     hist.record(tmp_path, rows, "2026-01-01")
     hist.record(tmp_path, rows.assign(slowdown_p50=0.03), "2026-01-01")
     hist.record(tmp_path, rows.assign(slowdown_p50=0.10, verdict="y"), "2026-01-02")
@@ -188,6 +334,58 @@ def test_history_rerun_of_a_night_keeps_the_latest(tmp_path):
         nights[nights.date == "2026-01-02"], nights[nights.date == "2026-01-01"], 0.05
     )
     assert compared.iloc[0]["status"] == "verdict changed"  # moved 7 points and verdict changed
+
+
+def history_rows(**values) -> pd.DataFrame:
+    """One recorded projection row: every :data:`hist.KEYS` and :data:`hist.VALUES` column."""
+    rows = pd.DataFrame(
+        {
+            **{k: ["w"] if k in ("workload", "cpu", "stage") else [1] for k in hist.KEYS},
+            **{
+                v: [0.02] if v.startswith(("slowdown", "throughput", "p_")) else ["x"]
+                for v in hist.VALUES
+            },
+        }
+    ).assign(stage_index=0)
+    return rows.assign(**values)
+
+
+def test_history_records_the_confidence_and_the_slowdown_against_the_default(tmp_path):
+    for column in (*CONFIDENCE_COLUMNS, *VS_DEFAULT_QUANTILES, "p_beats_default"):
+        assert column in hist.VALUES and column in METRIC_COLUMNS
+    hist.record(tmp_path, history_rows(p_meets_target=0.25), "2026-01-01")
+    recorded = hist.read(tmp_path)
+    assert recorded.iloc[0]["p_meets_target"] == 0.25
+    assert recorded.iloc[0]["slowdown_vs_default_p50"] == 0.02
+
+
+@pytest.mark.parametrize(
+    ("tonight", "status"),
+    [
+        ({"p_meets_target": 0.35}, "confidence moved"),  # moved by 0.15 > 0.1
+        ({"p_under_threshold": 0.02 + 0.11}, "confidence moved"),
+        ({"p_meets_target": 0.28}, "steady"),  # 0.08: within 0.1
+        ({"slowdown_vs_default_p50": -0.01}, "vs default moved"),  # 3 points > 0.5
+        ({"slowdown_vs_default_p50": 0.022}, "steady"),
+        ({"slowdown_p50": 0.03, "p_meets_target": 0.9}, "moved"),  # the p50 is named first
+    ],
+)
+def test_the_comparison_flags_a_change_in_confidence_or_against_the_default(tonight, status):
+    before = history_rows(p_meets_target=0.2)
+    now = history_rows(**{"p_meets_target": 0.2, **tonight})
+    compared = hist.compare(now, before, 0.005).iloc[0]
+    assert compared["status"] == status and compared["moved"] == (status != "steady")
+    assert compared["previous_p_meets_target"] == 0.2
+    assert compared["delta_p_meets_target"] == pytest.approx(now.iloc[0]["p_meets_target"] - 0.2)
+
+
+def test_a_night_recorded_before_the_confidence_columns_compares_without_flagging():
+    old = history_rows().drop(columns=[*CONFIDENCE_COLUMNS, *VS_DEFAULT_QUANTILES])
+    compared = hist.compare(history_rows(p_meets_target=0.9), old, 0.005).iloc[0]
+    assert compared["status"] == "steady" and not compared["moved"]
+    assert np.isnan(compared["delta_p_meets_target"]) and np.isnan(
+        compared["previous_p_meets_target"]
+    )
 
 
 @pytest.mark.parametrize(
