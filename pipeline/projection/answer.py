@@ -405,7 +405,8 @@ def budgets(table: pd.DataFrame, cfg, points: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _needs(factor: float | None, median: float, single: bool) -> str:
+def budget_needs(factor: float | None, median: float, single: bool) -> str:
+    """What a budget row asks of a cost (or of a pair, ``single=False``), in words."""
     if factor is None or factor != factor:  # None, or NaN once in a DataFrame
         return "not reachable in range"
     if factor >= 1.0:
@@ -434,8 +435,8 @@ def format_budget(frame: pd.DataFrame, table: pd.DataFrame, cfg) -> str:
                 f"{r.adds_ns_per_op:,.3g}",
                 f"{r.median_ns:,.3g}" if single else "",
                 f"{r.lowest_ns:,.3g}" if single else "",
-                _needs(r.p50_factor, r.median_ns, single),
-                _needs(r.confident_factor, r.median_ns, single),
+                budget_needs(r.p50_factor, r.median_ns, single),
+                budget_needs(r.confident_factor, r.median_ns, single),
             )
         )
     return "\n".join([head, "", *_fixed_width(rows)])

@@ -26,7 +26,7 @@ from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection import history as hist
-from pipeline.projection.answer import _needs, budgets, conditional_on
+from pipeline.projection.answer import budget_needs, budgets, conditional_on
 from pipeline.projection.projection import (
     VS_DEFAULT_QUANTILES,
     at,
@@ -887,8 +887,8 @@ def budget_context(report: Report) -> list[dict]:
                     "adds": _ns(r.adds_ns_per_op),
                     "median": _ns(r.median_ns) if single else "",
                     "lowest": _ns(r.lowest_ns) if single else "",
-                    "p50": _needs(r.p50_factor, r.median_ns, single),
-                    "confident": _needs(r.confident_factor, r.median_ns, single),
+                    "p50": budget_needs(r.p50_factor, r.median_ns, single),
+                    "confident": budget_needs(r.confident_factor, r.median_ns, single),
                 }
             )
         reachable = [
