@@ -53,9 +53,11 @@ OLD_PROJECTION = {
 (README at commit 3061678)."""
 
 WHY = {
-    "kernel_compile": "refill priced by the build's own working set; TLB-flush exits at process "
-    "exit and exec; the mermap's wrap flush exits",
-    "fork_exec": "two TLB-flush exits per fork+exec and the mermap's wrap flush; per-mm tables",
+    "kernel_compile": "one op is now a whole build, counted on a quiet machine: more exits per "
+    "second of native time than the loaded VM's per-CPU-ms rates said; refill priced by the "
+    "build's own working set; a TLB-flush exit per fork and exec; the mermap's wrap flush exits",
+    "fork_exec": "about two TLB-flush exits per fork+exec (dup_mmap, exec's stack move), the "
+    "mermap's wrap flush, two mms' tables; native time from a quiet run",
     "fio_randread_tmpfs": "the software walk per ephmap use stays until `mapping_fastpath`; "
     "the mermap's wrap flush exits",
     "fio_seqread_ext4": "cheaper refill (fio's small working set); RSB fill on every exit",
@@ -82,7 +84,9 @@ def signed(x: float) -> str:
 
 
 def band(row, metric: str) -> str:
-    return f"{pct(row[f'{metric}_p50'])} [{pct(row[f'{metric}_p05'])}-{pct(row[f'{metric}_p95'])}]"
+    """``p50 [p05-p95] %`` of a metric."""
+    p05, p50, p95 = (pct(row[f"{metric}_{q}"]).removesuffix(" %") for q in ("p05", "p50", "p95"))
+    return f"{p50} [{p05}-{p95}] %"
 
 
 def remains(row) -> str:
