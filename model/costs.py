@@ -69,13 +69,23 @@ ASI_COSTS: dict[str, str] = {
 }
 """Costs that ASI and the ephmap add. Their per-op counts come from :mod:`model.mechanism`."""
 
+MITIGATION_COSTS: dict[str, str] = {
+    "pti": "PTI's CR3 switch pair (with PCID) per kernel entry and exit [ns]",
+    "ibrs": "IBRS's SPEC_CTRL writes per kernel entry and exit, and its slower indirect branches [ns]",
+    "verw": "one VERW buffer clear on return to user [ns]",
+    "srso": "SRSO return untraining on entry and safe-RET thunks per kernel entry [ns]",
+    "swapgs_fence": "the LFENCE after SWAPGS per kernel entry [ns]",
+}
+"""Per-event costs of the kernel's default mitigations (:data:`model.params.DEFAULT_MITIGATIONS`;
+the RSB fill on context switch is priced with ``rsb_fill``)."""
+
 RATE_COSTS: dict[str, str] = {
     "tick_exits": "ASI exits per second per CPU from the timer tick and the work it runs "
     "(timekeeping, scheduler tick, softirqs) touching sensitive data [1/s]",
 }
 """Uncertain rates of the CPU profile (kernel and machine, not workload): events per second."""
 
-COST_NAMES: tuple[str, ...] = (*NATIVE_COSTS, *ASI_COSTS, *RATE_COSTS)
+COST_NAMES: tuple[str, ...] = (*NATIVE_COSTS, *ASI_COSTS, *MITIGATION_COSTS, *RATE_COSTS)
 
 DISTRIBUTIONS = ("fixed", "uniform", "loguniform", "lognormal")
 UNITS = ("ns", "cycles", "GB/s", "1/s")

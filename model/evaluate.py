@@ -43,21 +43,35 @@ from .mechanism import (
     EXIT_REASONS,
     EXIT_SOURCES,
     FAULTING_SOURCES,
+    MITIGATION_PRICE,
     OP_SOURCES,
     TIME_SOURCES,
     dwell_counts,
     ephmap_use_per_op,
     exits_per_op,
+    mitigation_counts,
     native_counts,
     time_exit_rates,
     work_counts,
 )
-from .params import as_columns, check_ranges
+from .params import DEFAULT_MITIGATIONS, as_columns, check_ranges
 
 NATIVE_PRICED = ("syscall", "page_lookup", "user_fault", "context_switch")
 """Native costs that multiply a count (the bandwidths enter through ``bytes``)."""
 
 QUANTILES = {"p05": 0.05, "p50": 0.50, "p95": 0.95}
+
+TARGET = 0.01
+"""The ASI team's target: degradations below 1 % (Brendan Jackman, lore
+``DD7S12CF1V9G.3KGT3KYBLZ7F2@google.com``; Google's internal ASI: "under 1 %
+commonly")."""
+THRESHOLD = 0.05
+"""At 5 % the team "doesn't even bother asking" (same thread): the line a fix must get under."""
+
+CONFIDENCE = {"p_meets_target": TARGET, "p_under_threshold": THRESHOLD}
+"""Per point, the share of cost samples whose slowdown is below each line: the probability,
+under the CPU profile's cost distribution (its priors, or a calibrated posterior), that the
+point meets it."""
 
 METRICS: tuple[str, ...] = (
     "t_native_mean",
@@ -65,16 +79,24 @@ METRICS: tuple[str, ...] = (
     "slowdown_mean",
     "throughput_loss_mean",
     *(f"slowdown_{q}" for q in QUANTILES),
+    *CONFIDENCE,
     *(f"throughput_loss_{q}" for q in QUANTILES),
     "exits_per_op",
     *(f"exits_{source}" for source in EXIT_SOURCES),
     *(f"exit_rate_{reason}" for reason in EXIT_REASONS),
     *(f"extra_ns_{cost}" for cost in ASI_COSTS),
     *(f"extra_ns_exit_{source}" for source in EXIT_SOURCES),
+    "t_default_mean",
+    *(f"slowdown_vs_default_{q}" for q in ("mean", *QUANTILES)),
+    "p_beats_default",
+    *(f"default_ns_{m}" for m in DEFAULT_MITIGATIONS),
 )
 """Every output of :func:`evaluate`, in order: times [ns/op], slowdown and loss [fraction],
 exits [1/op] (sample means), exit rates by the prototype's reasons [1/s per CPU], and the
-mean extra time per op [ns/op] by ASI cost and by exit source."""
+mean extra time per op [ns/op] by ASI cost and by exit source; then the comparison with the
+kernel's default mitigations (:func:`versus_default`): the native time with them [ns/op], the
+slowdown of ASI (with what it keeps of them) against it, the share of samples where ASI is
+faster, and the cost of each default mitigation [ns/op]."""
 
 DEFAULT_CHUNK_ELEMENTS = 1 << 16
 """Points x samples per internal chunk: small enough to stay in cache and to
@@ -83,14 +105,17 @@ bound memory (1e5 points x 1024 samples never materialise at once)."""
 
 @dataclass
 class Priced:
-    """One chunk of points priced for every sample; arrays of shape (points, samples)
-    unless noted (a (points,) count broadcasts)."""
+    """One chunk of points priced for every sample.
+
+    ``t_native`` and ``extra`` have shape (points, samples); the summaries are
+    per-point sample means, shape (points,), keyed by metric name (``exits_*``,
+    ``extra_ns_*``, ``extra_ns_exit_*``, ``exit_rate_*``)."""
 
     t_native: np.ndarray
     extra: np.ndarray
-    contributions: dict[str, np.ndarray]  # ASI cost -> extra time per op [ns]
-    exits: dict[str, np.ndarray]  # exit source -> exits per op
-    by_source: dict[str, np.ndarray]  # exit source -> extra time per op its exits cost [ns]
+    means: dict[str, np.ndarray]
+    default: np.ndarray  # the default mitigations' time per op without ASI [ns]
+    kept: np.ndarray  # ... and what of it stays on under ASI [ns]
 
 
 def _row(values) -> np.ndarray:
@@ -103,90 +128,167 @@ def _col(values, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, dtype=np.float64), (n,))[:, None]
 
 
-def _dwell_times(dwell, costs, ns_per_byte, n: int) -> dict[str, np.ndarray]:
-    """Time one unrestricted period of each :data:`model.mechanism.DWELL` kind lasts [ns]."""
-    out = {}
-    for kind, counts in dwell.items():
-        t = np.zeros((n, 1))
-        for name, count in counts.items():
-            price = ns_per_byte if name == "bytes" else _row(costs[name])
-            t = t + _col(count, n) * price
-        out[kind] = t
-    return out
+def _mean_product(a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per point, the sample mean of ``a * b`` (each (points|1, samples|1)), in one pass.
+
+    A C loop per point (``einsum`` without BLAS), so a point's value never
+    depends on which other points share its chunk.
+    """
+    return np.einsum("ps,ps->p", np.broadcast_to(a, shape), np.broadcast_to(b, shape)) / shape[1]
+
+
+def _flagged(flag: np.ndarray, value: np.ndarray):
+    """``flag * value`` for a (points, 1) 0/1 flag; ``value`` itself when every point has the
+    flag and ``None`` when none has (the same numbers, fewer passes)."""
+    if flag.all():
+        return value
+    if not flag.any():
+        return None
+    return flag * value
 
 
 def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Priced:
     """Price points ``c`` (columns of one chunk) with every cost sample."""
     n = c["cpus"].shape[0]
+    samples = np.asarray(costs["syscall"]).shape[0]
+    shape = (n, samples)
+    row = {name: _row(values) for name, values in costs.items()}
     # the optimised path does a subset of the walk's work: never dearer than the walk
-    costs = {
-        **costs,
-        "ephmap_software_fast": np.minimum(costs["ephmap_software_fast"], costs["ephmap_software"]),
-    }
+    row["ephmap_software_fast"] = np.minimum(row["ephmap_software_fast"], row["ephmap_software"])
+
+    # ---- native time
     native = native_counts(c)
     # Bandwidth: each CPU copies at its own speed until the socket's bandwidth,
     # split between all CPUs, is the tighter limit.
-    ns_per_byte = np.maximum(
-        1.0 / _row(costs["copy_bandwidth"]), _col(c["cpus"], n) / _row(costs["mem_bandwidth"])
-    )
-    t_native = _col(native["bytes"], n) * ns_per_byte + _col(native["fixed"], n)
+    ns_per_byte = np.maximum(1.0 / row["copy_bandwidth"], _col(c["cpus"], n) / row["mem_bandwidth"])
+    t_native = _col(native["bytes"], n) * ns_per_byte
+    t_native += _col(native["fixed"], n)
     for name in NATIVE_PRICED:
-        t_native = t_native + _col(native[name], n) * _row(costs[name])
+        if np.any(native[name]):
+            t_native += _col(native[name], n) * row[name]
 
     # ---- exits: the op-driven ones, then the time-driven ones over the restricted time
-    exits: dict[str, np.ndarray] = {k: _col(v, n) for k, v in exits_per_op(c).items()}
-    dwell = _dwell_times(dwell_counts(c), costs, ns_per_byte, n)
-    unrestricted = sum(exits[s] * dwell[DWELL[s]] for s in OP_SOURCES)
+    op = {k: _col(v, n) for k, v in exits_per_op(c).items()}
+    dwell = dwell_counts(c)
+    dwell_time = {
+        "io": _col(dwell["io"]["syscall"], n) * row["syscall"]
+        + _col(dwell["io"]["page_lookup"], n) * row["page_lookup"]
+        + _col(dwell["io"]["bytes"], n) * ns_per_byte,
+        "fault": row["user_fault"] + _col(dwell["fault"]["bytes"], n) * ns_per_byte,
+        "rest": row["kernel_rest"],
+    }
+    by_kind = {kind: sum(op[s] for s in OP_SOURCES if DWELL[s] == kind) for kind in dwell_time}
+    unrestricted = np.zeros(shape)
+    for kind, count in by_kind.items():
+        if count.any():
+            unrestricted += count * dwell_time[kind]
     restricted_s = np.maximum(0.0, 1.0 - unrestricted / t_native) * t_native * 1e-9
-    rates = {"tick": np.where(_col(c["kernel_thread"], n) > 0, 0.0, _row(costs["tick_exits"]))}
+    rates = {"tick": np.where(_col(c["kernel_thread"], n) > 0, 0.0, row["tick_exits"])}
     rates.update({k: _col(v, n) for k, v in time_exit_rates(c).items()})
-    for source in TIME_SOURCES:
-        exits[source] = rates[source] * restricted_s
-        unrestricted = unrestricted + exits[source] * dwell[DWELL[source]]
-    total = sum(exits[s] for s in EXIT_SOURCES)
+    timed = {s: rates[s] * restricted_s for s in TIME_SOURCES if np.any(rates[s])}
+    timed_total = sum(timed.values(), np.zeros(shape))
+    unrestricted += timed_total * row["kernel_rest"]
+    op_total = sum(op[s] for s in OP_SOURCES)
+    total = op_total + timed_total
+    faulting = sum(op[s] for s in FAULTING_SOURCES if s in OP_SOURCES) + sum(
+        (timed[s] for s in FAULTING_SOURCES if s in timed), np.zeros(shape)
+    )
 
     # ---- what one pair costs (model.mechanism.PAIR_COSTS)
     flag = {k: _col(c[k], n) for k in ("ibpb", "l1tf", "cr3_noflush", "smt_stun")}
     use = ephmap_use_per_op(c)
-    invalidations = _col(use["invalidations"], n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        refill_share = np.where(
-            total > 0, -np.expm1(-invalidations / np.where(total > 0, total, 1.0)), 0.0
-        )
-    refill = np.where(flag["cr3_noflush"] > 0, refill_share, 1.0)
-    walks = refill * _col(c["tlb_working_set"], n)
+    walks = _col(c["tlb_working_set"], n)
+    if flag["cr3_noflush"].any():
+        invalidations = _col(use["invalidations"], n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(
+                total > 0, -np.expm1(-invalidations / np.where(total > 0, total, 1.0)), 0.0
+            )
+        walks = walks * np.where(flag["cr3_noflush"] > 0, share, 1.0)
     per_pair = {
-        "cr3_write": 2.0 * _row(costs["cr3_write"]),
-        "page_walk": walks * _row(costs["page_walk"]),
-        "ibpb": flag["ibpb"] * _row(costs["ibpb"]),
-        "rsb_fill": _row(costs["rsb_fill"]),
-        "l1d_flush": flag["l1tf"] * _row(costs["l1d_flush"]),
-        "generation_check": flag["cr3_noflush"] * _row(costs["generation_check"]),
-        "smt_stun": flag["smt_stun"] * _row(costs["smt_stun"]),
+        "cr3_write": 2.0 * row["cr3_write"],
+        "page_walk": walks * row["page_walk"],
+        "ibpb": _flagged(flag["ibpb"], row["ibpb"]),
+        "rsb_fill": row["rsb_fill"],
+        "l1d_flush": _flagged(flag["l1tf"], row["l1d_flush"]),
+        "generation_check": _flagged(flag["cr3_noflush"], row["generation_check"]),
+        "smt_stun": _flagged(flag["smt_stun"], row["smt_stun"]),
     }
+    per_pair = {k: v for k, v in per_pair.items() if v is not None}
     pair_direct = sum(per_pair.values())
-    faulting = sum(exits[s] for s in FAULTING_SOURCES)
+    smt = _flagged(flag["smt_stun"], np.ones((1, 1)))
 
-    # ---- extra time by ASI cost: the pairs', then the rest of the work
-    contributions = {name: total * cost for name, cost in per_pair.items()}
-    contributions["fault_entry"] = faulting * _row(costs["fault_entry"])
-    # a stunned sibling loses the time its core spends unrestricted
-    contributions["smt_stun"] = contributions["smt_stun"] + flag["smt_stun"] * unrestricted
-    for name, count in work_counts(c, use).items():
-        if np.any(count):
-            contributions[name] = contributions.get(name, 0.0) + _col(count, n) * _row(costs[name])
-    extra = np.zeros_like(t_native)
+    # ---- extra time: the pairs, the sibling's lost time, then the rest of the work
+    extra = total * pair_direct
+    extra += faulting * row["fault_entry"]
+    if smt is not None:  # a stunned sibling loses the time its core spends unrestricted
+        extra += smt * unrestricted
+    work = work_counts(c, use)
     for name in ASI_COSTS:  # a fixed order: the sum is the same in every process
-        if name in contributions:
-            extra = extra + contributions[name]
+        if name in work and np.any(work[name]):
+            extra += _col(work[name], n) * row[name]
 
-    by_source = {}
+    # ---- summaries: sample means per point
+    means: dict[str, np.ndarray] = {}
     for source in EXIT_SOURCES:
-        pair = pair_direct + flag["smt_stun"] * dwell[DWELL[source]]
-        if source in FAULTING_SOURCES:
-            pair = pair + _row(costs["fault_entry"])
-        by_source[source] = exits[source] * pair
-    return Priced(np.broadcast_to(t_native, extra.shape), extra, contributions, exits, by_source)
+        means[f"exits_{source}"] = (
+            timed[source].mean(axis=1)
+            if source in timed
+            else np.broadcast_to(op.get(source, 0.0), (n, 1))[:, 0].copy()
+        )
+    for name in ASI_COSTS:
+        value = np.zeros(n)
+        if name in per_pair:
+            value = value + _mean_product(total, per_pair[name], shape)
+        if name == "fault_entry":
+            value = value + _mean_product(faulting, row["fault_entry"], shape)
+        if name == "smt_stun" and smt is not None:
+            value = value + (smt * unrestricted).mean(axis=1)
+        if name in work and np.any(work[name]):
+            value = value + np.broadcast_to(work[name], (n,)) * row[name].mean()
+        means[f"extra_ns_{name}"] = value
+    # what each source's exits cost: an op-driven source's count is the same in every
+    # sample, so its mean is the count times the mean cost of its pairs
+    pair_mean = np.broadcast_to(pair_direct, shape).mean(axis=1)
+    entry_mean = row["fault_entry"].mean()
+    dwell_mean = {k: np.broadcast_to(v, shape).mean(axis=1) for k, v in dwell_time.items()}
+    for source in EXIT_SOURCES:
+        entry = source in FAULTING_SOURCES
+        if source in timed:
+            value = _mean_product(timed[source], pair_direct, shape)
+            if entry:
+                value = value + _mean_product(timed[source], row["fault_entry"], shape)
+            if smt is not None:
+                value = value + smt[:, 0] * _mean_product(
+                    timed[source], dwell_time[DWELL[source]], shape
+                )
+        elif source in op:
+            pair = pair_mean + (entry_mean if entry else 0.0)
+            if smt is not None:
+                pair = pair + smt[:, 0] * dwell_mean[DWELL[source]]
+            value = op[source][:, 0] * pair
+        else:
+            value = np.zeros(n)
+        means[f"extra_ns_exit_{source}"] = value
+    inverse_time = 1e9 / (t_native + extra)
+    inverse_mean = inverse_time.mean(axis=1)
+    for reason, sources in EXIT_REASONS.items():
+        rate = sum((op[s][:, 0] for s in sources if s in op), np.zeros(n)) * inverse_mean
+        for s in sources:
+            if s in timed:
+                rate = rate + _mean_product(timed[s], inverse_time, shape)
+        means[f"exit_rate_{reason}"] = rate
+    default, kept = np.zeros(shape), np.zeros(shape)
+    for m, counts in mitigation_counts(c).items():
+        cost = row[MITIGATION_PRICE[m]]
+        if np.any(counts["default"]):
+            default += _col(counts["default"], n) * cost
+            means[f"default_ns_{m}"] = np.broadcast_to(counts["default"], (n,)) * cost.mean()
+        else:
+            means[f"default_ns_{m}"] = np.zeros(n)
+        if np.any(counts["with_asi"]):
+            kept += _col(counts["with_asi"], n) * cost
+    return Priced(t_native, extra, means, default, kept)
 
 
 def quantiles(values: np.ndarray, probabilities) -> np.ndarray:
@@ -221,12 +323,7 @@ def sample_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
     these for all points at once.
     """
     priced = price(_columns(points), costs)
-    return np.array(priced.t_native), priced.t_native + priced.extra
-
-
-def _mean(values: np.ndarray) -> np.ndarray:
-    """Sample mean per point of a (points, samples) or (points, 1) array."""
-    return values.mean(axis=1)
+    return priced.t_native, priced.t_native + priced.extra
 
 
 def evaluate(
@@ -251,7 +348,9 @@ def evaluate(
     dict of str to ndarray of shape (points,)
         The :data:`METRICS`: ``t_native_mean``, ``t_asi_mean`` [ns/op];
         ``slowdown_*`` and ``throughput_loss_*`` for ``mean``, ``p05``,
-        ``p50``, ``p95``; ``exits_per_op`` and ``exits_<source>`` [1/op];
+        ``p50``, ``p95``; ``p_meets_target`` and ``p_under_threshold``, the
+        share of samples below 1 % and 5 % (:data:`CONFIDENCE`);
+        ``exits_per_op`` and ``exits_<source>`` [1/op];
         ``exit_rate_<reason>`` [1/s per CPU, over the time per op with ASI];
         ``extra_ns_<cost>`` and ``extra_ns_exit_<source>``, the mean extra
         time per op by ASI cost and by exit source [ns/op]. All sample means
@@ -265,7 +364,6 @@ def evaluate(
     for start in range(0, n_points, step):
         rows = slice(start, min(start + step, n_points))
         priced = price({k: v[rows] for k, v in cols.items()}, costs)
-        m = rows.stop - rows.start
         t_native, extra = priced.t_native, priced.extra
         t_asi = t_native + extra
         slowdown = extra / t_native
@@ -273,17 +371,19 @@ def evaluate(
         out["t_asi_mean"][rows] = out["t_native_mean"][rows] + extra.mean(axis=1)
         out["slowdown_mean"][rows] = slowdown.mean(axis=1)
         out["throughput_loss_mean"][rows] = (extra / t_asi).mean(axis=1)
+        for name, line in CONFIDENCE.items():
+            out[name][rows] = (slowdown < line).mean(axis=1)
         for name, q in zip(QUANTILES, quantiles(slowdown, QUANTILES.values()), strict=True):
             out[f"slowdown_{name}"][rows] = q
-        for source in EXIT_SOURCES:
-            out[f"exits_{source}"][rows] = _mean(priced.exits[source])
-            out[f"extra_ns_exit_{source}"][rows] = _mean(priced.by_source[source])
-        for reason, sources in EXIT_REASONS.items():
-            count = sum((priced.exits[s] for s in sources), np.zeros((m, 1)))
-            out[f"exit_rate_{reason}"][rows] = (count / t_asi).mean(axis=1) * 1e9
-        for name in ASI_COSTS:
-            if name in priced.contributions:
-                out[f"extra_ns_{name}"][rows] = _mean(priced.contributions[name])
+        for name, value in priced.means.items():
+            out[name][rows] = value
+        t_default = t_native + priced.default
+        versus = (t_asi + priced.kept) / t_default - 1
+        out["t_default_mean"][rows] = t_default.mean(axis=1)
+        out["slowdown_vs_default_mean"][rows] = versus.mean(axis=1)
+        out["p_beats_default"][rows] = (versus < 0).mean(axis=1)
+        for name, q in zip(QUANTILES, quantiles(versus, QUANTILES.values()), strict=True):
+            out[f"slowdown_vs_default_{name}"][rows] = q
     for name in QUANTILES:
         s = out[f"slowdown_{name}"]
         out[f"throughput_loss_{name}"] = s / (1.0 + s)

@@ -467,3 +467,38 @@ PAIR_COSTS: tuple[str, ...] = (
 * with ``smt_stun``, the stun handshake and the sibling's lost time while
   the core runs unrestricted (:data:`DWELL`).
 """
+
+
+# --------------------------------------------------------------------------- default mitigations
+MITIGATION_EVENTS: dict[str, str] = {
+    "pti": "entries",
+    "ibrs": "entries",
+    "verw": "entries",
+    "srso": "entries",
+    "swapgs_fence": "entries",
+    "rsb_ctxsw": "context_switches",
+}
+"""Where each default mitigation runs: on every kernel entry from user space (and its
+return: one pair) or on every context switch."""
+
+MITIGATION_PRICE: dict[str, str] = {m: m for m in MITIGATION_EVENTS} | {"rsb_ctxsw": "rsb_fill"}
+"""The cost each default mitigation is priced with (:data:`model.costs.MITIGATION_COSTS`)."""
+
+
+def mitigation_counts(c: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """Per default mitigation, its events per op: ``"default"`` (the kernel's default without
+    ASI) and ``"with_asi"`` (what stays on under ASI).
+
+    Kernel entries from user space are the syscalls and user page faults (interrupts, a
+    few per millisecond, are left out); context switches as in :func:`native_counts`.
+    """
+    native = native_counts(c)
+    events = {
+        "entries": native["syscall"] + c["zero_fill_per_op"] + c["cow_per_op"],
+        "context_switches": native["context_switch"],
+    }
+    out = {}
+    for m, kind in MITIGATION_EVENTS.items():
+        default = events[kind] * c[f"default_{m}"]
+        out[m] = {"default": default, "with_asi": default * c[f"asi_keeps_{m}"]}
+    return out

@@ -30,11 +30,34 @@ MITIGATION_FLAGS: dict[str, str] = {
 DESIGN_OPTIONS = frozenset({"smt_stun"})
 """Mitigation flags that no roadmap stage turns on: options a sweep can try."""
 
+DEFAULT_MITIGATIONS: dict[str, str] = {
+    "pti": "page-table isolation (Meltdown): a CR3 switch pair on every kernel entry and exit",
+    "ibrs": "IBRS on kernel entry and exit (Spectre v2 / Retbleed on CPUs without eIBRS)",
+    "verw": "VERW buffer clear on every return to user (MDS, TAA, MMIO stale data; TSA on AMD)",
+    "srso": "SRSO safe-RET thunks and return untraining on kernel entry (AMD Zen 3/4)",
+    "swapgs_fence": "LFENCE after SWAPGS on kernel entry (Spectre v1 SWAPGS variant)",
+    "rsb_ctxsw": "RSB fill on every context switch (Spectre v2 without eIBRS)",
+}
+"""What the kernel runs by default (``mitigations=auto``) that the comparison with ASI prices:
+each is a CPU-profile choice (``cpu.default_<name>``, whether this CPU gets it) and a claim
+(``cpu.asi_keeps_<name>``, whether it stays on under ASI, with the profile's cited argument).
+IBPB on context switch and SSB are prctl/seccomp opt-ins by default and cost these workloads
+nothing (``arch/x86/kernel/cpu/bugs.c``)."""
+
 CPU_FLAGS: dict[str, str] = {
     "ibpb": "asi_exit runs IBPB + RSB fill (booted without clearcpuid=ibpb)",
     "l1tf": "the CPU has the L1TF bug: asi_enter after an exit flushes L1D",
+    **{
+        f"default_{m}": f"the kernel's default runs {text}"
+        for m, text in DEFAULT_MITIGATIONS.items()
+    },
+    **{
+        f"asi_keeps_{m}": f"under ASI the kernel still runs {m} (False: ASI makes it redundant)"
+        for m in DEFAULT_MITIGATIONS
+    },
 }
-"""Boolean features of the CPU profile that decide which flushes run."""
+"""Boolean features of the CPU profile that decide which flushes run, and which default
+mitigations it has and keeps under ASI."""
 
 WORKLOAD_PARAMS: dict[str, str] = {
     "io_size": "bytes copied by one page-cache I/O syscall (read/write) [bytes]",

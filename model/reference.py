@@ -248,6 +248,20 @@ def reference_op(point: dict, cost: dict) -> dict:
         "misc": 0.0,
     }
     exit_rates = {reason: count / t_asi * 1e9 for reason, count in rates.items()}
+
+    # ---- the kernel's default mitigations, the alternative to ASI ----------
+    entries = io + p["syscalls_per_op"] + p["zero_fill_per_op"] + p["cow_per_op"]
+    switches = 2 * io * blocks + p["ctxsw_per_op"]
+    per_event = {"pti": "pti", "ibrs": "ibrs", "verw": "verw", "srso": "srso"}
+    per_event |= {"swapgs_fence": "swapgs_fence", "rsb_ctxsw": "rsb_fill"}
+    default_cost = {}
+    kept = 0.0
+    for m, cost in per_event.items():
+        events = switches if m == "rsb_ctxsw" else entries
+        default_cost[m] = (events * k[cost]) if p[f"default_{m}"] else 0.0
+        if p[f"asi_keeps_{m}"]:
+            kept += default_cost[m]
+    t_default = t_native + sum(default_cost.values())
     return {
         "t_native": t_native,
         "t_asi": t_asi,
@@ -255,4 +269,7 @@ def reference_op(point: dict, cost: dict) -> dict:
         "extra": extra,
         "by_source": by_source,
         "exit_rates": exit_rates,
+        "t_default": t_default,
+        "t_asi_with_kept": t_asi + kept,
+        "default_cost": default_cost,
     }

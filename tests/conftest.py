@@ -3,6 +3,8 @@ import os
 import pytest
 from hypothesis import settings
 
+from model.params import DEFAULT_MITIGATIONS
+
 settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
@@ -50,6 +52,8 @@ def base_point():
         "smt_stun": False,
         "ibpb": True,
         "l1tf": False,
+        **{f"default_{m}": False for m in DEFAULT_MITIGATIONS},
+        **{f"asi_keeps_{m}": True for m in DEFAULT_MITIGATIONS},
     }
 
 
@@ -83,5 +87,10 @@ def round_costs():
         "shootdown_per_cpu": 100.0,
         "asi_mm_setup": 1000.0,
         "ephmap_setup_per_cpu": 500.0,
+        "pti": 130.0,
+        "ibrs": 600.0,
+        "verw": 100.0,
+        "srso": 200.0,
+        "swapgs_fence": 10.0,
         "tick_exits": 0.0,
     }

@@ -23,6 +23,7 @@ from model import MODEL_VERSION
 from model.costs import COST_NAMES, CostSpec
 from model.evaluate import evaluate
 from model.mechanism import blocks_per_io, hit_ratio
+from model.params import CPU_FLAGS
 from model.units import format_size, parse_size
 from pipeline.calibrate.fio import FioRun
 from pipeline.calibrate.fit import RELATIVE_KINDS, FitResult, Observation, Problem, fit, statistic
@@ -402,8 +403,8 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
         "name": name,
         "description": f"{cfg.cpu.name} calibrated by asi-calibrate on {len(data)} input(s)",
         "ghz": float(cfg.cpu.ghz),
-        "ibpb": bool(cfg.cpu.ibpb),
-        "l1tf": bool(cfg.cpu.l1tf),
+        # every flag of the base profile (model.params.CPU_FLAGS): flushes, default mitigations
+        **{flag: bool(cfg.cpu[flag]) for flag in CPU_FLAGS},
         "costs": costs,
         "correlations": [{"a": a, "b": b, "rho": rho} for a, b, rho in result.correlations],
         "provenance": provenance,

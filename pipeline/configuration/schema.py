@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from model.costs import COST_NAMES
-from model.params import BOOL_PARAMS, INT_PARAMS, MITIGATION_FLAGS, WORKLOAD_PARAMS
+from model.params import BOOL_PARAMS, CPU_FLAGS, INT_PARAMS, MITIGATION_FLAGS, WORKLOAD_PARAMS
 
 SIZE_FIELDS = ("io_size", "file_size", "page_cache_size", "readahead")
 """Workload fields given as fio size strings (``4K``, ``64M``, ``1G``)."""
@@ -50,19 +50,28 @@ class CorrelationConf:
     rho: float = MISSING
 
 
-@dataclass
-class CpuConf:
-    """A CPU cost profile (``conf/cpu``)."""
-
-    name: str = MISSING
-    description: str = ""
-    ghz: float = MISSING
-    ibpb: bool = True
-    l1tf: bool = False
-    costs: CostsConf = MISSING
-    # pairs of correlated costs, e.g. [{a: page_walk, b: ibpb, rho: -0.7}]; unlisted: independent
-    correlations: list[CorrelationConf] = field(default_factory=list)
-    provenance: Any = None  # filled by asi-calibrate: inputs, residuals, date
+CpuConf = make_dataclass(
+    "CpuConf",
+    [
+        ("name", str, field(default=MISSING)),
+        ("description", str, field(default="")),
+        ("ghz", float, field(default=MISSING)),
+    ]
+    # the CPU's flags (model.params.CPU_FLAGS): which flushes run, which default
+    # mitigations the kernel runs on it and which of them ASI keeps
+    + [(flag, bool, field(default=MISSING)) for flag in CPU_FLAGS]
+    + [
+        ("costs", CostsConf, field(default=MISSING)),
+        # pairs of correlated costs, e.g. [{a: page_walk, b: ibpb, rho: -0.7}]; unlisted: independent
+        ("correlations", list[CorrelationConf], field(default_factory=list)),
+        (
+            "provenance",
+            Any,
+            field(default=None),
+        ),  # filled by asi-calibrate: inputs, residuals, date
+    ],
+)
+CpuConf.__doc__ = """A CPU cost profile (``conf/cpu``)."""
 
 
 def _workload_type(name: str):
@@ -102,12 +111,22 @@ class RoadmapConf:
 
 
 @dataclass
+class BaselineConf:
+    """What verdicts compare ASI with (``conf/baseline``): ``mitigations_off`` or
+    ``kernel_default``. Both comparisons are always computed and printed."""
+
+    name: str = MISSING
+    description: str = ""
+
+
+@dataclass
 class AnswerConf:
     format: str = "table"  # table | json
     vs_cpus: list[int] = field(default_factory=list)  # also tabulate the stages at these CPU counts
     vs_slots: list[int] = field(default_factory=list)  # ... and at these ephmap slot counts
     # auto: the results store when it holds every stage, else the model | store | model
     source: str = "auto"
+    budget: bool = False  # also say what each cost would have to be for the last stage to meet 1 %
 
 
 @dataclass
@@ -181,6 +200,7 @@ class Config:
     cpu: CpuConf = MISSING
     mitigations: MitigationsConf = MISSING
     roadmap: RoadmapConf = MISSING
+    baseline: BaselineConf = MISSING
     ephmap: EphmapConf = field(default_factory=EphmapConf)
     answer: AnswerConf = field(default_factory=AnswerConf)
     store: StoreConf = field(default_factory=StoreConf)

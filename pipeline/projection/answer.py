@@ -15,13 +15,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from model.budget import cost_budget
+from model.costs import ASI_COSTS
 from model.evaluate import OVERHEAD_PARTS, evaluate
 from model.mechanism import EXIT_REASONS
-from pipeline.configuration.compose import Composer, costs_for, point_from_config
+from model.params import DEFAULT_MITIGATIONS
+from pipeline.configuration.compose import Composer, cost_specs, costs_for, point_from_config
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import check_source, stored_stages
-from pipeline.projection.verdicts import annotate, crossing_line
+from pipeline.projection.verdicts import annotate, beats_default_from, crossing_line
 from pipeline.store.schema import METRIC_COLUMNS, SLOWDOWN_QUANTILES
 
 
@@ -57,7 +60,7 @@ def evaluate_stages(
     points = stage_points(cfg, overrides, composer)
     table = _evaluate(points, costs_for(cfg))
     table.insert(0, "stage", list(cfg.roadmap.stages))
-    return annotate(table), cfg
+    return annotate(table, cfg.baseline.name), cfg
 
 
 def answer_stages(
@@ -82,7 +85,7 @@ def answer_stages(
             raise ConfigError(f"answer.source=store: {note}")
         table, note = _evaluate(points, costs_for(cfg)), f"evaluated directly ({note})"
     table.insert(0, "stage", stages)
-    return annotate(table), cfg, note
+    return annotate(table, cfg.baseline.name), cfg, note
 
 
 VS_DIMENSIONS = {"vs_cpus": ("cpus", "CPUs"), "vs_slots": ("ephmap_slots", "slots")}
@@ -118,11 +121,50 @@ def evaluate_vs(
     table = _evaluate(points, costs_for(cfg))
     table.insert(0, "value", [v for _ in cfg.roadmap.stages for v in values])
     table.insert(0, "stage", [s for s in cfg.roadmap.stages for _ in values])
-    return annotate(table)
+    return annotate(table, cfg.baseline.name)
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.1f}"
+    """A percentage with enough digits near the 1 % and 5 % lines to tell which side it is."""
+    x = 100 * x
+    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+
+
+def _signed(x: float) -> str:
+    return ("+" if x >= 0 else "") + _pct(x)
+
+
+def conditional_on(cfg) -> str:
+    """What the probabilities are conditional on: the profile's priors or a calibrated posterior."""
+    provenance = cfg.cpu.get("provenance")
+    if not provenance:
+        return f"the priors of cpu={cfg.cpu.name} (uncalibrated cost ranges and their sources)"
+    inputs = len(provenance.get("inputs") or ())
+    return (
+        f"the posterior of cpu={cfg.cpu.name}, calibrated by asi-calibrate on "
+        f"{provenance.get('date', '?')} from {inputs} input file(s) "
+        f"(base profile {provenance.get('base_profile', '?')})"
+    )
+
+
+def default_line(table: pd.DataFrame, cfg) -> str:
+    """The comparison with the kernel's default mitigations, in one paragraph."""
+    on = [m for m in DEFAULT_MITIGATIONS if cfg.cpu[f"default_{m}"]]
+    dropped = [m for m in on if not cfg.cpu[f"asi_keeps_{m}"]]
+    last = table.iloc[-1]
+    stage = beats_default_from(table)
+    when = (
+        f"faster than the default from {stage} on"
+        if stage
+        else "not faster than the default at any stage"
+    )
+    return (
+        f"Against the kernel's default mitigations on {cfg.cpu.name} "
+        f"({', '.join(on) if on else 'none with a per-event cost'}; ASI drops "
+        f"{', '.join(dropped) if dropped else 'none of them'}): ASI is {when}; after {last.stage} "
+        f"{_signed(last.slowdown_vs_default_p50)} % [{_signed(last.slowdown_vs_default_p05)} to "
+        f"{_signed(last.slowdown_vs_default_p95)} %] (negative: faster), P(faster) {last.p_beats_default:.2f}."
+    )
 
 
 def format_table(table: pd.DataFrame, cfg) -> str:
@@ -136,6 +178,9 @@ def format_table(table: pd.DataFrame, cfg) -> str:
             "stage",
             "tput loss % p50 [p05-p95]",
             "slowdown % p50 [p05-p95]",
+            "P(<1 %)",
+            "P(<5 %)",
+            "vs default % p50",
             "exits/op",
             "top exit source",
             "top remaining cost",
@@ -148,6 +193,9 @@ def format_table(table: pd.DataFrame, cfg) -> str:
                 r.stage,
                 f"{_pct(r.throughput_loss_p50)} [{_pct(r.throughput_loss_p05)}-{_pct(r.throughput_loss_p95)}]",
                 f"{_pct(r.slowdown_p50)} [{_pct(r.slowdown_p05)}-{_pct(r.slowdown_p95)}]",
+                f"{r.p_meets_target:.2f}",
+                f"{r.p_under_threshold:.2f}",
+                f"{_signed(r.slowdown_vs_default_p50)}",
                 f"{r.exits_per_op:.3g}",
                 r.dominant_exit_source,
                 f"{r.dominant_cost} ({100 * r.dominant_cost_share:.0f} %)"
@@ -163,12 +211,18 @@ def format_table(table: pd.DataFrame, cfg) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     last = table.iloc[-1]
+    versus = (
+        "" if cfg.baseline.name == "mitigations_off" else " (verdicts against the kernel's default)"
+    )
     answer = (
         f"Long term (after {last.stage}): slowdown {_pct(last.slowdown_p50)} % "
         f"[{_pct(last.slowdown_p05)}-{_pct(last.slowdown_p95)} %], throughput loss "
-        f"{_pct(last.throughput_loss_p50)} %: {last.verdict}; what remains is mostly {last.dominant_cost}."
+        f"{_pct(last.throughput_loss_p50)} %: {last.verdict}{versus}; what remains is mostly "
+        f"{last.dominant_cost}.\nConfidence: P(meets the 1 % target) {last.p_meets_target:.2f}, "
+        f"P(under 5 %) {last.p_under_threshold:.2f} after the whole roadmap, conditional on "
+        f"{conditional_on(cfg)}."
     )
-    return "\n".join([header, "", *lines, "", answer])
+    return "\n".join([header, "", *lines, "", answer, "", default_line(table, cfg)])
 
 
 def _fixed_width(rows: list[tuple[str, ...]]) -> list[str]:
@@ -236,17 +290,32 @@ def _records(frame: pd.DataFrame, keys) -> list[dict]:
     ]
 
 
-def format_json(table: pd.DataFrame, curves: dict[str, pd.DataFrame] | None = None) -> str:
+def format_json(
+    table: pd.DataFrame,
+    curves: dict[str, pd.DataFrame] | None = None,
+    budget: pd.DataFrame | None = None,
+) -> str:
     """A JSON list, one object per stage in roadmap order.
 
     With ``answer.vs_cpus`` (``vs_slots``), each object also has ``by_cpus``
-    (``by_slots``): one entry per value, the value under ``value``.
+    (``by_slots``): one entry per value, the value under ``value``. With
+    ``answer.budget=true`` the last stage's object has ``budget``: one entry
+    per cost (:func:`budgets`; ``null`` needs: not reachable in its range).
     """
     records = _records(table, JSON_KEYS)
     for key, curve in (curves or {}).items():
         name = "by_" + key.removeprefix("vs_")
         for record in records:
             record[name] = _records(curve[curve["stage"] == record["stage"]], VS_KEYS)
+    if budget is not None:
+        records[-1]["budget"] = (
+            [
+                {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                for r in _records(budget, budget.columns)
+            ]
+            if not budget.empty
+            else []
+        )
     return json.dumps(records, indent=2)
 
 
@@ -273,11 +342,13 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
     """The text ``asi-answer`` prints for command-line overrides ``argv``."""
     table, cfg, source = answer_stages(argv, composer)
     keys = [key for key in VS_DIMENSIONS if cfg.answer[key]]
-    points = stage_points(cfg, argv, composer) if keys else None  # composed once for every curve
+    # composed once for every curve and the budget
+    points = stage_points(cfg, argv, composer) if keys or cfg.answer.budget else None
     curves = {key: evaluate_vs(argv, key, cfg.answer[key], cfg=cfg, points=points) for key in keys}
+    budget = budgets(table, cfg, points) if cfg.answer.budget else None
     if cfg.answer.format == "json":
         print(f"source: {source}", file=sys.stderr)  # stdout stays pure JSON
-        return format_json(table, curves)
+        return format_json(table, curves, budget)
     where = f"Crossings: {crossing_line(table)}.\nSource: {source}."
     return "\n\n".join(
         [
@@ -286,5 +357,85 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
             format_overhead(table),
             format_exit_rates(table),
             *(format_vs(c, k) for k, c in curves.items()),
+            *([format_budget(budget, table, cfg)] if budget is not None else []),
         ]
     )
+
+
+def budgets(table: pd.DataFrame, cfg, points: list[dict]) -> pd.DataFrame:
+    """What the ASI costs would have to cost for the last stage to meet the 1 % target.
+
+    For every cost that adds time at the last stage, and for the two that add
+    the most moved together, the median it would need (its draws scaled, their
+    spread kept) for the slowdown p50, and for P(meets target) >= 0.9, to reach
+    1 % (:func:`model.budget.cost_budget`), within the documented ranges.
+    Rows sorted by what the cost adds now; the pair last.
+    """
+    last = points[-1]
+    costs = costs_for(cfg)
+    specs = cost_specs(cfg)
+    row = table.iloc[-1]
+
+    def lowest(name: str) -> float:
+        spec = specs[name]
+        low = spec.value if spec.dist == "fixed" else spec.low
+        return low / cfg.cpu.ghz if spec.unit == "cycles" else low
+
+    adding = [
+        c
+        for c in sorted(ASI_COSTS, key=lambda c: -row[f"extra_ns_{c}"])
+        if row[f"extra_ns_{c}"] > 0
+    ]
+    groups = [(c,) for c in adding] + ([tuple(adding[:2])] if len(adding) >= 2 else [])
+    rows = []
+    for names in groups:
+        lows = [lowest(n) for n in names]
+        p50 = cost_budget(last, costs, names, lowest=lows)
+        confident = cost_budget(last, costs, names, lowest=lows, statistic="confidence")
+        rows.append(
+            {
+                "cost": p50.cost,
+                "adds_ns_per_op": float(sum(row[f"extra_ns_{n}"] for n in names)),
+                "median_ns": p50.current,
+                "lowest_ns": lows[0],
+                "p50_factor": p50.factor,
+                "confident_factor": confident.factor,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _needs(factor: float | None, median: float, single: bool) -> str:
+    if factor is None or factor != factor:  # None, or NaN once in a DataFrame
+        return "not reachable in range"
+    if factor >= 1.0:
+        return "already met"
+    if single:
+        return f"<= {factor * median:,.3g} ns ({100 * factor:.0f} %)"
+    return f"each at <= {100 * factor:.0f} %"
+
+
+def format_budget(frame: pd.DataFrame, table: pd.DataFrame, cfg) -> str:
+    """The budget as a table: per cost, the median it would need (and as a share of today's)."""
+    last = table.iloc[-1]
+    head = (
+        f"What it would take for {cfg.workload.name} on {cfg.cpu.name} to meet the 1 % target "
+        f"after {last.stage} (slowdown p50 now {_pct(last.slowdown_p50)} %): the median each "
+        f"cost would need, its spread kept, within its documented range:"
+    )
+    if frame.empty:
+        return head + "\n\nnothing: ASI adds no time at this stage."
+    rows = [("cost", "adds ns/op", "median ns", "range from ns", "p50 at 1 %", "P(meets) >= 0.9")]
+    for r in frame.itertuples():
+        single = "+" not in r.cost
+        rows.append(
+            (
+                r.cost,
+                f"{r.adds_ns_per_op:,.3g}",
+                f"{r.median_ns:,.3g}" if single else "",
+                f"{r.lowest_ns:,.3g}" if single else "",
+                _needs(r.p50_factor, r.median_ns, single),
+                _needs(r.confident_factor, r.median_ns, single),
+            )
+        )
+    return "\n".join([head, "", *_fixed_width(rows)])

@@ -13,13 +13,8 @@ import numpy as np
 import pandas as pd
 
 from model.costs import ASI_COSTS
-from model.evaluate import overhead_split
+from model.evaluate import TARGET, THRESHOLD, overhead_split  # defined once, with their source
 from model.mechanism import EXIT_SOURCES
-
-TARGET = 0.01
-"""The ASI team's target: degradations below 1 %."""
-THRESHOLD = 0.05
-"""At 5 % "we don't even bother asking": the level above which ASI is not worth enabling."""
 
 VERDICTS = ("meets 1 % target", "under 5 %", "over 5 %")
 """Every verdict, best first."""
@@ -34,11 +29,16 @@ def verdict(slowdown: float) -> str:
     return VERDICTS[2]
 
 
-def annotate(table: pd.DataFrame) -> pd.DataFrame:
+BASELINE_COLUMNS = {"mitigations_off": "slowdown", "kernel_default": "slowdown_vs_default"}
+"""``baseline.name`` -> the prefix of the slowdown columns that baseline's verdicts read."""
+
+
+def annotate(table: pd.DataFrame, baseline: str = "mitigations_off") -> pd.DataFrame:
     """Add the dominant cost (and its share), the dominant exit source and the verdict per row.
 
     ``table`` has the model's ``extra_ns_<cost>``, ``exits_<source>`` and
-    ``slowdown_p50`` columns; ``extra_ns_per_op`` [ns/op] is their sum, and
+    ``slowdown_p50`` columns (``slowdown_vs_default_p50`` with ``baseline=kernel_default``,
+    which the verdict then reads); ``extra_ns_per_op`` [ns/op] is their sum, and
     ``overhead_ns_<part>`` where it goes (:func:`model.evaluate.overhead_split`).
     """
     extra = table[[f"extra_ns_{c}" for c in ASI_COSTS]].to_numpy()
@@ -54,7 +54,7 @@ def annotate(table: pd.DataFrame) -> pd.DataFrame:
     table["dominant_exit_source"] = np.where(
         exits.sum(axis=1) > 0, np.array(EXIT_SOURCES)[exits.argmax(axis=1)], "none"
     )
-    table["verdict"] = [verdict(s) for s in table["slowdown_p50"]]
+    table["verdict"] = [verdict(s) for s in table[f"{BASELINE_COLUMNS[baseline]}_p50"]]
     for part, ns in overhead_split({c: table[c].to_numpy() for c in table.columns}).items():
         table[f"overhead_ns_{part}"] = ns
     return table
@@ -90,3 +90,13 @@ def crossing_line(table: pd.DataFrame) -> str:
             crossing_text(crossing(p50, stages, TARGET), stages, "1 % target"),
         ]
     )
+
+
+def beats_default_from(table: pd.DataFrame) -> str | None:
+    """The first stage from which ASI (keeping what it does not make redundant) is faster
+    than the kernel's default mitigations at the median and stays so, else ``None``."""
+    faster = list(table["slowdown_vs_default_p50"] < 0)
+    for i in range(len(faster)):
+        if all(faster[i:]):
+            return str(table["stage"].iloc[i])
+    return None

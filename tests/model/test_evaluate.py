@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model.costs import ASI_COSTS, COST_NAMES, RATE_COSTS, CostSpec, sample_costs
-from model.evaluate import evaluate, quantiles, sample_times
+from model.evaluate import CONFIDENCE, evaluate, quantiles, sample_times
 from model.mechanism import (
     EXIT_SOURCES,
     OP_SOURCES,
@@ -154,3 +154,28 @@ def test_missing_and_unknown_parameters_are_named(base_point):
 def test_huge_values_fail_with_one_line(base_point, field, value, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         check_ranges(as_columns(base_point | {field: value}))
+
+
+@given(st.lists(points, min_size=1, max_size=8))
+def test_confidence_is_the_share_of_samples_below_each_line(rows):
+    c = costs(64)
+    result = evaluate(table(rows), c)
+    t_native, t_asi = sample_times(table(rows), c)
+    slowdown = t_asi / t_native - 1
+    for name, line in CONFIDENCE.items():
+        np.testing.assert_array_equal(result[name], (slowdown < line).sum(axis=1) / 64)
+    assert (result["p_meets_target"] <= result["p_under_threshold"]).all()
+
+
+@given(points)
+def test_a_stage_that_only_removes_costs_never_lowers_the_confidence(point):
+    """Paired samples: with the same draws, a change that only removes a cost (the fast
+    mapping path instead of the walk; no IBPB) can only lower each sample's slowdown, so the
+    share below each line can only grow. (Removing an exit can move it to a later, dearer
+    exit point, so the other stages are not of this kind.)"""
+    c = costs(64)
+    for removed in ({"mapping_fastpath": True}, {"ibpb": False}):
+        before = evaluate(point | {k: not v for k, v in removed.items()}, c)
+        after = evaluate(point | removed, c)
+        for name in CONFIDENCE:
+            assert after[name][0] >= before[name][0], (removed, name)

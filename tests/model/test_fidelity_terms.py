@@ -169,3 +169,34 @@ def test_the_overhead_split_adds_up_and_names_each_part(base_point, round_costs)
     assert sum(parts.values()) == pytest.approx(
         result["t_asi_mean"][0] - result["t_native_mean"][0]
     )
+
+
+def test_against_the_default_mitigations_asi_drops_only_what_it_replaces(base_point, round_costs):
+    # a Skylake-like kernel: PTI (130 per entry), IBRS (600), VERW (100), the SWAPGS fence
+    # (10) on the read syscall's entry and exit; ASI turns PTI off and keeps the rest.
+    # rfc_v2 read: native 856, ASI extra 2230: default 856 + 840 = 1696; with ASI
+    # 856 + 2230 + 710 = 3796 -> 3796 / 1696 - 1
+    flags = {f"default_{m}": True for m in ("pti", "ibrs", "verw", "swapgs_fence")}
+    point = base_point | flags | {"asi_keeps_pti": False}
+    ref = run(point, round_costs)
+    assert ref["t_default"] == pytest.approx(856 + 840)
+    assert ref["t_asi_with_kept"] == pytest.approx(856 + 2230 + 710)
+    result = evaluate(point, {k: np.array([v]) for k, v in round_costs.items()})
+    assert result["slowdown_vs_default_p50"][0] == pytest.approx(3796 / 1696 - 1)
+    assert result["default_ns_pti"][0] == pytest.approx(130)
+    costs = {k: np.array([v]) for k, v in round_costs.items()}
+    # with the prototype ephmap (160 extra) ASI still loses: 856 + 160 + 710 > 1696
+    ephmap = evaluate(point | {"ephmap": True}, costs)
+    assert ephmap["slowdown_vs_default_p50"][0] == pytest.approx((856 + 160 + 710) / 1696 - 1)
+    assert ephmap["p_beats_default"][0] == 0.0
+    # the mermap with the fast path (10 + 5 + 3030 / 512 extra) beats it
+    fast = {"ephmap": True, "multi_slot": True, "mapping_fastpath": True}
+    final = evaluate(point | fast, costs)
+    expected = (856 + 15 + 3030 / 512 + 710) / 1696 - 1
+    assert final["slowdown_vs_default_p50"][0] == pytest.approx(expected) and expected < 0
+    assert final["p_beats_default"][0] == 1.0
+
+
+def test_a_cpu_without_meltdown_pays_no_pti(base_point, round_costs):
+    ref = run(base_point | {"default_pti": False, "asi_keeps_pti": False}, round_costs)
+    assert ref["default_cost"]["pti"] == 0.0 and ref["t_default"] == ref["t_native"]

@@ -18,67 +18,46 @@ change of a result by more than a hundred-millionth of itself is seen.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from model import MODEL_VERSION
-from model.costs import CostSpec, sample_costs
 from model.evaluate import METRICS, evaluate
-from model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS
-from model.units import parse_size
+from tests.model.shipped import load, point, profile_costs
 
 GOLDEN = {
-    "0.2.2": "215a9f0bd14017f9d785b22e",
+    "0.4.0": "de4c4ef133cb3a46d97d1065",
 }
 """MODEL_VERSION -> digest of :func:`results_digest`; one entry per version ever released."""
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
-SIZES = ("io_size", "file_size", "page_cache_size", "readahead")
 SAMPLES = 64
-
-
-def load(group: str) -> dict[str, dict]:
-    return {p.stem: yaml.safe_load(p.read_text()) for p in sorted((CONF / group).glob("*.yaml"))}
 
 
 def shipped_points() -> list[tuple[str, dict]]:
     """(cpu profile, point) for every shipped workload x CPU profile x stage x size."""
-    out = []
-    for cpu_name, cpu in load("cpu").items():
-        for workload in load("workload").values():
-            for stage in load("mitigations").values():
-                for cpus in (1, 8, 256):
-                    for slots in (1, 2):
-                        point = {k: workload[k] for k in WORKLOAD_PARAMS}
-                        point.update({k: parse_size(point[k]) for k in SIZES})
-                        point.update({k: bool(stage.get(k, False)) for k in MITIGATION_FLAGS})
-                        point.update({k: bool(cpu[k]) for k in CPU_FLAGS})
-                        point.update(cpus=cpus, ephmap_slots=slots)
-                        out.append((cpu_name, point))
-    return out
+    return [
+        (cpu, point(workload, stage, cpu, cpus=cpus, slots=slots))
+        for cpu in load("cpu")
+        for workload in load("workload")
+        for stage in load("mitigations")
+        for cpus in (1, 8, 256)
+        for slots in (1, 2)
+    ]
 
 
-def profile_costs(cpu_name: str, scale: float = 1.0) -> dict[str, np.ndarray]:
-    cpu = load("cpu")[cpu_name]
-    specs = {
-        name: CostSpec(**{k: v for k, v in spec.items() if k != "source"})
-        for name, spec in cpu["costs"].items()
-    }
-    costs = sample_costs(specs, SAMPLES, seed=0, profile=cpu_name, ghz=cpu["ghz"])
-    return {name: values * scale for name, values in costs.items()}
+def scaled_costs(cpu: str, scale: float = 1.0) -> dict[str, np.ndarray]:
+    return {name: v * scale for name, v in profile_costs(cpu, SAMPLES).items()}
 
 
 def results_digest(*, cost_scale: float = 1.0, edit_point=None) -> str:
     h = hashlib.sha256()
     by_cpu: dict[str, list[dict]] = {}
-    for cpu_name, point in shipped_points():
-        by_cpu.setdefault(cpu_name, []).append(edit_point(point) if edit_point else point)
+    for cpu_name, row in shipped_points():
+        by_cpu.setdefault(cpu_name, []).append(edit_point(row) if edit_point else row)
     for cpu_name, rows in sorted(by_cpu.items()):
         columns = {k: np.array([r[k] for r in rows]) for k in rows[0]}
-        result = evaluate(columns, profile_costs(cpu_name, cost_scale))
+        result = evaluate(columns, scaled_costs(cpu_name, cost_scale))
         for name in METRICS:
             h.update(name.encode())
             h.update(" ".join(f"{v:.8g}" for v in result[name]).encode())

@@ -57,6 +57,12 @@ def test_exits_and_extra_by_component_match_reference(point_rows, cost):
             np.testing.assert_allclose(
                 result[f"exit_rate_{reason}"][i], ref["exit_rates"][reason], rtol=RTOL, atol=1e-9
             )
+        versus = ref["t_asi_with_kept"] / ref["t_default"] - 1
+        for stat in ("mean", "p50"):
+            np.testing.assert_allclose(
+                result[f"slowdown_vs_default_{stat}"][i], versus, rtol=RTOL, atol=1e-12
+            )
+        np.testing.assert_allclose(result["t_default_mean"][i], ref["t_default"], rtol=RTOL)
         slowdown = ref["t_asi"] / ref["t_native"] - 1
         for stat in ("mean", "p05", "p50", "p95"):
             np.testing.assert_allclose(
