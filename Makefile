@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sweep answer test lint format bench clean sysdeps
+.PHONY: setup sweep answer test lint format bench docs clean sysdeps
 
 setup: $(STAMP)
 
@@ -45,6 +45,11 @@ $(SYSDEPS): tools/install-system-deps.sh
 
 test: $(STAMP) $(SYSDEPS) lint
 	$(BIN)/python -m pytest
+
+# The README's tables (short answer, what changed, the answer example, the published checks)
+# are generated from the current model; tests/test_readme.py fails when they are stale.
+docs: $(STAMP)
+	$(BIN)/python tools/make_docs.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
