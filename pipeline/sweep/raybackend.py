@@ -96,7 +96,7 @@ def session(conf: DictConfig) -> Iterator[SessionInfo]:
         return
     start = time.perf_counter()
     try:
-        ray.init(**init_kwargs(conf))
+        _init(init_kwargs(conf))
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = conf.address or "local"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -107,6 +107,26 @@ def session(conf: DictConfig) -> Iterator[SessionInfo]:
         )
     finally:
         ray.shutdown()
+
+
+CLIENT_ATTEMPTS = 4
+"""Connections tried through ``ray://`` before giving up: a head that has just started
+accepts clients before its runtime-env agent is up, and the first one fails with
+"Initialization failure from server"."""
+
+
+def _init(kwargs: dict) -> None:
+    for attempt in range(CLIENT_ATTEMPTS):
+        try:
+            ray.init(**kwargs)
+            return
+        except ConnectionError as exc:
+            client = str(kwargs.get("address", "")).startswith("ray://")
+            if not client or "Initialization failure" not in str(exc):
+                raise
+            if attempt == CLIENT_ATTEMPTS - 1:
+                raise
+            time.sleep(2.0 * (attempt + 1))
 
 
 def cluster_cpus() -> int:

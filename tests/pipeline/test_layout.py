@@ -142,3 +142,11 @@ def test_nothing_in_the_repository_cites_files_outside_it():
         text = path.read_text(errors="replace")
         citing.extend(name for word in OUTSIDE if word in text)
     assert not citing
+
+
+def test_the_cost_sources_page_lists_every_cost():
+    from model.costs import COST_NAMES
+
+    page = (REPO / "docs" / "costs.md").read_text()
+    missing = [c for c in COST_NAMES if f"`{c}`" not in page]
+    assert not missing, f"regenerate: python tools/cost_sources.py > docs/costs.md ({missing})"

@@ -97,3 +97,21 @@ def test_sweeper_exits_1_when_points_failed_and_returns_the_result_otherwise(mon
     with pytest.raises(SystemExit) as info:
         _sweeper_with(monkeypatch, tmp_path, failed).sweep([])
     assert info.value.code == 1
+
+
+def test_a_ray_client_retries_a_head_that_is_not_ready_yet(monkeypatch):
+    calls = []
+
+    def init(**kwargs):
+        calls.append(kwargs["address"])
+        if len(calls) < 3:
+            raise ConnectionError("Initialization failure from server:\nTraceback ...")
+
+    monkeypatch.setattr(raybackend.ray, "init", init)
+    monkeypatch.setattr(raybackend.time, "sleep", lambda s: None)
+    raybackend._init({"address": "ray://head:10001"})
+    assert calls == ["ray://head:10001"] * 3
+    calls.clear()
+    with pytest.raises(ConnectionError):  # not a client address: no retry
+        raybackend._init({"address": "10.0.0.1:6379"})
+    assert len(calls) == 1

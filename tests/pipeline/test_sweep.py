@@ -265,3 +265,40 @@ def test_another_hydra_sweeper_is_refused_in_one_line(tmp_path):
     assert basic.returncode == 2 and not (tmp_path / "basic").exists()
     assert basic.stderr.startswith("error: hydra/sweeper=basic: asi-sweep runs its grid sweeper")
     assert len(basic.stderr.strip().splitlines()) == 1
+
+
+HYDRA_APP = """
+import hydra
+from hydra.core.config_store import ConfigStore
+from pipeline.configuration.schema import register
+
+register()
+ConfigStore.instance().store(group="hydra/launcher", name="elsewhere", node={"_target_": "x.Y"})
+
+
+@hydra.main(config_path="pkg://pipeline.conf", config_name="config", version_base="1.3")
+def app(cfg):
+    raise AssertionError("the grid sweeper never runs Hydra jobs")
+
+
+app()
+"""
+
+
+@pytest.mark.slow
+def test_the_sweeper_plugin_runs_inside_any_hydra_app(tmp_path):
+    """hydra/sweeper: grid through Hydra's own machinery (hydra.main, its config loader)."""
+    common = ["samples=8", f"store.path={tmp_path / 'store'}", "ray.num_cpus=1"]
+    common += ["sweep.progress=false", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    app = [sys.executable, "-c", HYDRA_APP, "-m"]
+    done = subprocess.run([*app, "cpus=1,2", *common], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "sweep" / "summary.json").read_text())["done"] == 2
+    refused = subprocess.run(
+        [*app, "hydra/launcher=elsewhere", "cpus=4", *common],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("error: hydra/launcher=elsewhere: the grid sweeper runs")
