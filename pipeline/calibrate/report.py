@@ -311,6 +311,7 @@ def render_report(
     workload_paths,
     prior: Sequence[float],
     mismatches: Sequence[str] = (),
+    confidence: Sequence[dict] = (),
 ) -> str:
     """The whole report as Markdown text."""
     units = {n: s["unit"] for n, s in cfg.cpu.costs.items()}
@@ -444,6 +445,37 @@ def render_report(
             "**Warning**: the written profile does not reproduce the fit for: "
             f"{'; '.join(mismatches)}. The model's cost sampling may have changed under "
             "pipeline/fit.py; please report it.",
+        ]
+    if confidence:
+        lines += [
+            "",
+            "## Confidence before and after",
+            "",
+            "The probability that each measured workload meets the 1 % target (and stays under "
+            "5 %) after the whole roadmap, under the base profile's priors and under the "
+            "calibrated profile (shares of paired cost samples):",
+            "",
+            table(
+                [
+                    "workload",
+                    "stage",
+                    "P(<1 %) prior",
+                    "P(<1 %) calibrated",
+                    "P(<5 %) prior",
+                    "P(<5 %) calibrated",
+                ],
+                [
+                    [
+                        f"`{r['workload']}`",
+                        f"`{r['stage']}`",
+                        f"{r['p_meets_target_prior']:.2f}",
+                        f"{r['p_meets_target_calibrated']:.2f}",
+                        f"{r['p_under_threshold_prior']:.2f}",
+                        f"{r['p_under_threshold_calibrated']:.2f}",
+                    ]
+                    for r in confidence
+                ],
+            ),
         ]
     lines += [
         "",

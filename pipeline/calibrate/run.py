@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from model import MODEL_VERSION
 from model.costs import COST_NAMES, CostSpec
-from model.evaluate import evaluate
+from model.evaluate import CONFIDENCE, evaluate
 from model.mechanism import blocks_per_io, hit_ratio
 from model.params import CPU_FLAGS
 from model.units import format_size, parse_size
@@ -531,6 +531,34 @@ def problem_for(data: Sequence[Datum], rates, cfg: DictConfig, options: Calibrat
     )
 
 
+def confidence_before_after(
+    data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides, hydra: HydraComposer
+) -> list[dict]:
+    """P(meets the 1 % target) and P(under 5 %) at the roadmap's last stage, for every
+    measured workload, under the base profile's priors and under the written profile.
+
+    What the calibration did to the answer's confidence: the probabilities are
+    shares of paired cost samples (:data:`model.evaluate.CONFIDENCE`), so they move
+    exactly as far as the data moved and narrowed the costs.
+    """
+    on_path = [Path(d).resolve() for d in (*hydra.config_dirs, user_config_dir())]
+    search = None if conf_dir.resolve() in on_path else conf_dir.resolve()
+    before = Composer(list(base_overrides), None, hydra)
+    after = Composer([*base_overrides, f"cpu={name}"], search, hydra)
+    stage = str(before([]).roadmap.stages[-1])
+    rows = []
+    for workload in dict.fromkeys(d.workload for d in data):
+        row = {"workload": workload, "stage": stage}
+        calibrated = f"{workload}_{name}" if workload in rates else workload
+        for label, composer, w in (("prior", before, workload), ("calibrated", after, calibrated)):
+            cfg = composer([f"workload={w}", f"mitigations={stage}"])
+            result = evaluate(point_from_config(cfg), costs_for(cfg))
+            for key in CONFIDENCE:
+                row[f"{key}_{label}"] = float(result[key][0])
+        rows.append(row)
+    return rows
+
+
 def prior_predictions(data: Sequence[Datum], composer: Composer) -> list[float]:
     """Each datum's statistic under the base profile: where calibration started."""
     out = []
@@ -614,6 +642,7 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
         workload_paths=workload_paths,
         prior=prior_predictions(data, composer),
         mismatches=mismatches(data, result, verified),
+        confidence=confidence_before_after(data, name, rates, conf_dir, overrides, hydra),
     )
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(report, encoding="utf-8")

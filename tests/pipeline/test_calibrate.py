@@ -748,3 +748,16 @@ def test_help_names_the_new_kinds(capsys):
         "ephmap_posting",
     ):
         assert needle in text
+
+
+def test_the_report_shows_how_the_confidence_changed(anchor):
+    """Issue 12: P(meets 1 %) and P(under 5 %) at the last stage, prior vs calibrated."""
+    _, outcome = anchor
+    report = outcome.report_path.read_text()
+    assert "## Confidence before and after" in report
+    section = report.split("## Confidence before and after", 1)[1].split("## ", 1)[0]
+    row = next(line for line in section.splitlines() if line.startswith("| `fio_randread_tmpfs`"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "`mapping_fastpath`"
+    for value in cells[2:]:
+        assert 0.0 <= float(value) <= 1.0
