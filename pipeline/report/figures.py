@@ -64,6 +64,19 @@ def _grid(n: int, width: float = 4.2, height: float = 3.2, wrap: int = 3):
     return fig, list(axes.flat[:n])
 
 
+def _top_legend(fig, handles, labels, *, ncol: int, top: float) -> None:
+    """One legend for every panel, centred above them."""
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=ncol,
+        frameon=False,
+        bbox_to_anchor=(0.5, top),
+        fontsize=8,
+    )
+
+
 def _save(fig, folder: Path, name: str) -> str:
     path = folder / name
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
@@ -146,15 +159,7 @@ def loss_vs_cpus(curves: pd.DataFrame, stages: Sequence[str], cpu: str, folder: 
             ax.set_xlabel("CPUs")
             ax.set_ylabel("throughput loss p50")
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(
-            handles,
-            labels,
-            loc="upper center",
-            ncol=min(len(labels), 7),
-            frameon=False,
-            bbox_to_anchor=(0.5, 1.04),
-            fontsize=8,
-        )
+        _top_legend(fig, handles, labels, ncol=min(len(labels), 7), top=1.04)
         fig.tight_layout()
         path = _save(fig, folder, name)
     caption = (
@@ -313,15 +318,7 @@ def tornado(sensitivity: pd.DataFrame, stage: str, cpu: str, folder: Path, top: 
             ax.set_xlabel("median slowdown")
             ax.set_title(workload, fontsize=9)
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(
-            handles,
-            labels,
-            loc="upper center",
-            ncol=2,
-            frameon=False,
-            bbox_to_anchor=(0.5, 1.05),
-            fontsize=8,
-        )
+        _top_legend(fig, handles, labels, ncol=2, top=1.05)
         fig.tight_layout()
         path = _save(fig, folder, name)
     samples = int(sensitivity["samples"].max())
@@ -464,15 +461,7 @@ def confidence(
         if legend is not None:
             handles, labels = legend.legend_handles, [t.get_text() for t in legend.texts]
             legend.remove()
-            fig.legend(
-                handles,
-                labels,
-                loc="upper center",
-                ncol=min(len(labels), 7),
-                frameon=False,
-                bbox_to_anchor=(0.5, 1.06),
-                fontsize=8,
-            )
+            _top_legend(fig, handles, labels, ncol=min(len(labels), 7), top=1.06)
         fig.tight_layout()
         path = _save(fig, folder, name)
     given = "; ".join(f"{cpu}: {conditions.get(cpu, 'its priors')}" for cpu in cpus)
