@@ -126,7 +126,8 @@ def test_fork_exec_answer_shows_the_slot_count_per_stage():
     """With one slot copy-on-write keeps exiting after multi_slot; with two it does not."""
     curve = evaluate_vs(["workload=fork_exec", "samples=64"], "vs_slots", [1, 2, 4])
     at = curve.set_index(["stage", "value"])
-    assert at.loc[("multi_slot", 1), "exits_cow"] > 30
+    cow_per_op = compose_config(["workload=fork_exec"]).workload.cow_per_op
+    assert at.loc[("multi_slot", 1), "exits_cow"] == pytest.approx(cow_per_op) and cow_per_op > 10
     assert at.loc[("multi_slot", 2), "exits_cow"] == 0 == at.loc[("multi_slot", 4), "exits_cow"]
     assert at.loc[("multi_slot", 1), "slowdown_p50"] > 3 * at.loc[("multi_slot", 2), "slowdown_p50"]
     # before multi_slot the prototype has one slot whatever ephmap.slots says
