@@ -129,7 +129,10 @@ def test_fork_exec_answer_shows_the_slot_count_per_stage():
     cow_per_op = compose_config(["workload=fork_exec"]).workload.cow_per_op
     assert at.loc[("multi_slot", 1), "exits_cow"] == pytest.approx(cow_per_op) and cow_per_op > 10
     assert at.loc[("multi_slot", 2), "exits_cow"] == 0 == at.loc[("multi_slot", 4), "exits_cow"]
-    assert at.loc[("multi_slot", 1), "slowdown_p50"] > 3 * at.loc[("multi_slot", 2), "slowdown_p50"]
+    # what the CoW exits cost is what a second slot saves, and most of the slowdown
+    one, two = at.loc[("multi_slot", 1)], at.loc[("multi_slot", 2)]
+    assert two["extra_ns_exit_cow"] == 0 < one["extra_ns_exit_cow"]
+    assert one["slowdown_p50"] > 2 * two["slowdown_p50"]
     # before multi_slot the prototype has one slot whatever ephmap.slots says
     for stage in ("rfc_v2", "ephmap_prototype", "ephmap_zeroing"):
         assert at.loc[(stage, 1), "slowdown_p50"] == at.loc[(stage, 4), "slowdown_p50"]
