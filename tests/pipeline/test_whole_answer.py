@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -70,7 +71,11 @@ def test_baseline_kernel_default_makes_the_verdict_read_the_comparison():
 def test_the_budget_names_what_each_cost_would_need():
     text = run(["samples=128", "workload=fork_exec", "answer.budget=true"])
     assert "What it would take for fork_exec on sapphire_rapids" in text
-    assert "not reachable in range" in text and "each at <= " in text
+    table = text.split("What it would take for", 1)[1].split("\n\n", 1)[1].splitlines()[2:]
+    forms = r"(already met|not reachable in range|<= [\d.,e+]+ ns \(\d+ %\)|each at <= \d+ %)"
+    for line in table:
+        assert re.search(rf"{forms}\s+{forms}$", line), line
+    assert table[-1].split()[0].count("+") == 1  # the two largest, moved together
     records = json.loads(
         run(["samples=128", "workload=fork_exec", "answer.budget=true", "answer.format=json"])
     )
