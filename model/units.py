@@ -2,8 +2,11 @@
 
 Sizes accept what fio accepts with its default ``kb_base=1024``: an integer
 with an optional suffix ``K``, ``M``, ``G``, ``T`` or ``P`` (any case), which
-may be followed by ``B`` or ``iB`` (``4k``, ``4K``, ``4KiB``, ``64M``, ``1G``).
-All suffixes are powers of 1024, as in fio.
+may be followed by ``B`` or ``iB`` (``4k``, ``4K``, ``4KB``, ``64M``, ``1G``).
+As in fio, and backwards from the IEC's names, ``K``/``KB`` are powers of
+1024 and the IEC spellings ``KiB``, ``MiB``, ... powers of 1000 (fio's HOWTO,
+``kb_base``: "unless the suffix is explicitly set to a base 10 value using
+'kib', 'mib', 'gib', etc."): ``4K`` is 4096 bytes, ``4KiB`` is 4000.
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ def parse_size(value: int | float | str, field: str = "size") -> int:
     match = _SIZE_RE.match(str(value))
     if match is None:
         raise ValueError(f"{field} must be a size like 4K, 64M or 1G, got {value!r}")
-    number, suffix, _ = match.groups()
-    size = float(number) * 1024 ** _POWERS[suffix.lower()]
+    number, suffix, unit = match.groups()
+    base = 1000 if unit and unit.lower() == "ib" else 1024  # fio's kb_base=1024 quirk
+    size = float(number) * base ** _POWERS[suffix.lower()]
     if size != int(size):
         raise ValueError(f"{field} must be a whole number of bytes, got {value!r}")
     return int(size)
@@ -57,8 +61,3 @@ def format_size(size: int) -> str:
         if size >= unit and size % unit == 0:
             return f"{size // unit}{suffix}"
     return str(size)
-
-
-def cycles_to_ns(cycles, ghz: float):
-    """Convert CPU cycles to nanoseconds at a clock of ``ghz`` [GHz]."""
-    return cycles / ghz

@@ -10,8 +10,11 @@ from model.units import format_size, parse_size
     [
         ("4K", 4096),
         ("4k", 4096),
-        ("4KiB", 4096),
+        ("4KiB", 4000),  # fio's kb_base=1024: the IEC spelling is base 10
+        ("4kib", 4000),
+        ("1MiB", 1_000_000),
         ("4kb", 4096),
+        ("4KB", 4096),
         ("64M", 64 << 20),
         ("1G", 1 << 30),
         ("2T", 2 << 40),
