@@ -70,10 +70,6 @@ def pct(x: float) -> str:
     return f"{100 * x:.2f} %" if abs(x) < 0.1 else f"{100 * x:.1f} %"
 
 
-def stages(workload: str, cpu: str):
-    return stages_with(workload, cpu)
-
-
 def stages_with(workload: str, cpu: str, *overrides: str):
     table, _ = evaluate_stages([f"workload={workload}", f"cpu={cpu}", *overrides])
     return table.set_index("stage")
@@ -99,7 +95,7 @@ def remains(row) -> str:
 
 
 def tables() -> dict[str, str]:
-    results = {(w, c): stages(w, c) for w in WORKLOADS for c in CPUS}
+    results = {(w, c): stages_with(w, c) for w in WORKLOADS for c in CPUS}
     final = results[WORKLOADS[0], CPUS[0]].index[-1]
     head = (
         f"After the whole roadmap (`{final}`), one CPU, 1024 cost samples, model "

@@ -472,6 +472,12 @@ def workload_header(rates: NativeRates, name: str, inputs: Inputs) -> str:
 VERIFIED_KEYS = ("t_native_mean", "t_asi_mean", *LOSS_QUANTILES)
 
 
+def written_search_path(conf_dir: Path, hydra: HydraComposer) -> Path | None:
+    """Where to find what asi-calibrate wrote: ``conf_dir``, unless it is already searched."""
+    on_path = [Path(d).resolve() for d in (*hydra.config_dirs, user_config_dir())]
+    return None if conf_dir.resolve() in on_path else conf_dir.resolve()
+
+
 def verify(
     data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides, hydra: HydraComposer
 ) -> list[dict]:
@@ -482,8 +488,7 @@ def verify(
     and, when the profile has correlations, the throughput loss p05/p95 with them
     dropped (``..._independent``): how much the correlations narrow the spread.
     """
-    on_path = [Path(d).resolve() for d in (*hydra.config_dirs, user_config_dir())]
-    search = None if conf_dir.resolve() in on_path else conf_dir.resolve()
+    search = written_search_path(conf_dir, hydra)
     composer = Composer([*base_overrides, f"cpu={name}"], search, hydra)
     out = []
     for d in data:
@@ -541,8 +546,7 @@ def confidence_before_after(
     shares of paired cost samples (:data:`model.evaluate.CONFIDENCE`), so they move
     exactly as far as the data moved and narrowed the costs.
     """
-    on_path = [Path(d).resolve() for d in (*hydra.config_dirs, user_config_dir())]
-    search = None if conf_dir.resolve() in on_path else conf_dir.resolve()
+    search = written_search_path(conf_dir, hydra)
     before = Composer(list(base_overrides), None, hydra)
     after = Composer([*base_overrides, f"cpu={name}"], search, hydra)
     stage = str(before([]).roadmap.stages[-1])
