@@ -215,7 +215,11 @@ def dispatch(
     hook : callable or None
         Test-only fault injection, see :data:`TaskHook`.
     """
-    task = evaluate_task.options(max_retries=max_retries, retry_exceptions=False)
+    # SPREAD: chunks are independent and CPU-bound, so a cluster's nodes should share them
+    # from the first wave; Ray's default packs tasks on the driver's node first.
+    task = evaluate_task.options(
+        max_retries=max_retries, retry_exceptions=False, scheduling_strategy="SPREAD"
+    )
     stats = DispatchStats()
     in_flight: dict[ray.ObjectRef, Chunk] = {}
     pending = iter(chunks)

@@ -232,28 +232,51 @@ def test_command_line_bad_input_is_one_line_exit_2_nothing_written(tmp_path, arg
     assert list(tmp_path.iterdir()) == []
 
 
+SLOW_DRIVER = """
+import json, sys, time
+from pipeline.sweep.run import sweep
+
+def slow(point_ids):  # long enough that a second node's worker starts before the sweep ends
+    time.sleep(0.3)
+
+result = sweep(sys.argv[1:], task_hook=slow, out=lambda line: None)
+print(json.dumps({"ok": result.ok, "done": result.done, "nodes": result.nodes}))
+"""
+
+
 def test_sweep_runs_on_several_nodes(tmp_path):
-    """A real two-node Ray cluster on this machine; asi-sweep connects as a driver."""
+    """A real two-node Ray cluster on this machine; a sweep connects to it as another driver.
+
+    Each task sleeps 0.3 s (a test hook), so the outcome does not depend on how fast a
+    node starts its workers: with Ray's default packing, a one-node answer was possible
+    when the tasks finished before the second node's worker was up.
+    """
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 1})
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
-        result = asi_sweep(
-            *GRID,
-            f"ray.address={cluster.address}",
-            "sweep.chunk_size=4",
-            "samples=256",
-            "sweep.progress=false",
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                SLOW_DRIVER,
+                *GRID,
+                f"ray.address={cluster.address}",
+                "sweep.chunk_size=4",
+                f"store.path={tmp_path / 'store'}",
+                "sweep.progress=false",
+            ],
             cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
     finally:
         cluster.shutdown()
     assert result.returncode == 0, result.stderr
-    summary = json.loads(
-        next((tmp_path / "outputs" / "sweeps").glob("*/*/summary.json")).read_text()
-    )
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["ok"] and summary["done"] == GRID_POINTS
     assert len(summary["nodes"]) >= 2, summary["nodes"]
     assert all(count >= 1 for count in summary["nodes"].values())
