@@ -44,7 +44,7 @@ $(SYSDEPS): tools/install-system-deps.sh
 	@if command -v fio >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then mkdir -p $(VENV) && touch $@; fi
 
 test: $(STAMP) $(SYSDEPS) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # The README's tables (short answer, what changed, the answer example, the published checks)
 # are generated from the current model; tests/test_readme.py fails when they are stale.
