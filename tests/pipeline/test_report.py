@@ -306,7 +306,7 @@ def test_nightly_mode_records_the_night_and_flags_what_moved(tmp_path):
     assert not steady["moved"] and steady["status"] == "steady" and steady["delta_p50"] == 0
     assert steady["delta_p_meets_target"] == 0 and steady["delta_slowdown_vs_default_p50"] == 0
     assert np.isfinite(moved["delta_slowdown_vs_default_p50"])  # recorded both nights
-    recorded = hist.read(tmp_path / "history")
+    recorded, _ = hist.read(tmp_path / "history")
     assert recorded[list(CONFIDENCE_COLUMNS)].notna().all().all()
     # the budget solves the costs the second grid was swept with (ephmap_pte recalibrated)
     assert report.budget["matches"].all()
@@ -325,7 +325,7 @@ def test_history_rerun_of_a_night_keeps_the_latest(tmp_path):
     hist.record(tmp_path, rows, "2026-01-01")
     hist.record(tmp_path, rows.assign(slowdown_p50=0.03), "2026-01-01")
     hist.record(tmp_path, rows.assign(slowdown_p50=0.10, verdict="y"), "2026-01-02")
-    nights = hist.nights(hist.read(tmp_path))
+    nights = hist.nights(hist.read(tmp_path)[0])
     assert list(nights["date"]) == ["2026-01-01", "2026-01-02"]
     assert nights.iloc[0]["slowdown_p50"] == 0.03
     assert hist.previous_night(nights, "2026-01-02") == "2026-01-01"
@@ -354,7 +354,7 @@ def test_history_records_the_confidence_and_the_slowdown_against_the_default(tmp
     for column in (*CONFIDENCE_COLUMNS, *VS_DEFAULT_QUANTILES, "p_beats_default"):
         assert column in hist.VALUES and column in METRIC_COLUMNS
     hist.record(tmp_path, history_rows(p_meets_target=0.25), "2026-01-01")
-    recorded = hist.read(tmp_path)
+    recorded, _ = hist.read(tmp_path)
     assert recorded.iloc[0]["p_meets_target"] == 0.25
     assert recorded.iloc[0]["slowdown_vs_default_p50"] == 0.02
 
