@@ -24,11 +24,11 @@ import pytest
 
 from pipeline import store
 from pipeline.projection import history as hist
-from pipeline.report.build import Report, Settings, nightly
+from pipeline.report.build import nightly
 from pipeline.store import parts
 from pipeline.store.parts import QUARANTINE
 
-from .report_fixtures import write_store
+from .report_fixtures import nightly_report, write_store
 
 pytestmark = pytest.mark.fault
 
@@ -96,7 +96,7 @@ def test_a_night_that_cannot_be_recorded_still_gives_the_comparison(tmp_path, mo
     monkeypatch.setattr(
         parts, "_publish", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full"))
     )
-    report, lines = fake_report(tmp_path, "2026-01-02", night_rows(0.05))
+    report, lines = nightly_report(tmp_path, "2026-01-02", night_rows(0.05))
     nightly(report, lines.append)
     assert report.history_error and report.history_error.startswith(
         "cannot record the night 2026-01-02"
@@ -104,36 +104,6 @@ def test_a_night_that_cannot_be_recorded_still_gives_the_comparison(tmp_path, mo
     assert f"error: {report.history_error}" in lines
     assert report.previous_night == "2026-01-01"
     assert report.comparison.iloc[0]["status"] == "moved"
-
-
-def fake_report(history: Path, night: str, focus: pd.DataFrame) -> tuple[Report, list[str]]:
-    """A :class:`Report` with just what :func:`nightly` reads (the rest is not needed there)."""
-    settings = Settings(
-        mode="nightly",
-        experiment=None,
-        folder=history / "report",
-        night=night,
-        threshold=0.005,
-        focus_file_size=None,
-        history=history,
-    )
-    unused = pd.DataFrame()
-    report = Report(
-        settings=settings,
-        stages=[FINAL],
-        focus_cpu=CPU,
-        aggregates=None,
-        coverage=pd.DataFrame({"stored_points": [1]}),
-        projection=unused,
-        scenarios=unused,
-        focus=focus,
-        sensitivity=unused,
-        grid_points=None,
-        missing=0,
-        missing_examples=unused,
-        scheduler="none",
-    )
-    return report, []
 
 
 # --------------------------------------------------------------------------- damaged parts
