@@ -3,7 +3,7 @@
 Points are evaluated in-process with the sweep's own chunk code
 (:func:`pipeline.chunks.evaluate_chunk`) and committed with the store's writer,
 so the stores are exactly what ``asi-sweep`` writes, minus the fan-out.
-:func:`nightly_report` is the least :class:`~pipeline.report.build.Report` that
+:func:`nightly_stub` is the least :class:`~pipeline.report.build.Report` that
 nightly mode's recording and comparison run on, without a store.
 """
 
@@ -67,7 +67,7 @@ def report_overrides(tmp_path: Path, store: Path, *extra: str) -> list[str]:
     ]
 
 
-def nightly_report(history: Path, night: str, focus: pd.DataFrame) -> tuple[Report, list[str]]:
+def nightly_stub(history: Path, night: str, focus: pd.DataFrame) -> tuple[Report, list[str]]:
     """A :class:`Report` with just what :func:`nightly` reads (the rest is not needed there)."""
     settings = Settings(
         mode="nightly",

@@ -28,7 +28,7 @@ from pipeline.report.build import nightly
 from pipeline.store import parts
 from pipeline.store.parts import QUARANTINE
 
-from .report_fixtures import nightly_report, write_store
+from .report_fixtures import nightly_stub, write_store
 
 pytestmark = pytest.mark.fault
 
@@ -96,7 +96,7 @@ def test_a_night_that_cannot_be_recorded_still_gives_the_comparison(tmp_path, mo
     monkeypatch.setattr(
         parts, "_publish", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full"))
     )
-    report, lines = nightly_report(tmp_path, "2026-01-02", night_rows(0.05))
+    report, lines = nightly_stub(tmp_path, "2026-01-02", night_rows(0.05))
     nightly(report, lines.append)
     assert report.history_error and report.history_error.startswith(
         "cannot record the night 2026-01-02"

@@ -30,7 +30,7 @@ from pipeline.report import figures as figs
 from pipeline.report.build import budget_context, build, nightly, projection_matrix, settings
 from pipeline.store.schema import METRIC_COLUMNS
 
-from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, nightly_report, write_store
+from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, nightly_stub, write_store
 
 FIGURES = ("loss_vs_cpus", "size_slot_heatmap", "waterfall", "tornado", "trend", "confidence")
 
@@ -397,7 +397,7 @@ def test_a_row_the_previous_night_lacks_is_not_compared_and_says_so():
 
 
 def nightly_lines(tmp_path, night: str, focus: pd.DataFrame) -> tuple[object, list[str]]:
-    report, lines = nightly_report(tmp_path, night, focus)
+    report, lines = nightly_stub(tmp_path, night, focus)
     nightly(report, lines.append)
     return report, lines
 
