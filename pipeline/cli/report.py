@@ -16,14 +16,21 @@ Writes ``report.dir`` (default ``outputs/reports/<UTC time>``): ``index.html``
 (opens offline: inline CSS, relative image links), ``summary.md``, PNG
 figures under ``figures/`` and the tables as CSV under ``data/``. In nightly
 mode the focus projection is appended to the history (``report.history``) and
-compared with the previous night. Exit codes: 0 report written, 2 bad input.
+compared with the previous night; a recording of the history that fails its
+check is moved to that night's ``_quarantine/`` with a warning, and the report
+is drawn without it. Exit codes: 0 report written, 1 report written but
+tonight could not be recorded in the history (disk full...), 2 bad input.
 """
 
 from pipeline.configuration.command import Invocation, command
 from pipeline.report.build import announce, build
 
+EXIT_NOT_RECORDED = 1
+"""The report is written, but nightly mode could not record tonight in the history."""
+
 
 @command("asi-report")
 def main(inv: Invocation) -> int:
-    announce(*build(inv.overrides, composer=inv.composer))
-    return 0
+    index, report = build(inv.overrides, composer=inv.composer)
+    announce(index, report)
+    return EXIT_NOT_RECORDED if report.history_error else 0

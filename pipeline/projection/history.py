@@ -2,21 +2,35 @@
 
 Layout (``report.history``, default ``outputs/history``)::
 
-    date=2026-01-31/part-<UTC time>.parquet     the projections recorded that night
+    date=2026-01-31/part-<UTC time>-<id>-00000-<digest>.parquet   a recording of that night
+    date=2026-01-31/.part-...parquet.<pid>@<host>.tmp              one being written
+    date=2026-01-31/_quarantine/part-...parquet                    one that failed its check
+    date=2026-01-31/_index.json                                    digests already verified
 
 One folder per date (Hive-style, so ``pyarrow.dataset`` with
-``partitioning="hive"`` reads it as is); a part is written under a temporary
-name and renamed, like the results store's. A night recorded twice keeps
-both parts; readers use the latest (:func:`nights`).
+``partitioning="hive"`` reads it as is: names starting with ``.`` or ``_``
+are skipped). Each night's folder is a folder of part files exactly like
+the results store, written and checked by the same functions
+(:mod:`pipeline.store.parts`, :mod:`pipeline.store.readers`): a recording is
+committed with :func:`~pipeline.store.parts.commit_bytes` (temporary file,
+fsync, atomic rename, digest of its bytes in its name); every read checks
+each part against its digest (:func:`~pipeline.store.readers.check_folder`),
+moves one that fails to that night's ``_quarantine/`` and reads the rest;
+temporaries of dead writers are removed on the way. Parts recorded by
+earlier versions (``part-<UTC time>.parquet``, no digest in the name) stay
+readable: like the store's digest-less parts they are checked by their
+Parquet footer, and one that does not decode is quarantined too (a flipped
+bit that still decodes cannot be seen in them).
 
-A night's rows are the report's focus projections: one row per workload, CPU
-profile, focus dimensions and roadmap stage (:data:`KEYS`).
+A night recorded twice keeps both parts; readers use the latest
+(:func:`nights`). A night's rows are the report's focus projections: one row
+per workload, CPU profile, focus dimensions and roadmap stage (:data:`KEYS`).
 """
 
 from __future__ import annotations
 
-import os
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from model.units import format_size
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import (
     CONFIDENCE_COLUMNS,
@@ -32,6 +47,18 @@ from pipeline.projection.projection import (
     SCENARIO_KEYS,
     VS_DEFAULT_QUANTILES,
 )
+from pipeline.store.parts import (
+    QUARANTINE,
+    commit_bytes,
+    content_digest,
+    encode_part,
+    new_run_id,
+    part_name,
+    quarantine,
+    remove_stale_temporaries,
+)
+from pipeline.store.readers import check_folder
+from pipeline.store.schema import DIMENSIONS
 
 KEYS: tuple[str, ...] = (*SCENARIO_KEYS, "stage")
 """What identifies one projected value across nights."""
@@ -57,6 +84,14 @@ between two nights is flagged (``confidence moved``)."""
 TRACKED: tuple[str, ...] = ("slowdown_p50", *CONFIDENCE_COLUMNS, VS_DEFAULT_P50)
 """What the night-to-night comparison follows: ``previous_<c>`` and ``delta_<c>`` each."""
 
+NO_PREVIOUS = "no previous value"
+"""The comparison's status of a row the previous night has no value for (same workload, CPU
+profile, focus point and stage): the focus or the grid changed between the nights. Such a
+row is not compared, so it is never counted as steady or moved."""
+
+PLACE: tuple[str, ...] = tuple(k for k in KEYS if k not in DIMENSIONS)
+"""What stays when the focus point changes: workload, CPU profile, stage."""
+
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
@@ -70,44 +105,102 @@ def parse_date(text: str | None) -> str:
         raise ConfigError(f"report.date must be a date YYYY-MM-DD or null, got {text!r}") from None
 
 
+class HistoryWriteError(OSError):
+    """A night could not be recorded (disk full, permissions): one line, earlier nights intact."""
+
+
 def record(history: Path | str, rows: pd.DataFrame, night: str, extra: dict | None = None) -> Path:
     """Append a night's projection rows (:data:`KEYS` + :data:`VALUES`) under ``date=<night>``.
 
-    ``extra`` adds constant columns (coverage, git revision...). Returns the part written.
+    ``extra`` adds constant columns (coverage, git revision...). Returns the
+    part written, committed like a results-store part (its name carries the
+    digest of its bytes). On an ``OSError`` nothing is left behind and a
+    one-line :class:`HistoryWriteError` is raised.
     """
     folder = Path(history) / f"date={night}"
-    folder.mkdir(parents=True, exist_ok=True)
     recorded_at = datetime.now(UTC)
     frame = rows[list(KEYS) + list(VALUES)].copy()
     for key, value in (extra or {}).items():
         frame[key] = value
     frame["recorded_at"] = pd.Timestamp(recorded_at)
-    final = folder / f"part-{recorded_at:%Y%m%dT%H%M%S%fZ}.parquet"
-    tmp = folder / f".{final.name}.tmp"
+    data = encode_part(pa.Table.from_pandas(frame, preserve_index=False))
+    name = part_name(new_run_id(), 0, recorded_at, content_digest(data))
     try:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return final
+        return commit_bytes(folder, name, data)
+    except OSError as exc:
+        raise HistoryWriteError(
+            f"cannot record the night {night} in the history {history}: {exc.strerror or exc} "
+            "(earlier nights are intact; rerun the nightly report to record it)"
+        ) from exc
 
 
-def read(history: Path | str) -> pd.DataFrame:
-    """Every recorded row, with a ``date`` column (``YYYY-MM-DD``); empty if no history."""
+@dataclass(frozen=True)
+class Unreadable:
+    """A recording of a night that failed its check (or did not decode) and was left out."""
+
+    night: str
+    part: Path
+    """Where it was found."""
+    moved_to: Path | None
+    """Where it is now, in that night's ``_quarantine/``; None if it was not moved by this read."""
+    night_lost: bool
+    """Whether the night has no readable recording left (the trend and comparison lack it)."""
+
+    def warning(self) -> str:
+        """One line for the report: which night, where the file is now, what the report does."""
+        if self.moved_to is not None:
+            where = f"moved to {self.moved_to}"
+        elif self.part.exists():
+            where = f"left in place at {self.part} (the folder could not be written)"
+        else:
+            where = f"already moved to {self.part.parent / QUARANTINE} by another reader"
+        effect = (
+            "the report is drawn without that night"
+            if self.night_lost
+            else "the night's other recording is used"
+        )
+        return (
+            f"warning: the history's night {self.night} could not be read: {self.part.name} "
+            f"failed its check (damaged) and was {where}; {effect}"
+        )
+
+
+def read(history: Path | str) -> tuple[pd.DataFrame, list[Unreadable]]:
+    """Every recorded row that passes its check, with a ``date`` column, and what was left out.
+
+    The rows are empty (with the recorded columns) if there is no history.
+    Each night's folder is checked like the results store
+    (:func:`~pipeline.store.readers.check_folder`); a part that fails, or
+    that verifies but does not decode (a damaged part written without a
+    digest), is quarantined and listed instead of read.
+    """
     frames = []
+    unreadable: list[Unreadable] = []
     root = Path(history)
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         found = _DATE_DIR.match(folder.name)
         if not found or not folder.is_dir():
             continue
-        for part in sorted(folder.glob("part-*.parquet")):
-            frame = pq.read_table(part).to_pandas()
-            frame.insert(0, "date", found.group(1))
+        night = found.group(1)
+        remove_stale_temporaries(folder)
+        good, moved = check_folder(folder)
+        read_here = 0
+        for part in good:
+            try:
+                frame = pq.read_table(part).to_pandas()
+            except FileNotFoundError:  # moved by a concurrent reader since the check
+                moved[part] = None
+                continue
+            except (pa.ArrowException, OSError):
+                moved[part] = quarantine(part)
+                continue
+            frame.insert(0, "date", night)
             frames.append(frame)
+            read_here += 1
+        unreadable += [Unreadable(night, p, to, read_here == 0) for p, to in moved.items()]
     if not frames:
-        return pd.DataFrame(columns=["date", *KEYS, *VALUES, "recorded_at"])
-    return pd.concat(frames, ignore_index=True)
+        return pd.DataFrame(columns=["date", *KEYS, *VALUES, "recorded_at"]), unreadable
+    return pd.concat(frames, ignore_index=True), unreadable
 
 
 def nights(history: pd.DataFrame) -> pd.DataFrame:
@@ -122,6 +215,14 @@ def previous_night(history: pd.DataFrame, night: str) -> str | None:
     """The latest recorded date before ``night``, or None."""
     earlier = sorted(d for d in set(history["date"]) if d < night)
     return earlier[-1] if earlier else None
+
+
+def focus_text(row) -> str:
+    """A focus point in words (``4 CPUs, file 1G, 2 slots``); ``row`` has :data:`DIMENSIONS`."""
+    return (
+        f"{int(row['cpus'])} CPUs, file {format_size(int(row['file_size']))}, "
+        f"{int(row['ephmap_slots'])} slots"
+    )
 
 
 def compare(
@@ -149,9 +250,14 @@ def compare(
     DataFrame
         Tonight's rows plus, for each of :data:`TRACKED`, ``previous_<c>`` and
         ``delta_<c>`` (tonight minus before; ``previous_p50`` and ``delta_p50`` for
-        the slowdown p50), ``previous_verdict``, ``moved`` and ``status``: ``new``
-        (no previous value), ``verdict changed``, ``moved`` (the p50),
-        ``confidence moved``, ``vs default moved`` or ``steady``.
+        the slowdown p50), ``previous_verdict``, ``moved`` and ``status``:
+        :data:`NO_PREVIOUS` (``before`` has no row with the same :data:`KEYS`: not
+        compared, never ``moved``), ``verdict changed``, ``moved`` (the p50),
+        ``confidence moved``, ``vs default moved`` or ``steady``. For a row with no
+        previous value whose workload, CPU profile and stage ``before`` holds at
+        another focus point, ``focus_before`` says which (:func:`focus_text`) and
+        ``focus_before_p50`` / ``focus_before_verdict`` what it was there (for
+        reading, not compared: a different point); empty on the other rows.
     """
     keys = list(KEYS)
     names = {c: "previous_p50" if c == "slowdown_p50" else f"previous_{c}" for c in TRACKED}
@@ -177,10 +283,46 @@ def compare(
     merged["moved"] = moved | changed | confidence | versus
     merged["status"] = np.select(
         [new, changed, moved, confidence, versus],
-        ["new", "verdict changed", "moved", "confidence moved", "vs default moved"],
+        [NO_PREVIOUS, "verdict changed", "moved", "confidence moved", "vs default moved"],
         default="steady",
     )
+    elsewhere = before.reindex(columns=[*PLACE, *DIMENSIONS, "slowdown_p50", "verdict"])
+    elsewhere = elsewhere.dropna(subset=list(DIMENSIONS)).drop_duplicates(list(PLACE))
+    elsewhere = pd.DataFrame(
+        {
+            **{k: elsewhere[k] for k in PLACE},
+            "focus_before": [focus_text(r) for _, r in elsewhere.iterrows()],
+            "focus_before_p50": elsewhere["slowdown_p50"],
+            "focus_before_verdict": elsewhere["verdict"],
+        },
+        index=elsewhere.index,
+    )
+    merged = merged.merge(elsewhere, on=list(PLACE), how="left")
+    merged.loc[~new, ["focus_before", "focus_before_p50", "focus_before_verdict"]] = np.nan
     return merged
+
+
+def outcome(compared: pd.DataFrame, threshold: float, probability: float = PROBABILITY_MOVE) -> str:
+    """The comparison in one sentence: how many of the compared rows moved, how many had none.
+
+    Rows with no previous value (:data:`NO_PREVIOUS`) are counted apart, never
+    as "nothing moved"; if no row had one, nothing was compared and it says so.
+    """
+    unmatched = int((compared["status"] == NO_PREVIOUS).sum())
+    matched = len(compared) - unmatched
+    if matched == 0:
+        return (
+            f"none of tonight's {len(compared)} projection(s) has a previous value (the focus "
+            "point or the grid changed between the nights)"
+        )
+    text = (
+        f"{int(compared['moved'].sum())} of {matched} projection(s) moved by more than "
+        f"{100 * threshold:g} points, changed verdict or moved P(<1 %) / P(<5 %) by more "
+        f"than {probability:g}"
+    )
+    if unmatched:
+        text += f"; {unmatched} with {NO_PREVIOUS} (the focus point or the grid changed)"
+    return text
 
 
 def check_threshold(value: object) -> float:

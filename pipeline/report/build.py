@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from model import MODEL_VERSION
 from model.evaluate import QUANTILES
-from model.units import format_size, parse_size
+from model.units import parse_size
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
@@ -428,6 +428,12 @@ class Report:
     previous_night: str | None = None
     history_nights: pd.DataFrame = field(default_factory=pd.DataFrame)
     history_part: str | None = None
+    history_error: str | None = None
+    """Why tonight could not be recorded (the report is still written), or None."""
+    history_warnings: list[str] = field(default_factory=list)
+    """One line per recording of the history that failed its check and was left out."""
+    comparison_note: str | None = None
+    """Why there is no comparison in nightly mode (the first night), or None."""
     timings: dict[str, float] = field(default_factory=dict)
     figures: list = field(default_factory=list)
     generated_at: str = ""
@@ -534,7 +540,13 @@ def experiment_grid_from(overrides: Sequence[str], composer: Composer | None = N
 
 
 def nightly(report: Report, err: Out) -> None:
-    """Nightly mode: record tonight's focus projection, compare with the previous night; read the trend."""
+    """Nightly mode: record tonight's focus projection, compare with the previous night; read the trend.
+
+    Faults lose nothing: a night that cannot be recorded (disk full) is one
+    ``error:`` line and :attr:`Report.history_error`, and the report is still
+    written; a recording that fails its check is quarantined, named in a
+    ``warning:`` line, and left out of the trend and the comparison.
+    """
     s = report.settings
     if s.mode == "nightly" and not report.focus.empty:
         extra = {
@@ -544,24 +556,35 @@ def nightly(report: Report, err: Out) -> None:
             "model_version": MODEL_VERSION,
             "git_revision": git_revision(),
         }
-        report.history_part = str(hist.record(s.history, report.focus, s.night, extra))
-        err(f"asi-report: recorded the {s.night} projection in {report.history_part}")
-    history = hist.nights(hist.read(s.history))
+        try:
+            report.history_part = str(hist.record(s.history, report.focus, s.night, extra))
+            err(f"asi-report: recorded the {s.night} projection in {report.history_part}")
+        except hist.HistoryWriteError as exc:
+            report.history_error = str(exc)
+            err(f"error: {exc}")
+    rows, unreadable = hist.read(s.history)
+    report.history_warnings = [item.warning() for item in unreadable]
+    for line in report.history_warnings:
+        err(line)
+    history = hist.nights(rows)
     report.history_nights = history
-    if history.empty:
-        return
-    previous = hist.previous_night(history, s.night)
+    previous = hist.previous_night(history, s.night) if not history.empty else None
     report.previous_night = previous
-    if previous is not None and not report.focus.empty:
+    if previous is None:
+        if s.mode == "nightly":
+            others = set(history["date"]) - {s.night} if not history.empty else set()
+            report.comparison_note = (
+                f"No night before {s.night} in the history {s.history}"
+                + ("" if others else " (it is the first night recorded)")
+                + ": nothing to compare with"
+            )
+            err(f"asi-report: {report.comparison_note}")
+        return
+    if not report.focus.empty:
         report.comparison = hist.compare(
             report.focus, history[history["date"] == previous], s.threshold
         )
-        flagged = int(report.comparison["moved"].sum())
-        err(
-            f"asi-report: compared with {previous}: {flagged} projection(s) moved by more "
-            f"than {100 * s.threshold:g} points, changed verdict or moved P(<1 %) / P(<5 %) "
-            f"by more than {hist.PROBABILITY_MOVE:g}"
-        )
+        err(f"asi-report: compared with {previous}: {hist.outcome(report.comparison, s.threshold)}")
 
 
 # --------------------------------------------------------------------------- rendering
@@ -678,8 +701,7 @@ def projection_matrix(report: Report) -> list[dict]:
             {
                 "workload": workload,
                 "cpu": cpu,
-                "focus": f"{int(first['cpus'])} CPUs, file {format_size(int(first['file_size']))}, "
-                f"{int(first['ephmap_slots'])} slots",
+                "focus": hist.focus_text(first),
                 "cells": cells,
                 "threshold": crossing_text(
                     crossing(values, present, THRESHOLD), present, "under 5 %"
@@ -772,9 +794,27 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
     if report.comparison is not None:
         c = report.comparison
         flagged = c[c["moved"]]
+        unmatched = c[c["status"] == hist.NO_PREVIOUS]
         comparison = {
             "previous": report.previous_night,
             "rows": len(c),
+            "compared": len(c) - len(unmatched),
+            "outcome": hist.outcome(c, s.threshold),
+            "unmatched": [
+                {
+                    "workload": r.workload,
+                    "cpu": r.cpu,
+                    "stage": r.stage,
+                    "focus": hist.focus_text(r._asdict()),
+                    "now": pct(r.slowdown_p50),
+                    "verdict": r.verdict,
+                    "before": f"at {r.focus_before}: {pct(r.focus_before_p50)} % "
+                    f"({r.focus_before_verdict})"
+                    if isinstance(r.focus_before, str)
+                    else f"no {r.workload} / {r.cpu} / {r.stage} row",
+                }
+                for r in unmatched.itertuples()
+            ],
             "flagged": [
                 {
                     "workload": r.workload,
@@ -847,6 +887,9 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
         "grid_wide": grid_wide,
         "top_costs": top_costs,
         "comparison": comparison,
+        "comparison_note": report.comparison_note,
+        "history_warnings": report.history_warnings,
+        "history_error": report.history_error,
         "threshold_points": f"{100 * s.threshold:g}",
         "probability_move": f"{hist.PROBABILITY_MOVE:g}",
         "budget": budget_rows,
@@ -1005,11 +1048,32 @@ def markdown(report: Report, context: dict) -> str:
                     f"{f['p_meets_before']} → {f['p_meets_now']}, vs default "
                     f"{f['versus_before']} % → {f['versus_now']} %"
                 )
-        else:
+        elif comp["compared"]:
             lines.append(
-                f"Nothing moved by more than {context['threshold_points']} points, no "
-                f"probability by more than {context['probability_move']}."
+                f"Of the {comp['compared']} projection(s) compared, none moved by more than "
+                f"{context['threshold_points']} points, no verdict changed, no probability "
+                f"moved by more than {context['probability_move']}."
             )
+        else:
+            lines.append(f"Nothing compared: {comp['outcome']}.")
+        for u in comp["unmatched"]:
+            lines.append(
+                f"- **{hist.NO_PREVIOUS}**: {u['workload']} / {u['cpu']} / {u['stage']} at "
+                f"{u['focus']}: {u['now']} % ({u['verdict']}); on {comp['previous']}: {u['before']}"
+            )
+    elif context["comparison_note"]:
+        lines += [
+            "",
+            "## Compared with the previous night",
+            "",
+            f"{context['comparison_note']}.",
+        ]
+    if context["history_error"] or context["history_warnings"]:
+        lines += ["", "## History", ""]
+        lines += [
+            f"- {line}"
+            for line in filter(None, [context["history_error"], *context["history_warnings"]])
+        ]
     lines += ["", "## Figures", ""]
     for fig in context["figures"]:
         lines.append(f"- [{fig.title}]({fig.path}): {fig.caption}")

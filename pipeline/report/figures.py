@@ -25,6 +25,7 @@ import seaborn as sns  # noqa: E402
 from model.costs import ASI_COSTS  # noqa: E402
 from model.units import format_size  # noqa: E402
 from pipeline.projection.verdicts import TARGET, THRESHOLD  # noqa: E402
+from pipeline.store.schema import DIMENSIONS  # noqa: E402
 
 DPI = 110
 """Resolution of the PNGs [dots/inch]: sharp on screen, ~100-200 KB per figure."""
@@ -333,11 +334,28 @@ def tornado(sensitivity: pd.DataFrame, stage: str, cpu: str, folder: Path, top: 
 
 
 # --------------------------------------------------------------------------- 5. trend
+def focus_runs(rows: pd.DataFrame) -> list[pd.DataFrame]:
+    """One workload's nights (sorted by date) cut where its focus point changed.
+
+    Consecutive nights with the same :data:`~pipeline.store.schema.DIMENSIONS`
+    form one run; the trend joins the points of a run, never two runs (a line
+    across a change of focus would draw a move that is a different point).
+    Rows lacking a dimension are their own focus.
+    """
+    rows = rows.sort_values("date")
+    if rows.empty:
+        return []
+    focus = rows.reindex(columns=list(DIMENSIONS)).astype(str).agg("/".join, axis=1)
+    run = (focus != focus.shift()).cumsum()
+    return [group for _, group in rows.groupby(run.to_numpy(), sort=True)]
+
+
 def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
-    """The last stage's projected slowdown across nightly runs, one line per workload.
+    """The last stage's projected slowdown across nightly runs, one line per workload and focus.
 
     ``nights``: history rows (:func:`pipeline.history.nights`) of one CPU
-    profile and ``stage``, with a ``date`` column.
+    profile and ``stage``, with a ``date`` column. A workload's line is broken
+    where its focus point changed between two nights (:func:`focus_runs`).
     """
     name = "trend.png"
     title = "Nightly trend of the long-term projection"
@@ -348,6 +366,7 @@ def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
             f"{title}: no nightly run recorded yet. From 0 night(s), {points(0, 'recorded point')}."
         )
         return Figure(path, title, caption, 0)
+    changes = 0
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
         fig, ax = plt.subplots(figsize=(8.5, 3.6))
         palette = dict(
@@ -355,18 +374,26 @@ def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
         )
         x_of = {d: i for i, d in enumerate(dates)}
         for workload, rows in nights.groupby("workload"):
-            rows = rows.sort_values("date")
-            x = rows["date"].map(x_of).to_numpy()
-            slowdown = {q: _floored(rows[f"slowdown_{q}"]) for q in ("p05", "p50", "p95")}
-            ax.plot(x, slowdown["p50"], marker="o", color=palette[workload], label=workload)
-            ax.fill_between(
-                x,
-                slowdown["p05"],
-                slowdown["p95"],
-                color=palette[workload],
-                alpha=0.12,
-                lw=0,
-            )
+            runs = focus_runs(rows)
+            changes += len(runs) - 1
+            for number, run in enumerate(runs):
+                x = run["date"].map(x_of).to_numpy()
+                slowdown = {q: _floored(run[f"slowdown_{q}"]) for q in ("p05", "p50", "p95")}
+                ax.plot(
+                    x,
+                    slowdown["p50"],
+                    marker="o",
+                    color=palette[workload],
+                    label=workload if number == 0 else None,
+                )
+                ax.fill_between(
+                    x,
+                    slowdown["p05"],
+                    slowdown["p95"],
+                    color=palette[workload],
+                    alpha=0.12,
+                    lw=0,
+                )
         _lines(ax)
         ax.set_yscale("log")
         _percent_axis(ax)
@@ -376,10 +403,16 @@ def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
         ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
         fig.tight_layout()
         path = _save(fig, folder, name)
+    broken = (
+        f" A line is broken where the workload's focus point changed ({changes} change(s)): "
+        "the nights either side are different points, not a move."
+        if changes
+        else ""
+    )
     caption = (
         f"{title}: median slowdown at the last stage ({stage}) on {cpu} at each workload's "
-        f"focus point, per night (band: 5-95 %); dashed 5 % threshold, dotted 1 % target. "
-        f"From {len(dates)} night(s), {points(len(nights), 'recorded point')}."
+        f"focus point, per night (band: 5-95 %); dashed 5 % threshold, dotted 1 % target."
+        f"{broken} From {len(dates)} night(s), {points(len(nights), 'recorded point')}."
     )
     return Figure(path, title, caption, len(nights))
 

@@ -2,7 +2,8 @@
 
 * :mod:`.schema`: every column-name tuple and the Arrow schema (from the model's tables);
 * :mod:`.parts`: committing a part (temporary name, fsync, rename, digest in the name),
-  verifying and quarantining parts, litter of killed writers;
+  verifying and quarantining parts, litter of killed writers (the nightly history,
+  :mod:`pipeline.projection.history`, commits and checks its parts with the same functions);
 * :mod:`.readers`: checked reads (digests verified once, cached in the store's index),
   ids for resuming, rows, lookups by id, with a duplicate check as a safety net;
 * :mod:`.compaction`: after a sweep commits, one row per point on disk.
@@ -18,6 +19,7 @@ from pipeline.store.parts import (
     CorruptPart,
     PartWriter,
     StoreWriteError,
+    commit_bytes,
     content_digest,
     encode_part,
     git_revision,
@@ -35,6 +37,7 @@ from pipeline.store.parts import (
 )
 from pipeline.store.readers import (
     INDEX,
+    check_folder,
     check_parts,
     dedupe,
     existing_ids,
@@ -51,7 +54,9 @@ __all__ = [
     "CorruptPart",
     "PartWriter",
     "StoreWriteError",
+    "check_folder",
     "check_parts",
+    "commit_bytes",
     "compact",
     "content_digest",
     "dedupe",

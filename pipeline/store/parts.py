@@ -185,7 +185,7 @@ def encode_part(table: pa.Table) -> pa.Buffer:
 
 
 def write_part(store: Path, rows: pa.Table, run_id: str, seq: int) -> Path:
-    """Commit worker ``rows`` as one part file: write a temporary file, fsync, rename.
+    """Commit worker ``rows`` as one part file (:func:`commit_bytes`): temporary file, fsync, rename.
 
     Returns the committed path. On any error the temporary file is removed and
     the error propagates (an ``OSError`` as :class:`StoreWriteError`, one line);
@@ -193,24 +193,37 @@ def write_part(store: Path, rows: pa.Table, run_id: str, seq: int) -> Path:
     """
     created_at = datetime.now(UTC)
     data = encode_part(with_provenance(rows, run_id, created_at))
-    final = store / part_name(run_id, seq, created_at, content_digest(data))
-    tmp = store / temporary_name(final.name)
     try:
-        store.mkdir(parents=True, exist_ok=True)
+        return commit_bytes(store, part_name(run_id, seq, created_at, content_digest(data)), data)
+    except OSError as exc:
+        raise StoreWriteError(
+            f"cannot commit a part file to the store {store}: {exc.strerror or exc} "
+            f"({rows.num_rows} points not stored; committed parts are intact, "
+            "rerun to compute the missing points)"
+        ) from exc
+
+
+def commit_bytes(folder: Path, name: str, data) -> Path:
+    """Publish ``data`` as ``folder/name``, all or nothing; returns the committed path.
+
+    The one way a part file is written, in the results store and in the
+    nightly history alike: the bytes go to a temporary file named after this
+    process (:func:`temporary_name`), which is fsync'ed, atomically renamed
+    and its folder fsync'ed (:func:`_publish`). On any error the temporary
+    file is removed and the error propagates as it was; no other file in
+    ``folder`` is touched. ``folder`` is created if missing.
+    """
+    final = folder / name
+    tmp = folder / temporary_name(name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         _publish(tmp, final)
-    except BaseException as exc:
+    except BaseException:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc)
-            raise StoreWriteError(
-                f"cannot commit a part file to the store {store}: {reason} "
-                f"({rows.num_rows} points not stored; committed parts are intact, "
-                "rerun to compute the missing points)"
-            ) from exc
         raise
     return final
 
@@ -318,9 +331,9 @@ def verify(part: Path, data=None) -> None:
 
 
 def quarantine(part: Path) -> Path | None:
-    """Move a bad part to ``<store>/_quarantine/`` (never delete it); where it went.
+    """Move a bad part to ``_quarantine/`` in its folder (never delete it); where it went.
 
-    None if another reader moved it first or the store is read-only (then it
+    None if another reader moved it first or the folder is read-only (then it
     stays in place and is skipped again by every read).
     """
     folder = part.parent / QUARANTINE
@@ -363,7 +376,9 @@ def remove_stale_temporaries(store: Path, max_age: float = STALE_TMP_SECONDS) ->
     """Delete temporary parts left by killed writers (never a live writer's); which ones.
 
     A temporary part is never a result (its rows were not committed, so they
-    are computed again): deleting it loses nothing.
+    are computed again): deleting it loses nothing. ``store`` is any folder of
+    parts (the results store, a night of the history); in a read-only one the
+    litter stays where it is (readers ignore it) and is not listed.
     """
     if not store.is_dir():
         return []
@@ -371,6 +386,9 @@ def remove_stale_temporaries(store: Path, max_age: float = STALE_TMP_SECONDS) ->
     removed = []
     for tmp in store.glob(f"{TMP_PREFIX}*.tmp"):
         if is_stale_temporary(tmp, now, max_age):
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # a read-only folder: the litter stays, and stays ignored
+                continue
             removed.append(tmp)
     return removed

@@ -110,15 +110,21 @@ def _intact(part: Path) -> bool | None:
     return True
 
 
-def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
-    """The committed parts that verify, and those that did not (now in ``_quarantine/``).
+def check_folder(folder: Path | str) -> tuple[list[Path], dict[Path, Path | None]]:
+    """The committed parts of ``folder`` that verify, and where each that did not went.
 
-    Parts verified before under the same name, size and mtime are not hashed
-    again; the others are (SHA-256 releases the GIL: one thread per core).
+    The one check every reader of part files runs, the results store's and
+    the nightly history's (one folder per night). Parts verified before
+    under the same name, size and mtime are not hashed again (the folder's
+    ``_index.json``); the others are (SHA-256 releases the GIL: one thread
+    per core). A part that fails is moved to ``_quarantine/``
+    (:func:`~pipeline.store.parts.quarantine`); its value in the mapping is
+    its new path, or None if it was not moved (a read-only folder: it stays
+    in place and is skipped again; or another reader moved it first).
     """
-    store = Path(store)
-    parts = part_files(store)
-    index = load_index(store)
+    folder = Path(folder)
+    parts = part_files(folder)
+    index = load_index(folder)
     known = index["verified"]
     keys = {p.name: stat_key(p) for p in parts}
     todo = [p for p in parts if keys[p.name] is None or known.get(p.name) != keys[p.name]]
@@ -127,16 +133,20 @@ def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
         workers = max(1, min(len(todo), os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             verdicts.update(zip((p.name for p in todo), pool.map(_intact, todo), strict=True))
-    bad = [p for p in parts if verdicts[p.name] is False]
-    for part in bad:
-        quarantine(part)
+    moved = {p: quarantine(p) for p in parts if verdicts[p.name] is False}
     good = [p for p in parts if verdicts[p.name]]
     now_ns = time.time_ns()
     fresh = {p.name: keys[p.name] for p in good if _cacheable(keys[p.name], now_ns)}
     if fresh != known:
         index["verified"] = fresh
-        save_index(store, index)
-    return good, bad
+        save_index(folder, index)
+    return good, moved
+
+
+def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
+    """The store's committed parts that verify, and those that did not (:func:`check_folder`)."""
+    good, moved = check_folder(store)
+    return good, list(moved)
 
 
 # --------------------------------------------------------------------------- ids

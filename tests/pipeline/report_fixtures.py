@@ -3,6 +3,8 @@
 Points are evaluated in-process with the sweep's own chunk code
 (:func:`pipeline.chunks.evaluate_chunk`) and committed with the store's writer,
 so the stores are exactly what ``asi-sweep`` writes, minus the fan-out.
+:func:`nightly_stub` is the least :class:`~pipeline.report.build.Report` that
+nightly mode's recording and comparison run on, without a store.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.report.build import experiment_grid_from
+import pandas as pd
+
+from pipeline.report.build import Report, Settings, experiment_grid_from
 from pipeline.store.parts import write_part
 from pipeline.sweep.chunks import evaluate_chunk, iter_chunks
 from pipeline.sweep.grid import Grid
@@ -61,3 +65,33 @@ def report_overrides(tmp_path: Path, store: Path, *extra: str) -> list[str]:
         "dask.progress=false",
         *extra,
     ]
+
+
+def nightly_stub(history: Path, night: str, focus: pd.DataFrame) -> tuple[Report, list[str]]:
+    """A :class:`Report` with just what :func:`nightly` reads (the rest is not needed there)."""
+    settings = Settings(
+        mode="nightly",
+        experiment=None,
+        folder=history / "report",
+        night=night,
+        threshold=0.005,
+        focus_file_size=None,
+        history=history,
+    )
+    unused = pd.DataFrame()
+    report = Report(
+        settings=settings,
+        stages=sorted(set(focus["stage"])),
+        focus_cpu=str(focus["cpu"].iloc[0]),
+        aggregates=None,
+        coverage=pd.DataFrame({"stored_points": [1]}),
+        projection=unused,
+        scenarios=unused,
+        focus=focus,
+        sensitivity=unused,
+        grid_points=None,
+        missing=0,
+        missing_examples=unused,
+        scheduler="none",
+    )
+    return report, []

@@ -27,10 +27,10 @@ from pipeline.projection.projection import (
 )
 from pipeline.projection.verdicts import beats_default_from, crossing
 from pipeline.report import figures as figs
-from pipeline.report.build import budget_context, build, projection_matrix, settings
+from pipeline.report.build import budget_context, build, nightly, projection_matrix, settings
 from pipeline.store.schema import METRIC_COLUMNS
 
-from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
+from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, nightly_stub, write_store
 
 FIGURES = ("loss_vs_cpus", "size_slot_heatmap", "waterfall", "tornado", "trend", "confidence")
 
@@ -283,11 +283,14 @@ def test_nightly_mode_records_the_night_and_flags_what_moved(tmp_path):
     write_store(second, recalibrated)
     nightly = ["report.mode=nightly", "report.move_threshold=0.005"]
     quiet = {"err": lambda _: None}
-    build(
+    first_index, first_report = build(
         overrides(tmp_path, first, "night1", *nightly, "report.date=2026-01-01"),
         grid_overrides=SMALL_GRID,
         **quiet,
     )
+    assert first_report.comparison is None and "first night" in first_report.comparison_note
+    assert "nothing to compare with" in first_index.read_text()
+    assert "nothing to compare with" in (first_index.parent / "summary.md").read_text()
     index, report = build(
         overrides(tmp_path, second, "night2", *nightly, "report.date=2026-01-02"),
         grid_overrides=recalibrated,
@@ -306,7 +309,7 @@ def test_nightly_mode_records_the_night_and_flags_what_moved(tmp_path):
     assert not steady["moved"] and steady["status"] == "steady" and steady["delta_p50"] == 0
     assert steady["delta_p_meets_target"] == 0 and steady["delta_slowdown_vs_default_p50"] == 0
     assert np.isfinite(moved["delta_slowdown_vs_default_p50"])  # recorded both nights
-    recorded = hist.read(tmp_path / "history")
+    recorded, _ = hist.read(tmp_path / "history")
     assert recorded[list(CONFIDENCE_COLUMNS)].notna().all().all()
     # the budget solves the costs the second grid was swept with (ephmap_pte recalibrated)
     assert report.budget["matches"].all()
@@ -325,7 +328,7 @@ def test_history_rerun_of_a_night_keeps_the_latest(tmp_path):
     hist.record(tmp_path, rows, "2026-01-01")
     hist.record(tmp_path, rows.assign(slowdown_p50=0.03), "2026-01-01")
     hist.record(tmp_path, rows.assign(slowdown_p50=0.10, verdict="y"), "2026-01-02")
-    nights = hist.nights(hist.read(tmp_path))
+    nights = hist.nights(hist.read(tmp_path)[0])
     assert list(nights["date"]) == ["2026-01-01", "2026-01-02"]
     assert nights.iloc[0]["slowdown_p50"] == 0.03
     assert hist.previous_night(nights, "2026-01-02") == "2026-01-01"
@@ -354,7 +357,7 @@ def test_history_records_the_confidence_and_the_slowdown_against_the_default(tmp
     for column in (*CONFIDENCE_COLUMNS, *VS_DEFAULT_QUANTILES, "p_beats_default"):
         assert column in hist.VALUES and column in METRIC_COLUMNS
     hist.record(tmp_path, history_rows(p_meets_target=0.25), "2026-01-01")
-    recorded = hist.read(tmp_path)
+    recorded, _ = hist.read(tmp_path)
     assert recorded.iloc[0]["p_meets_target"] == 0.25
     assert recorded.iloc[0]["slowdown_vs_default_p50"] == 0.02
 
@@ -377,6 +380,94 @@ def test_the_comparison_flags_a_change_in_confidence_or_against_the_default(toni
     assert compared["status"] == status and compared["moved"] == (status != "steady")
     assert compared["previous_p_meets_target"] == 0.2
     assert compared["delta_p_meets_target"] == pytest.approx(now.iloc[0]["p_meets_target"] - 0.2)
+
+
+def test_a_row_the_previous_night_lacks_is_not_compared_and_says_so():
+    """The focus changed between the nights: same workload, CPU and stage, other point."""
+    before = history_rows(slowdown_p50=0.021, verdict="under threshold").assign(cpus=4)
+    now = history_rows(slowdown_p50=0.0088, verdict="meets target").assign(cpus=16)
+    compared = hist.compare(now, before, 0.005).iloc[0]
+    assert compared["status"] == hist.NO_PREVIOUS == "no previous value"
+    assert not compared["moved"] and np.isnan(compared["previous_p50"])
+    assert compared["focus_before"] == "4 CPUs, file 1, 1 slots"
+    assert compared["focus_before_p50"] == 0.021
+    assert compared["focus_before_verdict"] == "under threshold"
+    matched = hist.compare(now, now.assign(slowdown_p50=0.0089), 0.005).iloc[0]
+    assert matched["status"] == "steady" and pd.isna(matched["focus_before"])
+
+
+def nightly_lines(tmp_path, night: str, focus: pd.DataFrame) -> tuple[object, list[str]]:
+    report, lines = nightly_stub(tmp_path, night, focus)
+    nightly(report, lines.append)
+    return report, lines
+
+
+def test_a_night_matching_none_of_the_previous_rows_says_nothing_was_compared(tmp_path):
+    hist.record(tmp_path, history_rows(slowdown_p50=0.021).assign(cpus=4), "2026-01-01")
+    report, lines = nightly_lines(tmp_path, "2026-01-02", history_rows().assign(cpus=16))
+    line = next(x for x in lines if "compared with 2026-01-01" in x)
+    assert "0 projection(s) moved" not in line
+    assert "none of tonight's 1 projection(s) has a previous value" in line
+    both = pd.concat([history_rows(workload="a"), history_rows(workload="b").assign(cpus=16)])
+    hist.record(tmp_path, history_rows(workload="a"), "2026-01-03")
+    _, lines = nightly_lines(tmp_path, "2026-01-04", both)
+    line = next(x for x in lines if "compared with 2026-01-03" in x)
+    assert ": 0 of 1 projection(s) moved" in line and "; 1 with no previous value" in line
+
+
+def test_the_first_night_says_there_is_nothing_to_compare_with(tmp_path):
+    report, lines = nightly_lines(tmp_path, "2026-01-01", history_rows())
+    assert report.comparison is None and report.previous_night is None
+    assert report.comparison_note.endswith(
+        "(it is the first night recorded): nothing to compare with"
+    )
+    assert f"asi-report: {report.comparison_note}" in lines
+
+
+def test_the_trend_never_draws_a_line_across_a_change_of_focus(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(figs, "_save", lambda fig, folder, name: drawn.append(fig) or name)
+    rows = pd.concat(
+        [
+            history_rows(slowdown_p50=p50, slowdown_p05=p50, slowdown_p95=p50).assign(
+                date=night, cpus=cpus
+            )
+            for night, cpus, p50 in [
+                ("2026-01-01", 4, 0.021),
+                ("2026-01-02", 4, 0.020),
+                ("2026-01-03", 16, 0.0088),
+            ]
+        ],
+        ignore_index=True,
+    )
+    figure = figs.trend(rows, "w", "w", tmp_path)
+    lines = [list(line.get_xdata()) for line in drawn[0].axes[0].lines if line.get_marker() == "o"]
+    assert sorted(lines) == [[0, 1], [2]]  # nights 1-2 joined, night 3 on its own
+    assert "focus point changed (1 change(s))" in figure.caption
+    assert len(drawn[0].axes[0].get_legend().get_texts()) == 1  # one legend entry per workload
+
+
+def test_a_changed_focus_is_reported_on_the_page_not_as_nothing_moved(partial_report, tmp_path):
+    """The previous night was recorded at another focus point: nothing matches tonight."""
+    _, first, _ = partial_report
+    store = Path(first.aggregates.scan.store)
+    hist.record(
+        tmp_path / "history", first.focus.assign(cpus=first.focus["cpus"] + 1), "2026-01-01"
+    )
+    index, report = build(
+        overrides(tmp_path, store, "r", "report.mode=nightly", "report.date=2026-01-02"),
+        grid_overrides=SMALL_GRID,
+        err=lambda _: None,
+    )
+    assert (report.comparison["status"] == hist.NO_PREVIOUS).all()
+    html = index.read_text()
+    assert 'id="unmatched"' in html and "no previous value" in html
+    assert "Nothing compared" in html and "none moved" not in html
+    summary = (index.parent / "summary.md").read_text()
+    assert "Nothing moved" not in summary and "**no previous value**" in summary
+    assert "Nothing compared: none of tonight's" in summary
+    trend = next(f for f in report.figures if f.path.endswith("trend.png"))
+    assert "focus point changed" in trend.caption
 
 
 def test_a_night_recorded_before_the_confidence_columns_compares_without_flagging():
