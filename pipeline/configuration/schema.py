@@ -184,7 +184,7 @@ class FocusConf:
 class ReportConf:
     """``asi-report`` (``conf/report``, ``pipeline/report/build.py``)."""
 
-    dir: str | None = None  # None: outputs/reports/<UTC timestamp>
+    dir: str | None = None  # None: a new outputs/reports/<UTC time>-<random suffix> per run
     mode: str = "adhoc"  # adhoc | nightly (appends the projection to the history, compares)
     experiment: str | None = None  # the grid reported on; None: default (nightly mode: nightly)
     whole_store: bool = False  # report every stored point (seed, samples as configured), no grid

@@ -8,6 +8,7 @@ store (:mod:`pipeline.report.aggregate`) and projects it
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -57,6 +58,8 @@ from pipeline.sweep.grid import MODEL_GROUPS, MODEL_ROOTS, Grid, Profile, build_
 
 MODES = ("adhoc", "nightly")
 TEMPLATE = "report.html.j2"
+REPORTS = Path("outputs/reports")
+"""Where a report goes when ``report.dir`` is null: a folder per run (:func:`report_folder`)."""
 
 Out = Callable[[str], None]
 
@@ -77,6 +80,30 @@ class Settings:
     threshold: float
     focus_file_size: int | None
     history: Path
+    fresh: bool = False
+    """True when the report named its own folder: :func:`claim_folder` then refuses an existing one."""
+
+
+def report_folder(now: datetime) -> Path:
+    """A new folder under :data:`REPORTS`: the UTC time to the microsecond and six random hex digits.
+
+    Two reports started in the same second (or microsecond) never share a folder; the
+    name still sorts by time, as Hydra's ``${now:...}`` sweep folders do.
+    """
+    return REPORTS / f"{now:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
+
+
+def claim_folder(s: Settings) -> None:
+    """Create the report's folder; a folder the report named itself must not exist yet.
+
+    ``report.dir`` given: an existing folder is written into (the caller chose it).
+    """
+    try:
+        s.folder.mkdir(parents=True, exist_ok=not s.fresh)
+    except FileExistsError:
+        raise ConfigError(
+            f"report.dir: {str(s.folder)!r} already exists (another report took it); run again"
+        ) from None
 
 
 def settings(
@@ -109,8 +136,7 @@ def settings(
             size = parse_size(r.focus.file_size, "report.focus.file_size")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    folder = Path(r.dir) if r.dir else Path("outputs/reports") / stamp
+    folder = Path(r.dir) if r.dir else report_folder(now or datetime.now(UTC))
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"report.dir must be a directory, got the file {str(folder)!r}")
     return Settings(
@@ -121,6 +147,7 @@ def settings(
         threshold=hist.check_threshold(r.move_threshold),
         focus_file_size=size,
         history=Path(r.history),
+        fresh=not r.dir,
     )
 
 
@@ -730,7 +757,7 @@ def render(report: Report) -> Path:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     folder = report.settings.folder
-    folder.mkdir(parents=True, exist_ok=True)
+    claim_folder(report.settings)
     report.figures = draw(report)
     tables = write_tables(report)
     context = page_context(report, tables)

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,14 @@ from pipeline.projection.projection import (
 )
 from pipeline.projection.verdicts import beats_default_from, crossing
 from pipeline.report import figures as figs
-from pipeline.report.build import budget_context, build, projection_matrix, settings
+from pipeline.report.build import (
+    REPORTS,
+    budget_context,
+    build,
+    claim_folder,
+    projection_matrix,
+    settings,
+)
 from pipeline.store.schema import METRIC_COLUMNS
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
@@ -413,6 +421,24 @@ def test_a_night_recorded_before_the_confidence_columns_compares_without_flaggin
 def test_bad_settings_are_one_line_naming_the_field(override, message):
     with pytest.raises(ConfigError, match=message):
         settings(compose_config([override]))
+
+
+def test_two_reports_started_in_the_same_second_get_folders_of_their_own(tmp_path):
+    cfg = compose_config([])
+    now = datetime(2026, 1, 1, 2, 30, 0, 123456, tzinfo=UTC)
+    first, second = settings(cfg, now=now), settings(cfg, now=now)
+    assert first.folder != second.folder
+    assert first.folder.parent == second.folder.parent == REPORTS
+    assert first.folder.name.startswith("20260101T023000.123456Z-")
+    assert first.fresh and second.fresh
+    # a folder the report named itself is claimed exclusively; a chosen report.dir is reused
+    mine = replace(first, folder=tmp_path / first.folder.name)
+    claim_folder(mine)
+    with pytest.raises(ConfigError, match=r"^report\.dir: '.*' already exists"):
+        claim_folder(mine)
+    chosen = settings(compose_config([f"report.dir={mine.folder}"]))
+    assert not chosen.fresh
+    claim_folder(chosen)
 
 
 @pytest.mark.slow
