@@ -12,18 +12,20 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from omegaconf import DictConfig
 
 from model import MODEL_VERSION
 from model.evaluate import QUANTILES
 from model.units import format_size, parse_size
-from pipeline.configuration.compose import Composer
+from pipeline.configuration.compose import PARAM_LABELS, Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection import history as hist
@@ -52,6 +54,7 @@ from pipeline.report.aggregate import (
     progress,
     scheduler,
 )
+from pipeline.store import readers as results_store
 from pipeline.store.parts import git_revision
 from pipeline.store.schema import CUBE_KEYS, DIMENSIONS, LABEL_COLUMNS
 from pipeline.sweep.grid import MODEL_GROUPS, MODEL_ROOTS, Grid, Profile, build_grid, make_profile
@@ -236,6 +239,109 @@ def missing_cells(grid: Grid, cube: pd.DataFrame, limit: int = 10) -> tuple[int,
     merged = frame.merge(present, on=keys, how="left")
     lacking = merged[merged["_present"].isna()].drop(columns="_present")
     return len(lacking), lacking.head(limit).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- presets and what-ifs
+@dataclass(frozen=True)
+class KeptOut:
+    """Points left out of the roadmap because they are what-ifs, not the presets' own points.
+
+    A point is its presets' own when everything but :data:`DIMENSIONS` (cost
+    distributions, flags, workload inputs, model version) is what its workload,
+    CPU profile and stage compose to with the report's model overrides. Any other
+    point (``asi-sweep cpu.costs.ibpb.high=5000,20000 mitigations.cr3_noflush=true,false``)
+    would otherwise be averaged into the presets' roadmap cell.
+    """
+
+    points: int = 0
+    stored: bool = True
+    """True: counted among the stored points (whole store); False: among the grid's points."""
+    swept: tuple[str, ...] = ()
+    """The swept values that set some of them apart (``cpu.costs.ibpb.high=20000``, ``cr3_noflush``)."""
+
+    def text(self) -> str | None:
+        """One sentence for the page, the Markdown and the console; None when nothing was left out."""
+        if not self.points:
+            return None
+        which = "stored" if self.stored else "grid"
+        swept = f" (swept: {', '.join(self.swept)})" if self.swept else ""
+        return (
+            f"{self.points:,} {which} point(s) kept out of the roadmap: they differ from what "
+            f"their workload, CPU profile and stage presets compose to in a cost, flag or other "
+            f"input{swept}. To report such a what-if, give asi-report its values "
+            f"(e.g. cpu.costs.ibpb.high=20000)."
+        )
+
+
+SHOWN_SWEPT = 4
+"""How many distinct swept values :class:`KeptOut` names."""
+
+
+def preset_points(grid: Grid) -> tuple[Grid, KeptOut]:
+    """The grid without its what-if points (:class:`KeptOut`), and how many there were.
+
+    A grid's what-ifs are the points of a profile made by a swept non-point value
+    (``profile_overrides``, e.g. ``cpu.costs.ibpb.high=20000``) and the points whose
+    swept parameter outside :data:`DIMENSIONS` (``mitigations.cr3_noflush=true,false``)
+    differs from the stage's own value.
+    """
+    profile = grid.points.column("profile").to_numpy()
+    keep = np.array([not p.profile_overrides for p in grid.profiles], dtype=bool)[profile]
+    swept = [p.profile_overrides for p in grid.profiles if p.profile_overrides]
+    for name in grid.swept:
+        if name in DIMENSIONS:
+            continue
+        own = np.array([float(p.base_point[name]) for p in grid.profiles])[profile]
+        values = grid.points.column(name).to_numpy().astype(np.float64)
+        same = np.isclose(values, own, rtol=1e-12, atol=0.0)
+        if not same.all():
+            swept.append(name)
+        keep &= same
+    if keep.all():
+        return grid, KeptOut(stored=False)
+    points = grid.points.filter(pa.array(keep))
+    shown = tuple(dict.fromkeys(swept))[:SHOWN_SWEPT]
+    return replace(grid, points=points), KeptOut(int((~keep).sum()), False, shown)
+
+
+def store_presets(
+    cfg: DictConfig, overrides: Sequence[str], composer: Composer
+) -> tuple[Grid | None, KeptOut]:
+    """The whole store's presets grid, and the stored points it leaves out (:class:`KeptOut`).
+
+    The grid is every stored workload, CPU profile and stage (those the configuration
+    still has) at every stored value of :data:`DIMENSIONS`, composed as ``asi-sweep``
+    would with the report's model overrides, seed and samples; restricting the
+    aggregation to its ids keeps each roadmap cell to the presets' own points.
+    None when the store holds nothing at this seed and samples that the configuration
+    can compose.
+    """
+    where = Scope(seed=int(cfg.seed), samples=int(cfg.samples)).expression()
+    columns = ["point_id", *LABEL_COLUMNS, *DIMENSIONS, "profile_overrides"]
+    stored = results_store.read(cfg.store.path, columns, where)
+    if stored.num_rows == 0:
+        return None, KeptOut()
+    wanted = [o for o in model_overrides(overrides) if _override_key(o) != "experiment"]
+    for group in MODEL_GROUPS:  # the store's label columns are the model's groups
+        known = set(composer.group_options(group))
+        values = sorted(v for v in pc.unique(stored.column(group)).to_pylist() if v in known)
+        if not values:  # nothing the configuration can compose any more
+            return None, kept_out_of(stored, set())
+        wanted.append(f"{group}={','.join(values)}")
+    for name in DIMENSIONS:
+        values = sorted(int(v) for v in pc.unique(stored.column(name)).to_pylist())
+        wanted.append(f"{PARAM_LABELS[name]}={','.join(map(str, values))}")
+    wanted += [f"seed={int(cfg.seed)}", f"samples={int(cfg.samples)}"]
+    presets = experiment_grid_from(wanted, composer)
+    ids = set(presets.points.column("point_id").to_pylist())
+    return presets, kept_out_of(stored, ids)
+
+
+def kept_out_of(stored: pa.Table, ids: set[str]) -> KeptOut:
+    """:class:`KeptOut` of the stored rows whose ``point_id`` is not in ``ids``."""
+    out = stored.filter(pa.array([i not in ids for i in stored.column("point_id").to_pylist()]))
+    swept = sorted(v for v in pc.unique(out.column("profile_overrides")).to_pylist() if v)
+    return KeptOut(out.num_rows, True, tuple(swept[:SHOWN_SWEPT]))
 
 
 # --------------------------------------------------------------------------- focus and sensitivity
@@ -464,6 +570,8 @@ class Report:
     """Per CPU profile, what its probabilities are conditional on."""
     baseline: str = "mitigations_off"
     """``baseline.name``: what the verdicts compare with."""
+    kept_out: KeptOut = field(default_factory=KeptOut)
+    """The what-if points left out of the roadmap (:func:`preset_points`, :func:`store_presets`)."""
 
 
 def collect(
@@ -494,15 +602,22 @@ def collect(
         grid = experiment_grid_from(grid_overrides, composer)
     elif s.experiment is not None:
         grid = experiment_grid(s.experiment, model_overrides(overrides), composer)
-    timings["grid_s"] = time.perf_counter() - tick
     if grid is not None:
         err(
             f"asi-report: grid {'of the given overrides' if grid_overrides is not None else s.experiment}: "
             f"{len(grid):,} points in {len(grid.profiles)} profiles"
         )
-        scope = grid_scope(grid)
+        grid, kept_out = preset_points(grid)
+        presets = grid
     else:
-        scope = Scope(seed=int(cfg.seed), samples=int(cfg.samples))
+        presets, kept_out = store_presets(cfg, overrides, composer)
+    timings["grid_s"] = time.perf_counter() - tick
+    if kept_out.points:
+        err(f"asi-report: {kept_out.text()}")
+    if presets is not None:
+        scope = grid_scope(presets)
+    else:  # nothing stored at this seed and samples that the presets compose
+        scope = Scope(point_ids=pa.array([], pa.string()))
     tick = time.perf_counter()
     with scheduler(cfg.dask, cfg.ray) as info:
         err(
@@ -524,12 +639,12 @@ def collect(
     baseline = str(cfg.baseline.name)
     projection = projections(aggs.cube, stages, baseline)
     scenarios = scenario_summary(projection, stages)
-    focus = focus_table(projection, aggs.cube, cfg, grid, s.focus_file_size, composer)
+    focus = focus_table(projection, aggs.cube, cfg, presets, s.focus_file_size, composer)
     final = stages[-1]
-    sensitivity = sensitivities(focus, final, grid, cfg, composer)
+    sensitivity = sensitivities(focus, final, presets, cfg, composer)
     timings["project_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    budget, conditions = focus_budgets(focus, final, grid, cfg, overrides, composer)
+    budget, conditions = focus_budgets(focus, final, presets, cfg, overrides, composer)
     timings["budget_s"] = time.perf_counter() - tick
     report = Report(
         settings=s,
@@ -550,6 +665,7 @@ def collect(
         budget=budget,
         conditions=conditions,
         baseline=baseline,
+        kept_out=kept_out,
     )
     nightly(report, err)
     return report, cfg
@@ -754,23 +870,28 @@ def write_tables(report: Report) -> dict[str, str]:
 
 def render(report: Report) -> Path:
     """Write the report folder; returns the path of ``index.html``."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
     folder = report.settings.folder
     claim_folder(report.settings)
     report.figures = draw(report)
     tables = write_tables(report)
     context = page_context(report, tables)
+    index = folder / "index.html"
+    index.write_text(page(context), encoding="utf-8")
+    (folder / "summary.md").write_text(markdown(report, context), encoding="utf-8")
+    return index
+
+
+def page(context: dict) -> str:
+    """``index.html``: the template (:data:`TEMPLATE`) filled with :func:`page_context`."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     env = Environment(
         loader=PackageLoader("pipeline.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    index = folder / "index.html"
-    index.write_text(env.get_template(TEMPLATE).render(**context), encoding="utf-8")
-    (folder / "summary.md").write_text(markdown(report, context), encoding="utf-8")
-    return index
+    return env.get_template(TEMPLATE).render(**context)
 
 
 def page_context(report: Report, tables: dict[str, str]) -> dict:
@@ -857,6 +978,7 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
         "coverage_pct": f"{100 * stored / report.grid_points:.1f}" if report.grid_points else None,
         "missing": report.missing,
         "missing_examples": report.missing_examples.to_dict("records"),
+        "kept_out": report.kept_out.text(),
         "unreadable": report.aggregates.scan.unreadable,
         "duplicates": report.aggregates.scan.duplicates_dropped,
         "coverage_rows": [
@@ -983,6 +1105,8 @@ def markdown(report: Report, context: dict) -> str:
         lines.append(
             f"Points: {context['stored']:,} (whole store; no grid to measure coverage against)."
         )
+    if context["kept_out"]:
+        lines += ["", context["kept_out"]]
     lines += ["", f"## Projection at the focus point ({' → '.join(context['stages'])})", ""]
     lines.append(
         "| workload | cpu | focus | "
@@ -1006,9 +1130,14 @@ def markdown(report: Report, context: dict) -> str:
         "",
     ]
     for row in context["matrix"]:
+        remaining = (
+            f"remaining mostly {row['dominant']}"
+            if row["dominant"]
+            else f"{context['final']} not stored at the focus point"
+        )
         lines.append(
             f"- {row['workload']} on {row['cpu']}: {row['threshold']}; {row['target']}; "
-            f"{row['beats_default']}; remaining mostly {row['dominant']}."
+            f"{row['beats_default']}; {remaining}."
         )
     if context["conditions"]:
         lines += ["", "Probabilities are conditional on:", ""]

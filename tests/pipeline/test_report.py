@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pytest
 from markupsafe import escape
 from omegaconf import OmegaConf
 
 from model.evaluate import evaluate
 from pipeline.configuration.compose import compose_config, costs_for, point_from_config
+from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection import history as hist
 from pipeline.projection.answer import budgets, conditional_on
@@ -33,9 +35,14 @@ from pipeline.report.build import (
     budget_context,
     build,
     claim_folder,
+    markdown,
+    page,
+    page_context,
     projection_matrix,
     settings,
+    store_presets,
 )
+from pipeline.store import readers as results_store
 from pipeline.store.schema import METRIC_COLUMNS
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
@@ -421,6 +428,74 @@ def test_a_night_recorded_before_the_confidence_columns_compares_without_flaggin
 def test_bad_settings_are_one_line_naming_the_field(override, message):
     with pytest.raises(ConfigError, match=message):
         settings(compose_config([override]))
+
+
+PRESETS = (
+    "workload=fio_randread_tmpfs",
+    "cpu=sapphire_rapids",
+    "mitigations=rfc_v2,ephmap_prototype",
+    "cpus=1",
+    "workload.file_size=1G",
+    "ephmap.slots=2",
+    f"samples={SMALL_SAMPLES}",
+)
+"""Two stages of one workload at the report's default focus point."""
+
+WHAT_IF = (
+    "workload=fio_randread_tmpfs",
+    "cpu=sapphire_rapids",
+    "mitigations=ephmap_prototype",
+    "cpu.costs.ibpb.high=5000,20000",
+    "mitigations.cr3_noflush=true,false",
+    "cpus=1",
+    "workload.file_size=1G",
+    "ephmap.slots=2",
+    f"samples={SMALL_SAMPLES}",
+)
+"""The README's what-if sweep at that point: 4 points at ephmap_prototype, none a preset's."""
+
+
+def test_the_whole_store_roadmap_keeps_what_ifs_out_and_says_how_many(tmp_path):
+    store = tmp_path / "store"
+    grid = write_store(store, PRESETS)
+    write_store(store, WHAT_IF, run_id="run1")
+    index, report = build(
+        overrides(tmp_path, store, "r1", "report.whole_store=true"), err=lambda _: None
+    )
+    focus = report.focus.set_index("stage")
+    assert (focus["points"] == 1).all()  # not the preset's point averaged with four what-ifs
+    prototype = next(p for p in grid.profiles if p.mitigations == "ephmap_prototype")
+    own = grid.points.filter(
+        pc.equal(grid.points.column("profile"), grid.profiles.index(prototype))
+    )
+    stored = results_store.lookup(store, own.column("point_id").to_pylist(), ["slowdown_p50"])
+    assert focus.loc["ephmap_prototype", "slowdown_p50"] == stored.column("slowdown_p50")[0].as_py()
+    kept = report.kept_out
+    assert kept.points == 4 and kept.stored
+    assert kept.swept == ("cpu.costs.ibpb.high=20000.0", "cpu.costs.ibpb.high=5000.0")
+    assert str(escape(kept.text())) in index.read_text()
+    assert kept.text() in (index.parent / "summary.md").read_text()
+    # a what-if reported with its own values: its point is the preset, the others are out
+    values = ["cpu.costs.ibpb.high=20000", "mitigations.cr3_noflush=true"]
+    cfg = compose_config([*overrides(tmp_path, store, "r2", "report.whole_store=true"), *values])
+    presets, kept = store_presets(cfg, values, default_composer())
+    assert kept.points == len(grid) + 3
+    ids = set(presets.points.column("point_id").to_pylist())
+    assert (
+        len(ids & set(results_store.read(store, ["point_id"]).column("point_id").to_pylist())) == 1
+    )
+
+
+def test_a_focus_row_without_its_final_stage_says_so(partial_report):
+    _, report, _ = partial_report
+    final = report.stages[-1]
+    lacking = replace(report, focus=report.focus[report.focus["stage"] != final])
+    context = page_context(lacking, {})
+    summary = markdown(lacking, context)
+    assert "mostly ." not in summary and "remaining mostly" not in summary
+    assert summary.count(f"{final} not stored at the focus point.") == len(context["matrix"])
+    html = page(context)
+    assert "<small>mostly </small>" not in html and f"{final} not stored here" in html
 
 
 def test_two_reports_started_in_the_same_second_get_folders_of_their_own(tmp_path):
