@@ -265,11 +265,12 @@ class KeptOut:
             return None
         which = "stored" if self.stored else "grid"
         swept = f" (swept: {', '.join(self.swept)})" if self.swept else ""
+        example = next((v for v in self.swept if "=" in v), None)
         return (
             f"{self.points:,} {which} point(s) kept out of the roadmap: they differ from what "
-            f"their workload, CPU profile and stage presets compose to in a cost, flag or other "
-            f"input{swept}. To report such a what-if, give asi-report its values "
-            f"(e.g. cpu.costs.ibpb.high=20000)."
+            f"their workload, CPU profile and stage presets compose to (a cost, a flag, another "
+            f"input or the model version){swept}. To report such a what-if, give asi-report the "
+            f"same overrides" + (f" ({example})." if example else ".")
         )
 
 
@@ -295,7 +296,7 @@ def preset_points(grid: Grid) -> tuple[Grid, KeptOut]:
         values = grid.points.column(name).to_numpy().astype(np.float64)
         same = np.isclose(values, own, rtol=1e-12, atol=0.0)
         if not same.all():
-            swept.append(name)
+            swept.append(PARAM_LABELS[name])
         keep &= same
     if keep.all():
         return grid, KeptOut(stored=False)
@@ -326,20 +327,19 @@ def store_presets(
         known = set(composer.group_options(group))
         values = sorted(v for v in pc.unique(stored.column(group)).to_pylist() if v in known)
         if not values:  # nothing the configuration can compose any more
-            return None, kept_out_of(stored, set())
+            return None, kept_out_of(stored, pa.array([], pa.string()))
         wanted.append(f"{group}={','.join(values)}")
     for name in DIMENSIONS:
         values = sorted(int(v) for v in pc.unique(stored.column(name)).to_pylist())
         wanted.append(f"{PARAM_LABELS[name]}={','.join(map(str, values))}")
     wanted += [f"seed={int(cfg.seed)}", f"samples={int(cfg.samples)}"]
     presets = experiment_grid_from(wanted, composer)
-    ids = set(presets.points.column("point_id").to_pylist())
-    return presets, kept_out_of(stored, ids)
+    return presets, kept_out_of(stored, presets.points.column("point_id"))
 
 
-def kept_out_of(stored: pa.Table, ids: set[str]) -> KeptOut:
-    """:class:`KeptOut` of the stored rows whose ``point_id`` is not in ``ids``."""
-    out = stored.filter(pa.array([i not in ids for i in stored.column("point_id").to_pylist()]))
+def kept_out_of(stored: pa.Table, ids: pa.Array | pa.ChunkedArray) -> KeptOut:
+    """:class:`KeptOut` of the stored rows whose ``point_id`` is not among ``ids``."""
+    out = stored.filter(pc.invert(pc.is_in(stored.column("point_id"), value_set=ids)))
     swept = sorted(v for v in pc.unique(out.column("profile_overrides")).to_pylist() if v)
     return KeptOut(out.num_rows, True, tuple(swept[:SHOWN_SWEPT]))
 
@@ -363,6 +363,37 @@ def focus_wanted(
     }
 
 
+@dataclass(frozen=True)
+class Replaced:
+    """A focus value the store lacks for a workload and CPU profile, and the stored one shown."""
+
+    workload: str
+    cpu: str
+    name: str
+    """The dimension (:data:`DIMENSIONS`, as ``report.focus.<name>`` names it)."""
+    wanted: float
+    shown: float
+
+    def values(self) -> str:
+        """``file_size 2M -> 64M``: sizes as fio writes them, counts as integers."""
+        show = format_size if self.name == "file_size" else str
+        return f"{self.name} {show(int(self.wanted))} → {show(int(self.shown))}"
+
+
+def replaced_text(replaced: Sequence[Replaced]) -> str | None:
+    """One sentence naming every replaced focus value; None when each focus value was stored."""
+    if not replaced:
+        return None
+    by_row: dict[tuple[str, str], list[str]] = {}
+    for r in replaced:
+        by_row.setdefault((r.workload, r.cpu), []).append(r.values())
+    parts = "; ".join(f"{w} on {c}: {', '.join(v)}" for (w, c), v in by_row.items())
+    return (
+        f"Focus values not in the store, shown at the nearest stored value instead: {parts} "
+        f"(sweep the wanted value, or set report.focus, to see it)."
+    )
+
+
 def focus_table(
     projection: pd.DataFrame,
     cube: pd.DataFrame,
@@ -370,16 +401,24 @@ def focus_table(
     grid: Grid | None,
     size: int | None,
     composer: Composer,
-) -> pd.DataFrame:
-    """Every stage of each (workload, cpu) at its focus dimensions (nearest stored values)."""
-    parts = []
+) -> tuple[pd.DataFrame, list[Replaced]]:
+    """Every stage of each (workload, cpu) at its focus dimensions (nearest stored values).
+
+    Also returns each wanted focus value (:func:`focus_wanted`) the store lacks and
+    the nearest stored value (:func:`pipeline.projection.projection.focus_values`) shown in its place.
+    """
+    parts, replaced = [], []
     for (workload, cpu), _ in cube.groupby(["workload", "cpu"], sort=True):
-        chosen = focus_values(
-            cube, workload, cpu, focus_wanted(cfg, workload, grid, size, composer)
-        )
-        rows = at(projection, {"workload": workload, "cpu": cpu, **chosen})
-        parts.append(rows)
-    return pd.concat(parts, ignore_index=True) if parts else projection.head(0)
+        wanted = focus_wanted(cfg, workload, grid, size, composer)
+        chosen = focus_values(cube, workload, cpu, wanted)
+        replaced += [
+            Replaced(workload, cpu, name, float(wanted[name]), float(value))
+            for name, value in chosen.items()
+            if value != wanted[name]
+        ]
+        parts.append(at(projection, {"workload": workload, "cpu": cpu, **chosen}))
+    table = pd.concat(parts, ignore_index=True) if parts else projection.head(0)
+    return table, replaced
 
 
 def stage_profile(
@@ -572,6 +611,8 @@ class Report:
     """``baseline.name``: what the verdicts compare with."""
     kept_out: KeptOut = field(default_factory=KeptOut)
     """The what-if points left out of the roadmap (:func:`preset_points`, :func:`store_presets`)."""
+    focus_replaced: list[Replaced] = field(default_factory=list)
+    """Focus values the store lacks and the stored values shown instead (:func:`focus_table`)."""
 
 
 def collect(
@@ -639,7 +680,9 @@ def collect(
     baseline = str(cfg.baseline.name)
     projection = projections(aggs.cube, stages, baseline)
     scenarios = scenario_summary(projection, stages)
-    focus = focus_table(projection, aggs.cube, cfg, presets, s.focus_file_size, composer)
+    focus, replaced = focus_table(projection, aggs.cube, cfg, presets, s.focus_file_size, composer)
+    if replaced:
+        err(f"asi-report: {replaced_text(replaced)}")
     final = stages[-1]
     sensitivity = sensitivities(focus, final, presets, cfg, composer)
     timings["project_s"] = time.perf_counter() - tick
@@ -666,6 +709,7 @@ def collect(
         conditions=conditions,
         baseline=baseline,
         kept_out=kept_out,
+        focus_replaced=replaced,
     )
     nightly(report, err)
     return report, cfg
@@ -823,6 +867,11 @@ def projection_matrix(report: Report) -> list[dict]:
                 "cpu": cpu,
                 "focus": f"{int(first['cpus'])} CPUs, file {format_size(int(first['file_size']))}, "
                 f"{int(first['ephmap_slots'])} slots",
+                "replaced": ", ".join(
+                    r.values()
+                    for r in report.focus_replaced
+                    if (r.workload, r.cpu) == (workload, cpu)
+                ),
                 "cells": cells,
                 "threshold": crossing_text(
                     crossing(values, present, THRESHOLD), present, "under 5 %"
@@ -979,6 +1028,7 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
         "missing": report.missing,
         "missing_examples": report.missing_examples.to_dict("records"),
         "kept_out": report.kept_out.text(),
+        "focus_replaced": replaced_text(report.focus_replaced),
         "unreadable": report.aggregates.scan.unreadable,
         "duplicates": report.aggregates.scan.duplicates_dropped,
         "coverage_rows": [
@@ -1115,14 +1165,19 @@ def markdown(report: Report, context: dict) -> str:
     )
     lines.append("|" + "---|" * (len(context["stages"]) + 6))
     for row in context["matrix"]:
+        focus = (
+            f"{row['focus']} (not stored: {row['replaced']})" if row["replaced"] else row["focus"]
+        )
         cells = " | ".join(
             f"{c['text']} ({c['versus']} vs default)" if c.get("versus") else c["text"]
             for c in row["cells"]
         )
         lines.append(
-            f"| {row['workload']} | {row['cpu']} | {row['focus']} | {cells} | {row['verdict']} "
+            f"| {row['workload']} | {row['cpu']} | {focus} | {cells} | {row['verdict']} "
             f"| {row['p_meets']} | {row['p_under']} |"
         )
+    if context["focus_replaced"]:
+        lines += ["", context["focus_replaced"]]
     lines += [
         "",
         "Slowdown p50 against mitigations=off (in brackets: against the kernel's default "

@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 import pytest
+import yaml
 from markupsafe import escape
 from omegaconf import OmegaConf
 
 from model.evaluate import evaluate
+from model.units import parse_size
 from pipeline.configuration.compose import compose_config, costs_for, point_from_config
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
@@ -32,13 +34,18 @@ from pipeline.projection.verdicts import beats_default_from, crossing
 from pipeline.report import figures as figs
 from pipeline.report.build import (
     REPORTS,
+    Replaced,
     budget_context,
     build,
     claim_folder,
+    experiment_grid_from,
+    focus_table,
     markdown,
     page,
     page_context,
+    preset_points,
     projection_matrix,
+    replaced_text,
     settings,
     store_presets,
 )
@@ -46,6 +53,9 @@ from pipeline.store import readers as results_store
 from pipeline.store.schema import METRIC_COLUMNS
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
+
+REPO_CONF = Path(__file__).resolve().parents[2] / "conf"
+"""This checkout's ``conf/`` (what installs as ``pipeline.conf``)."""
 
 FIGURES = ("loss_vs_cpus", "size_slot_heatmap", "waterfall", "tornado", "trend", "confidence")
 
@@ -79,8 +89,9 @@ def test_the_folder_holds_page_summary_figures_and_tables(partial_report):
     folder = index.parent
     html = index.read_text()
     assert '<table id="projection">' in html
+    headers = html.replace("<wbr>", "")  # stage names may break after an underscore
     for stage in report.stages:
-        assert f"<th>{stage}</th>" in html
+        assert f"<th>{stage}</th>" in headers
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert sources and not [
         s for s in sources if re.match(r"^[a-z]+:", s)
@@ -137,6 +148,42 @@ def test_the_projection_is_in_roadmap_order_with_crossings(partial_report):
     assert fork["file_size"].iloc[0] == 64 << 20  # preset 2M, nearest stored 64M
     scen = report.scenarios.iloc[0]
     assert scen["final_slowdown_p05"] <= scen["final_slowdown_p50"] <= scen["final_slowdown_p95"]
+
+
+def test_a_focus_value_the_store_lacks_is_named_with_its_replacement(partial_report):
+    index, report, _ = partial_report
+    # fork_exec's own file is 2M, the small grid stores 64M and 1G
+    assert report.focus_replaced == [
+        Replaced("fork_exec", "sapphire_rapids", "file_size", 2 << 20, 64 << 20)
+    ]
+    html = index.read_text()
+    assert "not stored: file_size 2M → 64M</small>" in html
+    text = replaced_text(report.focus_replaced)
+    assert text.startswith("Focus values not in the store") and str(escape(text)) in html
+    summary = (index.parent / "summary.md").read_text()
+    assert text in summary and "2 slots (not stored: file_size 2M → 64M) |" in summary
+    cfg = compose_config([f"samples={SMALL_SAMPLES}", "report.focus.cpus=3"])
+    cube = report.aggregates.cube
+    _, replaced = focus_table(report.projection, cube, cfg, None, None, default_composer())
+    assert {(r.workload, r.name, r.wanted, r.shown) for r in replaced} == {
+        ("fio_randread_tmpfs", "cpus", 3, 4),
+        ("fork_exec", "cpus", 3, 4),
+        ("fork_exec", "file_size", 2 << 20, 64 << 20),
+    }
+
+
+@pytest.mark.parametrize("preset", ["default", "nightly"])
+def test_every_workload_s_own_focus_point_is_in_the_experiment_grid(preset):
+    """``asi-sweep experiment=...`` stores each workload at its own file size, 1 CPU and 2 slots."""
+    params = yaml.safe_load((REPO_CONF / "experiment" / f"{preset}.yaml").read_text())
+    params = params["hydra"]["sweeper"]["params"]
+    sizes = {parse_size(v) for v in str(params["workload.file_size"]).split(",")}
+    for path in sorted((REPO_CONF / "workload").glob("*.yaml")):
+        own = yaml.safe_load(path.read_text())["file_size"]
+        assert parse_size(own) in sizes, f"{path.stem}: file_size {own}"
+    main = yaml.safe_load((REPO_CONF / "config.yaml").read_text())
+    assert str(main["cpus"]) in str(params["cpus"]).split(",")
+    assert str(main["ephmap"]["slots"]) in str(params["ephmap.slots"]).split(",")
 
 
 def test_sensitivity_recomputes_the_stored_median_and_ranks_costs(partial_report):
@@ -484,6 +531,39 @@ def test_the_whole_store_roadmap_keeps_what_ifs_out_and_says_how_many(tmp_path):
     assert (
         len(ids & set(results_store.read(store, ["point_id"]).column("point_id").to_pylist())) == 1
     )
+
+
+def test_a_grid_s_swept_flags_and_costs_are_kept_out_of_its_roadmap():
+    grid = experiment_grid_from(
+        [
+            "workload=fio_randread_tmpfs",
+            "mitigations=ephmap_prototype,cr3_noflush",
+            "mitigations.cr3_noflush=true,false",
+            "cpus=1,2",
+            "samples=16",
+        ]
+    )
+    kept, out = preset_points(grid)
+    assert (len(grid), len(kept), out.points, out.stored, out.swept) == (
+        8,
+        4,
+        4,
+        False,
+        ("mitigations.cr3_noflush",),
+    )
+    stages = [kept.profiles[i].mitigations for i in kept.points.column("profile").to_pylist()]
+    flags = kept.points.column("cr3_noflush").to_pylist()
+    assert (
+        sorted(zip(stages, flags, strict=True))
+        == [("cr3_noflush", True)] * 2 + [("ephmap_prototype", False)] * 2
+    )
+    costs = experiment_grid_from(
+        ["workload=fio_randread_tmpfs", "mitigations=rfc_v2", "cpu.costs.ibpb.high=5000,20000"]
+    )
+    kept, out = preset_points(costs)
+    assert len(kept) == 0 and out.points == 2
+    assert out.swept == ("cpu.costs.ibpb.high=5000.0", "cpu.costs.ibpb.high=20000.0")
+    assert "2 grid point(s) kept out of the roadmap" in out.text()
 
 
 def test_a_focus_row_without_its_final_stage_says_so(partial_report):
