@@ -12,7 +12,8 @@ on this command line, e.g. ``samples=256``, apply to it as they would to
 the sweep). Points the store lacks (a sweep that failed halfway) are counted
 as missing: the report says how much of the grid it covers.
 
-Writes ``report.dir`` (default ``outputs/reports/<UTC time>``): ``index.html``
+Writes ``report.dir`` (default: a new ``outputs/reports/<UTC time>-<random suffix>``,
+created exclusively): ``index.html``
 (opens offline: inline CSS, relative image links), ``summary.md``, PNG
 figures under ``figures/`` and the tables as CSV under ``data/``. In nightly
 mode the focus projection is appended to the history (``report.history``) and

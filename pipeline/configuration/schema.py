@@ -184,10 +184,10 @@ class FocusConf:
 class ReportConf:
     """``asi-report`` (``conf/report``, ``pipeline/report/build.py``)."""
 
-    dir: str | None = None  # None: outputs/reports/<UTC timestamp>
+    dir: str | None = None  # None: a new outputs/reports/<UTC time>-<random suffix> per run
     mode: str = "adhoc"  # adhoc | nightly (appends the projection to the history, compares)
     experiment: str | None = None  # the grid reported on; None: default (nightly mode: nightly)
-    whole_store: bool = False  # report every stored point (seed, samples as configured), no grid
+    whole_store: bool = False  # every stored preset point (not what-ifs) at seed and samples
     focus: FocusConf = field(default_factory=FocusConf)
     history: str = "outputs/history"  # nightly projections, Parquet partitioned by date
     date: str | None = None  # the night's date (YYYY-MM-DD); None: today (UTC)

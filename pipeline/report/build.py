@@ -8,21 +8,24 @@ store (:mod:`pipeline.report.aggregate`) and projects it
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from omegaconf import DictConfig
 
 from model import MODEL_VERSION
 from model.evaluate import QUANTILES
-from model.units import parse_size
-from pipeline.configuration.compose import Composer
+from model.units import format_size, parse_size
+from pipeline.configuration.compose import PARAM_LABELS, Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection import history as hist
@@ -51,12 +54,15 @@ from pipeline.report.aggregate import (
     progress,
     scheduler,
 )
+from pipeline.store import readers as results_store
 from pipeline.store.parts import git_revision
 from pipeline.store.schema import CUBE_KEYS, DIMENSIONS, LABEL_COLUMNS
 from pipeline.sweep.grid import MODEL_GROUPS, MODEL_ROOTS, Grid, Profile, build_grid, make_profile
 
 MODES = ("adhoc", "nightly")
 TEMPLATE = "report.html.j2"
+REPORTS = Path("outputs/reports")
+"""Where a report goes when ``report.dir`` is null: a folder per run (:func:`report_folder`)."""
 
 Out = Callable[[str], None]
 
@@ -77,6 +83,30 @@ class Settings:
     threshold: float
     focus_file_size: int | None
     history: Path
+    fresh: bool = False
+    """True when the report named its own folder: :func:`claim_folder` then refuses an existing one."""
+
+
+def report_folder(now: datetime) -> Path:
+    """A new folder under :data:`REPORTS`: the UTC time to the microsecond and six random hex digits.
+
+    Two reports started in the same second (or microsecond) never share a folder; the
+    name still sorts by time, as Hydra's ``${now:...}`` sweep folders do.
+    """
+    return REPORTS / f"{now:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
+
+
+def claim_folder(s: Settings) -> None:
+    """Create the report's folder; a folder the report named itself must not exist yet.
+
+    ``report.dir`` given: an existing folder is written into (the caller chose it).
+    """
+    try:
+        s.folder.mkdir(parents=True, exist_ok=not s.fresh)
+    except FileExistsError:
+        raise ConfigError(
+            f"report.dir: {str(s.folder)!r} already exists (another report took it); run again"
+        ) from None
 
 
 def settings(
@@ -109,8 +139,7 @@ def settings(
             size = parse_size(r.focus.file_size, "report.focus.file_size")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    folder = Path(r.dir) if r.dir else Path("outputs/reports") / stamp
+    folder = Path(r.dir) if r.dir else report_folder(now or datetime.now(UTC))
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"report.dir must be a directory, got the file {str(folder)!r}")
     return Settings(
@@ -121,6 +150,7 @@ def settings(
         threshold=hist.check_threshold(r.move_threshold),
         focus_file_size=size,
         history=Path(r.history),
+        fresh=not r.dir,
     )
 
 
@@ -211,6 +241,109 @@ def missing_cells(grid: Grid, cube: pd.DataFrame, limit: int = 10) -> tuple[int,
     return len(lacking), lacking.head(limit).reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------- presets and what-ifs
+@dataclass(frozen=True)
+class KeptOut:
+    """Points left out of the roadmap because they are what-ifs, not the presets' own points.
+
+    A point is its presets' own when everything but :data:`DIMENSIONS` (cost
+    distributions, flags, workload inputs, model version) is what its workload,
+    CPU profile and stage compose to with the report's model overrides. Any other
+    point (``asi-sweep cpu.costs.ibpb.high=5000,20000 mitigations.cr3_noflush=true,false``)
+    would otherwise be averaged into the presets' roadmap cell.
+    """
+
+    points: int = 0
+    stored: bool = True
+    """True: counted among the stored points (whole store); False: among the grid's points."""
+    swept: tuple[str, ...] = ()
+    """The swept values that set some of them apart (``cpu.costs.ibpb.high=20000``, ``cr3_noflush``)."""
+
+    def text(self) -> str | None:
+        """One sentence for the page, the Markdown and the console; None when nothing was left out."""
+        if not self.points:
+            return None
+        which = "stored" if self.stored else "grid"
+        swept = f" (swept: {', '.join(self.swept)})" if self.swept else ""
+        example = next((v for v in self.swept if "=" in v), None)
+        return (
+            f"{self.points:,} {which} point(s) kept out of the roadmap: they differ from what "
+            f"their workload, CPU profile and stage presets compose to (a cost, a flag, another "
+            f"input or the model version){swept}. To report such a what-if, give asi-report the "
+            f"same overrides" + (f" ({example})." if example else ".")
+        )
+
+
+SHOWN_SWEPT = 4
+"""How many distinct swept values :class:`KeptOut` names."""
+
+
+def preset_points(grid: Grid) -> tuple[Grid, KeptOut]:
+    """The grid without its what-if points (:class:`KeptOut`), and how many there were.
+
+    A grid's what-ifs are the points of a profile made by a swept non-point value
+    (``profile_overrides``, e.g. ``cpu.costs.ibpb.high=20000``) and the points whose
+    swept parameter outside :data:`DIMENSIONS` (``mitigations.cr3_noflush=true,false``)
+    differs from the stage's own value.
+    """
+    profile = grid.points.column("profile").to_numpy()
+    keep = np.array([not p.profile_overrides for p in grid.profiles], dtype=bool)[profile]
+    swept = [p.profile_overrides for p in grid.profiles if p.profile_overrides]
+    for name in grid.swept:
+        if name in DIMENSIONS:
+            continue
+        own = np.array([float(p.base_point[name]) for p in grid.profiles])[profile]
+        values = grid.points.column(name).to_numpy().astype(np.float64)
+        same = np.isclose(values, own, rtol=1e-12, atol=0.0)
+        if not same.all():
+            swept.append(PARAM_LABELS[name])
+        keep &= same
+    if keep.all():
+        return grid, KeptOut(stored=False)
+    points = grid.points.filter(pa.array(keep))
+    shown = tuple(dict.fromkeys(swept))[:SHOWN_SWEPT]
+    return replace(grid, points=points), KeptOut(int((~keep).sum()), False, shown)
+
+
+def store_presets(
+    cfg: DictConfig, overrides: Sequence[str], composer: Composer
+) -> tuple[Grid | None, KeptOut]:
+    """The whole store's presets grid, and the stored points it leaves out (:class:`KeptOut`).
+
+    The grid is every stored workload, CPU profile and stage (those the configuration
+    still has) at every stored value of :data:`DIMENSIONS`, composed as ``asi-sweep``
+    would with the report's model overrides, seed and samples; restricting the
+    aggregation to its ids keeps each roadmap cell to the presets' own points.
+    None when the store holds nothing at this seed and samples that the configuration
+    can compose.
+    """
+    where = Scope(seed=int(cfg.seed), samples=int(cfg.samples)).expression()
+    columns = ["point_id", *LABEL_COLUMNS, *DIMENSIONS, "profile_overrides"]
+    stored = results_store.read(cfg.store.path, columns, where)
+    if stored.num_rows == 0:
+        return None, KeptOut()
+    wanted = [o for o in model_overrides(overrides) if _override_key(o) != "experiment"]
+    for group in MODEL_GROUPS:  # the store's label columns are the model's groups
+        known = set(composer.group_options(group))
+        values = sorted(v for v in pc.unique(stored.column(group)).to_pylist() if v in known)
+        if not values:  # nothing the configuration can compose any more
+            return None, kept_out_of(stored, pa.array([], pa.string()))
+        wanted.append(f"{group}={','.join(values)}")
+    for name in DIMENSIONS:
+        values = sorted(int(v) for v in pc.unique(stored.column(name)).to_pylist())
+        wanted.append(f"{PARAM_LABELS[name]}={','.join(map(str, values))}")
+    wanted += [f"seed={int(cfg.seed)}", f"samples={int(cfg.samples)}"]
+    presets = experiment_grid_from(wanted, composer)
+    return presets, kept_out_of(stored, presets.points.column("point_id"))
+
+
+def kept_out_of(stored: pa.Table, ids: pa.Array | pa.ChunkedArray) -> KeptOut:
+    """:class:`KeptOut` of the stored rows whose ``point_id`` is not among ``ids``."""
+    out = stored.filter(pc.invert(pc.is_in(stored.column("point_id"), value_set=ids)))
+    swept = sorted(v for v in pc.unique(out.column("profile_overrides")).to_pylist() if v)
+    return KeptOut(out.num_rows, True, tuple(swept[:SHOWN_SWEPT]))
+
+
 # --------------------------------------------------------------------------- focus and sensitivity
 def focus_wanted(
     cfg: DictConfig, workload: str, grid: Grid | None, size: int | None, composer: Composer
@@ -230,6 +363,37 @@ def focus_wanted(
     }
 
 
+@dataclass(frozen=True)
+class Replaced:
+    """A focus value the store lacks for a workload and CPU profile, and the stored one shown."""
+
+    workload: str
+    cpu: str
+    name: str
+    """The dimension (:data:`DIMENSIONS`, as ``report.focus.<name>`` names it)."""
+    wanted: float
+    shown: float
+
+    def values(self) -> str:
+        """``file_size 2M -> 64M``: sizes as fio writes them, counts as integers."""
+        show = format_size if self.name == "file_size" else str
+        return f"{self.name} {show(int(self.wanted))} → {show(int(self.shown))}"
+
+
+def replaced_text(replaced: Sequence[Replaced]) -> str | None:
+    """One sentence naming every replaced focus value; None when each focus value was stored."""
+    if not replaced:
+        return None
+    by_row: dict[tuple[str, str], list[str]] = {}
+    for r in replaced:
+        by_row.setdefault((r.workload, r.cpu), []).append(r.values())
+    parts = "; ".join(f"{w} on {c}: {', '.join(v)}" for (w, c), v in by_row.items())
+    return (
+        f"Focus values not in the store, shown at the nearest stored value instead: {parts} "
+        f"(sweep the wanted value, or set report.focus, to see it)."
+    )
+
+
 def focus_table(
     projection: pd.DataFrame,
     cube: pd.DataFrame,
@@ -237,16 +401,24 @@ def focus_table(
     grid: Grid | None,
     size: int | None,
     composer: Composer,
-) -> pd.DataFrame:
-    """Every stage of each (workload, cpu) at its focus dimensions (nearest stored values)."""
-    parts = []
+) -> tuple[pd.DataFrame, list[Replaced]]:
+    """Every stage of each (workload, cpu) at its focus dimensions (nearest stored values).
+
+    Also returns each wanted focus value (:func:`focus_wanted`) the store lacks and
+    the nearest stored value (:func:`pipeline.projection.projection.focus_values`) shown in its place.
+    """
+    parts, replaced = [], []
     for (workload, cpu), _ in cube.groupby(["workload", "cpu"], sort=True):
-        chosen = focus_values(
-            cube, workload, cpu, focus_wanted(cfg, workload, grid, size, composer)
-        )
-        rows = at(projection, {"workload": workload, "cpu": cpu, **chosen})
-        parts.append(rows)
-    return pd.concat(parts, ignore_index=True) if parts else projection.head(0)
+        wanted = focus_wanted(cfg, workload, grid, size, composer)
+        chosen = focus_values(cube, workload, cpu, wanted)
+        replaced += [
+            Replaced(workload, cpu, name, float(wanted[name]), float(value))
+            for name, value in chosen.items()
+            if value != wanted[name]
+        ]
+        parts.append(at(projection, {"workload": workload, "cpu": cpu, **chosen}))
+    table = pd.concat(parts, ignore_index=True) if parts else projection.head(0)
+    return table, replaced
 
 
 def stage_profile(
@@ -443,6 +615,10 @@ class Report:
     """Per CPU profile, what its probabilities are conditional on."""
     baseline: str = "mitigations_off"
     """``baseline.name``: what the verdicts compare with."""
+    kept_out: KeptOut = field(default_factory=KeptOut)
+    """The what-if points left out of the roadmap (:func:`preset_points`, :func:`store_presets`)."""
+    focus_replaced: list[Replaced] = field(default_factory=list)
+    """Focus values the store lacks and the stored values shown instead (:func:`focus_table`)."""
 
 
 def collect(
@@ -473,15 +649,22 @@ def collect(
         grid = experiment_grid_from(grid_overrides, composer)
     elif s.experiment is not None:
         grid = experiment_grid(s.experiment, model_overrides(overrides), composer)
-    timings["grid_s"] = time.perf_counter() - tick
     if grid is not None:
         err(
             f"asi-report: grid {'of the given overrides' if grid_overrides is not None else s.experiment}: "
             f"{len(grid):,} points in {len(grid.profiles)} profiles"
         )
-        scope = grid_scope(grid)
+        grid, kept_out = preset_points(grid)
+        presets = grid
     else:
-        scope = Scope(seed=int(cfg.seed), samples=int(cfg.samples))
+        presets, kept_out = store_presets(cfg, overrides, composer)
+    timings["grid_s"] = time.perf_counter() - tick
+    if kept_out.points:
+        err(f"asi-report: {kept_out.text()}")
+    if presets is not None:
+        scope = grid_scope(presets)
+    else:  # nothing stored at this seed and samples that the presets compose
+        scope = Scope(point_ids=pa.array([], pa.string()))
     tick = time.perf_counter()
     with scheduler(cfg.dask, cfg.ray) as info:
         err(
@@ -503,12 +686,14 @@ def collect(
     baseline = str(cfg.baseline.name)
     projection = projections(aggs.cube, stages, baseline)
     scenarios = scenario_summary(projection, stages)
-    focus = focus_table(projection, aggs.cube, cfg, grid, s.focus_file_size, composer)
+    focus, replaced = focus_table(projection, aggs.cube, cfg, presets, s.focus_file_size, composer)
+    if replaced:
+        err(f"asi-report: {replaced_text(replaced)}")
     final = stages[-1]
-    sensitivity = sensitivities(focus, final, grid, cfg, composer)
+    sensitivity = sensitivities(focus, final, presets, cfg, composer)
     timings["project_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    budget, conditions = focus_budgets(focus, final, grid, cfg, overrides, composer)
+    budget, conditions = focus_budgets(focus, final, presets, cfg, overrides, composer)
     timings["budget_s"] = time.perf_counter() - tick
     report = Report(
         settings=s,
@@ -529,6 +714,8 @@ def collect(
         budget=budget,
         conditions=conditions,
         baseline=baseline,
+        kept_out=kept_out,
+        focus_replaced=replaced,
     )
     nightly(report, err)
     return report, cfg
@@ -702,6 +889,11 @@ def projection_matrix(report: Report) -> list[dict]:
                 "workload": workload,
                 "cpu": cpu,
                 "focus": hist.focus_text(first),
+                "replaced": ", ".join(
+                    r.values()
+                    for r in report.focus_replaced
+                    if (r.workload, r.cpu) == (workload, cpu)
+                ),
                 "cells": cells,
                 "threshold": crossing_text(
                     crossing(values, present, THRESHOLD), present, "under 5 %"
@@ -749,23 +941,28 @@ def write_tables(report: Report) -> dict[str, str]:
 
 def render(report: Report) -> Path:
     """Write the report folder; returns the path of ``index.html``."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
     folder = report.settings.folder
-    folder.mkdir(parents=True, exist_ok=True)
+    claim_folder(report.settings)
     report.figures = draw(report)
     tables = write_tables(report)
     context = page_context(report, tables)
+    index = folder / "index.html"
+    index.write_text(page(context), encoding="utf-8")
+    (folder / "summary.md").write_text(markdown(report, context), encoding="utf-8")
+    return index
+
+
+def page(context: dict) -> str:
+    """``index.html``: the template (:data:`TEMPLATE`) filled with :func:`page_context`."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     env = Environment(
         loader=PackageLoader("pipeline.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    index = folder / "index.html"
-    index.write_text(env.get_template(TEMPLATE).render(**context), encoding="utf-8")
-    (folder / "summary.md").write_text(markdown(report, context), encoding="utf-8")
-    return index
+    return env.get_template(TEMPLATE).render(**context)
 
 
 def page_context(report: Report, tables: dict[str, str]) -> dict:
@@ -870,6 +1067,8 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
         "coverage_pct": f"{100 * stored / report.grid_points:.1f}" if report.grid_points else None,
         "missing": report.missing,
         "missing_examples": report.missing_examples.to_dict("records"),
+        "kept_out": report.kept_out.text(),
+        "focus_replaced": replaced_text(report.focus_replaced),
         "unreadable": report.aggregates.scan.unreadable,
         "duplicates": report.aggregates.scan.duplicates_dropped,
         "coverage_rows": [
@@ -999,6 +1198,8 @@ def markdown(report: Report, context: dict) -> str:
         lines.append(
             f"Points: {context['stored']:,} (whole store; no grid to measure coverage against)."
         )
+    if context["kept_out"]:
+        lines += ["", context["kept_out"]]
     lines += ["", f"## Projection at the focus point ({' → '.join(context['stages'])})", ""]
     lines.append(
         "| workload | cpu | focus | "
@@ -1007,14 +1208,19 @@ def markdown(report: Report, context: dict) -> str:
     )
     lines.append("|" + "---|" * (len(context["stages"]) + 6))
     for row in context["matrix"]:
+        focus = (
+            f"{row['focus']} (not stored: {row['replaced']})" if row["replaced"] else row["focus"]
+        )
         cells = " | ".join(
             f"{c['text']} ({c['versus']} vs default)" if c.get("versus") else c["text"]
             for c in row["cells"]
         )
         lines.append(
-            f"| {row['workload']} | {row['cpu']} | {row['focus']} | {cells} | {row['verdict']} "
+            f"| {row['workload']} | {row['cpu']} | {focus} | {cells} | {row['verdict']} "
             f"| {row['p_meets']} | {row['p_under']} |"
         )
+    if context["focus_replaced"]:
+        lines += ["", context["focus_replaced"]]
     lines += [
         "",
         "Slowdown p50 against mitigations=off (in brackets: against the kernel's default "
@@ -1022,9 +1228,14 @@ def markdown(report: Report, context: dict) -> str:
         "",
     ]
     for row in context["matrix"]:
+        remaining = (
+            f"remaining mostly {row['dominant']}"
+            if row["dominant"]
+            else f"{context['final']} not stored at the focus point"
+        )
         lines.append(
             f"- {row['workload']} on {row['cpu']}: {row['threshold']}; {row['target']}; "
-            f"{row['beats_default']}; remaining mostly {row['dominant']}."
+            f"{row['beats_default']}; {remaining}."
         )
     if context["conditions"]:
         lines += ["", "Probabilities are conditional on:", ""]

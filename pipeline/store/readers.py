@@ -273,15 +273,18 @@ def _scan(
     raise OSError(f"the store {store} kept changing while it was read")
 
 
-def read(store: Path | str, columns: Iterable[str] | None = None) -> pa.Table:
+def read(
+    store: Path | str, columns: Iterable[str] | None = None, where: pc.Expression | None = None
+) -> pa.Table:
     """The store as one table, one row per ``point_id``, sorted by ``point_id``.
 
     Only parts that pass :func:`check_parts` are read; the others are
     quarantined. ``columns`` (default: all) selects store columns, also on an
-    empty store.
+    empty store; ``where``, a pyarrow filter pushed down to the part files,
+    keeps only the rows it matches.
     """
     names = list(STORE_SCHEMA.names if columns is None else columns)
-    return _scan(Path(store), names).select(names)
+    return _scan(Path(store), names, where).select(names)
 
 
 def lookup(

@@ -32,6 +32,25 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "outputs" / "test-artifacts"
 
+CLIPPED_TABLES = """() => {
+  const page = document.documentElement.clientWidth;
+  const scroller = (el) => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      const x = getComputedStyle(p).overflowX;
+      if (x === "auto" || x === "scroll") return p;
+    }
+    return null;
+  };
+  return Array.from(document.querySelectorAll("table")).flatMap((t) => {
+    const box = t.getBoundingClientRect();
+    if (box.left >= 0 && box.right <= page + 0.5) return [];
+    const s = scroller(t);
+    if (s && s.getBoundingClientRect().right <= page + 0.5 && s.scrollWidth > s.clientWidth) return [];
+    return [`${t.id || t.className}: ${Math.round(box.left)}..${Math.round(box.right)} of ${page} px`];
+  });
+}"""
+"""Tables that reach past the page's right edge without a horizontal scroller of their own."""
+
 
 @pytest.fixture(scope="module")
 def nightly_report(tmp_path_factory):
@@ -70,7 +89,7 @@ def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
             page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
@@ -96,6 +115,10 @@ def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_
             versus = page.locator("#projection td small.versus").count()
             stored_cells = page.locator("#projection td.num:not(.missing)").count()
             figure_titles = page.locator("figcaption b").all_inner_texts()
+            clipped = page.evaluate(CLIPPED_TABLES)
+            page_overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             captions = page.locator("figcaption").all_inner_texts()
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
@@ -104,6 +127,7 @@ def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, ARTIFACTS / "report.png")
     assert problems == [] and outside == []
+    assert clipped == [] and page_overflow <= 0  # at 1280 px every table fits or scrolls itself
     assert len(images) == 6
     for image in images:
         assert image["complete"] and image["width"] > 0, image

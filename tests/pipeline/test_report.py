@@ -6,16 +6,21 @@ import re
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pytest
+import yaml
 from markupsafe import escape
 from omegaconf import OmegaConf
 
 from model.evaluate import evaluate
+from model.units import parse_size
 from pipeline.configuration.compose import compose_config, costs_for, point_from_config
+from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection import history as hist
 from pipeline.projection.answer import budgets, conditional_on
@@ -27,10 +32,31 @@ from pipeline.projection.projection import (
 )
 from pipeline.projection.verdicts import beats_default_from, crossing
 from pipeline.report import figures as figs
-from pipeline.report.build import budget_context, build, nightly, projection_matrix, settings
+from pipeline.report.build import (
+    REPORTS,
+    Replaced,
+    budget_context,
+    build,
+    claim_folder,
+    experiment_grid_from,
+    focus_table,
+    markdown,
+    nightly,
+    page,
+    page_context,
+    preset_points,
+    projection_matrix,
+    replaced_text,
+    settings,
+    store_presets,
+)
+from pipeline.store import readers as results_store
 from pipeline.store.schema import METRIC_COLUMNS
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, nightly_stub, write_store
+
+REPO_CONF = Path(__file__).resolve().parents[2] / "conf"
+"""This checkout's ``conf/`` (what installs as ``pipeline.conf``)."""
 
 FIGURES = ("loss_vs_cpus", "size_slot_heatmap", "waterfall", "tornado", "trend", "confidence")
 
@@ -64,8 +90,9 @@ def test_the_folder_holds_page_summary_figures_and_tables(partial_report):
     folder = index.parent
     html = index.read_text()
     assert '<table id="projection">' in html
+    headers = html.replace("<wbr>", "")  # stage names may break after an underscore
     for stage in report.stages:
-        assert f"<th>{stage}</th>" in html
+        assert f"<th>{stage}</th>" in headers
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert sources and not [
         s for s in sources if re.match(r"^[a-z]+:", s)
@@ -122,6 +149,42 @@ def test_the_projection_is_in_roadmap_order_with_crossings(partial_report):
     assert fork["file_size"].iloc[0] == 64 << 20  # preset 2M, nearest stored 64M
     scen = report.scenarios.iloc[0]
     assert scen["final_slowdown_p05"] <= scen["final_slowdown_p50"] <= scen["final_slowdown_p95"]
+
+
+def test_a_focus_value_the_store_lacks_is_named_with_its_replacement(partial_report):
+    index, report, _ = partial_report
+    # fork_exec's own file is 2M, the small grid stores 64M and 1G
+    assert report.focus_replaced == [
+        Replaced("fork_exec", "sapphire_rapids", "file_size", 2 << 20, 64 << 20)
+    ]
+    html = index.read_text()
+    assert "not stored: file_size 2M → 64M</small>" in html
+    text = replaced_text(report.focus_replaced)
+    assert text.startswith("Focus values not in the store") and str(escape(text)) in html
+    summary = (index.parent / "summary.md").read_text()
+    assert text in summary and "2 slots (not stored: file_size 2M → 64M) |" in summary
+    cfg = compose_config([f"samples={SMALL_SAMPLES}", "report.focus.cpus=3"])
+    cube = report.aggregates.cube
+    _, replaced = focus_table(report.projection, cube, cfg, None, None, default_composer())
+    assert {(r.workload, r.name, r.wanted, r.shown) for r in replaced} == {
+        ("fio_randread_tmpfs", "cpus", 3, 4),
+        ("fork_exec", "cpus", 3, 4),
+        ("fork_exec", "file_size", 2 << 20, 64 << 20),
+    }
+
+
+@pytest.mark.parametrize("preset", ["default", "nightly"])
+def test_every_workload_s_own_focus_point_is_in_the_experiment_grid(preset):
+    """``asi-sweep experiment=...`` stores each workload at its own file size, 1 CPU and 2 slots."""
+    params = yaml.safe_load((REPO_CONF / "experiment" / f"{preset}.yaml").read_text())
+    params = params["hydra"]["sweeper"]["params"]
+    sizes = {parse_size(v) for v in str(params["workload.file_size"]).split(",")}
+    for path in sorted((REPO_CONF / "workload").glob("*.yaml")):
+        own = yaml.safe_load(path.read_text())["file_size"]
+        assert parse_size(own) in sizes, f"{path.stem}: file_size {own}"
+    main = yaml.safe_load((REPO_CONF / "config.yaml").read_text())
+    assert str(main["cpus"]) in str(params["cpus"]).split(",")
+    assert str(main["ephmap"]["slots"]) in str(params["ephmap.slots"]).split(",")
 
 
 def test_sensitivity_recomputes_the_stored_median_and_ranks_costs(partial_report):
@@ -504,6 +567,125 @@ def test_a_night_recorded_before_the_confidence_columns_compares_without_flaggin
 def test_bad_settings_are_one_line_naming_the_field(override, message):
     with pytest.raises(ConfigError, match=message):
         settings(compose_config([override]))
+
+
+PRESETS = (
+    "workload=fio_randread_tmpfs",
+    "cpu=sapphire_rapids",
+    "mitigations=rfc_v2,ephmap_prototype",
+    "cpus=1",
+    "workload.file_size=1G",
+    "ephmap.slots=2",
+    f"samples={SMALL_SAMPLES}",
+)
+"""Two stages of one workload at the report's default focus point."""
+
+WHAT_IF = (
+    "workload=fio_randread_tmpfs",
+    "cpu=sapphire_rapids",
+    "mitigations=ephmap_prototype",
+    "cpu.costs.ibpb.high=5000,20000",
+    "mitigations.cr3_noflush=true,false",
+    "cpus=1",
+    "workload.file_size=1G",
+    "ephmap.slots=2",
+    f"samples={SMALL_SAMPLES}",
+)
+"""The README's what-if sweep at that point: 4 points at ephmap_prototype, none a preset's."""
+
+
+def test_the_whole_store_roadmap_keeps_what_ifs_out_and_says_how_many(tmp_path):
+    store = tmp_path / "store"
+    grid = write_store(store, PRESETS)
+    write_store(store, WHAT_IF, run_id="run1")
+    index, report = build(
+        overrides(tmp_path, store, "r1", "report.whole_store=true"), err=lambda _: None
+    )
+    focus = report.focus.set_index("stage")
+    assert (focus["points"] == 1).all()  # not the preset's point averaged with four what-ifs
+    prototype = next(p for p in grid.profiles if p.mitigations == "ephmap_prototype")
+    own = grid.points.filter(
+        pc.equal(grid.points.column("profile"), grid.profiles.index(prototype))
+    )
+    stored = results_store.lookup(store, own.column("point_id").to_pylist(), ["slowdown_p50"])
+    assert focus.loc["ephmap_prototype", "slowdown_p50"] == stored.column("slowdown_p50")[0].as_py()
+    kept = report.kept_out
+    assert kept.points == 4 and kept.stored
+    assert kept.swept == ("cpu.costs.ibpb.high=20000.0", "cpu.costs.ibpb.high=5000.0")
+    assert str(escape(kept.text())) in index.read_text()
+    assert kept.text() in (index.parent / "summary.md").read_text()
+    # a what-if reported with its own values: its point is the preset, the others are out
+    values = ["cpu.costs.ibpb.high=20000", "mitigations.cr3_noflush=true"]
+    cfg = compose_config([*overrides(tmp_path, store, "r2", "report.whole_store=true"), *values])
+    presets, kept = store_presets(cfg, values, default_composer())
+    assert kept.points == len(grid) + 3
+    ids = set(presets.points.column("point_id").to_pylist())
+    assert (
+        len(ids & set(results_store.read(store, ["point_id"]).column("point_id").to_pylist())) == 1
+    )
+
+
+def test_a_grid_s_swept_flags_and_costs_are_kept_out_of_its_roadmap():
+    grid = experiment_grid_from(
+        [
+            "workload=fio_randread_tmpfs",
+            "mitigations=ephmap_prototype,cr3_noflush",
+            "mitigations.cr3_noflush=true,false",
+            "cpus=1,2",
+            "samples=16",
+        ]
+    )
+    kept, out = preset_points(grid)
+    assert (len(grid), len(kept), out.points, out.stored, out.swept) == (
+        8,
+        4,
+        4,
+        False,
+        ("mitigations.cr3_noflush",),
+    )
+    stages = [kept.profiles[i].mitigations for i in kept.points.column("profile").to_pylist()]
+    flags = kept.points.column("cr3_noflush").to_pylist()
+    assert (
+        sorted(zip(stages, flags, strict=True))
+        == [("cr3_noflush", True)] * 2 + [("ephmap_prototype", False)] * 2
+    )
+    costs = experiment_grid_from(
+        ["workload=fio_randread_tmpfs", "mitigations=rfc_v2", "cpu.costs.ibpb.high=5000,20000"]
+    )
+    kept, out = preset_points(costs)
+    assert len(kept) == 0 and out.points == 2
+    assert out.swept == ("cpu.costs.ibpb.high=5000.0", "cpu.costs.ibpb.high=20000.0")
+    assert "2 grid point(s) kept out of the roadmap" in out.text()
+
+
+def test_a_focus_row_without_its_final_stage_says_so(partial_report):
+    _, report, _ = partial_report
+    final = report.stages[-1]
+    lacking = replace(report, focus=report.focus[report.focus["stage"] != final])
+    context = page_context(lacking, {})
+    summary = markdown(lacking, context)
+    assert "mostly ." not in summary and "remaining mostly" not in summary
+    assert summary.count(f"{final} not stored at the focus point.") == len(context["matrix"])
+    html = page(context)
+    assert "<small>mostly </small>" not in html and f"{final} not stored here" in html
+
+
+def test_two_reports_started_in_the_same_second_get_folders_of_their_own(tmp_path):
+    cfg = compose_config([])
+    now = datetime(2026, 1, 1, 2, 30, 0, 123456, tzinfo=UTC)
+    first, second = settings(cfg, now=now), settings(cfg, now=now)
+    assert first.folder != second.folder
+    assert first.folder.parent == second.folder.parent == REPORTS
+    assert first.folder.name.startswith("20260101T023000.123456Z-")
+    assert first.fresh and second.fresh
+    # a folder the report named itself is claimed exclusively; a chosen report.dir is reused
+    mine = replace(first, folder=tmp_path / first.folder.name)
+    claim_folder(mine)
+    with pytest.raises(ConfigError, match=r"^report\.dir: '.*' already exists"):
+        claim_folder(mine)
+    chosen = settings(compose_config([f"report.dir={mine.folder}"]))
+    assert not chosen.fresh
+    claim_folder(chosen)
 
 
 @pytest.mark.slow
