@@ -47,15 +47,19 @@ def test_streams_differ_by_seed_profile_and_cost():
 
 @pytest.mark.parametrize("dist", ["uniform", "loguniform"])
 def test_draws_stay_inside_the_documented_range(dist):
+    """Bounded draws fill [low, high] (both ends within 1 % of the range for 4096 draws), and a
+    cycle cost is converted at the profile's clock: 50-200 cycles at 2.5 GHz is 20-80 ns, the
+    very draws divided by 2.5."""
     spec = CostSpec(dist, 50.0, 200.0, unit="cycles")
-    values = spec.ppf(stream_uniforms(4096, seed=0, profile="p", cost="x"))
-    assert values.min() >= 50.0 and values.max() <= 200.0
-    # cycles convert at the profile's clock: 100 cycles at 2.5 GHz = 40 ns
+    u = stream_uniforms(4096, seed=0, profile="p", cost="cr3_write")
+    values = spec.ppf(u)
+    assert 50.0 <= values.min() < 50.0 * 1.02 and 200.0 / 1.02 < values.max() <= 200.0
     specs = {
         n: CostSpec(dist, 50.0, 200.0, unit="1/s") if n in RATE_COSTS else spec for n in COST_NAMES
     }
     costs = sample_costs(specs, 4096, seed=0, profile="p", ghz=2.5)
-    assert costs["cr3_write"].min() >= 20.0 and costs["cr3_write"].max() <= 80.0
+    np.testing.assert_array_equal(costs["cr3_write"], values / 2.5)
+    assert 20.0 <= costs["cr3_write"].min() < 20.4 and 79.6 < costs["cr3_write"].max() <= 80.0
 
 
 def test_lognormal_low_high_are_its_5th_and_95th_percentiles():

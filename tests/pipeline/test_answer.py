@@ -187,6 +187,8 @@ def test_a_flag_override_applies_to_every_stage():
         ["mitigations.metadata_mapped=true", "workload=fio_seqread_ext4", "samples=64"]
     )
     assert (table["exits_metadata"] == 0).all()
+    plain, _ = evaluate_stages(["workload=fio_seqread_ext4", "samples=64"])
+    assert plain.set_index("stage").loc["rfc_v2", "exits_metadata"] > 0  # it had some to remove
 
 
 def run_cli(*args):
