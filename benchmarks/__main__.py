@@ -8,7 +8,7 @@ import sys
 
 from .common import RESULTS, merge_results
 
-MODULES = ["bench_model", "bench_sweep", "bench_aggregate"]
+MODULES = ["bench_model", "bench_sweep", "bench_aggregate", "bench_presets"]
 """Benchmark modules, each with ``run() -> dict`` of result keys."""
 
 
