@@ -46,13 +46,16 @@ $(SYSDEPS): tools/install-system-deps.sh
 test: $(STAMP) $(SYSDEPS) lint
 	$(BIN)/python -m pytest -n auto
 
-# The README's tables (short answer, what changed, the answer example, the published checks)
-# are generated from the current model; tests/test_readme.py fails when they are stale.
+# The README's tables (short answer, what changed, the answer example, the published checks,
+# the presets and the benchmarks) and the presets' header comments are generated from the
+# current model, the presets' grids and benchmarks/results.json; tests/test_readme.py fails
+# when they are stale.
 docs: $(STAMP)
 	$(BIN)/python tools/make_docs.py
 
+# Every benchmark, merged into benchmarks/results.json (committed; `make docs` renders it).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) outputs/bench
+	rm -rf $(VENV)

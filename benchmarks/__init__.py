@@ -2,5 +2,6 @@
 
 Each benchmark runs the contender and its baseline side by side in one
 process and reports ratios: this machine is shared and noisy, so absolute
-times drift but ratios hold. Results merge into ``outputs/bench/results.json``.
+times drift but ratios hold. Results merge into ``benchmarks/results.json``, which is
+committed: ``make docs`` renders the README's benchmark table from it.
 """

@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: run every benchmark, merge into outputs/bench/results.json, print it."""
+"""``python -m benchmarks``: run every benchmark, merge into benchmarks/results.json (committed), print it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 from .common import RESULTS, merge_results
 
-MODULES = ["bench_model", "bench_sweep", "bench_aggregate"]
+MODULES = ["bench_model", "bench_sweep", "bench_aggregate", "bench_presets"]
 """Benchmark modules, each with ``run() -> dict`` of result keys."""
 
 
@@ -16,7 +16,7 @@ def main(names: list[str]) -> None:
     for name in names or MODULES:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        merge_results(module.run())
+        merge_results(name, module.run())
     print(json.dumps(json.loads(RESULTS.read_text()), indent=2))
 
 

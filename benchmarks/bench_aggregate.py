@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from pipeline import store
 from pipeline.report import aggregate as agg
-from pipeline.store.schema import STORE_SCHEMA
+from pipeline.store.schema import METRIC_COLUMNS, STORE_SCHEMA
 
 from .common import peak_rss_mb
 
@@ -53,7 +53,12 @@ CPUS = np.arange(1, 65)
 FILE_SIZES = np.array([4, 16, 64, 256, 1024, 4096, 16384, 65536]) << 20
 SLOTS = np.array([1, 2, 4, 8])
 
-COLUMNS = tuple(dict.fromkeys([*agg.DEDUP_COLUMNS, *agg.CUBE_KEYS, "seed", *agg.HEADLINE_METRICS]))
+SUMMARISED = tuple(k for k in agg.STAGE_SUMMARY_AGGS if k in METRIC_COLUMNS)
+"""Metrics the stage summary reads besides the quantiles (the confidence shares, the slowdown
+against the kernel's default): the synthetic store needs them too."""
+COLUMNS = tuple(
+    dict.fromkeys([*agg.DEDUP_COLUMNS, *agg.CUBE_KEYS, "seed", *agg.HEADLINE_METRICS, *SUMMARISED])
+)
 SCHEMA = pa.schema([STORE_SCHEMA.field(c) for c in COLUMNS])
 
 
@@ -94,6 +99,11 @@ def synthetic_rows(start: int, n: int, rng: np.random.Generator, created: dateti
         **slowdown,
         **{k.replace("slowdown", "throughput_loss"): v / (1 + v) for k, v in slowdown.items()},
     }
+    for name in SUMMARISED:  # shares in [0, 1]; a slowdown against the default around p50
+        if name not in columns:
+            columns[name] = (
+                rng.uniform(0.0, 1.0, n) if name.startswith("p_") else p50 - rng.uniform(0, 0.02, n)
+            )
     return pa.table(columns).cast(SCHEMA)
 
 

@@ -39,13 +39,27 @@ def bench_points(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     return cols
 
 
-def _pin_to_one_core() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+def _pin_to_one_core() -> set[int] | None:
+    """Pin this process to its first allowed core; return the cores it had (None: no affinity)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    return allowed
 
 
 def run() -> dict:
-    _pin_to_one_core()
+    """All keys of this module, measured on one core (the other benchmarks get every core back:
+    the processes they start inherit this one's affinity)."""
+    allowed = _pin_to_one_core()
+    try:
+        return _measure()
+    finally:
+        if allowed is not None:
+            os.sched_setaffinity(0, allowed)
+
+
+def _measure() -> dict:
     costs = costs_for(compose_config([]), samples=1024)
     points = bench_points(4096)
     n_points, n_samples = 4096, 1024

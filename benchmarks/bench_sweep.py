@@ -69,16 +69,17 @@ GRID_BASIC = [
 POINTS_BASIC = 5 * 40
 
 
+def run_command(command: list[str], workdir: Path) -> None:
+    """Run ``command`` in ``workdir``; raise with its stderr if it fails."""
+    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-4000:]}")
+
+
 def run_asi_sweep(grid: list[str], workdir: Path) -> tuple[float, dict]:
     """Wall time [s] of ``asi-sweep`` on ``grid`` in a fresh process, and its summary."""
     start = time.perf_counter()
-    subprocess.run(
-        [ASI_SWEEP, "-m", *grid, "sweep.progress=false"],
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    run_command([ASI_SWEEP, "-m", *grid, "sweep.progress=false"], workdir)
     wall = time.perf_counter() - start
     summary = max((workdir / "outputs" / "sweeps").glob("*/*/summary.json"))  # the newest
     return wall, json.loads(summary.read_text())

@@ -1,15 +1,19 @@
 """Price the mechanism's counts with sampled costs, elementwise over (points x samples).
 
-For a chunk of points and every cost sample ``s``:
+Counts are (points, 1) columns (:mod:`model.mechanism`), each cost's draws a
+(1, samples) row, and each term is one broadcast elementwise product, added
+cost by cost in a fixed order. For point ``p`` and cost sample ``s``:
 
-    t_native[p, s] = fixed[p] + sum_c N_native[p, c] * C[c, s]
+    t_native[p, s] = fixed[p] + native_syscall[p] * syscall[s] + native_page_lookup[p] * page_lookup[s]
+                     + ... (one product per native cost, model.evaluate.NATIVE_PRICED)
                      + bytes[p] * max(1 / copy_bandwidth[s], cpus[p] / mem_bandwidth[s])
-    t_asi[p, s]    = t_native[p, s] + work[p, s] + sum_e E_e[p, s] * pair_e[p, s]
+    t_asi[p, s]    = t_native[p, s] + work[p, s] + sum over sources e of E_e[p, s] * pair_e[p, s]
 
-``work`` is the ASI work that is not an exit (:func:`model.mechanism.work_counts`
-times the costs). ``E_e`` are the exits per op of source ``e``: a fixed count
-for the sources ops cause, and for the time-driven ones a rate times the time
-per op spent restricted,
+``work`` is the ASI work that is not an exit: each count of
+:func:`model.mechanism.work_counts` times its cost's draw, added in
+:data:`model.costs.ASI_COSTS` order. ``E_e`` are the exits per op of source
+``e``: a fixed count for the sources ops cause, and for the time-driven ones a
+rate times the time per op spent restricted,
 
     E_time[p, s] = rate[p, s] * t_native[p, s] * 1e-9 * max(0, 1 - U_op[p, s] / t_native[p, s])
 
@@ -17,10 +21,12 @@ with ``U_op`` the time per op spent unrestricted after the op-driven exits
 (each exit's dwell, :data:`model.mechanism.DWELL`). Ticks are counted over the
 native time per op: the extra ticks that the slowdown itself adds are second
 order (slowdown x tick share). ``pair_e`` is the cost of one exit/enter pair
-(:data:`model.mechanism.PAIR_COSTS`).
+(:data:`model.mechanism.PAIR_COSTS`), the sum of its costs' draws for that sample.
 
-Everything is elementwise, never a BLAS product: a point's result must be
-bit-identical whatever other points share its chunk. Per point the samples
+Nothing is a matrix product (no counts x costs product through BLAS, whose
+blocking depends on the chunk's shape): a point's result must be bit-identical
+whatever other points share its chunk. The per-point sample means of products
+use ``einsum`` without BLAS, one C loop per point (``_mean_product``). Per point the samples
 reduce to summary statistics. The two metrics are never confused:
 
     slowdown        = t_asi / t_native - 1

@@ -1,10 +1,13 @@
 """The ASI mechanism as per-op event counts, vectorized over points.
 
 Everything here depends on the point only (workload, CPU count, flags), not
-on the uncertain costs; :mod:`model.evaluate` prices the counts with each
-cost sample. The one input that needs a cost sample, the number of exits
-that come from *time* rather than from ops (ticks, interrupts, kernel-thread
-switches: a rate per second times the time per op), is priced there too.
+on the uncertain costs: each function returns, per count, one value per point
+(a column over the chunk's points). :mod:`model.evaluate` multiplies each
+count elementwise with its cost's draws (a row over the samples) and adds the
+products cost by cost; there is no count-by-cost matrix. The one input that
+needs a cost sample, the number of exits that come from *time* rather than
+from ops (ticks, interrupts, kernel-thread switches: a rate per second times
+the time per op), is priced there too.
 
 Mechanism (the ASI prototype, branch ``asi/6.16`` of github.com/bjackman/linux:
 ``arch/x86/mm/asi.c``, ``arch/x86/mm/tlb.c``, ``mm/ephmap.c``, ``mm/mermap.c``;

@@ -1,7 +1,10 @@
-"""The README's model-derived tables are what the current model prints (``make docs``)."""
+"""The generated documentation (``make docs``) is what the model, the presets' grids and
+``benchmarks/results.json`` say."""
 
 from __future__ import annotations
 
+import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +39,48 @@ def test_a_stale_table_is_caught(tmp_path, monkeypatch):
     )
     with pytest.raises(SystemExit, match="no <!-- BEGIN checks -->"):
         make_docs.render(text, {"checks": "x"})
+
+
+def make_docs_module():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import make_docs
+    finally:
+        sys.path.pop(0)
+    return make_docs
+
+
+def test_the_presets_and_benchmarks_are_rendered_from_the_grid_and_the_results_file():
+    """README's presets and benchmark tables and every preset's header comment are what
+    ``make docs`` writes from the presets' grids and ``benchmarks/results.json`` (the
+    benchmarks are not rerun: the committed file is the record)."""
+    stale = [
+        str(path.relative_to(ROOT))
+        for path, text in make_docs_module().generated_files(cheap_only=True).items()
+        if path.read_text() != text
+    ]
+    assert not stale, f"run `make docs`: {stale}"
+
+
+def test_each_preset_states_its_own_grid_size_and_was_benchmarked_at_it():
+    """The points a preset's header and the README claim are its grid's (the product of its
+    dimensions, counted here from the YAML alone), and ``make bench`` swept that grid."""
+    from omegaconf import OmegaConf
+
+    from pipeline.configuration.compose import composer
+
+    make_docs = make_docs_module()
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text())["results"]
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "conf" / "experiment").glob("*.yaml")):
+        params = OmegaConf.load(path).hydra.sweeper.params
+        sizes = [
+            len(composer().group_options(key)) if value == "glob(*)" else len(value.split(","))
+            for key, value in params.items()
+        ]
+        points = math.prod(sizes)
+        assert make_docs.preset_points(path.stem) == points > 1000
+        header = " ".join(line.lstrip("# ") for line in path.read_text().splitlines()[:8])
+        assert f"= {points:,} points" in header, path.name
+        assert f"| `experiment={path.stem}` |" in readme and f"= {points:,} points |" in readme
+        assert results[f"preset_{path.stem}_points"] == points, "rerun `make bench`"

@@ -9,24 +9,41 @@ markers in README.md and is written from the current model, never by hand:
   it produced, pinned below) against the current model's at the same stage
   and at the end of today's roadmap;
 * ``answer-example``: what ``asi-answer`` prints for the published benchmark;
-* ``checks``: the RFC v2 anchor and the published numbers no profile is fitted to.
+* ``checks``: the RFC v2 anchor and the published numbers no profile is fitted to;
+* ``presets``: each experiment preset's grid (its dimensions and points, from the
+  grid expansion alone) and how long ``make bench`` took to sweep it;
+* ``benchmarks``: the table of ``benchmarks/results.json``, which ``make bench``
+  writes and the repository commits (the numbers are never rerun here).
 
-    python tools/make_docs.py            # rewrite README.md
-    python tools/make_docs.py --check    # exit 1 if README.md differs (tests use this)
+The same ``presets`` block heads every ``conf/experiment/*.yaml`` as comments
+(between ``# BEGIN size`` and ``# END size``).
+
+    python tools/make_docs.py            # rewrite README.md and the presets' headers
+    python tools/make_docs.py --check    # exit 1 if any differs (tests use this)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 import sys
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
 from model import MODEL_VERSION
 from model.evaluate import OVERHEAD_PARTS
+from pipeline.configuration.compose import composer
 from pipeline.projection.answer import evaluate_stages, run
+from pipeline.sweep.grid import classify, merge_by_key, parse
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+EXPERIMENTS = ROOT / "conf" / "experiment"
+BENCH_RESULTS = ROOT / "benchmarks" / "results.json"
 WORKLOADS = (
     "kernel_compile",
     "fork_exec",
@@ -174,32 +191,223 @@ def tables() -> dict[str, str]:
     }
 
 
-def render(text: str, generated: dict[str, str]) -> str:
+# --------------------------------------------------------------------------- presets
+DIMENSION_NOUNS = {
+    "workload": "workloads",
+    "cpu": "CPU profiles",
+    "mitigations": "stages",
+    "cpus": "CPU counts",
+    "workload.file_size": "file sizes",
+    "ephmap.slots": "slot counts",
+}
+"""How a preset's header names each swept dimension (others: ``values of <key>``)."""
+
+
+def preset_names() -> list[str]:
+    """The shipped experiment presets (``conf/experiment/*.yaml``), by name."""
+    return sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
+
+
+def preset_dimensions(name: str) -> list[tuple[str, int]]:
+    """``(key, number of values)`` of each dimension preset ``name`` sweeps, from Hydra's
+    override grammar alone (``glob()`` over a group resolved, nothing composed)."""
+    params = OmegaConf.load(EXPERIMENTS / f"{name}.yaml").hydra.sweeper.params
+    overrides = [f"{key}={value}" for key, value in params.items()]
+    loader = composer().loader()
+    parsed = merge_by_key(parse(overrides, OverridesParser.create(config_loader=loader)))
+    dims = classify(parsed, loader.get_group_options)
+    return [(k, len(v)) for k, v in {**dims.groups, **dims.profiles, **dims.points}.items()]
+
+
+def preset_points(name: str) -> int:
+    """Points in preset ``name``'s grid: the product of its dimensions' sizes."""
+    return math.prod(n for _, n in preset_dimensions(name))
+
+
+def bench_results(path: Path = BENCH_RESULTS) -> dict:
+    """``benchmarks/results.json`` as ``make bench`` wrote it."""
+    return json.loads(path.read_text())
+
+
+def machine_text(bench: dict) -> str:
+    m = bench["machine"]
+    return f"{m['cores']}-core {m['cpu']} ({m['memory_gib']:g} GiB, Python {m['python']})"
+
+
+def run_text(bench: dict, module: str) -> str:
+    r = bench["runs"][module]
+    return f"{r['date'][:10]}, 1-min load {r['load_avg_1m']:.1f}, model {r['model_version']}"
+
+
+def preset_summary(name: str, bench: dict) -> tuple[str, str]:
+    """The grid line and the measured line of preset ``name``."""
+    dims = preset_dimensions(name)
+    sizes = " x ".join(f"{n} {DIMENSION_NOUNS.get(k, f'values of {k}')}" for k, n in dims)
+    points = math.prod(n for _, n in dims)
+    results = bench["results"]
+    samples = results.get(f"preset_{name}_samples")
+    wall = results.get(f"preset_{name}_wall_s")
+    grid = f"{sizes} = {points:,} points"
+    if wall is None:
+        return grid, "not measured yet: run `make bench`"
+    measured = (
+        f"at {samples} samples `make bench` swept it into an empty store in {wall:.0f} s "
+        f"on a {machine_text(bench)}, {run_text(bench, 'bench_presets')}"
+    )
+    return grid, measured
+
+
+def preset_header(name: str, bench: dict) -> str:
+    """The generated comment lines at the top of ``conf/experiment/<name>.yaml``."""
+    grid, measured = preset_summary(name, bench)
+    words = f"{grid}; {measured}.".split()
+    lines, line = [], "#"
+    for word in words:  # wrapped at 88 columns, as the rest of the repository
+        if len(line) + 1 + len(word) > 88:
+            lines.append(line)
+            line = "#"
+        line += " " + word
+    return "\n".join([*lines, line])
+
+
+def presets_table(bench: dict) -> str:
+    lines = [
+        "| preset | grid | time to sweep (`make bench`) |",
+        "|---|---|---|",
+    ]
+    for name in preset_names():
+        grid, measured = preset_summary(name, bench)
+        lines.append(f"| `experiment={name}` | {grid} | {measured} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- benchmarks
+BENCH_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("model_point_samples_per_s", "one core", ">= 1e7"),
+    ("model_vs_scalar_ratio", "vs `model/reference.py`, same inputs", ">= 100"),
+    (
+        "model_vs_memcopy_ratio",
+        "model time / a numpy copy of its inputs + outputs",
+        "compute-bound: 1024 samples and a sort per point",
+    ),
+    ("model_peak_rss_mb_1e5x1024", "", "< 2048"),
+    ("sweep_overhead_us_per_point_1e5", "wall - Ray start/stop - model time", "<= 50"),
+    ("hydra_basic_overhead_us_per_point", "BasicSweeper + BasicLauncher, 200 jobs", ""),
+    ("sweep_vs_hydra_basic_ratio", "", ">= 1000"),
+    ("sweep_driver_peak_rss_mb_1e6", "", "< 2048"),
+    (
+        "sweep_resume_s_1e6",
+        "the same 1.15e6-point sweep again into the full store, fresh process",
+        "",
+    ),
+    ("aggregate_rows_per_s", "Dask threads, 10^7-row store, compacted", ""),
+    (
+        "aggregate_vs_plain_dask_ratio",
+        "plain `dd.read_parquet` + the same reductions / ours",
+        ">= 0.7",
+    ),
+    (
+        "aggregate_first_read_s",
+        "the first aggregation after a sweep: every part hashed once",
+        "",
+    ),
+    ("aggregate_compact_s", "compacting 10^7 rows with 0.1 % duplicates", ""),
+)
+"""The README's benchmark rows: key of ``benchmarks/results.json``, what it measures, target."""
+
+
+def number(x: float) -> str:
+    """A measured number as the README prints it: 9.0e6, 13,435, 124, 32.8, 0.89."""
+    if abs(x) >= 1e6:
+        exponent = int(math.floor(math.log10(abs(x))))
+        return f"{x / 10**exponent:.1f}e{exponent}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2g}"
+
+
+def benchmarks_table(bench: dict) -> str:
+    results = bench["results"]
+    modules = ", ".join(f"`{module}` {run_text(bench, module)}" for module in sorted(bench["runs"]))
+    lines = [
+        f"From `benchmarks/results.json` (`make bench` on a {machine_text(bench)}; {modules}):",
+        "",
+        "| key | measured | target |",
+        "|---|---|---|",
+    ]
+    for key, what, target in BENCH_ROWS:
+        value = results.get(key)
+        label = f"`{key}`" + (f" ({what})" if what else "")
+        lines.append(f"| {label} | {'-' if value is None else number(value)} | {target} |")
+    notes = []
+    if "sweep_resume_grid_s_1e6" in results and "sweep_resume_s_1e6" in results:
+        notes.append(
+            f"Of the {number(results['sweep_resume_s_1e6'])} s resume, the grid's expansion "
+            f"took {number(results['sweep_resume_grid_s_1e6'])} s (`sweep_resume_grid_s_1e6`)."
+        )
+    if "sweep_ray_start_stop_s_1e5" in results:
+        notes.append(
+            "`sweep_overhead` excludes Ray's fixed start-up and shutdown "
+            f"(`sweep_ray_start_stop_s_1e5`: {number(results['sweep_ray_start_stop_s_1e5'])} s)."
+        )
+    return "\n".join([*lines, *(["", " ".join(notes)] if notes else [])])
+
+
+def cheap_tables(bench: dict | None = None) -> dict[str, str]:
+    """The README blocks that need no model evaluation: presets and benchmarks."""
+    bench = bench_results() if bench is None else bench
+    return {"presets": presets_table(bench), "benchmarks": benchmarks_table(bench)}
+
+
+# --------------------------------------------------------------------------- writing
+README_MARKERS = ("<!-- BEGIN {name} -->", "<!-- END {name} -->")
+YAML_MARKERS = ("# BEGIN {name} (tools/make_docs.py)", "# END {name}")
+
+
+def render(text: str, generated: dict[str, str], markers=README_MARKERS, where="README.md") -> str:
+    """``text`` with each ``name``'s block between its markers replaced by ``generated[name]``."""
     for name, body in generated.items():
-        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n)(?:.*?\n)?(<!-- END {name} -->)", re.S)
+        begin, end = (re.escape(m.format(name=name)) for m in markers)
+        pattern = re.compile(rf"({begin}\n)(?:.*?\n)?({end})", re.S)
         if not pattern.search(text):
             raise SystemExit(
-                f"README.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> block"
+                f"{where} has no {markers[0].format(name=name)} ... "
+                f"{markers[1].format(name=name)} block"
             )
         text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 
+def generated_files(cheap_only: bool = False) -> dict[Path, str]:
+    """Every generated file's new text (``cheap_only``: without the model-derived blocks)."""
+    bench = bench_results()
+    blocks = cheap_tables(bench) if cheap_only else tables() | cheap_tables(bench)
+    out = {README: render(README.read_text(), blocks)}
+    for name in preset_names():
+        path = EXPERIMENTS / f"{name}.yaml"
+        out[path] = render(
+            path.read_text(), {"size": preset_header(name, bench)}, YAML_MARKERS, str(path)
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if any file is stale")
     args = parser.parse_args(argv)
-    old = README.read_text()
-    new = render(old, tables())
+    stale = {path: text for path, text in generated_files().items() if path.read_text() != text}
     if args.check:
-        if new != old:
-            print(
-                "README.md's generated tables differ from the model: run `make docs`",
-                file=sys.stderr,
-            )
+        if stale:
+            names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+            print(f"generated text differs in {names}: run `make docs`", file=sys.stderr)
             return 1
         return 0
-    README.write_text(new)
+    for path, text in stale.items():
+        path.write_text(text)
     return 0
 
 

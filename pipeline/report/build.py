@@ -442,12 +442,14 @@ def stage_profile(
 def sensitivities(
     focus: pd.DataFrame, stage: str, grid: Grid | None, cfg: DictConfig, composer: Composer
 ) -> pd.DataFrame:
-    """:func:`pipeline.sensitivity.point_sensitivity` of each focus point at ``stage``."""
+    """:func:`pipeline.projection.sensitivity.point_sensitivity` of each focus point at ``stage``."""
     tables = []
     for _, row in focus[focus["stage"] == stage].iterrows():
         profile = stage_profile(grid, row["workload"], row["cpu"], stage, cfg, composer)
         point = {**profile.base_point, **{k: row[k] for k in DIMENSIONS}}
-        table, stats = point_sensitivity(point, profile.costs(), row["slowdown_p50"])
+        table, stats = point_sensitivity(
+            point, profile.costs(), row["slowdown_p50"], profile.correlations
+        )
         tables.append(
             table.assign(
                 workload=row["workload"],
@@ -975,12 +977,18 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
     if not sens.empty:
         noise = noise_level(int(sens["samples"].max()))
         for (workload, cpu), rows in sens.groupby(["workload", "cpu"], sort=True):
-            rows = rows[np.abs(rows["spearman"]) > noise].head(3)
+            groups = rows.drop_duplicates("group")
+            groups = groups[groups["group_share"] > noise].head(3)
             top_costs.append(
                 {
                     "workload": workload,
                     "cpu": cpu,
-                    "costs": ", ".join(f"{r.cost} (ρ {r.spearman:+.2f})" for r in rows.itertuples())
+                    "costs": ", ".join(
+                        f"{g.group} ({100 * g.group_share:.0f} %, ρ "
+                        + "/".join(f"{r:+.2f}" for r in rows[rows["group"] == g.group]["spearman"])
+                        + ")"
+                        for g in groups.itertuples()
+                    )
                     or "none above noise",
                     "check": "matches the store"
                     if (rows["matches"] == 1.0).all()

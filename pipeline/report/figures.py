@@ -276,7 +276,7 @@ def waterfall(rows: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
 def tornado(sensitivity: pd.DataFrame, stage: str, cpu: str, folder: Path, top: int = 8) -> Figure:
     """Which cost draws move the final-stage slowdown most, one panel per workload.
 
-    ``sensitivity``: :func:`pipeline.sensitivity.rank_sensitivity` rows with
+    ``sensitivity``: :func:`pipeline.projection.sensitivity.cost_sensitivity` rows with
     ``workload``, ``median`` (the point's p50) and ``samples`` columns added.
     """
     name = "tornado.png"
@@ -324,8 +324,10 @@ def tornado(sensitivity: pd.DataFrame, stage: str, cpu: str, folder: Path, top: 
         path = _save(fig, folder, name)
     samples = int(sensitivity["samples"].max())
     caption = (
-        f"{title} at the last stage ({stage}) on {cpu}: for the {top} costs with the largest "
-        f"Spearman rank correlation ρ, the median slowdown over the samples whose draw of that "
+        f"{title} at the last stage ({stage}) on {cpu}: for the {top} costs whose group (costs "
+        f"the profile correlates count as one) explains most of the slowdown's variance, with "
+        f"their Spearman rank correlation ρ (an association), the median slowdown over the "
+        f"samples whose draw of that "
         f"cost is in its lowest tenth (blue) and highest tenth (red), around the point's median "
         f"(black line). Recomputed from {samples:,} Monte Carlo samples with the sweep's "
         f"common random numbers. From {points(len(workloads), 'focus point')} (one per workload)."

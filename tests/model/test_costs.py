@@ -47,15 +47,19 @@ def test_streams_differ_by_seed_profile_and_cost():
 
 @pytest.mark.parametrize("dist", ["uniform", "loguniform"])
 def test_draws_stay_inside_the_documented_range(dist):
+    """Bounded draws fill [low, high] (both ends within 1 % of the range for 4096 draws), and a
+    cycle cost is converted at the profile's clock: 50-200 cycles at 2.5 GHz is 20-80 ns, the
+    very draws divided by 2.5."""
     spec = CostSpec(dist, 50.0, 200.0, unit="cycles")
-    values = spec.ppf(stream_uniforms(4096, seed=0, profile="p", cost="x"))
-    assert values.min() >= 50.0 and values.max() <= 200.0
-    # cycles convert at the profile's clock: 100 cycles at 2.5 GHz = 40 ns
+    u = stream_uniforms(4096, seed=0, profile="p", cost="cr3_write")
+    values = spec.ppf(u)
+    assert 50.0 <= values.min() < 50.0 * 1.02 and 200.0 / 1.02 < values.max() <= 200.0
     specs = {
         n: CostSpec(dist, 50.0, 200.0, unit="1/s") if n in RATE_COSTS else spec for n in COST_NAMES
     }
     costs = sample_costs(specs, 4096, seed=0, profile="p", ghz=2.5)
-    assert costs["cr3_write"].min() >= 20.0 and costs["cr3_write"].max() <= 80.0
+    np.testing.assert_array_equal(costs["cr3_write"], values / 2.5)
+    assert 20.0 <= costs["cr3_write"].min() < 20.4 and 79.6 < costs["cr3_write"].max() <= 80.0
 
 
 def test_lognormal_low_high_are_its_5th_and_95th_percentiles():
@@ -102,17 +106,33 @@ CORRELATED = (
 )
 
 
+PINNED_DRAWS = {
+    "syscall": [11.112102555224403, 940.7427817537888, 110.5596869790711, 73.09097831427313],
+    "ibpb": [282.24057267949837, 153.13976715011992, 406.682437793225, 282.7507022106282],
+    "cr3_write": [2.1713613676693377, 4.295883625848559, 2.9589223890244263, 3.7655219502426522],
+    "tick_exits": [12.031294465016448, 13.123967884744197, 25.462698062178724, 860.3417478881581],
+}
+"""The first four draws of ``sample_costs(PINNED_SPECS, n, seed=3, profile="p", ghz=2.0)``,
+written down once (model 0.4.1, numpy 2 PCG64, no correlations) with
+``[repr(float(x)) for x in sample_costs(...)[name][:4]]``: syscall and tick_exits
+loguniform 10-1000, ibpb lognormal 100-400, cr3_write uniform 1-9 cycles at 2 GHz [ns]."""
+
+PINNED_SPECS = SPECS | {
+    "ibpb": CostSpec("lognormal", 100.0, 400.0),
+    "cr3_write": CostSpec("uniform", 1, 9, unit="cycles"),
+}
+
+
 def test_profiles_without_correlations_draw_exactly_as_before():
-    """No correlations (or only zeros): each cost is its own stream through its ppf, bit for bit."""
-    specs = SPECS | {
-        "ibpb": CostSpec("lognormal", 100.0, 400.0),
-        "cr3_write": CostSpec("uniform", 1, 9),
-    }
+    """No correlations (or only zeros): the draws are the pinned numbers bit for bit (``repr``
+    round-trips a float), whatever ``n`` is."""
     for correlations in ((), (("ibpb", "page_walk", 0.0),)):
-        drawn = sample_costs(specs, 257, seed=3, profile="p", ghz=2.0, correlations=correlations)
-        for name in COST_NAMES:
-            before = specs[name].ppf(stream_uniforms(257, seed=3, profile="p", cost=name))
-            np.testing.assert_array_equal(drawn[name], before)
+        for n in (4, 257):
+            drawn = sample_costs(
+                PINNED_SPECS, n, seed=3, profile="p", ghz=2.0, correlations=correlations
+            )
+            for name, pinned in PINNED_DRAWS.items():
+                np.testing.assert_array_equal(drawn[name][:4], pinned, err_msg=name)
 
 
 def test_copula_draws_have_the_requested_rank_correlation():
