@@ -29,6 +29,7 @@ from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError, one_line
 from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
 from pipeline.sweep.grid import Grid, build_grid
+from pipeline.sweep.progress import progress_bar
 
 EXIT_FAILED_POINTS = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
@@ -144,22 +145,6 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _progress_bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        unit="pt",
-        unit_scale=True,
-        desc="asi-sweep",
-        file=sys.stderr,
-        disable=not enabled,
-        mininterval=0.5,
-        smoothing=0.1,
-        dynamic_ncols=True,
-    )
-
-
 def new_points(grid: Grid, store: Path) -> tuple[pa.Table, list[Path]]:
     """Grid rows whose ``point_id`` no committed part holds, and the unreadable parts."""
     existing, unreadable = results_store.existing_ids(store)
@@ -252,7 +237,7 @@ def _compute(
         writer = results_store.PartWriter(
             Path(cfg.store.path), result.run_id, cfg.store.part_rows, cfg.store.flush_seconds
         )
-        progress = _progress_bar(result.new, bool(cfg.sweep.progress))
+        progress = progress_bar(result.new, bool(cfg.sweep.progress))
         dispatch_start = time.perf_counter()
         try:
             stats = raybackend.dispatch(
@@ -271,7 +256,8 @@ def _compute(
                 writer.flush()
             raise
         finally:
-            progress.close()
+            if progress is not None:
+                progress.close()
             result.parts = [p.name for p in writer.parts]
             result.done = writer.rows_written
         result.timings["dispatch_s"] = time.perf_counter() - dispatch_start
