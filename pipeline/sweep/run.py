@@ -159,6 +159,7 @@ def execute(
     cfg: DictConfig,
     *,
     task_hook=None,
+    sweep_dir: Path | None = None,
     out: Out = _stdout,
     err: Out = _stderr,
 ) -> SweepResult:
@@ -166,7 +167,10 @@ def execute(
 
     ``cfg`` supplies the execution settings (``store``, ``ray``, ``sweep``).
     ``task_hook`` is a test-only fault injector run in each task
-    (:data:`pipeline.raybackend.TaskHook`).
+    (:data:`pipeline.raybackend.TaskHook`). Raises :class:`ConfigError`
+    before computing anything if the store (when there are points to
+    compute) or ``sweep_dir`` (where ``summary.json`` will go) cannot be
+    written.
     """
     start = time.perf_counter()
     store = Path(cfg.store.path)
@@ -184,17 +188,25 @@ def execute(
         f"asi-sweep: {result.points} points ({result.profiles} profiles): "
         f"{result.new} new, {result.already_in_store} already in store {store}"
     )
-    if unreadable:
-        err(
-            f"warning: {len(unreadable)} part files in {store} failed their check and were "
-            f"moved to {store / results_store.QUARANTINE} (their points are computed again): "
-            f"{', '.join(result.unreadable_parts[:3])}"
+    _warn_unreadable(store, unreadable, err)
+    store_refusal = _unwritable(store)
+    if result.new and store_refusal:
+        raise ConfigError(
+            f"store.path: cannot write to the store {store} ({store_refusal}); nothing was "
+            f"computed: make it writable or choose another store.path"
+        )
+    if sweep_dir is not None and (refusal := _unwritable(sweep_dir)):
+        raise ConfigError(
+            f"hydra.sweep.dir: cannot write to {sweep_dir} ({refusal}); nothing was computed: "
+            "make it writable or choose another hydra.sweep.dir"
         )
     if result.new:
         _compute(grid, todo, cfg, result, task_hook, out, err)
     compact_start = time.perf_counter()
     try:
-        result.duplicates_removed = results_store.compact(store)
+        # A read-only store with nothing new (an archive) is left as it is: readers deduplicate.
+        if not store_refusal:
+            result.duplicates_removed = results_store.compact(store)
     except OSError as exc:  # the points are stored; readers deduplicate what is left
         err(f"warning: could not compact the store {store}: {exc}")
     result.timings["compact_s"] = time.perf_counter() - compact_start
@@ -203,6 +215,34 @@ def execute(
     result.timings["wall_s"] = time.perf_counter() - start
     result.driver_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+def _unwritable(directory: Path) -> str | None:
+    """Why files cannot be created in ``directory`` (made if missing), or None if they can."""
+    try:
+        results_store.check_writable(directory)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _warn_unreadable(store: Path, unreadable: Sequence[Path], err: Out) -> None:
+    """One warning line per outcome for the parts that failed their check: moved aside, or
+    left in place because the store would not let them move (a read-only store)."""
+    stuck = [p.name for p in unreadable if p.exists()]
+    moved = [p.name for p in unreadable if p.name not in stuck]
+    quarantine = store / results_store.QUARANTINE
+    if moved:
+        err(
+            f"warning: {len(moved)} part files in {store} failed their check and were "
+            f"moved to {quarantine} (their points are computed again): {', '.join(moved[:3])}"
+        )
+    if stuck:
+        err(
+            f"warning: {len(stuck)} part files in {store} failed their check and could not be "
+            f"moved to {quarantine}; they were skipped, their points count as missing: "
+            f"{', '.join(stuck[:3])}"
+        )
 
 
 def _compute(
@@ -317,7 +357,7 @@ def run(
     check_settings(cfg)
     grid = build_grid(overrides, composer, config_name, base=cfg)
     grid_seconds = time.perf_counter() - start
-    result = execute(grid, cfg, task_hook=task_hook, out=out, err=err)
+    result = execute(grid, cfg, task_hook=task_hook, sweep_dir=sweep_dir, out=out, err=err)
     result.timings["grid_s"] = grid_seconds
     if sweep_dir is not None:
         write_sweep_dir(sweep_dir, result, cfg)
