@@ -10,19 +10,29 @@
   to a callback as soon as it arrives, retries tasks whose worker died
   (``max_retries``) but not tasks that raised, and reports a failed chunk
   without stopping the others.
+* Interrupted (Ctrl-C, ``kill -INT``) or aborted by a store error, it stops
+  in order: :func:`abandon` cancels the tasks in flight and waits, bounded,
+  until Ray has settled each cancellation; then :func:`stop` shuts Ray down
+  and, for an embedded Ray, waits for every process it started (raylet, GCS,
+  agents, workers), ending the stragglers. Further Ctrl-C's are ignored
+  meanwhile (:func:`sigint_ignored`): a second one used to land inside Ray's
+  own shutdown.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import psutil
 import ray
 from ray.exceptions import RayError, RayTaskError
 
@@ -88,25 +98,120 @@ def init_kwargs(conf: DictConfig) -> dict:
     return kwargs
 
 
+DRAIN_SECONDS = 10.0
+"""How long an aborted dispatch waits for its cancelled tasks to settle [s]. A chunk is
+sized to take ``sweep.target_task_seconds`` (1 s) and a non-forced cancel interrupts it
+at its next Python line, so this is rarely reached; past it, Ray's shutdown ends the
+workers anyway."""
+
+GRACE_SECONDS = 2.0
+"""How long each step of :func:`reap` waits for an embedded Ray's processes to end [s]:
+first after ``ray.shutdown`` (which ends raylet and GCS), then after SIGTERM, then after
+SIGKILL. Ray's agents otherwise notice their raylet's death only after about a minute."""
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT for the block: a shutdown in progress is not cut short by another Ctrl-C.
+
+    Python handles signals in the main thread only, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextmanager
 def session(conf: DictConfig) -> Iterator[SessionInfo]:
-    """Ray for the duration of a sweep; shut down on exit only if started here."""
+    """Ray for the duration of a sweep; shut down on exit only if started here.
+
+    An embedded Ray (``ray.address`` null) is this process's own: its
+    processes are ended with it (:func:`stop`). A cluster it connected to is
+    only disconnected from, never stopped.
+    """
     if ray.is_initialized():
         yield SessionInfo(False, 0.0, cluster_cpus(), "existing")
         return
+    embedded = conf.address is None
+    before = _descendants()
     start = time.perf_counter()
     try:
         _init(init_kwargs(conf))
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        stop(embedded, before)
         where = conf.address or "local"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigError(f"ray.address: cannot start or reach Ray at {where!r}: {first}") from None
+    except BaseException:  # interrupted while Ray starts: stop what has started
+        stop(embedded, before)
+        raise
     try:
         yield SessionInfo(
             True, time.perf_counter() - start, cluster_cpus(), conf.address or "local"
         )
     finally:
-        ray.shutdown()
+        stop(embedded, before)
+
+
+def _descendants() -> dict[int, psutil.Process]:
+    """This process's children, grandchildren, ... by pid."""
+    with suppress(psutil.Error):
+        return {p.pid: p for p in psutil.Process().children(recursive=True)}
+    return {}
+
+
+def stop(embedded: bool, before: Mapping[int, psutil.Process]) -> None:
+    """``ray.shutdown()``, and for an embedded Ray, every process it started ended too.
+
+    ``before`` are the descendants this process had before ``ray.init``: they
+    are not Ray's and are left alone. Ray's are listed before the shutdown,
+    while they are still descendants (a raylet's agents and workers are
+    re-parented once it exits, and would be missed after).
+    """
+    with sigint_ignored():
+        ours = []
+        if embedded:
+            ours = [p for pid, p in _descendants().items() if pid not in before]
+        with suppress(Exception):  # shutting down: whatever Ray raises now changes nothing
+            ray.shutdown()
+        reap(ours)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _wait_gone(processes: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Wait up to ``seconds`` for ``processes`` to end; those still running."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [p for p in processes if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def reap(processes: list[psutil.Process], grace: float = GRACE_SECONDS) -> list[psutil.Process]:
+    """End ``processes``: wait ``grace``, then SIGTERM, then SIGKILL; those that outlived all.
+
+    ``psutil.Process`` checks a pid still names the process it was created
+    for, so a pid reused meanwhile is never signalled.
+    """
+    alive = _wait_gone(processes, grace)
+    for ending in (psutil.Process.terminate, psutil.Process.kill):
+        for process in alive:
+            with suppress(psutil.Error):
+                ending(process)
+        alive = _wait_gone(alive, grace)
+    return alive
 
 
 CLIENT_ATTEMPTS = 4
@@ -239,10 +344,31 @@ def dispatch(
                 _collect(ref, in_flight.pop(ref), stats, on_rows, progress)
             if progress is not None and not done:
                 progress.refresh()  # no chunk finished: keep elapsed time and ETA moving
-    finally:
-        for ref in in_flight:  # aborted (Ctrl-C, a store error): stop the rest
-            ray.cancel(ref, force=False)
+    except BaseException:  # aborted (Ctrl-C, a store error): stop the rest, in order
+        abandon(list(in_flight))
+        raise
     return stats
+
+
+def abandon(refs: list[ray.ObjectRef], timeout: float = DRAIN_SECONDS) -> None:
+    """Cancel the tasks behind ``refs`` and wait (at most ``timeout`` s) until each settles.
+
+    Shutting Ray down while cancellations were still on their way crashed
+    interrupted sweeps (Ray's C++ check "Tried to complete task that was not
+    pending", segmentation faults): a task's end reached a core worker that
+    was being torn down. Once ``ray.wait`` returns, every cancelled task has
+    completed (its result is an error object), so nothing is pending. The
+    results are not collected: the chunks were not committed, a rerun
+    computes them.
+    """
+    if not refs:
+        return
+    with sigint_ignored():
+        for ref in refs:
+            with suppress(Exception):  # already finished, or Ray is failing: nothing to stop
+                ray.cancel(ref, force=False)
+        with suppress(Exception):
+            ray.wait(refs, num_returns=len(refs), timeout=timeout)
 
 
 def _collect(ref, chunk: Chunk, stats: DispatchStats, on_rows, progress) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import resource
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -434,15 +436,54 @@ def sweep_dir_of(cfg: DictConfig) -> Path:
         raise ConfigError(f"hydra.sweep.dir: {one_line(exc)}") from None
 
 
+INTERRUPTED = "asi-sweep: interrupted; committed parts stay, rerun to resume"
+
+
+@contextlib.contextmanager
+def interrupted_once() -> Iterator[None]:
+    """The first SIGINT (Ctrl-C, ``kill -INT``) stops the sweep; later ones are ignored.
+
+    The first raises ``KeyboardInterrupt`` as usual and sets SIGINT to be
+    ignored, so the orderly stop it starts (cancel the tasks in flight, wait
+    for them, commit what arrived, shut Ray down) cannot be cut short by a
+    second one; it stays ignored until the process exits. Without an
+    interrupt the previous handler is restored. A SIGINT already ignored
+    when the sweep starts (``nohup``, a script's background job) stays so.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def first(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
+    else:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main_sweep(overrides: Sequence[str], composer: Composer, config_name: str) -> int:
     """``asi-sweep``'s work: the sweep, its exit code (0, 1 failed points, 130 interrupted)."""
     try:
-        cfg = composer.load(overrides, config_name, multirun=True)
-        result = sweep(
-            overrides, config_name=config_name, composer=composer, sweep_dir=sweep_dir_of(cfg)
-        )
+        with interrupted_once():
+            cfg = composer.load(overrides, config_name, multirun=True)
+            result = sweep(
+                overrides, config_name=config_name, composer=composer, sweep_dir=sweep_dir_of(cfg)
+            )
     except KeyboardInterrupt:
-        print("asi-sweep: interrupted; committed parts stay, rerun to resume", file=sys.stderr)
+        # Ray is stopped and its processes gone by now (raybackend.stop); say so last.
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
         return EXIT_INTERRUPTED
     except OSError as exc:  # the store or the sweep directory cannot be written
         print(f"error: {exc}", file=sys.stderr)
