@@ -265,7 +265,12 @@ def warm_up(chunk: Chunk, payload: ray.ObjectRef, workers: int) -> None:
     session). Without it the first chunks absorb that cost, and the progress
     bar's first rates mislead.
     """
-    ray.get([evaluate_task.remote(chunk.points, payload, None) for _ in range(workers)])
+    refs = [evaluate_task.remote(chunk.points, payload, None) for _ in range(workers)]
+    try:
+        ray.get(refs)
+    except BaseException:  # interrupted during start-up: settle them before Ray stops
+        abandon(refs)
+        raise
 
 
 @dataclass
