@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -446,3 +447,43 @@ def test_progress_in_a_log_is_plain_lines_without_carriage_returns(local_ray, tm
     progress = [line for line in err.splitlines() if line.startswith("asi-sweep: ")]
     assert len(progress) == 10, err  # 20 chunks of 3 points: one line per 10 %
     assert progress[-1].startswith(f"asi-sweep: {GRID_POINTS}/{GRID_POINTS} points (100 %)")
+
+
+# --------------------------------------------------------------------------- interrupts
+def test_an_interrupted_dispatch_returns_only_once_its_tasks_have_ended(
+    local_ray, tmp_path, monkeypatch
+):
+    """What an interrupted sweep's orderly stop rests on: when Ctrl-C lands in the driver,
+    the tasks in flight are cancelled and waited for, so Ray shuts down with none pending
+    (shutting down with cancellations on their way crashed Ray's core worker)."""
+    flags = tmp_path / "flags"
+    flags.mkdir()
+
+    def hook(point_ids):
+        try:  # the first task returns once another one runs, so that one is cut short
+            os.close(os.open(flags / "first", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            pass
+        else:
+            for _ in range(500):
+                if list(flags.glob("*.started")):
+                    return
+                time.sleep(0.01)
+            return
+        (flags / f"{point_ids[0]}.started").touch()
+        try:
+            for _ in range(2000):  # 20 s unless cancelled
+                time.sleep(0.01)
+        finally:
+            (flags / f"{point_ids[0]}.ended").touch()
+
+    def ctrl_c(self, rows):  # the driver's first commit is where the interrupt lands
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store.PartWriter, "add", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "s", *GRID, "sweep.chunk_size=2", task_hook=hook)
+    started = {p.stem for p in flags.glob("*.started")}
+    ended = {p.stem for p in flags.glob("*.ended")}
+    assert started, "no task was running when the interrupt came"
+    assert ended == started  # every one ended before the sweep returned
