@@ -11,12 +11,12 @@
   (``max_retries``) but not tasks that raised, and reports a failed chunk
   without stopping the others.
 * Interrupted (Ctrl-C, ``kill -INT``) or aborted by a store error, it stops
-  in order: :func:`abandon` cancels the tasks in flight and waits, bounded,
-  until Ray has settled each cancellation; then :func:`stop` shuts Ray down
-  and, for an embedded Ray, waits for every process it started (raylet, GCS,
-  agents, workers), ending the stragglers. Further Ctrl-C's are ignored
-  meanwhile (:func:`sigint_ignored`): a second one used to land inside Ray's
-  own shutdown.
+  in order: no new task is submitted, :func:`settle` waits (bounded) for the
+  tasks in flight to finish and, after an interrupt, commits their rows;
+  then :func:`stop` shuts Ray down and, for an embedded Ray, waits for every
+  process it started (raylet, GCS, agents, workers), ending the stragglers.
+  Further Ctrl-C's are ignored meanwhile (:func:`sigint_ignored`), so none
+  lands inside Ray's own shutdown.
 """
 
 from __future__ import annotations
@@ -99,10 +99,8 @@ def init_kwargs(conf: DictConfig) -> dict:
 
 
 DRAIN_SECONDS = 10.0
-"""How long an aborted dispatch waits for its cancelled tasks to settle [s]. A chunk is
-sized to take ``sweep.target_task_seconds`` (1 s) and a non-forced cancel interrupts it
-at its next Python line, so this is rarely reached; past it, Ray's shutdown ends the
-workers anyway."""
+"""How long an aborted dispatch waits for its tasks in flight to finish [s]
+(:func:`settle`); past it, Ray's shutdown ends the workers."""
 
 GRACE_SECONDS = 2.0
 """How long each step of :func:`reap` waits for an embedded Ray's processes to end [s]:
@@ -268,8 +266,8 @@ def warm_up(chunk: Chunk, payload: ray.ObjectRef, workers: int) -> None:
     refs = [evaluate_task.remote(chunk.points, payload, None) for _ in range(workers)]
     try:
         ray.get(refs)
-    except BaseException:  # interrupted during start-up: settle them before Ray stops
-        abandon(refs)
+    except BaseException:  # interrupted during start-up: let them finish before Ray stops
+        settle(dict.fromkeys(refs, chunk), DispatchStats(), None)
         raise
 
 
@@ -349,31 +347,48 @@ def dispatch(
                 _collect(ref, in_flight.pop(ref), stats, on_rows, progress)
             if progress is not None and not done:
                 progress.refresh()  # no chunk finished: keep elapsed time and ETA moving
-    except BaseException:  # aborted (Ctrl-C, a store error): stop the rest, in order
-        abandon(list(in_flight))
+    except BaseException as exc:  # aborted (Ctrl-C, a store error): stop in order
+        keep = on_rows if isinstance(exc, KeyboardInterrupt) else None
+        settle(in_flight, stats, keep, progress)
         raise
     return stats
 
 
-def abandon(refs: list[ray.ObjectRef], timeout: float = DRAIN_SECONDS) -> None:
-    """Cancel the tasks behind ``refs`` and wait (at most ``timeout`` s) until each settles.
+def settle(
+    in_flight: dict[ray.ObjectRef, Chunk],
+    stats: DispatchStats,
+    on_rows: Callable | None,
+    progress=None,
+    timeout: float = DRAIN_SECONDS,
+) -> None:
+    """Let the tasks in flight finish on their own (at most ``timeout`` s), then return.
 
-    Shutting Ray down while cancellations were still on their way crashed
-    interrupted sweeps (Ray's C++ check "Tried to complete task that was not
-    pending", segmentation faults): a task's end reached a core worker that
-    was being torn down. Once ``ray.wait`` returns, every cancelled task has
-    completed (its result is an error object), so nothing is pending. The
-    results are not collected: the chunks were not committed, a rerun
-    computes them.
+    What an aborted dispatch does before Ray is shut down. The tasks are not
+    cancelled: ``ray.cancel`` can mark a task cancelled while its worker
+    still starts it, and the worker's late reply then makes Ray's C++ core
+    worker abort the driver ("Tried to complete task that was not pending",
+    then segmentation faults in its teardown). Chunks are sized to take about
+    ``sweep.target_task_seconds``, so this waits about two of them. Rows
+    that arrive go to ``on_rows`` (an interrupt keeps them); with
+    ``on_rows`` None (the store failed) they are dropped, and so are later
+    ones if ``on_rows`` fails. Past ``timeout`` the rest is left to Ray's
+    shutdown, which ends the workers.
     """
-    if not refs:
-        return
+    deadline = time.monotonic() + timeout
     with sigint_ignored():
-        for ref in refs:
-            with suppress(Exception):  # already finished, or Ray is failing: nothing to stop
-                ray.cancel(ref, force=False)
-        with suppress(Exception):
-            ray.wait(refs, num_returns=len(refs), timeout=timeout)
+        while in_flight and (left := deadline - time.monotonic()) > 0:
+            try:
+                done, _ = ray.wait(list(in_flight), num_returns=1, timeout=min(left, WAIT_SECONDS))
+            except Exception:  # Ray itself is failing: nothing left to wait for
+                return
+            for ref in done:
+                chunk = in_flight.pop(ref)
+                if on_rows is None:
+                    continue
+                try:
+                    _collect(ref, chunk, stats, on_rows, progress)
+                except BaseException:  # the store failed too: stop committing, still wait
+                    on_rows = None
 
 
 def _collect(ref, chunk: Chunk, stats: DispatchStats, on_rows, progress) -> None:
