@@ -367,7 +367,7 @@ def settle(
     cancelled: ``ray.cancel`` can mark a task cancelled while its worker
     still starts it, and the worker's late reply then makes Ray's C++ core
     worker abort the driver ("Tried to complete task that was not pending",
-    then segmentation faults in its teardown). Chunks are sized to take about
+    one of the crashes of interrupted sweeps). Chunks are sized to take about
     ``sweep.target_task_seconds``, so this waits about two of them. Rows
     that arrive go to ``on_rows`` (an interrupt keeps them); with
     ``on_rows`` None (the store failed) they are dropped, and so are later
