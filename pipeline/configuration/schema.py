@@ -159,7 +159,7 @@ class SweepConf:
     max_chunk_points: int = 20_000  # upper bound on a chunk, to bound memory per task [points]
     max_in_flight: int | None = None  # tasks submitted but not collected; None: 2 x cluster CPUs
     max_retries: int = 3  # reruns of a task whose worker crashed (not of one that raised)
-    progress: bool = True  # live progress bar on stderr
+    progress: bool = True  # on stderr: a live bar on a terminal, a plain line per 10 % in a log
 
 
 @dataclass

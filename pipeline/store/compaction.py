@@ -32,6 +32,7 @@ from pipeline.store.parts import (
     _fsync_dir,
     _publish,
     content_digest,
+    discard,
     new_run_id,
     part_name,
     temporary_name,
@@ -105,7 +106,7 @@ def rewrite(part: Path, drop: np.ndarray) -> Path | None:
                 os.fsync(handle.fileno())
             _publish(tmp, new)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            discard(tmp)
             raise
     part.unlink()
     _fsync_dir(part.parent)

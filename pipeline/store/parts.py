@@ -177,6 +177,39 @@ def temporary_name(final: str) -> str:
     return f".{final}.{os.getpid()}@{socket.gethostname()}.tmp"
 
 
+def discard(tmp: Path) -> None:
+    """Remove a temporary file if it is there; never raises.
+
+    For cleanup paths: on a read-only file system even unlinking a file
+    that does not exist fails (``EROFS``, not ``ENOENT``), and that error
+    must not replace the one being handled.
+    """
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def check_writable(directory: Path) -> None:
+    """Raise ``OSError`` unless files can be created in ``directory`` (made if missing).
+
+    What a sweep asks before it computes anything, so that a read-only file
+    system or a directory without write permission is one line up front,
+    not a failed commit after the work. A probe file under a temporary
+    part's name (hidden from readers; a killed prober's is removed like any
+    dead writer's) is created and deleted: ``os.access`` is not enough, as
+    root passes it on a directory whose mode forbids writing, and it does not
+    see every reason a network file system refuses a write.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / temporary_name(f"{PART_PREFIX}probe")
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.close(fd)
+    finally:
+        discard(probe)
+
+
 def encode_part(table: pa.Table) -> pa.Buffer:
     """A table as the bytes of a Parquet file (zstd), in memory: hashed before it is written."""
     sink = pa.BufferOutputStream()
@@ -223,7 +256,7 @@ def commit_bytes(folder: Path, name: str, data) -> Path:
             os.fsync(handle.fileno())
         _publish(tmp, final)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
         raise
     return final
 
@@ -333,8 +366,9 @@ def verify(part: Path, data=None) -> None:
 def quarantine(part: Path) -> Path | None:
     """Move a bad part to ``_quarantine/`` in its folder (never delete it); where it went.
 
-    None if another reader moved it first or the folder is read-only (then it
-    stays in place and is skipped again by every read).
+    None if another reader moved it first or the store is read-only (then it
+    stays in place and is skipped again by every read; callers tell the two
+    apart by whether ``part`` still exists).
     """
     folder = part.parent / QUARANTINE
     try:
@@ -388,7 +422,7 @@ def remove_stale_temporaries(store: Path, max_age: float = STALE_TMP_SECONDS) ->
         if is_stale_temporary(tmp, now, max_age):
             try:
                 tmp.unlink(missing_ok=True)
-            except OSError:  # a read-only folder: the litter stays, and stays ignored
+            except OSError:  # a read-only store keeps its litter; readers ignore it anyway
                 continue
             removed.append(tmp)
     return removed

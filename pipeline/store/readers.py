@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from pipeline.store.parts import (
     TMP_PREFIX,
     CorruptPart,
+    discard,
     part_files,
     quarantine,
     remove_stale_temporaries,
@@ -66,7 +67,7 @@ def save_index(store: Path, index: dict) -> None:
         tmp.write_text(json.dumps(index, sort_keys=True, separators=(",", ":")))
         os.replace(tmp, store / INDEX)
     except OSError:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
 
 
 RACY_SECONDS = 2.0

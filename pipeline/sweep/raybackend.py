@@ -10,19 +10,29 @@
   to a callback as soon as it arrives, retries tasks whose worker died
   (``max_retries``) but not tasks that raised, and reports a failed chunk
   without stopping the others.
+* Interrupted (Ctrl-C, ``kill -INT``) or aborted by a store error, it stops
+  in order: no new task is submitted, :func:`settle` waits (bounded) for the
+  tasks in flight to finish and, after an interrupt, commits their rows;
+  then :func:`stop` shuts Ray down and, for an embedded Ray, waits for every
+  process it started (raylet, GCS, agents, workers), ending the stragglers.
+  Further Ctrl-C's are ignored meanwhile (:func:`sigint_ignored`), so none
+  lands inside Ray's own shutdown.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import psutil
 import ray
 from ray.exceptions import RayError, RayTaskError
 
@@ -88,25 +98,118 @@ def init_kwargs(conf: DictConfig) -> dict:
     return kwargs
 
 
+DRAIN_SECONDS = 10.0
+"""How long an aborted dispatch waits for its tasks in flight to finish [s]
+(:func:`settle`); past it, Ray's shutdown ends the workers."""
+
+GRACE_SECONDS = 2.0
+"""How long each step of :func:`reap` waits for an embedded Ray's processes to end [s]:
+first after ``ray.shutdown`` (which ends raylet and GCS), then after SIGTERM, then after
+SIGKILL. Ray's agents otherwise notice their raylet's death only after about a minute."""
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT for the block: a shutdown in progress is not cut short by another Ctrl-C.
+
+    Python handles signals in the main thread only, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextmanager
 def session(conf: DictConfig) -> Iterator[SessionInfo]:
-    """Ray for the duration of a sweep; shut down on exit only if started here."""
+    """Ray for the duration of a sweep; shut down on exit only if started here.
+
+    An embedded Ray (``ray.address`` null) is this process's own: its
+    processes are ended with it (:func:`stop`). A cluster it connected to is
+    only disconnected from, never stopped.
+    """
     if ray.is_initialized():
         yield SessionInfo(False, 0.0, cluster_cpus(), "existing")
         return
+    embedded = conf.address is None
+    before = _descendants()
     start = time.perf_counter()
     try:
         _init(init_kwargs(conf))
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        stop(embedded, before)
         where = conf.address or "local"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigError(f"ray.address: cannot start or reach Ray at {where!r}: {first}") from None
+    except BaseException:  # interrupted while Ray starts: stop what has started
+        stop(embedded, before)
+        raise
     try:
         yield SessionInfo(
             True, time.perf_counter() - start, cluster_cpus(), conf.address or "local"
         )
     finally:
-        ray.shutdown()
+        stop(embedded, before)
+
+
+def _descendants() -> dict[int, psutil.Process]:
+    """This process's children, grandchildren, ... by pid."""
+    with suppress(psutil.Error):
+        return {p.pid: p for p in psutil.Process().children(recursive=True)}
+    return {}
+
+
+def stop(embedded: bool, before: Mapping[int, psutil.Process]) -> None:
+    """``ray.shutdown()``, and for an embedded Ray, every process it started ended too.
+
+    ``before`` are the descendants this process had before ``ray.init``: they
+    are not Ray's and are left alone. Ray's are listed before the shutdown,
+    while they are still descendants (a raylet's agents and workers are
+    re-parented once it exits, and would be missed after).
+    """
+    with sigint_ignored():
+        ours = []
+        if embedded:
+            ours = [p for pid, p in _descendants().items() if pid not in before]
+        with suppress(Exception):  # shutting down: whatever Ray raises now changes nothing
+            ray.shutdown()
+        reap(ours)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _wait_gone(processes: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Wait up to ``seconds`` for ``processes`` to end; those still running."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [p for p in processes if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def reap(processes: list[psutil.Process], grace: float = GRACE_SECONDS) -> list[psutil.Process]:
+    """End ``processes``: wait ``grace``, then SIGTERM, then SIGKILL; those that outlived all.
+
+    ``psutil.Process`` checks a pid still names the process it was created
+    for, so a pid reused meanwhile is never signalled.
+    """
+    alive = _wait_gone(processes, grace)
+    for ending in (psutil.Process.terminate, psutil.Process.kill):
+        for process in alive:
+            with suppress(psutil.Error):
+                ending(process)
+        alive = _wait_gone(alive, grace)
+    return alive
 
 
 CLIENT_ATTEMPTS = 4
@@ -160,7 +263,12 @@ def warm_up(chunk: Chunk, payload: ray.ObjectRef, workers: int) -> None:
     session). Without it the first chunks absorb that cost, and the progress
     bar's first rates mislead.
     """
-    ray.get([evaluate_task.remote(chunk.points, payload, None) for _ in range(workers)])
+    refs = [evaluate_task.remote(chunk.points, payload, None) for _ in range(workers)]
+    try:
+        ray.get(refs)
+    except BaseException:  # interrupted during start-up: let them finish before Ray stops
+        settle(dict.fromkeys(refs, chunk), DispatchStats(), None)
+        raise
 
 
 @dataclass
@@ -239,10 +347,48 @@ def dispatch(
                 _collect(ref, in_flight.pop(ref), stats, on_rows, progress)
             if progress is not None and not done:
                 progress.refresh()  # no chunk finished: keep elapsed time and ETA moving
-    finally:
-        for ref in in_flight:  # aborted (Ctrl-C, a store error): stop the rest
-            ray.cancel(ref, force=False)
+    except BaseException as exc:  # aborted (Ctrl-C, a store error): stop in order
+        keep = on_rows if isinstance(exc, KeyboardInterrupt) else None
+        settle(in_flight, stats, keep, progress)
+        raise
     return stats
+
+
+def settle(
+    in_flight: dict[ray.ObjectRef, Chunk],
+    stats: DispatchStats,
+    on_rows: Callable | None,
+    progress=None,
+    timeout: float = DRAIN_SECONDS,
+) -> None:
+    """Let the tasks in flight finish on their own (at most ``timeout`` s), then return.
+
+    What an aborted dispatch does before Ray is shut down. The tasks are not
+    cancelled: ``ray.cancel`` can mark a task cancelled while its worker
+    still starts it, and the worker's late reply then makes Ray's C++ core
+    worker abort the driver ("Tried to complete task that was not pending",
+    one of the crashes of interrupted sweeps). Chunks are sized to take about
+    ``sweep.target_task_seconds``, so this waits about two of them. Rows
+    that arrive go to ``on_rows`` (an interrupt keeps them); with
+    ``on_rows`` None (the store failed) they are dropped, and so are later
+    ones if ``on_rows`` fails. Past ``timeout`` the rest is left to Ray's
+    shutdown, which ends the workers.
+    """
+    deadline = time.monotonic() + timeout
+    with sigint_ignored():
+        while in_flight and (left := deadline - time.monotonic()) > 0:
+            try:
+                done, _ = ray.wait(list(in_flight), num_returns=1, timeout=min(left, WAIT_SECONDS))
+            except Exception:  # Ray itself is failing: nothing left to wait for
+                return
+            for ref in done:
+                chunk = in_flight.pop(ref)
+                if on_rows is None:
+                    continue
+                try:
+                    _collect(ref, chunk, stats, on_rows, progress)
+                except BaseException:  # the store failed too: stop committing, still wait
+                    on_rows = None
 
 
 def _collect(ref, chunk: Chunk, stats: DispatchStats, on_rows, progress) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import resource
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError, one_line
 from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
 from pipeline.sweep.grid import Grid, build_grid
+from pipeline.sweep.progress import progress_bar
 
 EXIT_FAILED_POINTS = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
@@ -144,22 +147,6 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _progress_bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        unit="pt",
-        unit_scale=True,
-        desc="asi-sweep",
-        file=sys.stderr,
-        disable=not enabled,
-        mininterval=0.5,
-        smoothing=0.1,
-        dynamic_ncols=True,
-    )
-
-
 def new_points(grid: Grid, store: Path) -> tuple[pa.Table, list[Path]]:
     """Grid rows whose ``point_id`` no committed part holds, and the unreadable parts."""
     existing, unreadable = results_store.existing_ids(store)
@@ -174,6 +161,7 @@ def execute(
     cfg: DictConfig,
     *,
     task_hook=None,
+    sweep_dir: Path | None = None,
     out: Out = _stdout,
     err: Out = _stderr,
 ) -> SweepResult:
@@ -181,7 +169,10 @@ def execute(
 
     ``cfg`` supplies the execution settings (``store``, ``ray``, ``sweep``).
     ``task_hook`` is a test-only fault injector run in each task
-    (:data:`pipeline.raybackend.TaskHook`).
+    (:data:`pipeline.raybackend.TaskHook`). Raises :class:`ConfigError`
+    before computing anything if the store (when there are points to
+    compute) or ``sweep_dir`` (where ``summary.json`` will go) cannot be
+    written.
     """
     start = time.perf_counter()
     store = Path(cfg.store.path)
@@ -199,17 +190,25 @@ def execute(
         f"asi-sweep: {result.points} points ({result.profiles} profiles): "
         f"{result.new} new, {result.already_in_store} already in store {store}"
     )
-    if unreadable:
-        err(
-            f"warning: {len(unreadable)} part files in {store} failed their check and were "
-            f"moved to {store / results_store.QUARANTINE} (their points are computed again): "
-            f"{', '.join(result.unreadable_parts[:3])}"
+    _warn_unreadable(store, unreadable, err)
+    store_refusal = _unwritable(store)
+    if result.new and store_refusal:
+        raise ConfigError(
+            f"store.path: cannot write to the store {store} ({store_refusal}); nothing was "
+            f"computed: make it writable or choose another store.path"
+        )
+    if sweep_dir is not None and (refusal := _unwritable(sweep_dir)):
+        raise ConfigError(
+            f"hydra.sweep.dir: cannot write to {sweep_dir} ({refusal}); nothing was computed: "
+            "make it writable or choose another hydra.sweep.dir"
         )
     if result.new:
         _compute(grid, todo, cfg, result, task_hook, out, err)
     compact_start = time.perf_counter()
     try:
-        result.duplicates_removed = results_store.compact(store)
+        # A read-only store with nothing new (an archive) is left as it is: readers deduplicate.
+        if not store_refusal:
+            result.duplicates_removed = results_store.compact(store)
     except OSError as exc:  # the points are stored; readers deduplicate what is left
         err(f"warning: could not compact the store {store}: {exc}")
     result.timings["compact_s"] = time.perf_counter() - compact_start
@@ -218,6 +217,34 @@ def execute(
     result.timings["wall_s"] = time.perf_counter() - start
     result.driver_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+def _unwritable(directory: Path) -> str | None:
+    """Why files cannot be created in ``directory`` (made if missing), or None if they can."""
+    try:
+        results_store.check_writable(directory)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _warn_unreadable(store: Path, unreadable: Sequence[Path], err: Out) -> None:
+    """One warning line per outcome for the parts that failed their check: moved aside, or
+    left in place because the store would not let them move (a read-only store)."""
+    stuck = [p.name for p in unreadable if p.exists()]
+    moved = [p.name for p in unreadable if p.name not in stuck]
+    quarantine = store / results_store.QUARANTINE
+    if moved:
+        err(
+            f"warning: {len(moved)} part files in {store} failed their check and were "
+            f"moved to {quarantine} (their points are computed again): {', '.join(moved[:3])}"
+        )
+    if stuck:
+        err(
+            f"warning: {len(stuck)} part files in {store} failed their check and could not be "
+            f"moved to {quarantine}; they were skipped, their points count as missing: "
+            f"{', '.join(stuck[:3])}"
+        )
 
 
 def _compute(
@@ -252,7 +279,7 @@ def _compute(
         writer = results_store.PartWriter(
             Path(cfg.store.path), result.run_id, cfg.store.part_rows, cfg.store.flush_seconds
         )
-        progress = _progress_bar(result.new, bool(cfg.sweep.progress))
+        progress = progress_bar(result.new, bool(cfg.sweep.progress))
         dispatch_start = time.perf_counter()
         try:
             stats = raybackend.dispatch(
@@ -271,7 +298,8 @@ def _compute(
                 writer.flush()
             raise
         finally:
-            progress.close()
+            if progress is not None:
+                progress.close()
             result.parts = [p.name for p in writer.parts]
             result.done = writer.rows_written
         result.timings["dispatch_s"] = time.perf_counter() - dispatch_start
@@ -331,7 +359,7 @@ def run(
     check_settings(cfg)
     grid = build_grid(overrides, composer, config_name, base=cfg)
     grid_seconds = time.perf_counter() - start
-    result = execute(grid, cfg, task_hook=task_hook, out=out, err=err)
+    result = execute(grid, cfg, task_hook=task_hook, sweep_dir=sweep_dir, out=out, err=err)
     result.timings["grid_s"] = grid_seconds
     if sweep_dir is not None:
         write_sweep_dir(sweep_dir, result, cfg)
@@ -408,15 +436,54 @@ def sweep_dir_of(cfg: DictConfig) -> Path:
         raise ConfigError(f"hydra.sweep.dir: {one_line(exc)}") from None
 
 
+INTERRUPTED = "asi-sweep: interrupted; committed parts stay, rerun to resume"
+
+
+@contextlib.contextmanager
+def interrupted_once() -> Iterator[None]:
+    """The first SIGINT (Ctrl-C, ``kill -INT``) stops the sweep; later ones are ignored.
+
+    The first raises ``KeyboardInterrupt`` as usual and sets SIGINT to be
+    ignored, so the orderly stop it starts (cancel the tasks in flight, wait
+    for them, commit what arrived, shut Ray down) cannot be cut short by a
+    second one; it stays ignored until the process exits. Without an
+    interrupt the previous handler is restored. A SIGINT already ignored
+    when the sweep starts (``nohup``, a script's background job) stays so.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def first(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
+    else:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main_sweep(overrides: Sequence[str], composer: Composer, config_name: str) -> int:
     """``asi-sweep``'s work: the sweep, its exit code (0, 1 failed points, 130 interrupted)."""
     try:
-        cfg = composer.load(overrides, config_name, multirun=True)
-        result = sweep(
-            overrides, config_name=config_name, composer=composer, sweep_dir=sweep_dir_of(cfg)
-        )
+        with interrupted_once():
+            cfg = composer.load(overrides, config_name, multirun=True)
+            result = sweep(
+                overrides, config_name=config_name, composer=composer, sweep_dir=sweep_dir_of(cfg)
+            )
     except KeyboardInterrupt:
-        print("asi-sweep: interrupted; committed parts stay, rerun to resume", file=sys.stderr)
+        # Ray is stopped and its processes gone by now (raybackend.stop); say so last.
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
         return EXIT_INTERRUPTED
     except OSError as exc:  # the store or the sweep directory cannot be written
         print(f"error: {exc}", file=sys.stderr)

@@ -37,7 +37,7 @@ class GridSweeperImpl(Sweeper):
     """Validate and expand the whole grid, then run it on Ray into the results store.
 
     Exits (``SystemExit``) with 2 on bad input, before anything is written,
-    and with 1 if some chunks failed; returns the
+    with 1 if some chunks failed and with 130 if interrupted; returns the
     :class:`pipeline.sweep.SweepResult` otherwise.
     """
 
@@ -57,7 +57,14 @@ class GridSweeperImpl(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         from pipeline.configuration.compose import Composer
-        from pipeline.sweep.run import EXIT_FAILED_POINTS, check_launcher, run, sweeper_params
+        from pipeline.sweep.run import (
+            EXIT_FAILED_POINTS,
+            EXIT_INTERRUPTED,
+            INTERRUPTED,
+            check_launcher,
+            run,
+            sweeper_params,
+        )
 
         assert self.config is not None and self.hydra_context is not None
         try:
@@ -72,6 +79,9 @@ class GridSweeperImpl(Sweeper):
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:  # Ray is already stopped in order (raybackend.stop)
+            print(INTERRUPTED, file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
         except OSError as exc:  # the store or the sweep directory cannot be written
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_FAILED_POINTS) from None

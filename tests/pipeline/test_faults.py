@@ -38,7 +38,7 @@ from pipeline import store
 from pipeline.report import aggregate
 from pipeline.store.parts import QUARANTINE
 from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
-from pipeline.sweep.run import sweep
+from pipeline.sweep.run import INTERRUPTED, sweep
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -307,6 +307,53 @@ def test_killed_driver_loses_nothing_at_seven_random_moments(local_ray, referenc
     committed_counts = [parts for _, parts, _ in seen]
     assert min(committed_counts) == 0 and max(committed_counts) == PARTS, seen
     assert len(set(committed_counts)) >= 4, seen
+
+
+# --------------------------------------------------------------------------- interrupted driver
+INTERRUPTS = 5
+"""Interrupted drivers: before the orderly stop, about one run in four crashed."""
+
+CRASH_SIGNS = ("Traceback", "Check failed", "Segmentation fault", "Fatal Python error", "SIGSEGV")
+
+
+def test_interrupted_driver_exits_130_keeps_its_parts_and_leaves_no_ray_process(
+    local_ray, reference, tmp_path
+):
+    """SIGINT mid-run, alternately to the driver alone (``kill -INT``) and to its whole
+    process group (a terminal's Ctrl-C, which Ray's processes receive too)."""
+    _, ref_table = reference
+    rng = random.Random(SEED)
+    progress_on = [arg for arg in EXECUTION if arg != "sweep.progress=false"]
+    for index in range(INTERRUPTS):
+        path = tmp_path / f"store{index}"
+        driver = Driver([*GRID, *progress_on, f"store.path={path}"], tmp_path)
+        try:
+            driver.wait_for(lambda p=path: len(store.part_files(p)) >= 1, "its first part")
+            time.sleep(rng.uniform(0.0, 0.3))
+            if index % 2:
+                os.killpg(driver.proc.pid, signal.SIGINT)
+            else:
+                driver.proc.send_signal(signal.SIGINT)
+            code = driver.finish()
+            left = marked_pids(driver.mark)  # the moment it exited
+        finally:
+            driver.cleanup()
+        stderr = driver.stderr
+        assert code == 130, (index, stderr)
+        assert stderr.splitlines()[-1] == INTERRUPTED, (index, stderr)
+        assert not [sign for sign in CRASH_SIGNS if sign in stderr], (index, stderr)
+        assert "\r" not in stderr  # its progress went to a file: plain lines
+        assert left == [], f"{index}: Ray processes outlived the driver: {left}"
+        committed = store.part_files(path)
+        assert 0 < len(committed) < PARTS, index
+        assert store.check_parts(path) == (committed, []), index
+        assert temporaries(path) == [], index
+    # A rerun computes exactly what the interrupted one had not committed.
+    rows = raw_rows(path)
+    result, _ = run_sweep(path, *GRID)
+    assert result.ok and result.new == GRID_POINTS - rows
+    assert raw_rows(path) == GRID_POINTS
+    assert_same_as(ref_table, path)
 
 
 # --------------------------------------------------------------------------- killed worker

@@ -1,7 +1,10 @@
-"""Ray settings, failure messages and the sweeper's exit codes, without starting Ray."""
+"""Ray settings, failure messages, the sweeper's exit codes and SIGINT handling, without starting Ray."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ from ray.exceptions import RayTaskError, WorkerCrashedError
 
 from pipeline.configuration.compose import compose_config
 from pipeline.sweep import raybackend
-from pipeline.sweep.run import SweepResult, check_settings
+from pipeline.sweep.run import SweepResult, check_settings, interrupted_once
 from pipeline.sweep.sweeper import GridSweeperImpl
 
 
@@ -115,3 +118,39 @@ def test_a_ray_client_retries_a_head_that_is_not_ready_yet(monkeypatch):
     with pytest.raises(ConnectionError):  # not a client address: no retry
         raybackend._init({"address": "10.0.0.1:6379"})
     assert len(calls) == 1
+
+
+@pytest.fixture
+def sigint_default():
+    """SIGINT at Python's default (raises KeyboardInterrupt), whatever the test process had
+    (a run from a script's background job inherits it ignored), and restored afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interrupt_me() -> None:
+    """Send this process SIGINT and give Python the moment it needs to run the handler."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)
+
+
+def test_the_first_sigint_stops_a_sweep_and_later_ones_cannot_cut_its_stop_short(
+    sigint_default,
+):
+    with pytest.raises(KeyboardInterrupt), interrupted_once():
+        interrupt_me()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # until the process exits
+    interrupt_me()  # a second Ctrl-C: ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with interrupted_once():
+        pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # no interrupt
+
+
+def test_ray_shutting_down_ignores_sigint_and_restores_it(sigint_default):
+    with raybackend.sigint_ignored():
+        interrupt_me()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -11,12 +11,14 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline import store
+from pipeline.configuration.errors import ConfigError
 from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
 from pipeline.sweep.run import sweep
 
@@ -325,3 +327,170 @@ def test_the_sweeper_plugin_runs_inside_any_hydra_app(tmp_path):
     )
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.startswith("error: hydra/launcher=elsewhere: the grid sweeper runs")
+
+
+# --------------------------------------------------------------------------- read-only stores
+class ReadOnly:
+    """A directory to fill, then make unwritable: a remounted tmpfs as root (whom file modes
+    do not stop), a mode without write permission otherwise."""
+
+    def __init__(self, root: Path, mounted: bool) -> None:
+        self.path = root
+        self.mounted = mounted
+        self.reason = "Read-only file system" if mounted else "Permission denied"
+
+    def _modes(self, writable: bool) -> None:
+        for path in [self.path, *self.path.rglob("*")]:
+            mode = path.stat().st_mode
+            path.chmod(mode | 0o200 if writable else mode & ~0o222)
+
+    def seal(self) -> None:
+        if self.mounted:
+            subprocess.run(["mount", "-o", "remount,ro", str(self.path)], check=True)
+        else:
+            self._modes(writable=False)
+
+    def unseal(self) -> None:
+        if self.mounted:
+            subprocess.run(["mount", "-o", "remount,rw", str(self.path)], check=True)
+        else:
+            self._modes(writable=True)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    root = tmp_path / "ro"
+    root.mkdir()
+    if os.geteuid() != 0:
+        holder = ReadOnly(root, mounted=False)
+        yield holder
+        holder.unseal()
+        return
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(root)],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:  # root ignores file modes, so only a read-only mount is real
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    try:
+        yield ReadOnly(root, mounted=True)
+    finally:
+        if subprocess.run(["umount", str(root)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(root)], capture_output=True)
+
+
+def files_of(path: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_read_only_store_is_refused_in_one_line_before_anything_is_computed(
+    local_ray, read_only, tmp_path, capsys
+):
+    from pipeline.cli.sweep import main
+
+    path = read_only.path / "store"
+    small = ["cpus=1,2", "mitigations=rfc_v2,ephmap_prototype", "samples=16"]
+    first, _ = run(read_only.path, "store", *small, "sweep.chunk_size=2", "store.part_rows=1")
+    assert first.ok and len(store.part_files(path)) == 2
+    args = [*small, f"store.path={path}", "sweep.progress=false"]
+    sweep_dir = tmp_path / "sweeps"
+
+    # Everything already stored: a read-only archive is fine, nothing to write, exit 0.
+    read_only.seal()
+    with pytest.raises(SystemExit) as done:
+        main([*args, f"hydra.sweep.dir={sweep_dir / 'a'}"])
+    assert done.value.code == 0
+    captured = capsys.readouterr()
+    assert "0 new, 4 already in store" in captured.out and captured.err == "", captured.err
+
+    # A corrupt part on a read-only store: it cannot move, so it is skipped, and its
+    # points cannot be stored: exit 2, one error line, before Ray computes anything.
+    read_only.unseal()
+    victim = store.part_files(path)[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    read_only.seal()
+    before = files_of(path)
+    with pytest.raises(SystemExit) as refused:
+        main([*args, f"hydra.sweep.dir={sweep_dir / 'b'}"])
+    captured = capsys.readouterr()
+    assert refused.value.code == 2, captured.err
+    warning, error = captured.err.splitlines()
+    assert warning.startswith("warning: 1 part files") and victim.name in warning
+    assert "could not be moved" in warning and "skipped" in warning and "were moved" not in warning
+    assert error.startswith(f"error: store.path: cannot write to the store {path}")
+    assert read_only.reason in error and "nothing was computed" in error
+    assert "2 new, 2 already in store" in captured.out and "stored" not in captured.out
+    assert files_of(path) == before  # nothing moved, nothing written
+    assert not (sweep_dir / "b").exists()
+
+
+def test_an_unwritable_sweep_dir_is_refused_in_one_line(local_ray, read_only, tmp_path):
+    read_only.seal()
+    with pytest.raises(ConfigError, match=r"^hydra\.sweep\.dir: cannot write to .*nothing was"):
+        run(tmp_path, "store", "cpus=1", "samples=8", sweep_dir=read_only.path / "sweep")
+    assert store.part_files(tmp_path / "store") == []
+
+
+# --------------------------------------------------------------------------- progress in a log
+def test_progress_in_a_log_is_plain_lines_without_carriage_returns(local_ray, tmp_path, capsys):
+    lines: list[str] = []
+    overrides = [*GRID, f"store.path={tmp_path / 's'}", "sweep.chunk_size=3"]
+    result = sweep(overrides, out=lines.append, err=lines.append)  # progress on, the default
+    assert result.ok
+    err = capsys.readouterr().err  # pytest's capture: not a terminal, as a cron job's log
+    assert "\r" not in err
+    progress = [line for line in err.splitlines() if line.startswith("asi-sweep: ")]
+    assert len(progress) == 10, err  # 20 chunks of 3 points: one line per 10 %
+    assert progress[-1].startswith(f"asi-sweep: {GRID_POINTS}/{GRID_POINTS} points (100 %)")
+
+
+# --------------------------------------------------------------------------- interrupts
+def test_an_interrupted_dispatch_lets_its_tasks_finish_and_commits_them(
+    local_ray, tmp_path, monkeypatch
+):
+    """What an interrupted sweep's orderly stop rests on: when Ctrl-C lands in the driver,
+    nothing is cancelled (a cancel racing a task's start made Ray's core worker abort the
+    driver); the tasks in flight finish, their rows are committed, and only then does the
+    sweep return, so Ray shuts down with none pending."""
+    flags = tmp_path / "flags"
+    flags.mkdir()
+
+    def hook(point_ids):
+        try:  # the first chunk returns once another runs, so that one is in flight
+            os.close(os.open(flags / "first", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            pass
+        else:
+            for _ in range(500):
+                if list(flags.glob("*.started")):
+                    return
+                time.sleep(0.01)
+            return
+        (flags / f"{point_ids[0]}.started").touch()
+        time.sleep(1.0)
+        (flags / f"{point_ids[0]}.ended").touch()
+
+    added: list[int] = []
+    real_add = store.PartWriter.add
+
+    def add(self, rows):  # Ctrl-C lands while the driver commits the first chunk
+        added.append(rows.num_rows)
+        if len(added) == 1:
+            raise KeyboardInterrupt
+        real_add(self, rows)
+
+    monkeypatch.setattr(store.PartWriter, "add", add)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "s", *GRID, "sweep.chunk_size=2", task_hook=hook)
+    started = {p.stem for p in flags.glob("*.started")}
+    ended = {p.stem for p in flags.glob("*.ended")}
+    assert started, "no task was in flight when the interrupt came"
+    assert ended == started  # all finished before the sweep returned
+    assert len(added) - 1 >= len(started)  # their rows went to the store, not away
+    assert store.read(tmp_path / "s").num_rows == sum(added[1:])
+    assert len(stored(tmp_path / "s")) < GRID_POINTS  # and nothing new was started
