@@ -215,7 +215,7 @@ def test_asi_answer_uses_the_calibrated_profile(anchor):
     conf, _ = anchor
     out = json.loads(
         answer([f"hydra.searchpath=[file://{conf}]", "cpu=sr_anchor", "answer.format=json"])
-    )
+    )["stages"]
     rfc_v2 = next(r for r in out if r["stage"] == "rfc_v2")
     assert abs(rfc_v2["throughput_loss_p50"] - ANCHOR_LOSS) <= 0.02
 
