@@ -67,7 +67,9 @@ predictions, i.e. exactly what ``asi-answer cpu=<name>`` computes. The default
 ``conf_dir`` is on every command's search path, so ``cpu=<name>`` works at once.
 """
 
-from pipeline.calibrate.run import run
+import sys
+
+from pipeline.calibrate.run import EXIT_POOR_FIT, run
 from pipeline.configuration.command import Invocation, command
 
 
@@ -79,4 +81,6 @@ def main(inv: Invocation) -> int:
         print(f"identifiability: {line}")
     for path in (outcome.profile_path, *outcome.workload_paths.values(), outcome.report_path):
         print(f"wrote {path}")
-    return 0
+    for line in outcome.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    return EXIT_POOR_FIT if outcome.poor_fit else 0
