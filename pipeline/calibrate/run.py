@@ -81,6 +81,8 @@ class Datum:
     """The part of ``overrides`` that still applies on the calibrated workload."""
     tags: Tags
     run: FioRun | None = None
+    where: str = ""
+    """The file and row it was read from (``manifest.yaml: run 2``)."""
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,9 @@ def build_data(
             group=workload if workload in rates else None,
             sys_bound=None if r.tags.asi else system_time_bound(r.run),
         )
-        data.append(Datum(observation, r.run.path, workload, overrides, kept, r.tags, r.run))
+        data.append(
+            Datum(observation, r.run.path, workload, overrides, kept, r.tags, r.run, r.where)
+        )
     for p in inputs.published:
         workload = p.tags.workload or default_workload
         kept = p.tags.overrides
@@ -346,7 +350,11 @@ def build_data(
             group=workload if workload in rates else None,
             fitted=p.fit,
         )
-        data.append(Datum(observation, p.source or p.label, workload, overrides, kept, p.tags))
+        data.append(
+            Datum(
+                observation, p.source or p.label, workload, overrides, kept, p.tags, None, p.where
+            )
+        )
     return data, rates
 
 
@@ -564,7 +572,7 @@ def poor_fits(data: Sequence[Datum], result: FitResult) -> list[str]:
             obs = d.observation
             role = "" if obs.fitted else ", a check (fit: false)"
             out.append(
-                f"{obs.label} ({d.input}{role}): {obs.kind} measured {obs.value:.4g}, the "
+                f"{obs.label} ({d.where or d.input}{role}): {obs.kind} measured {obs.value:.4g}, the "
                 f"calibrated profile gives {float(predicted):.4g}, residual z {float(z):+.1f} "
                 f"(|z| > {POOR_FIT_Z:g}: not reproduced; check its tags, unit and sigma)"
             )
