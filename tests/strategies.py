@@ -143,7 +143,17 @@ _one_value_sweeps = st.one_of(
     ),
 )
 
-bad_override = st.one_of(_bad_everywhere, _one_value_sweeps)
+_answer_lists = st.sampled_from(
+    [
+        ("answer.vs_cpus=[8,1,1]", "answer.vs_cpus"),
+        ("answer.vs_slots=[2,2]", "answer.vs_slots"),
+        ("answer.vs_cpus=[100000]", "answer.vs_cpus[0]"),
+        ("answer.vs_slots=[1,0]", "answer.vs_slots[1]"),
+    ]
+)
+"""``asi-answer``'s lists: a repeated value, and values out of the range their scalar has."""
+
+bad_override = st.one_of(_bad_everywhere, _one_value_sweeps, _answer_lists)
 """One invalid override (for ``asi-answer``) and the field its error must name."""
 
 _EXECUTION = {

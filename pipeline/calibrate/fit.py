@@ -108,6 +108,13 @@ RHO_DIGITS = 3
 """Decimals of a written correlation (the fit uses the rounded values, so the profile
 reproduces it exactly); smaller ones are dropped."""
 
+POOR_FIT_Z = 3.0
+"""A datum whose residual is larger than this many standard errors (|z| > 3) is one the
+calibrated profile does not reproduce: by chance that happens to fewer than 3 data in a
+thousand, so it more likely means a wrong tag or unit, a sigma far too small, or a cost
+range or mechanism of the model that cannot produce the measurement. ``asi-calibrate``
+warns once per such datum and exits 1 (:data:`pipeline.calibrate.run.EXIT_POOR_FIT`)."""
+
 STATISTIC = {
     "native_time": "t_native_mean",
     "asi_time": "t_asi_mean",
@@ -256,6 +263,18 @@ class CostFit:
     @property
     def constrained(self) -> bool:
         return self.status != "prior"
+
+    @property
+    def bound(self) -> str | None:
+        """The end of the prior range the median stopped at: ``low`` (the data want less),
+        ``high`` (the data want more), or None (not at a bound)."""
+        if not self.at_bound:
+            return None
+        return (
+            "low"
+            if self.log_median - self.prior.lower < self.prior.upper - self.log_median
+            else "high"
+        )
 
 
 @dataclass(frozen=True)

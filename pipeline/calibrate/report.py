@@ -228,7 +228,7 @@ def identifiability_lines(result: FitResult) -> list[str]:
 def cost_rows(result: FitResult, units: Mapping[str, str]) -> list[list[str]]:
     rows = []
     for name, fit in result.costs.items():
-        status = fit.status + (", at bound" if fit.at_bound else "")
+        status = fit.status + (f", at {fit.bound} bound" if fit.bound else "")
         rows.append(
             [
                 name,
@@ -247,6 +247,16 @@ def _names(fits: Sequence[CostFit]) -> str:
     return ", ".join(f.name for f in fits) if fits else "none"
 
 
+BOUND_WANTS = {"low": "wants less than its low end", "high": "wants more than its high end"}
+"""What a cost at a prior bound says about the data, by the end it stopped at."""
+
+
+def bound_text(fits: Sequence[CostFit]) -> str:
+    """The costs stopped at a prior bound, each with the direction the data pull it."""
+    at = [f for f in fits if f.bound]
+    return ", ".join(f"{f.name} ({BOUND_WANTS[f.bound]})" for f in at) if at else "none"
+
+
 def summary_lines(result: FitResult) -> list[str]:
     """Which costs the data moved, narrowed, pushed to a bound, or left alone."""
     fits = list(result.costs.values())
@@ -260,8 +270,8 @@ def summary_lines(result: FitResult) -> list[str]:
         f"- **Moved by the data** (median shifted >= 0.1 prior sd): {moved_text}",
         f"- **Narrowed** (posterior sd <= 0.9 of the prior's): "
         f"{_names([f for f in fits if 'narrowed' in f.status])}",
-        f"- **At a prior bound** (the data want more than the documented range allows): "
-        f"{_names([f for f in fits if f.at_bound])}",
+        "- **At a prior bound** (the data want a value beyond the documented range; the "
+        f"median stopped inside it): {bound_text(fits)}",
         f"- **Kept at their priors** (not constrained by these data): "
         f"{_names([f for f in fits if not f.constrained])}",
     ]

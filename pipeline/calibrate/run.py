@@ -26,7 +26,15 @@ from model.mechanism import blocks_per_io, hit_ratio
 from model.params import CPU_FLAGS
 from model.units import format_size, parse_size
 from pipeline.calibrate.fio import FioRun
-from pipeline.calibrate.fit import RELATIVE_KINDS, FitResult, Observation, Problem, fit, statistic
+from pipeline.calibrate.fit import (
+    POOR_FIT_Z,
+    RELATIVE_KINDS,
+    FitResult,
+    Observation,
+    Problem,
+    fit,
+    statistic,
+)
 from pipeline.calibrate.measurements import LOSS, Inputs, Tags, load_inputs
 from pipeline.calibrate.report import display_path, render_report
 from pipeline.configuration.compose import (
@@ -73,6 +81,8 @@ class Datum:
     """The part of ``overrides`` that still applies on the calibrated workload."""
     tags: Tags
     run: FioRun | None = None
+    where: str = ""
+    """The file and row it was read from (``manifest.yaml: run 2``)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,8 @@ class NativeRates:
     """``workload.io_size=...`` etc.: the fio job's shape, as overrides."""
     rates: tuple[str, ...] = field(default=())
     """``workload.ctxsw_per_op=...`` etc.: the derived event rates, as overrides."""
+    files: tuple[str, ...] = field(default=())
+    """The fio JSON files of these runs (and of no other)."""
 
 
 # --------------------------------------------------------------------------- arguments
@@ -195,6 +207,7 @@ def native_rates(workload: str, runs: Sequence[FioRun], composer) -> NativeRates
         majf_per_op=mean("majf_per_op"),
         minf_per_op=zero_fill,
         shape=shape,
+        files=tuple(r.path for r in runs),
         rates=(
             f"workload.ctxsw_per_op={_round(ctxsw)!r}",
             f"workload.zero_fill_per_op={_round(zero_fill)!r}",
@@ -233,6 +246,32 @@ def _tag_overrides(tags: Tags, workload: str, cpus: int) -> list[str]:
     if tags.ibpb is not None:
         out.append(f"cpu.ibpb={_value(tags.ibpb)}")
     return out
+
+
+PRESET_TAGS = {"stage": "mitigations", "workload": "workload"}
+"""Tags that name a preset, and the config group it must be in."""
+
+
+def check_presets(inputs: Inputs, hydra: HydraComposer) -> None:
+    """Every ``stage`` and ``workload`` an input names is a preset of its config group;
+    else one line naming the file, the row and the field (before anything is fitted)."""
+    options = {group: hydra.group_options(group) for group in PRESET_TAGS.values()}
+    for item in (*inputs.runs, *inputs.published):
+        for tag, group in PRESET_TAGS.items():
+            value = getattr(item.tags, tag)
+            if value is not None and value not in options[group]:
+                raise ConfigError(
+                    f"{item.where or item.label}: {tag}: unknown {group} preset {value!r}; "
+                    f"allowed: {', '.join(options[group])}"
+                )
+
+
+def datum_point(composer: Composer, overrides: Sequence[str], where: str) -> dict:
+    """The model point of one input; a config error names the input's file and row."""
+    try:
+        return point_from_config(composer(overrides))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def check_profiles(inputs: Inputs, base: str) -> None:
@@ -290,11 +329,13 @@ def build_data(
             kind="asi_time" if r.tags.asi else "native_time",
             value=r.run.time_per_op,
             sigma=options.time_sigma,
-            point=point_from_config(composer(overrides)),
+            point=datum_point(composer, overrides, r.where or r.label),
             group=workload if workload in rates else None,
             sys_bound=None if r.tags.asi else system_time_bound(r.run),
         )
-        data.append(Datum(observation, r.run.path, workload, overrides, kept, r.tags, r.run))
+        data.append(
+            Datum(observation, r.run.path, workload, overrides, kept, r.tags, r.run, r.where)
+        )
     for p in inputs.published:
         workload = p.tags.workload or default_workload
         kept = p.tags.overrides
@@ -305,11 +346,15 @@ def build_data(
             kind=p.quantity,
             value=p.value,
             sigma=p.sigma or default_sigma,
-            point=point_from_config(composer(overrides)),
+            point=datum_point(composer, overrides, p.where or p.label),
             group=workload if workload in rates else None,
             fitted=p.fit,
         )
-        data.append(Datum(observation, p.source or p.label, workload, overrides, kept, p.tags))
+        data.append(
+            Datum(
+                observation, p.source or p.label, workload, overrides, kept, p.tags, None, p.where
+            )
+        )
     return data, rates
 
 
@@ -383,7 +428,7 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
                 "status": c.status,
                 "shift_prior_sd": _round(c.shift, 3),
                 "width_ratio": _round(c.width_ratio, 3),
-                "at_bound": bool(c.at_bound),
+                "at_bound": c.bound or False,  # low | high: the end the data push it to
             }
             for n, c in result.costs.items()
             if c.constrained
@@ -458,8 +503,9 @@ def writable(path: Path, what: str) -> None:
         )
 
 
-def workload_header(rates: NativeRates, name: str, inputs: Inputs) -> str:
-    files = ", ".join(Path(f.path).name for f in inputs.files if f.kind == "fio_json")
+def workload_header(rates: NativeRates, name: str) -> str:
+    """The comment atop a calibrated workload: when, from which of the native runs, how to use it."""
+    files = ", ".join(Path(path).name for path in rates.files)
     return (
         f"# Written by asi-calibrate on {now_utc()}: {rates.workload} as measured natively\n"
         f"# ({rates.runs} run(s): {files}); base_time fitted with cpu={name}.\n"
@@ -510,6 +556,29 @@ def verify(
 
 
 # --------------------------------------------------------------------------- run
+EXIT_POOR_FIT = 1
+"""``asi-calibrate``'s exit code when everything was written but some *fitted* datum's
+residual exceeds :data:`pipeline.calibrate.fit.POOR_FIT_Z` (the fit does not reproduce its
+own input). A check (``fit: false``) that far off is warned about too, but exits 0: it
+was declared as a test of the model, not an input of the fit."""
+
+
+def poor_fits(data: Sequence[Datum], result: FitResult) -> list[str]:
+    """One line per datum the calibrated profile misses by more than |z| > POOR_FIT_Z
+    (:data:`pipeline.calibrate.fit.POOR_FIT_Z`), fitted or a check (``fit: false``)."""
+    out = []
+    for d, predicted, z in zip(data, result.predictions, result.residuals, strict=True):
+        if abs(z) > POOR_FIT_Z:
+            obs = d.observation
+            role = "" if obs.fitted else ", a check (fit: false)"
+            out.append(
+                f"{obs.label} ({d.where or d.input}{role}): {obs.kind} measured {obs.value:.4g}, the "
+                f"calibrated profile gives {float(predicted):.4g}, residual z {float(z):+.1f} "
+                f"(|z| > {POOR_FIT_Z:g}: not reproduced; check its tags, unit and sigma)"
+            )
+    return out
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one calibration wrote, and the numbers behind it."""
@@ -521,6 +590,10 @@ class Outcome:
     result: FitResult
     verified: list[dict]
     """Per datum, :data:`VERIFIED_KEYS` of the written profile composed back."""
+    warnings: list[str] = field(default_factory=list)
+    """One line per datum with |z| > :data:`pipeline.calibrate.fit.POOR_FIT_Z` (:func:`poor_fits`)."""
+    poor_fit: bool = False
+    """Some fitted datum is among :attr:`warnings`: ``asi-calibrate`` exits :data:`EXIT_POOR_FIT`."""
 
 
 def problem_for(data: Sequence[Datum], rates, cfg: DictConfig, options: CalibrateConf) -> Problem:
@@ -601,6 +674,7 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
         raise ConfigError(f"{OWN_PREFIX}name must differ from the base profile {base!r}")
     inputs = load_inputs(options.measurements, CONF_DIR)
     check_profiles(inputs, base)
+    check_presets(inputs, hydra)
     composer = Composer(overrides, hydra=hydra)
     data, rates = build_data(inputs, cfg, options, composer)
     if not data:
@@ -631,7 +705,7 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
     )
     for w, path in workload_paths.items():
         wdoc = workload_document(name, rates[w], result.base_times[w], composer)
-        write_yaml(path, wdoc, workload_header(rates[w], name, inputs))
+        write_yaml(path, wdoc, workload_header(rates[w], name))
 
     verified = verify(data, name, rates, conf_dir, overrides, hydra)
     report = render_report(
@@ -650,4 +724,15 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
     )
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(report, encoding="utf-8")
-    return Outcome(profile_path, workload_paths, report_path, report, result, verified)
+    residuals = zip(data, result.residuals, strict=True)
+    poor = [abs(z) > POOR_FIT_Z and d.observation.fitted for d, z in residuals]
+    return Outcome(
+        profile_path,
+        workload_paths,
+        report_path,
+        report,
+        result,
+        verified,
+        poor_fits(data, result),
+        any(poor),
+    )

@@ -65,9 +65,24 @@ The method is in :mod:`pipeline.calibrate.fit`; the written profile is composed 
 through the normal config path and evaluated, and the report shows those
 predictions, i.e. exactly what ``asi-answer cpu=<name>`` computes. The default
 ``conf_dir`` is on every command's search path, so ``cpu=<name>`` works at once.
+
+A cost the fit stopped at an end of its documented range is reported with the
+direction the data push it (``wants less than its low end``, ``wants more than
+its high end``). Each datum whose residual is beyond three standard errors
+(|z| > 3: by chance fewer than 3 in 1000) gets a ``warning:`` line on stderr
+naming it, its file and row: the profile does not reproduce it, which more
+likely means a wrong tag, unit or sigma, or a measurement the model has no
+mechanism for, than noise.
+
+Exit codes: 0 written, every fitted datum within |z| <= 3; 1 written, but some
+fitted datum beyond it (a ``fit: false`` check that far off is warned about and
+exits 0: it tests the model, it is not an input of the fit); 2 bad input (one
+``error:`` line naming the file, the row and the field; nothing written).
 """
 
-from pipeline.calibrate.run import run
+import sys
+
+from pipeline.calibrate.run import EXIT_POOR_FIT, run
 from pipeline.configuration.command import Invocation, command
 
 
@@ -79,4 +94,6 @@ def main(inv: Invocation) -> int:
         print(f"identifiability: {line}")
     for path in (outcome.profile_path, *outcome.workload_paths.values(), outcome.report_path):
         print(f"wrote {path}")
-    return 0
+    for line in outcome.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    return EXIT_POOR_FIT if outcome.poor_fit else 0

@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
+from model import MODEL_VERSION
 from model.budget import cost_budget
 from model.costs import ASI_COSTS
-from model.evaluate import OVERHEAD_PARTS, evaluate
+from model.evaluate import OVERHEAD_PARTS, TARGET, THRESHOLD, evaluate
 from model.mechanism import EXIT_REASONS
-from model.params import DEFAULT_MITIGATIONS
-from pipeline.configuration.compose import Composer, cost_specs, costs_for, point_from_config
+from model.params import DEFAULT_MITIGATIONS, as_columns, check_ranges
+from pipeline.configuration.compose import (
+    PARAM_LABELS,
+    Composer,
+    cost_specs,
+    costs_for,
+    point_from_config,
+)
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import check_source, stored_stages
 from pipeline.projection.verdicts import annotate, beats_default_from, crossing_line
 from pipeline.store.schema import METRIC_COLUMNS, SLOWDOWN_QUANTILES
+from pipeline.sweep.run import check_store_path
 
 
 def _without_group(overrides: Sequence[str], group: str) -> list[str]:
@@ -63,33 +72,117 @@ def evaluate_stages(
     return annotate(table, cfg.baseline.name), cfg
 
 
+MODEL_NOTE = "evaluated directly (answer.source=model)"
+"""The source note of a table the model computed because ``answer.source=model`` says so."""
+
+
+def check_answer(cfg) -> str:
+    """Validate the ``answer`` options before any work (nothing is read or moved on bad input).
+
+    Returns ``answer.source``. The ``vs_*`` lists are checked by :func:`check_vs`, and
+    ``store.path`` as ``asi-sweep`` checks it whenever the store will be read.
+    """
+    source = check_source(cfg.answer.source)
+    for key in VS_DIMENSIONS:
+        check_vs(cfg, key, cfg.answer[key])
+    if source != "model":
+        check_store_path(str(cfg.store.path))
+    return source
+
+
+def sourced(
+    cfg, points: list[dict], stages: Sequence[str], labels: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, str]:
+    """The metrics of ``points`` from where ``answer.source`` says, and a note saying where.
+
+    ``auto``: the results store if it holds every point, else the model (the note
+    says why); ``store``: the store, or a one-line :class:`ConfigError` naming what
+    it lacks; ``model``: the model. ``stages`` and ``labels`` are as
+    :func:`pipeline.projection.projection.stored_stages` takes them.
+    """
+    source = check_source(cfg.answer.source)
+    if source == "model":
+        return _evaluate(points, costs_for(cfg)), MODEL_NOTE
+    check_store_path(str(cfg.store.path))
+    table, note = stored_stages(cfg, points, stages, labels)
+    if table is None:
+        if source == "store":
+            raise ConfigError(f"answer.source=store: {note}")
+        return _evaluate(points, costs_for(cfg)), f"evaluated directly ({note})"
+    return table, note
+
+
 def answer_stages(
     overrides: Sequence[str] = (), composer: Composer | None = None
 ) -> tuple[pd.DataFrame, object, str]:
     """:func:`evaluate_stages`, read from the results store when it holds every stage.
 
-    ``answer.source``: ``auto`` (the store if it holds every stage, else the
-    model), ``store`` (the store or a one-line error) or ``model``. Returns
-    the table, the base config and a note saying which source was used.
+    ``answer.source`` (:func:`sourced`): ``auto`` (the store if it holds every
+    stage, else the model), ``store`` (the store or a one-line error) or
+    ``model``. Returns the table, the base config and a note saying which
+    source was used.
     """
     composer = composer or default_composer()
     cfg = composer.compose(overrides)
-    source = check_source(cfg.answer.source)
-    points = stage_points(cfg, overrides, composer)
+    check_answer(cfg)
+    table, note = stage_table(cfg, stage_points(cfg, overrides, composer))
+    return table, cfg, note
+
+
+def stage_table(cfg, points: list[dict]) -> tuple[pd.DataFrame, str]:
+    """The roadmap table of the stages' ``points`` (:func:`sourced`), annotated, and its note."""
     stages = list(cfg.roadmap.stages)
-    table, note = (
-        (None, "answer.source=model") if source == "model" else stored_stages(cfg, points, stages)
-    )
-    if table is None:
-        if source == "store":
-            raise ConfigError(f"answer.source=store: {note}")
-        table, note = _evaluate(points, costs_for(cfg)), f"evaluated directly ({note})"
+    table, note = sourced(cfg, points, stages)
     table.insert(0, "stage", stages)
-    return annotate(table, cfg.baseline.name), cfg, note
+    return annotate(table, cfg.baseline.name), note
 
 
 VS_DIMENSIONS = {"vs_cpus": ("cpus", "CPUs"), "vs_slots": ("ephmap_slots", "slots")}
 """``answer.<key>``: the point parameter it varies and the label of its columns."""
+
+
+def check_vs(cfg, key: str, values: Sequence) -> list[int]:
+    """``answer.<key>`` as a list of distinct integers, each in the range its parameter allows.
+
+    One-line :class:`ConfigError` otherwise: a value out of range gets the message
+    the scalar gets (``cpus=100000``), naming the list entry
+    (``answer.vs_cpus[0] must be an integer <= 8192, got 100000``); a repeated
+    value is refused rather than silently dropped.
+    """
+    param, _ = VS_DIMENSIONS[key]
+    try:
+        values = [int(v) for v in values]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"answer.{key} must be a list of integers >= 1, got {list(values)}"
+        ) from None
+    base = point_from_config(cfg)
+    for i, value in enumerate(values):
+        try:
+            check_ranges(as_columns(base | {param: value}), {param: f"answer.{key}[{i}]"})
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ConfigError(
+            f"answer.{key} must list each value once, got {values} "
+            f"({', '.join(map(str, repeated))} repeated)"
+        )
+    return values
+
+
+def vs_points(cfg, key: str, values: Sequence[int], base: list[dict]):
+    """Every stage's point at every value: ``(points, stages, values)``, by stage then value."""
+    param, _ = VS_DIMENSIONS[key]
+    stages = list(cfg.roadmap.stages)
+    points = [p | {param: v} for p in base for v in values]
+    return points, [s for s in stages for _ in values], [v for _ in stages for v in values]
+
+
+def _vs_table(table: pd.DataFrame, stages, values, cfg) -> pd.DataFrame:
+    table.insert(0, "value", values)
+    table.insert(0, "stage", stages)
+    return annotate(table, cfg.baseline.name)
 
 
 def evaluate_vs(
@@ -100,34 +193,47 @@ def evaluate_vs(
     cfg=None,
     points: list[dict] | None = None,
 ) -> pd.DataFrame:
-    """Every stage at every value of one dimension (``answer.vs_cpus`` or ``answer.vs_slots``).
+    """Every stage at every value of one dimension (``answer.vs_cpus`` or ``answer.vs_slots``),
+    from the model.
 
     Rows are ordered by stage, then value; the column ``value`` holds the value.
     ``cfg`` and the stages' ``points`` may be passed in when the caller already
     composed them (each stage costs a Hydra composition).
     """
-    param, _ = VS_DIMENSIONS[key]
     cfg = default_composer().compose(overrides) if cfg is None else cfg
-    try:
-        values = [int(v) for v in values]
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"answer.{key} must be a list of integers >= 1, got {list(values)}"
-        ) from None
-    if any(v < 1 for v in values):
-        raise ConfigError(f"answer.{key} must be a list of integers >= 1, got {values}")
+    values = check_vs(cfg, key, values)
     base = stage_points(cfg, overrides) if points is None else points
-    points = [p | {param: v} for p in base for v in values]
-    table = _evaluate(points, costs_for(cfg))
-    table.insert(0, "value", [v for _ in cfg.roadmap.stages for v in values])
-    table.insert(0, "stage", [s for s in cfg.roadmap.stages for _ in values])
-    return annotate(table, cfg.baseline.name)
+    every, stages, column = vs_points(cfg, key, values, base)
+    return _vs_table(_evaluate(every, costs_for(cfg)), stages, column, cfg)
+
+
+def answer_vs(cfg, key: str, points: list[dict]) -> tuple[pd.DataFrame, str]:
+    """:func:`evaluate_vs` from where ``answer.source`` says (:func:`sourced`), and the note."""
+    param, _ = VS_DIMENSIONS[key]
+    values = check_vs(cfg, key, cfg.answer[key])
+    every, stages, column = vs_points(cfg, key, values, points)
+    labels = [f"{PARAM_LABELS[param]}={v}" for v in column]
+    table, note = sourced(cfg, every, stages, labels)
+    return _vs_table(table, stages, column, cfg), note
+
+
+BOUNDARIES = (TARGET, THRESHOLD)
+"""The lines a printed percentage must never appear to cross: the 1 % target and the 5 % threshold."""
+MAX_DECIMALS = 6
+"""Decimals :func:`_pct` stops adding at (a value this close to a line is on it for any purpose)."""
 
 
 def _pct(x: float) -> str:
-    """A percentage with enough digits near the 1 % and 5 % lines to tell which side it is."""
-    x = 100 * x
-    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+    """A fraction as a percentage [%]: two decimals under 10 %, one above, and more when
+    fewer would show it on the other side of the 1 % target or the 5 % threshold, or on
+    the line (0.9996 % prints ``0.9996``, not ``1.00``; verdicts test ``< line``)."""
+    decimals = 2 if abs(100 * x) < 10 else 1
+    while True:
+        text = f"{100 * x:.{decimals}f}"
+        shown = float(text) / 100
+        if decimals >= MAX_DECIMALS or all((shown < b) == (x < b) for b in BOUNDARIES):
+            return text
+        decimals += 1
 
 
 def _signed(x: float) -> str:
@@ -167,49 +273,80 @@ def default_line(table: pd.DataFrame, cfg) -> str:
     )
 
 
-def format_table(table: pd.DataFrame, cfg) -> str:
-    """A readable, fixed-width table plus the one-sentence answer."""
-    header = (
+HEADER_KEYS = ("workload", "cpu", "cpus", "ephmap.slots", "samples", "seed")
+"""What the answer's first line shows of the configuration; other overrides get the second."""
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def model_overrides(overrides: Sequence[str]) -> list[str]:
+    """The command-line overrides that change the answer and the first line does not show.
+
+    Left out: the keys of :data:`HEADER_KEYS`, ``mitigations=`` (every stage sets its
+    own preset), and ``answer.*``, ``store.*``, ``hydra.*`` (how and where, not what).
+    """
+    skipped = (*HEADER_KEYS, "mitigations")
+    return [
+        o
+        for o in overrides
+        if _key(o) not in skipped and _key(o).split(".", 1)[0] not in ("answer", "store", "hydra")
+    ]
+
+
+def header_lines(cfg, overrides: Sequence[str] = ()) -> list[str]:
+    """The configuration the answer is for: presets and dimensions, then every other override."""
+    extra = model_overrides(overrides)
+    return [
         f"ASI slowdown along the roadmap: workload={cfg.workload.name} cpu={cfg.cpu.name} "
-        f"cpus={cfg.cpus} ephmap.slots={cfg.ephmap.slots} samples={cfg.samples} seed={cfg.seed}"
-    )
-    rows = [
-        (
-            "stage",
-            "tput loss % p50 [p05-p95]",
-            "slowdown % p50 [p05-p95]",
-            "P(<1 %)",
-            "P(<5 %)",
-            "vs default % p50",
-            "exits/op",
-            "top exit source",
-            "top remaining cost",
-            "verdict",
-        )
+        f"cpus={cfg.cpus} ephmap.slots={cfg.ephmap.slots} samples={cfg.samples} seed={cfg.seed}",
+        "Overrides in force: "
+        + (" ".join(extra) if extra else "none (the presets' values, as shipped or configured)"),
     ]
-    for r in table.itertuples():
-        rows.append(
-            (
-                r.stage,
-                f"{_pct(r.throughput_loss_p50)} [{_pct(r.throughput_loss_p05)}-{_pct(r.throughput_loss_p95)}]",
-                f"{_pct(r.slowdown_p50)} [{_pct(r.slowdown_p05)}-{_pct(r.slowdown_p95)}]",
-                f"{r.p_meets_target:.2f}",
-                f"{r.p_under_threshold:.2f}",
-                f"{_signed(r.slowdown_vs_default_p50)}",
-                f"{r.exits_per_op:.3g}",
-                r.dominant_exit_source,
-                f"{r.dominant_cost} ({100 * r.dominant_cost_share:.0f} %)"
-                if r.dominant_cost != "none"
-                else "none",
-                r.verdict,
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+
+
+def _exits(x: float) -> str:
+    """Exits per op [1/op], always in one notation: three significant digits, scientific."""
+    return f"{x:.2e}"
+
+
+STAGE_COLUMNS: tuple[tuple[str, Callable], ...] = (
+    ("stage", lambda r: r.stage),
+    (
+        "tput loss % p50 [p05-p95]",
+        lambda r: (
+            f"{_pct(r.throughput_loss_p50)} "
+            f"[{_pct(r.throughput_loss_p05)}-{_pct(r.throughput_loss_p95)}]"
+        ),
+    ),
+    (
+        "slowdown % p50 [p05-p95]",
+        lambda r: f"{_pct(r.slowdown_p50)} [{_pct(r.slowdown_p05)}-{_pct(r.slowdown_p95)}]",
+    ),
+    ("P(<1 %)", lambda r: f"{r.p_meets_target:.2f}"),
+    ("P(<5 %)", lambda r: f"{r.p_under_threshold:.2f}"),
+    ("vs default % p50", lambda r: _signed(r.slowdown_vs_default_p50)),
+    ("exits/op", lambda r: _exits(r.exits_per_op)),
+    ("top exit source", lambda r: r.dominant_exit_source),
+    (
+        "top remaining cost",
+        lambda r: (
+            f"{r.dominant_cost} ({100 * r.dominant_cost_share:.0f} %)"
+            if r.dominant_cost != "none"
+            else "none"
+        ),
+    ),
+    ("verdict", lambda r: r.verdict),
+)
+"""The roadmap table's columns: header and cell of a stage's row (a row of the annotated
+table). A new column is one more entry."""
+
+
+def format_table(table: pd.DataFrame, cfg, overrides: Sequence[str] = ()) -> str:
+    """A readable, fixed-width table plus the one-sentence answer."""
+    rows = [tuple(head for head, _ in STAGE_COLUMNS)]
+    rows += [tuple(cell(r) for _, cell in STAGE_COLUMNS) for r in table.itertuples()]
     last = table.iloc[-1]
     versus = (
         "" if cfg.baseline.name == "mitigations_off" else " (verdicts against the kernel's default)"
@@ -222,10 +359,21 @@ def format_table(table: pd.DataFrame, cfg) -> str:
         f"P(under 5 %) {last.p_under_threshold:.2f} after the whole roadmap, conditional on "
         f"{conditional_on(cfg)}."
     )
-    return "\n".join([header, "", *lines, "", answer, "", default_line(table, cfg)])
+    return "\n".join(
+        [
+            *header_lines(cfg, overrides),
+            "",
+            *_fixed_width(rows),
+            "",
+            answer,
+            "",
+            default_line(table, cfg),
+        ]
+    )
 
 
 def _fixed_width(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as left-aligned columns two spaces apart, a rule under the first (the header)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -282,6 +430,9 @@ time goes, then the annotations."""
 
 VS_KEYS = ("value", "throughput_loss_p50", *SLOWDOWN_QUANTILES, "extra_ns_per_op")
 
+JSON_SECTIONS = ("configuration", "source", "stages")
+"""The keys of ``answer.format=json``'s object, in order."""
+
 
 def _records(frame: pd.DataFrame, keys) -> list[dict]:
     return [
@@ -290,23 +441,42 @@ def _records(frame: pd.DataFrame, keys) -> list[dict]:
     ]
 
 
+def _by(key: str) -> str:
+    """The JSON name of a ``vs_*`` table: ``by_cpus``, ``by_slots``."""
+    return "by_" + key.removeprefix("vs_")
+
+
+def configuration(cfg, overrides: Sequence[str]) -> dict:
+    """What the JSON says it answers: the overrides as given, the model version and the
+    whole composed configuration (as ``--cfg job`` prints it, interpolations resolved)."""
+    return {
+        "overrides": list(overrides),
+        "model_version": MODEL_VERSION,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
 def format_json(
     table: pd.DataFrame,
     curves: dict[str, pd.DataFrame] | None = None,
     budget: pd.DataFrame | None = None,
+    *,
+    config: dict | None = None,
+    sources: dict[str, str] | None = None,
 ) -> str:
-    """A JSON list, one object per stage in roadmap order.
+    """One JSON object: ``configuration`` (:func:`configuration`), ``source`` (per table,
+    where its numbers came from: ``stages`` and ``by_cpus``/``by_slots``) and ``stages``,
+    one object per stage in roadmap order.
 
-    With ``answer.vs_cpus`` (``vs_slots``), each object also has ``by_cpus``
+    With ``answer.vs_cpus`` (``vs_slots``), each stage object also has ``by_cpus``
     (``by_slots``): one entry per value, the value under ``value``. With
     ``answer.budget=true`` the last stage's object has ``budget``: one entry
     per cost (:func:`budgets`; ``null`` needs: not reachable in its range).
     """
     records = _records(table, JSON_KEYS)
     for key, curve in (curves or {}).items():
-        name = "by_" + key.removeprefix("vs_")
         for record in records:
-            record[name] = _records(curve[curve["stage"] == record["stage"]], VS_KEYS)
+            record[_by(key)] = _records(curve[curve["stage"] == record["stage"]], VS_KEYS)
     if budget is not None:
         records[-1]["budget"] = (
             [
@@ -316,11 +486,13 @@ def format_json(
             if not budget.empty
             else []
         )
-    return json.dumps(records, indent=2)
+    document = dict(zip(JSON_SECTIONS, (config or {}, sources or {}, records), strict=True))
+    return json.dumps(document, indent=2)
 
 
-def format_vs(curve: pd.DataFrame, key: str) -> str:
-    """Slowdown p50 and extra time per op of every stage at every value of one dimension."""
+def format_vs(curve: pd.DataFrame, key: str, source: str | None = None) -> str:
+    """Slowdown p50 and extra time per op of every stage at every value of one dimension,
+    and (``source``) where the numbers came from."""
     _, label = VS_DIMENSIONS[key]
     values = list(dict.fromkeys(curve["value"]))
     rows = [("stage", *(f"{v} {label}" for v in values))]
@@ -329,34 +501,38 @@ def format_vs(curve: pd.DataFrame, key: str) -> str:
             f"{_pct(r.slowdown_p50)} % ({r.extra_ns_per_op:,.0f} ns)" for r in group.itertuples()
         ]
         rows.append((stage, *cells))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join([f"Slowdown p50 (mean extra time per op) by {label}:", "", *lines])
+    where = [] if source is None else ["", f"Source: {source}."]
+    return "\n".join(
+        [f"Slowdown p50 (mean extra time per op) by {label}:", "", *_fixed_width(rows), *where]
+    )
 
 
 def run(argv: Sequence[str], composer: Composer | None = None) -> str:
-    """The text ``asi-answer`` prints for command-line overrides ``argv``."""
-    table, cfg, source = answer_stages(argv, composer)
-    keys = [key for key in VS_DIMENSIONS if cfg.answer[key]]
-    # composed once for every curve and the budget
-    points = stage_points(cfg, argv, composer) if keys or cfg.answer.budget else None
-    curves = {key: evaluate_vs(argv, key, cfg.answer[key], cfg=cfg, points=points) for key in keys}
+    """The text ``asi-answer`` prints for command-line overrides ``argv``.
+
+    Every option is checked before anything is read (:func:`check_answer`); each
+    table says where its numbers came from (:func:`sourced`).
+    """
+    composer = composer or default_composer()
+    cfg = composer.compose(argv)
+    check_answer(cfg)
+    points = stage_points(cfg, argv, composer)  # composed once for every table
+    table, source = stage_table(cfg, points)
+    curves, sources = {}, {"stages": source}
+    for key in (key for key in VS_DIMENSIONS if cfg.answer[key]):
+        curves[key], sources[_by(key)] = answer_vs(cfg, key, points)
     budget = budgets(table, cfg, points) if cfg.answer.budget else None
     if cfg.answer.format == "json":
-        print(f"source: {source}", file=sys.stderr)  # stdout stays pure JSON
-        return format_json(table, curves, budget)
+        print(f"source: {source}", file=sys.stderr)  # also in the JSON; stdout stays pure JSON
+        return format_json(table, curves, budget, config=configuration(cfg, argv), sources=sources)
     where = f"Crossings: {crossing_line(table)}.\nSource: {source}."
     return "\n\n".join(
         [
-            format_table(table, cfg),
+            format_table(table, cfg, argv),
             where,
             format_overhead(table),
             format_exit_rates(table),
-            *(format_vs(c, k) for k, c in curves.items()),
+            *(format_vs(c, k, sources[_by(k)]) for k, c in curves.items()),
             *([format_budget(budget, table, cfg)] if budget is not None else []),
         ]
     )

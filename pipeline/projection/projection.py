@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,8 @@ from pipeline.projection.verdicts import (
     beats_default_from,
     crossing,
 )
-from pipeline.store.readers import lookup
+from pipeline.store.parts import QUARANTINE
+from pipeline.store.readers import check_parts, lookup
 from pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS, SLOWDOWN_QUANTILES
 from pipeline.sweep.grid import make_profile, profile_points
 
@@ -202,35 +204,64 @@ def stage_point_ids(cfg: DictConfig, points: Sequence[Mapping], stages: Sequence
 
 
 def stored_stages(
-    cfg: DictConfig, points: Sequence[Mapping], stages: Sequence[str]
+    cfg: DictConfig,
+    points: Sequence[Mapping],
+    stages: Sequence[str],
+    labels: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame | None, str]:
-    """The metrics of every stage from the results store, or None; and a note on the source.
+    """The metrics of every point from the results store, or None; and a note on the source.
+
+    Parameters
+    ----------
+    points, stages : sequences of equal length
+        Each point and the roadmap stage (``mitigations`` preset) it belongs to.
+    labels : sequence of str, optional
+        What to call each point when the store lacks it (``"cpus=3"``: the note lists
+        them, each once); default: its stage (the note counts the stages held).
 
     Returns
     -------
     table : DataFrame or None
-        :data:`pipeline.store.schema.METRIC_COLUMNS`, one row per stage in roadmap
-        order (what :func:`model.evaluate.evaluate` returns for the points),
-        or None unless the store holds every stage.
+        :data:`pipeline.store.schema.METRIC_COLUMNS`, one row per point in order
+        (what :func:`model.evaluate.evaluate` returns for the points), or None
+        unless the store holds every point.
     note : str
-        Where the numbers come from, or why the store could not serve them.
+        Where the numbers come from, or why the store could not serve them; it
+        also says when part files failed their check and were quarantined.
     """
     store = str(cfg.store.path)
     ids = stage_point_ids(cfg, points, stages)
     try:
+        _, bad = check_parts(store)  # what lookup() reads; said here, since it drops them
         rows = lookup(store, ids, [*METRIC_COLUMNS, "run_id", "created_at", "git_revision"])
     except (OSError, ValueError) as exc:  # an unreadable store is no answer, but no error either
         return None, f"the results store {store} could not be read: {exc}"
+    quarantined = (
+        f"; {len(bad)} part file(s) failed their check and were moved to "
+        f"{Path(store) / QUARANTINE} (their points count as missing): "
+        f"{', '.join(p.name for p in bad[:3])}"
+        if bad
+        else ""
+    )
     found = rows.to_pandas().set_index("point_id")
-    missing = [stage for stage, pid in zip(stages, ids, strict=True) if pid not in found.index]
+    unit = "stages" if labels is None else "points"
+    named = stages if labels is None else labels
+    missing = [label for label, pid in zip(named, ids, strict=True) if pid not in found.index]
     if missing:
-        held = len(stages) - len(missing)
-        return None, f"the results store {store} holds {held} of {len(stages)} stages"
+        held = len(ids) - len(missing)
+        lacks = (
+            "" if labels is None else f"; it lacks points at {', '.join(dict.fromkeys(missing))}"
+        )
+        return (
+            None,
+            f"the results store {store} holds {held} of {len(ids)} {unit}{lacks}{quarantined}",
+        )
     table = found.loc[ids, list(METRIC_COLUMNS)].reset_index(drop=True)
     runs = sorted(set(found["run_id"]))
     when = found["created_at"].max()
     note = (
-        f"results store {store} ({len(stages)} stages, run {', '.join(runs)}, "
+        f"results store {store} ({len(ids)} {unit}, run {', '.join(runs)}, "
         f"stored {when:%Y-%m-%d %H:%M} UTC, git {str(found['git_revision'].iloc[0])[:12]})"
+        f"{quarantined}"
     )
     return table, note

@@ -82,6 +82,19 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def check_store_path(path: str) -> None:
+    """``store.path`` names a directory, or nothing yet (a sweep creates it); else one line.
+
+    Every command that reads or writes the store (``asi-sweep``, ``asi-answer``) checks it
+    here, so a file given as the store gets the same error from each.
+    """
+    _check(bool(path), "store.path must be a directory path, got ''")
+    _check(
+        Path(path).exists() is False or Path(path).is_dir(),
+        f"store.path must be a directory, got the file {path!r}",
+    )
+
+
 def check_settings(cfg: DictConfig) -> None:
     """Range-check the execution settings (``sweep``, ``store``, ``ray``) before any work."""
     s, st, r = cfg.sweep, cfg.store, cfg.ray
@@ -106,14 +119,10 @@ def check_settings(cfg: DictConfig) -> None:
         f"sweep.max_in_flight must be an integer >= 1 or null, got {s.max_in_flight}",
     )
     _check(s.max_retries >= 0, f"sweep.max_retries must be an integer >= 0, got {s.max_retries}")
-    _check(bool(st.path), "store.path must be a directory path, got ''")
+    check_store_path(st.path)
     _check(st.part_rows >= 1, f"store.part_rows must be an integer >= 1, got {st.part_rows}")
     _check(
         st.flush_seconds >= 0, f"store.flush_seconds must be a number >= 0, got {st.flush_seconds}"
-    )
-    _check(
-        Path(st.path).exists() is False or Path(st.path).is_dir(),
-        f"store.path must be a directory, got the file {st.path!r}",
     )
     _check(
         r.num_cpus is None or r.num_cpus >= 1,

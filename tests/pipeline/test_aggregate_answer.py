@@ -48,9 +48,61 @@ def test_the_table_names_its_source_and_the_crossings(answer_store):
 
 
 def test_json_keeps_its_keys_and_reports_the_source_on_stderr(answer_store, capsys):
-    records = json.loads(run(["samples=64", f"store.path={answer_store}", "answer.format=json"]))
-    assert [set(r) for r in records] == [set(JSON_KEYS)] * 8
+    document = json.loads(run(["samples=64", f"store.path={answer_store}", "answer.format=json"]))
+    assert [set(r) for r in document["stages"]] == [set(JSON_KEYS)] * 8
     assert capsys.readouterr().err.startswith(f"source: results store {answer_store}")
+    assert document["source"]["stages"].startswith(f"results store {answer_store}")
+
+
+@pytest.fixture(scope="module")
+def store_at_two_cpu_counts(tmp_path_factory):
+    store = tmp_path_factory.mktemp("answer-store-cpus")
+    write_store(store, (*STAGES_GRID, "cpus=1,3"), chunk_rows=16)
+    return store
+
+
+def test_each_table_says_where_it_came_from_and_store_means_the_store(store_at_two_cpu_counts):
+    """The by-CPU table reads the store too; ``source=store`` never computes what it lacks."""
+    store = store_at_two_cpu_counts
+    both = ["samples=64", f"store.path={store}", "answer.source=store"]
+    text = run([*both, "answer.vs_cpus=[1,3]"])
+    sources = [line for line in text.splitlines() if line.startswith("Source: ")]
+    assert len(sources) == 2
+    assert all(s.startswith(f"Source: results store {store}") for s in sources)
+    assert "(16 points, run run0" in sources[1]
+    with pytest.raises(
+        ConfigError,
+        match=r"^answer\.source=store: the results store .* holds 8 of 16 points; "
+        r"it lacks points at cpus=4$",
+    ):
+        run([*both, "answer.vs_cpus=[3,4]"])
+    # auto: the stages from the store, the by-CPU table from the model, and each says so
+    document = json.loads(
+        run(["samples=64", f"store.path={store}", "answer.vs_cpus=[3,4]", "answer.format=json"])
+    )
+    assert document["source"]["stages"].startswith(f"results store {store}")
+    assert document["source"]["by_cpus"] == (
+        f"evaluated directly (the results store {store} holds 8 of 16 points; "
+        "it lacks points at cpus=4)"
+    )
+    assert document["configuration"]["overrides"][-2:] == [
+        "answer.vs_cpus=[3,4]",
+        "answer.format=json",
+    ]
+    assert document["configuration"]["config"]["answer"]["vs_cpus"] == [3, 4]
+
+
+def test_a_quarantined_part_is_reported(tmp_path):
+    write_store(tmp_path, STAGES_GRID, chunk_rows=4)
+    part = sorted(tmp_path.glob("part-*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:-7])  # truncated: fails its digest
+    text = run(["samples=64", f"store.path={tmp_path}"])
+    source = next(line for line in text.splitlines() if line.startswith("Source: "))
+    assert source.startswith(f"Source: evaluated directly (the results store {tmp_path} holds")
+    assert (
+        f"1 part file(s) failed their check and were moved to {tmp_path / '_quarantine'}" in source
+    )
+    assert part.name in source and (tmp_path / "_quarantine" / part.name).exists()
 
 
 def test_a_partly_stored_configuration_is_evaluated(tmp_path):

@@ -18,7 +18,14 @@ from model.mechanism import exits_per_op
 from model.params import as_columns
 from pipeline.configuration.compose import compose_config, costs_for, point_from_config
 from pipeline.configuration.errors import ConfigError
-from pipeline.projection.answer import JSON_KEYS, evaluate_stages, evaluate_vs, run, stage_points
+from pipeline.projection.answer import (
+    JSON_KEYS,
+    evaluate_stages,
+    evaluate_vs,
+    header_lines,
+    run,
+    stage_points,
+)
 from pipeline.projection.verdicts import verdict
 
 REQUIRED_JSON_KEYS = {
@@ -125,7 +132,7 @@ def test_overridden_costs_follow_the_override_and_the_clock_or_fail_in_one_line(
 
 
 def test_json_has_one_object_per_stage_in_roadmap_order():
-    out = json.loads(run(["answer.format=json", "samples=128"]))
+    out = json.loads(run(["answer.format=json", "samples=128"]))["stages"]
     stages = list(compose_config([]).roadmap.stages)
     assert [r["stage"] for r in out] == stages
     for record in out:
@@ -206,7 +213,7 @@ def run_cli(*args):
 def test_cli_prints_json_and_bad_input_exits_2_with_one_line():
     ok = run_cli("answer.format=json", "samples=64")
     assert ok.returncode == 0, ok.stderr
-    assert len(json.loads(ok.stdout)) == len(compose_config([]).roadmap.stages)
+    assert len(json.loads(ok.stdout)["stages"]) == len(compose_config([]).roadmap.stages)
     bad = run_cli("cpus=0")
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: cpus must be an integer >= 1, got 0"
@@ -251,7 +258,7 @@ def test_migration_answer_vs_cpus_shows_the_shootdown_growing():
                 "answer.format=json",
             ]
         )
-    )
+    )["stages"]
     assert [r["value"] for r in records[0]["by_cpus"]] == [1, 256]
 
 
@@ -260,6 +267,97 @@ def test_bad_vs_values_are_one_line(bad):
     from pipeline.configuration.errors import ConfigError
 
     with pytest.raises(
-        ConfigError, match=r"^answer\.vs_(cpus|slots) must be a list of integers >= 1"
+        ConfigError, match=r"^answer\.vs_(cpus|slots)\[0\] must be an integer >= 1, got -?\d$"
     ):
         run([bad, "samples=8"])
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("answer.vs_cpus=[8,1,1]", "answer.vs_cpus must list each value once, got [8, 1, 1]"),
+        ("answer.vs_slots=[2,2]", "answer.vs_slots must list each value once, got [2, 2]"),
+        # what cpus=100000 gets, naming the list entry
+        ("answer.vs_cpus=[1,100000]", "answer.vs_cpus[1] must be an integer <= 8192, got 100000"),
+    ],
+)
+def test_repeated_or_out_of_range_vs_values_are_one_line_exit_2(bad, message, capsys):
+    from pipeline.cli.answer import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([bad, "samples=8"])
+    assert exit_info.value.code == 2
+    out = capsys.readouterr()
+    assert out.err.startswith(f"error: {message}") and out.err.count("\n") == 1
+    assert out.out == ""
+
+
+def test_scalar_and_list_share_one_range_rule(capsys):
+    from pipeline.cli.answer import main
+
+    with pytest.raises(SystemExit):
+        main(["cpus=100000"])
+    scalar = capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["answer.vs_cpus=[100000]"])
+    listed = capsys.readouterr().err
+    assert listed == scalar.replace("error: cpus", "error: answer.vs_cpus[0]")
+
+
+def test_percentages_never_hide_which_side_of_a_line_they_are():
+    from pipeline.projection.answer import _pct
+
+    assert _pct(0.0063) == "0.63"  # well under the target: two decimals suffice
+    assert _pct(0.009996) == "0.9996"  # not "1.00": it meets the 1 % target
+    assert _pct(0.049996) == "4.9996"  # not "5.00": under the 5 % threshold
+    assert _pct(0.05) == "5.00" and _pct(0.0123) == "1.23" and _pct(0.2119) == "21.2"
+
+
+def test_header_names_the_overrides_and_exits_per_op_have_one_notation():
+    changed = ["samples=32", "workload.file_size=64M", "cpu.costs.ibpb.high=20000"]
+    text = run([*changed, "answer.source=model"])
+    lines = text.splitlines()
+    assert lines[1] == "Overrides in force: workload.file_size=64M cpu.costs.ibpb.high=20000"
+    start = lines[3].index("exits/op")
+    stages = compose_config([]).roadmap.stages
+    cells = [line[start:].split()[0] for line in lines[5 : 5 + len(stages)]]
+    assert all(re.fullmatch(r"\d\.\d\de[+-]\d\d", c) for c in cells), cells
+    plain = header_lines(compose_config(["samples=32"]), ["samples=32", "answer.source=model"])
+    assert plain[1].startswith("Overrides in force: none")
+
+
+def test_json_says_what_it_answers_and_where_it_came_from():
+    document = json.loads(
+        run(["samples=16", "workload.file_size=64M", "answer.source=model", "answer.format=json"])
+    )
+    assert list(document) == ["configuration", "source", "stages"]
+    configuration = document["configuration"]
+    assert configuration["overrides"][1] == "workload.file_size=64M"
+    assert configuration["config"]["workload"]["file_size"] == "64M"
+    assert configuration["config"]["samples"] == 16 and "model_version" in configuration
+    assert document["source"] == {"stages": "evaluated directly (answer.source=model)"}
+
+
+def test_help_lists_every_answer_option(capsys):
+    from pipeline.cli.answer import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for option in ("format", "source", "vs_cpus", "vs_slots", "budget"):
+        assert f"answer.{option}=" in text
+
+
+def test_a_file_as_the_store_gets_asi_sweeps_error(tmp_path, capsys):
+    from pipeline.cli.answer import main
+    from pipeline.configuration.errors import ConfigError
+    from pipeline.sweep.run import check_settings
+
+    path = tmp_path / "not-a-store"
+    path.write_text("")
+    with pytest.raises(ConfigError) as sweep:
+        check_settings(compose_config([f"store.path={path}"]))
+    with pytest.raises(SystemExit) as exit_info:
+        main([f"store.path={path}", "samples=8"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: {sweep.value}\n"

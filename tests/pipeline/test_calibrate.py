@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -215,7 +216,7 @@ def test_asi_answer_uses_the_calibrated_profile(anchor):
     conf, _ = anchor
     out = json.loads(
         answer([f"hydra.searchpath=[file://{conf}]", "cpu=sr_anchor", "answer.format=json"])
-    )
+    )["stages"]
     rfc_v2 = next(r for r in out if r["stage"] == "rfc_v2")
     assert abs(rfc_v2["throughput_loss_p50"] - ANCHOR_LOSS) <= 0.02
 
@@ -295,8 +296,11 @@ def test_native_and_asi_fio_runs_calibrate_together(tmp_path, fio_dir):
     assert abs(on["throughput_loss_p50"] - FIO_LOSS) <= 0.03
     report = outcome.report_path.read_text()
     assert "Throughput loss of the fio ASI runs" in report and "asi.json" in report
-    workload = yaml.safe_load(outcome.workload_paths["fio_randread_tmpfs"].read_text())
+    text = outcome.workload_paths["fio_randread_tmpfs"].read_text()
+    workload = yaml.safe_load(text)
     assert workload["name"] == "fio_randread_tmpfs_sr_fio" and workload["base_time"] > 0
+    # the header names the workload's own (native) runs, not the ASI run beside them
+    assert "(1 run(s): native.json)" in text and "asi.json" not in text
 
 
 def test_ibpb_off_runs_are_priced_without_ibpb(tmp_path, fio_dir):
@@ -405,13 +409,64 @@ def test_profile_other_than_the_base_is_refused(tmp_path):
         calibrate(tmp_path, directory, "x")
 
 
-def test_unknown_stage_lists_the_presets(tmp_path):
+def test_unknown_stage_names_the_file_the_row_and_the_field_and_lists_the_presets(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("workload,stage,cpus,throughput_loss\nfio_randread_tmpfs,rfc_v3,1,0.7\n")
-    with pytest.raises(
-        ConfigError, match="mitigations: unknown option 'rfc_v3'; allowed: .*rfc_v2"
-    ):
+    with pytest.raises(ConfigError) as err:
         calibrate(tmp_path, path, "x")
+    assert str(err.value).startswith(
+        f"{path}: line 2: stage: unknown mitigations preset 'rfc_v3'; allowed: "
+    )
+    assert "rfc_v2" in str(err.value)
+    directory = _manifest(
+        tmp_path,
+        "runs:\n  - {file: native.json, asi: false}\n"
+        "  - {file: native.json, asi: true, stage: rfc_v3}\n",
+    )
+    with pytest.raises(
+        ConfigError, match=r"manifest\.yaml: run 2: stage: unknown mitigations preset 'rfc_v3'"
+    ):
+        calibrate(tmp_path, directory, "x")
+    (directory / "manifest.yaml").write_text(
+        "runs:\n  - {file: native.json, asi: false, workload: nope}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"manifest\.yaml: run 1: workload: unknown workload preset 'nope'"
+    ):
+        calibrate(tmp_path, directory, "x")
+
+
+def test_a_datum_the_fit_cannot_reproduce_is_warned_about_and_exits_1(tmp_path, capsys):
+    """5 % loss at RFC v2 (the prior says ~70 %) with a 0.5 % error: the exit costs want
+    less than their ranges allow, the fit stops at the bounds and misses by many sigmas."""
+    path = _write(
+        tmp_path,
+        "low.csv",
+        "workload,stage,cpus,throughput_loss,sigma,label\n"
+        "fio_randread_tmpfs,rfc_v2,1,0.05,0.005,too low\n",
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                f"measurements={path}",
+                "calibrate.name=low",
+                f"calibrate.conf_dir={tmp_path / 'conf'}",
+                f"calibrate.report_dir={tmp_path / 'reports'}",
+                "samples=128",
+            ]
+        )
+    assert exit_info.value.code == 1  # written, but not a fit of its data
+    assert (tmp_path / "conf" / "cpu" / "low.yaml").exists()
+    out = capsys.readouterr()
+    (warning,) = [line for line in out.err.splitlines() if line.startswith("warning: ")]
+    assert warning.startswith(f"warning: too low ({path}: line 2): throughput_loss measured 0.05")
+    z = float(re.search(r"residual z ([+-][\d.]+)", warning).group(1))
+    assert z > 3
+    report = (tmp_path / "reports" / "low" / "report.md").read_text()
+    at_bound = next(line for line in report.splitlines() if "At a prior bound" in line)
+    # exits cheaper (less loss), native syscalls dearer (a longer native op dilutes the loss)
+    assert "ibpb (wants less than its low end)" in at_bound
+    assert "syscall (wants more than its high end)" in at_bound
 
 
 def test_hand_written_profiles_are_never_overwritten(tmp_path):

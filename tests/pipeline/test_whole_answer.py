@@ -22,7 +22,7 @@ def stage_samples(overrides):
 
 def test_json_gives_the_confidence_and_the_comparison_per_stage():
     overrides = ["samples=128", "workload=kernel_compile"]
-    records = json.loads(run([*overrides, "answer.format=json"]))
+    records = json.loads(run([*overrides, "answer.format=json"]))["stages"]
     t_native, t_asi = stage_samples(overrides)
     slowdown = t_asi / t_native - 1
     for i, record in enumerate(records):
@@ -78,7 +78,7 @@ def test_the_budget_names_what_each_cost_would_need():
     assert table[-1].split()[0].count("+") == 1  # the two largest, moved together
     records = json.loads(
         run(["samples=128", "workload=fork_exec", "answer.budget=true", "answer.format=json"])
-    )
+    )["stages"]
     budget = records[-1]["budget"]
     assert budget[-1]["cost"].count("+") == 1  # the pair of the two largest, moved together
     assert all(set(b) >= {"cost", "median_ns", "p50_factor", "confident_factor"} for b in budget)
