@@ -320,7 +320,9 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
         events = events if np.ndim(events) == 2 else _col(events, n)
         if np.any(events):
             default += events * cost
-            means[f"default_ns_{m}"] = _mean_product(events, cost, shape)
+            # a (points, samples) product reduced row by row: the same sum whether or not
+            # other points of the chunk make the events per-sample (a guest's VM entries)
+            means[f"default_ns_{m}"] = (events * cost).mean(axis=1)
         else:
             means[f"default_ns_{m}"] = np.zeros(n)
         if m == "l1d_vmentry":

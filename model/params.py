@@ -133,8 +133,7 @@ report --event=vmexit`` names them on Intel (``pipeline.calibrate.kvmstat`` maps
 
 WORKLOAD_PARAMS.update(
     {
-        f"vmexits_{reason}_per_s": f"VM exits per second per vCPU of reason {reason}: {text} "
-        "[1/s]"
+        f"vmexits_{reason}_per_s": f"VM exits per second per vCPU of reason {reason}: {text} [1/s]"
         for reason, text in VM_EXIT_REASONS.items()
     }
 )
