@@ -16,8 +16,15 @@ per op spent restricted,
 with ``U_op`` the time per op spent unrestricted after the op-driven exits
 (each exit's dwell, :data:`model.mechanism.DWELL`). Ticks are counted over the
 native time per op: the extra ticks that the slowdown itself adds are second
-order (slowdown x tick share). ``pair_e`` is the cost of one exit/enter pair
-(:data:`model.mechanism.PAIR_COSTS`).
+order (slowdown x tick share). For a guest's VM exits (:data:`model.mechanism.VM_EXIT_SOURCES`)
+the rate is the workload's VM exits per second of that reason times the sampled share that
+touches sensitive data, so it varies per sample like ``tick``. ``pair_e`` is the cost of one
+exit/enter pair (:data:`model.mechanism.PAIR_COSTS`).
+
+The alternatives without ASI are priced on the same samples: the kernel's default
+mitigations (per kernel entry, context switch, and for a guest per VM entry, its VM
+exits being a rate times ``t_native``), and for guests the blanket VM protection
+(:data:`model.params.VM_BASELINE`) on top of it.
 
 Everything is elementwise, never a BLAS product: a point's result must be
 bit-identical whatever other points share its chunk. Per point the samples
