@@ -3,7 +3,8 @@
 A CPU cost profile (``conf/cpu/*.yaml``) gives, for every name in
 :data:`COST_NAMES`, a distribution with its source. Sampling turns a profile
 into arrays of ``n`` draws per cost, in [ns] (bandwidths in [bytes/ns], which
-is GB/s; the rates of :data:`RATE_COSTS` in [1/s]).
+is GB/s; the rates of :data:`RATE_COSTS` in [1/s], the shares of :data:`SHARE_COSTS` in
+[0-1]).
 
 Draws are *common random numbers*: draw ``k`` of cost ``c`` depends only on
 ``(seed, profile, c, k)``. Every point evaluated with the same profile sees
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr, ndtri
+
+from .params import VM_EXIT_REASONS
 
 NATIVE_COSTS: dict[str, str] = {
     "syscall": "syscall entry + exit without PTI [ns]",
@@ -85,10 +88,27 @@ RATE_COSTS: dict[str, str] = {
 }
 """Uncertain rates of the CPU profile (kernel and machine, not workload): events per second."""
 
-COST_NAMES: tuple[str, ...] = (*NATIVE_COSTS, *ASI_COSTS, *MITIGATION_COSTS, *RATE_COSTS)
+SHARE_COSTS: dict[str, str] = {
+    f"vmexit_share_{reason}": f"share of {reason} VM exits whose handling touches sensitive "
+    "data (guest or VMM memory through the VMM's mappings, instruction emulation, a host "
+    "schedule), so exits ASI; the rest go back to the guest restricted [0-1]"
+    for reason in VM_EXIT_REASONS
+}
+"""Uncertain shares of the CPU profile (what KVM's exit handlers do, not the workload), in
+``unit: fraction``: the one input a VM exit's ASI cost depends on besides its rate."""
+
+COST_NAMES: tuple[str, ...] = (
+    *NATIVE_COSTS,
+    *ASI_COSTS,
+    *MITIGATION_COSTS,
+    *RATE_COSTS,
+    *SHARE_COSTS,
+)
 
 DISTRIBUTIONS = ("fixed", "uniform", "loguniform", "lognormal")
-UNITS = ("ns", "cycles", "GB/s", "1/s")
+UNITS = ("ns", "cycles", "GB/s", "1/s", "fraction")
+UNIT_ONLY_FOR = {"1/s": RATE_COSTS, "fraction": SHARE_COSTS}
+"""Units reserved for one group of costs, and only for it."""
 
 _Z95 = float(ndtri(0.95))
 
@@ -108,9 +128,10 @@ class CostSpec:
         95th percentiles.
     low, high, value : float
         In ``unit``.
-    unit : {"ns", "cycles", "GB/s", "1/s"}
+    unit : {"ns", "cycles", "GB/s", "1/s", "fraction"}
         Cycles are converted with the profile's clock; ``1/s`` is for the
-        rates of :data:`RATE_COSTS` and only for them.
+        rates of :data:`RATE_COSTS` and only for them, ``fraction`` (at most
+        1) for the shares of :data:`SHARE_COSTS` and only for them.
     """
 
     dist: str = "loguniform"
@@ -128,21 +149,23 @@ class CostSpec:
             )
         if self.unit not in UNITS:
             raise ValueError(f"{where}.unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
-        if (self.unit == "1/s") != (name in RATE_COSTS):
-            allowed = "1/s" if name in RATE_COSTS else "ns, cycles or GB/s"
+        reserved = next((u for u, group in UNIT_ONLY_FOR.items() if name in group), None)
+        if self.unit != reserved and (reserved or self.unit in UNIT_ONLY_FOR):
+            allowed = reserved or "ns, cycles or GB/s"
             raise ValueError(f"{where}.unit must be {allowed}, got {self.unit!r}")
+        top = 1.0 if self.unit == "fraction" else MAX_COST
         if self.dist == "fixed":
-            if self.value is None or not np.isfinite(self.value) or not 0 <= self.value <= MAX_COST:
+            if self.value is None or not np.isfinite(self.value) or not 0 <= self.value <= top:
                 raise ValueError(
-                    f"{where}.value must be a number between 0 and {MAX_COST:g}, got {self.value!r}"
+                    f"{where}.value must be a number between 0 and {top:g}, got {self.value!r}"
                 )
             return
         for bound in ("low", "high"):
             v = getattr(self, bound)
             if v is None or not np.isfinite(v) or v <= 0:
                 raise ValueError(f"{where}.{bound} must be a finite number > 0, got {v!r}")
-            if v > MAX_COST:
-                raise ValueError(f"{where}.{bound} must be <= {MAX_COST:g}, got {v!r}")
+            if v > top:
+                raise ValueError(f"{where}.{bound} must be <= {top:g}, got {v!r}")
         if self.high < self.low:
             raise ValueError(f"{where}.high must be >= low ({self.low}), got {self.high}")
 

@@ -20,8 +20,15 @@ rate times the time per op spent restricted,
 with ``U_op`` the time per op spent unrestricted after the op-driven exits
 (each exit's dwell, :data:`model.mechanism.DWELL`). Ticks are counted over the
 native time per op: the extra ticks that the slowdown itself adds are second
-order (slowdown x tick share). ``pair_e`` is the cost of one exit/enter pair
-(:data:`model.mechanism.PAIR_COSTS`), the sum of its costs' draws for that sample.
+order (slowdown x tick share). For a guest's VM exits (:data:`model.mechanism.VM_EXIT_SOURCES`)
+the rate is the workload's VM exits per second of that reason times the sampled share that
+touches sensitive data, so it varies per sample like ``tick``. ``pair_e`` is the cost of one
+exit/enter pair (:data:`model.mechanism.PAIR_COSTS`).
+
+The alternatives without ASI are priced on the same samples: the kernel's default
+mitigations (per kernel entry, context switch, and for a guest per VM entry, its VM
+exits being a rate times ``t_native``), and for guests the blanket VM protection
+(:data:`model.params.VM_BASELINE`) on top of it.
 
 Nothing is a matrix product (no counts x costs product through BLAS, whose
 blocking depends on the chunk's shape): a point's result must be bit-identical
@@ -52,15 +59,18 @@ from .mechanism import (
     MITIGATION_PRICE,
     OP_SOURCES,
     TIME_SOURCES,
+    VM_BASELINE_EVENTS,
     dwell_counts,
     ephmap_use_per_op,
     exits_per_op,
     mitigation_counts,
     native_counts,
     time_exit_rates,
+    vm_exit_asi_factor,
+    vm_exit_rates,
     work_counts,
 )
-from .params import DEFAULT_MITIGATIONS, as_columns, check_ranges
+from .params import DEFAULT_MITIGATIONS, VM_BASELINE, VM_EXIT_REASONS, as_columns, check_ranges
 
 NATIVE_PRICED = ("syscall", "page_lookup", "user_fault", "context_switch")
 """Native costs that multiply a count (the bandwidths enter through ``bytes``)."""
@@ -96,13 +106,21 @@ METRICS: tuple[str, ...] = (
     *(f"slowdown_vs_default_{q}" for q in ("mean", *QUANTILES)),
     "p_beats_default",
     *(f"default_ns_{m}" for m in DEFAULT_MITIGATIONS),
+    "vm_exits_per_op",
+    "t_ibpb_vmexit_mean",
+    *(f"slowdown_vs_ibpb_vmexit_{q}" for q in ("mean", *QUANTILES)),
+    "p_beats_ibpb_vmexit",
+    *(f"baseline_ns_{part}" for part in VM_BASELINE),
 )
 """Every output of :func:`evaluate`, in order: times [ns/op], slowdown and loss [fraction],
 exits [1/op] (sample means), exit rates by the prototype's reasons [1/s per CPU], and the
 mean extra time per op [ns/op] by ASI cost and by exit source; then the comparison with the
-kernel's default mitigations (:func:`versus_default`): the native time with them [ns/op], the
-slowdown of ASI (with what it keeps of them) against it, the share of samples where ASI is
-faster, and the cost of each default mitigation [ns/op]."""
+kernel's default mitigations: the native time with them [ns/op], the slowdown of ASI (with
+what it keeps of them) against it, the share of samples where ASI is faster, and the cost of
+each default mitigation [ns/op]; then a guest's VM exits per op [1/op] (its rates times the
+native time) and the same comparison with the blanket VM protection of a host without ASI
+(:data:`model.params.VM_BASELINE`: the default plus IBPB on every VM exit and an L1D flush on
+every VM entry on L1TF CPUs), with the cost of each of its parts [ns/op]."""
 
 DEFAULT_CHUNK_ELEMENTS = 1 << 16
 """Points x samples per internal chunk: small enough to stay in cache and to
@@ -122,6 +140,7 @@ class Priced:
     means: dict[str, np.ndarray]
     default: np.ndarray  # the default mitigations' time per op without ASI [ns]
     kept: np.ndarray  # ... and what of it stays on under ASI [ns]
+    blanket: np.ndarray  # the blanket VM protection's time per op without ASI [ns]
 
 
 def _row(values) -> np.ndarray:
@@ -191,6 +210,16 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
     restricted_s = np.maximum(0.0, 1.0 - unrestricted / t_native) * t_native * 1e-9
     rates = {"tick": np.where(_col(c["kernel_thread"], n) > 0, 0.0, row["tick_exits"])}
     rates.update({k: _col(v, n) for k, v in time_exit_rates(c).items()})
+    # a guest's VM exits: per reason, the rate times the share that touches sensitive data
+    vm_rates = vm_exit_rates(c)
+    vm_factor = vm_exit_asi_factor(c)
+    for reason in VM_EXIT_REASONS:
+        source = f"vmexit_{reason}"
+        rates[source] = (
+            _col(vm_rates[reason] * vm_factor[source], n) * row[f"vmexit_share_{reason}"]
+            if np.any(vm_rates[reason])
+            else np.zeros((1, 1))
+        )
     timed = {s: rates[s] * restricted_s for s in TIME_SOURCES if np.any(rates[s])}
     timed_total = sum(timed.values(), np.zeros(shape))
     unrestricted += timed_total * row["kernel_rest"]
@@ -284,17 +313,48 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
             if s in timed:
                 rate = rate + _mean_product(timed[s], inverse_time, shape)
         means[f"exit_rate_{reason}"] = rate
+    # ---- the alternatives without ASI: the kernel's default, and the blanket VM protection
+    vm = None
+    vm_entries = np.zeros((1, 1))
+    if any(np.any(v) for v in vm_rates.values()):
+        per_op = t_native * 1e-9  # [s] of guest time per op: VM exits are a rate over it
+        vm_entries = sum(_col(vm_rates[r], n) for r in VM_EXIT_REASONS) * per_op
+        unsafe = sum(
+            (_col(vm_rates[r], n) * row[f"vmexit_share_{r}"] for r in VM_EXIT_REASONS),
+            np.zeros(shape),
+        )
+        vm = {"vm_entries": vm_entries, "unsafe_vm_entries": unsafe * per_op}
+    means["vm_exits_per_op"] = np.broadcast_to(vm_entries, shape).mean(axis=1)
     default, kept = np.zeros(shape), np.zeros(shape)
-    for m, counts in mitigation_counts(c).items():
+    cond_l1d = None
+    for m, counts in mitigation_counts(c, vm).items():
         cost = row[MITIGATION_PRICE[m]]
-        if np.any(counts["default"]):
-            default += _col(counts["default"], n) * cost
-            means[f"default_ns_{m}"] = np.broadcast_to(counts["default"], (n,)) * cost.mean()
+        events = counts["default"]
+        events = events if np.ndim(events) == 2 else _col(events, n)
+        if np.any(events):
+            default += events * cost
+            # a (points, samples) product reduced row by row: the same sum whether or not
+            # other points of the chunk make the events per-sample (a guest's VM entries)
+            means[f"default_ns_{m}"] = (events * cost).mean(axis=1)
         else:
             means[f"default_ns_{m}"] = np.zeros(n)
-        if np.any(counts["with_asi"]):
-            kept += _col(counts["with_asi"], n) * cost
-    return Priced(t_native, extra, means, default, kept)
+        if m == "l1d_vmentry":
+            cond_l1d = events * cost
+        kept_events = counts["with_asi"]
+        if np.any(kept_events):
+            kept += (kept_events if np.ndim(kept_events) == 2 else _col(kept_events, n)) * cost
+    blanket = default if vm is None else default.copy()  # no VM exits: it is the default
+    for part, (_, cost_name, needs) in VM_BASELINE_EVENTS.items():
+        means[f"baseline_ns_{part}"] = np.zeros(n)
+        if vm is None:
+            continue
+        flag = np.ones((n, 1)) if needs is None else _col(c[needs], n)
+        value = vm_entries * flag * row[cost_name]
+        means[f"baseline_ns_{part}"] = value.mean(axis=1)
+        blanket += value
+    if vm is not None and np.any(cond_l1d):  # the always-flush replaces the conditional one
+        blanket -= cond_l1d * _col(c["l1tf"], n)
+    return Priced(t_native, extra, means, default, kept, blanket)
 
 
 def quantiles(values: np.ndarray, probabilities) -> np.ndarray:
@@ -390,6 +450,13 @@ def evaluate(
         out["p_beats_default"][rows] = (versus < 0).mean(axis=1)
         for name, q in zip(QUANTILES, quantiles(versus, QUANTILES.values()), strict=True):
             out[f"slowdown_vs_default_{name}"][rows] = q
+        t_blanket = t_native + priced.blanket
+        versus = (t_asi + priced.kept) / t_blanket - 1
+        out["t_ibpb_vmexit_mean"][rows] = t_blanket.mean(axis=1)
+        out["slowdown_vs_ibpb_vmexit_mean"][rows] = versus.mean(axis=1)
+        out["p_beats_ibpb_vmexit"][rows] = (versus < 0).mean(axis=1)
+        for name, q in zip(QUANTILES, quantiles(versus, QUANTILES.values()), strict=True):
+            out[f"slowdown_vs_ibpb_vmexit_{name}"][rows] = q
     for name in QUANTILES:
         s = out[f"slowdown_{name}"]
         out[f"throughput_loss_{name}"] = s / (1.0 + s)

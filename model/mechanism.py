@@ -51,6 +51,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .params import VM_EXIT_REASONS
 from .units import PAGE_SIZE
 
 INVLPG_CEILING = 33
@@ -78,10 +79,29 @@ OP_SOURCES: tuple[str, ...] = (
 """Exits that ops cause, a fixed number per op; ``nested_slot`` is ephmap use that found no
 free slot, ``tlb_flush`` a full local TLB flush (native, mermap wrap, reclaim shootdown)."""
 
-TIME_SOURCES: tuple[str, ...] = ("tick", "interrupt", "kthread_switch")
+VM_EXIT_SOURCES: tuple[str, ...] = tuple(f"vmexit_{reason}" for reason in VM_EXIT_REASONS)
+"""ASI exits of a KVM host running a guest, one source per VM-exit reason
+(:data:`model.params.VM_EXIT_REASONS`): the workload's VM exits per second of that reason
+(``vmexits_<reason>_per_s``) times the CPU profile's share of them whose handling touches
+sensitive data (``vmexit_share_<reason>``). The rest are handled in the KVM restricted
+address space and go back to the guest without an exit: the prototype enters ASI right
+before VM entry (``asi_enter`` in ``vmx_vcpu_enter_exit``/``svm_vcpu_enter_exit``, RFC v2
+patch 21/29, lore ``20250110-asi-rfc-v2-v2-21-8419288bc805@google.com``) and stays there
+across exits that touch nothing sensitive. A HLT exit exits ASI only when the vCPU blocks
+and the host schedules (the share is the share that halt-polling does not end), and then
+as a context switch does: always before ``ctxsw_same_mm``, after it only when the host runs
+another mm (``ctxsw_mm_change``; the idle task keeps the vCPU's mm). Returning to the VMM
+for a userspace exit (QEMU's I/O) does not exit ASI: the RFC v2 cover switches between the
+KVM and the VMM's restricted address spaces directly ("a significant benefit in avoiding an
+asi_exit() when switching between userspace and KVM"; patch 21/29 still has an asi_exit at
+the end of vcpu_run, which it expects to drop)."""
+
+TIME_SOURCES: tuple[str, ...] = ("tick", "interrupt", "kthread_switch", *VM_EXIT_SOURCES)
 """Exits that time causes: a rate per second per CPU times the time per op spent restricted.
 ``tick`` is the CPU profile's ``tick_exits`` rate, ``interrupt`` the workload's
-``irq_exits_per_s``, ``kthread_switch`` its ``kthread_switches_per_s``."""
+``irq_exits_per_s``, ``kthread_switch`` its ``kthread_switches_per_s``, and the
+:data:`VM_EXIT_SOURCES` a guest's VM exits (per vCPU: a guest workload's ``cpus`` are its
+vCPUs, one per host CPU)."""
 
 EXIT_SOURCES: tuple[str, ...] = (*OP_SOURCES, *TIME_SOURCES)
 """Why an exit happened. Tuples, not sets: sums over them must add in the same order in
@@ -96,13 +116,15 @@ FAULTING_SOURCES: tuple[str, ...] = (
     "nested_slot",
     "tick",
     "interrupt",
+    *(s for s in VM_EXIT_SOURCES if s != "vmexit_hlt"),
 )
 """Sources that exit through a kernel page fault; context switches and TLB flushes call
-``asi_exit`` directly, without the fault entry."""
+``asi_exit`` directly, without the fault entry. A VM exit's handler faults on the sensitive
+page it touches; a HLT exit that blocks exits in the context switch."""
 
 EXIT_REASONS: dict[str, tuple[str, ...]] = {
     "page_fault": FAULTING_SOURCES,
-    "context_switch": ("context_switch", "kthread_switch"),
+    "context_switch": ("context_switch", "kthread_switch", "vmexit_hlt"),
     "tlb_flush": ("tlb_flush",),
     "user_ret": (),
     "misc": (),
@@ -123,6 +145,7 @@ DWELL: dict[str, str] = {
     "tick": "rest",
     "interrupt": "rest",
     "kthread_switch": "rest",
+    **{source: "rest" for source in VM_EXIT_SOURCES},
 }
 """How long the CPU stays unrestricted after an exit of each source, until ``asi_enter``:
 ``io`` the rest of an I/O syscall (its page lookups and copy, half a syscall's entry/exit
@@ -243,6 +266,25 @@ def time_exit_rates(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         "interrupt": c["irq_exits_per_s"] * user,
         "kthread_switch": c["kthread_switches_per_s"] * ~c["ctxsw_same_mm"] * user,
     }
+
+
+def vm_exit_rates(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A guest's VM exits per second per vCPU, by reason (:data:`model.params.VM_EXIT_REASONS`).
+
+    Zero for a ``kernel_thread`` op, which runs no guest.
+    """
+    user = ~np.asarray(c["kernel_thread"], dtype=bool)
+    return {reason: c[f"vmexits_{reason}_per_s"] * user for reason in VM_EXIT_REASONS}
+
+
+def vm_exit_asi_factor(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per VM-exit source, what multiplies rate x share [0-1]: 1, and for ``vmexit_hlt`` the
+    probability that the host context switch of a blocked vCPU exits
+    (:func:`context_switch_exit_probability`)."""
+    one = np.ones_like(np.asarray(c["ctxsw_mm_change"], dtype=np.float64))
+    out = {source: one for source in VM_EXIT_SOURCES}
+    out["vmexit_hlt"] = context_switch_exit_probability(c["ctxsw_same_mm"], c["ctxsw_mm_change"])
+    return out
 
 
 def dwell_counts(c: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -473,35 +515,64 @@ PAIR_COSTS: tuple[str, ...] = (
 
 
 # --------------------------------------------------------------------------- default mitigations
-MITIGATION_EVENTS: dict[str, str] = {
-    "pti": "entries",
-    "ibrs": "entries",
-    "verw": "entries",
-    "srso": "entries",
-    "swapgs_fence": "entries",
-    "rsb_ctxsw": "context_switches",
+MITIGATION_EVENTS: dict[str, tuple[str, ...]] = {
+    "pti": ("entries",),
+    "ibrs": ("entries",),
+    "verw": ("entries", "vm_entries"),
+    "srso": ("entries",),
+    "swapgs_fence": ("entries",),
+    "rsb_ctxsw": ("context_switches",),
+    "l1d_vmentry": ("unsafe_vm_entries",),
 }
 """Where each default mitigation runs: on every kernel entry from user space (and its
-return: one pair) or on every context switch."""
+return: one pair), on every context switch, on every VM entry (VERW clears the buffers when
+entering a guest too), or on the VM entries after an exit that ran unaudited code (the
+conditional L1D flush)."""
 
-MITIGATION_PRICE: dict[str, str] = {m: m for m in MITIGATION_EVENTS} | {"rsb_ctxsw": "rsb_fill"}
+MITIGATION_PRICE: dict[str, str] = {m: m for m in MITIGATION_EVENTS} | {
+    "rsb_ctxsw": "rsb_fill",
+    "l1d_vmentry": "l1d_flush",
+}
 """The cost each default mitigation is priced with (:data:`model.costs.MITIGATION_COSTS`)."""
 
+VM_BASELINE_EVENTS: dict[str, tuple[str, str, str | None]] = {
+    "ibpb_vmexit": ("vm_entries", "ibpb", None),
+    "l1d_always": ("vm_entries", "l1d_flush", "l1tf"),
+}
+"""The blanket VM protection (:data:`model.params.VM_BASELINE`): per part, its event (every
+VM exit comes back through one VM entry), its cost and the CPU flag it needs (None: any)."""
 
-def mitigation_counts(c: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+
+def mitigation_counts(c: Mapping[str, np.ndarray], vm=None) -> dict[str, dict[str, np.ndarray]]:
     """Per default mitigation, its events per op: ``"default"`` (the kernel's default without
     ASI) and ``"with_asi"`` (what stays on under ASI).
 
     Kernel entries from user space are the syscalls and user page faults (interrupts, a
     few per millisecond, are left out); context switches as in :func:`native_counts`.
+    ``vm`` holds a guest's ``vm_entries`` and ``unsafe_vm_entries`` per op (zero when not
+    given), which :mod:`model.evaluate` prices per cost sample (they are a rate times the
+    native time, and a share of it).
     """
     native = native_counts(c)
+    vm = vm or {}
+    # per-sample VM counts are (points, samples): per-point values become columns
+    two_d = any(np.ndim(v) == 2 for v in vm.values())
+
+    def col(x):
+        x = np.asarray(x, dtype=np.float64)
+        return x[:, None] if two_d and x.ndim == 1 else x
+
     events = {
-        "entries": native["syscall"] + c["zero_fill_per_op"] + c["cow_per_op"],
-        "context_switches": native["context_switch"],
+        "entries": col(native["syscall"] + c["zero_fill_per_op"] + c["cow_per_op"]),
+        "context_switches": col(native["context_switch"]),
+        "vm_entries": vm.get("vm_entries", 0.0),
+        "unsafe_vm_entries": vm.get("unsafe_vm_entries", 0.0),
     }
     out = {}
-    for m, kind in MITIGATION_EVENTS.items():
-        default = events[kind] * c[f"default_{m}"]
-        out[m] = {"default": default, "with_asi": default * c[f"asi_keeps_{m}"]}
+    for m, kinds in MITIGATION_EVENTS.items():
+        count = events[kinds[0]]
+        for kind in kinds[1:]:
+            count = count + events[kind]
+        default = count * col(c[f"default_{m}"])
+        out[m] = {"default": default, "with_asi": default * col(c[f"asi_keeps_{m}"])}
     return out

@@ -37,12 +37,31 @@ DEFAULT_MITIGATIONS: dict[str, str] = {
     "srso": "SRSO safe-RET thunks and return untraining on kernel entry (AMD Zen 3/4)",
     "swapgs_fence": "LFENCE after SWAPGS on kernel entry (Spectre v1 SWAPGS variant)",
     "rsb_ctxsw": "RSB fill on every context switch (Spectre v2 without eIBRS)",
+    "l1d_vmentry": "L1D flush on VM entry after a VM exit that ran unaudited code "
+    "(kvm-intel.vmentry_l1d_flush=cond, L1TF CPUs)",
 }
 """What the kernel runs by default (``mitigations=auto``) that the comparison with ASI prices:
 each is a CPU-profile choice (``cpu.default_<name>``, whether this CPU gets it) and a claim
 (``cpu.asi_keeps_<name>``, whether it stays on under ASI, with the profile's cited argument).
 IBPB on context switch and SSB are prctl/seccomp opt-ins by default and cost these workloads
-nothing (``arch/x86/kernel/cpu/bugs.c``)."""
+nothing (``arch/x86/kernel/cpu/bugs.c``). On a KVM host, VERW also runs on every VM entry
+(``Documentation/admin-guide/hw-vuln/mds.rst``: buffers are cleared "on return to user space
+and when entering a guest") and ``l1d_vmentry`` is the L1TF default, a flush on VM entry in
+the conditional mode (``l1tf.rst``: "The kernel defaults to conditional mode on affected
+processors"), priced on the VM exits whose handling touches sensitive data
+(``cpu.costs.vmexit_share_<reason>``), the paths the conditional mode does not audit as safe."""
+
+VM_BASELINE: dict[str, str] = {
+    "ibpb_vmexit": "IBPB on every VM exit (X86_FEATURE_IBPB_ON_VMEXIT, as retbleed=ibpb or "
+    "spec_rstack_overflow=ibpb-vmexit select)",
+    "l1d_always": "an L1D flush on every VM entry on L1TF CPUs (kvm-intel.vmentry_l1d_flush=always), "
+    "in place of the default's conditional one",
+}
+"""The blanket protection of a KVM host without ASI that ASI's authors compare with ("already
+strictly cheaper than IBPB-on-VMExit", Brendan Jackman, lore ``DD7SQLDVNSRL.XJ8PUCH6GYR1@google.com``;
+the RFC v1 cover's graph compares ASI with "a comparable blanket mitigation (IBPB on VM Exit)"):
+the kernel's default (:data:`DEFAULT_MITIGATIONS`) plus these, priced per VM exit and VM entry
+(``baseline=ibpb_vmexit``)."""
 
 CPU_FLAGS: dict[str, str] = {
     "ibpb": "asi_exit runs IBPB + RSB fill (booted without clearcpuid=ibpb)",
@@ -96,6 +115,28 @@ WORKLOAD_PARAMS: dict[str, str] = {
     "the mm, so they exit only before ctxsw_same_mm [1/s]",
 }
 """Workload parameters (``conf/workload``)."""
+
+VM_EXIT_REASONS: dict[str, str] = {
+    "ept_violation": "EPT_VIOLATION (NPF on AMD): a guest access to guest-physical memory the "
+    "host has not mapped yet, fixed up from the VMM's mappings",
+    "hlt": "HLT: the vCPU idles; KVM polls for a wake-up, then blocks and schedules",
+    "external_interrupt": "EXTERNAL_INTERRUPT (INTR): a host interrupt (device, IPI) arrived "
+    "while the guest ran; the host timer tick is priced apart (cpu.costs.tick_exits)",
+    "msr": "MSR_READ and MSR_WRITE (TSC deadline, x2APIC ICR and the rest)",
+    "io": "IO_INSTRUCTION and EPT_MISCONFIG (port and MMIO accesses: virtio kicks, emulated "
+    "devices)",
+    "preemption_timer": "PREEMPTION_TIMER: the VMX preemption timer that emulates the guest's "
+    "TSC deadline timer",
+}
+"""The VM-exit reasons a guest workload's host-side exits are counted by, as ``perf kvm stat
+report --event=vmexit`` names them on Intel (``pipeline.calibrate.kvmstat`` maps the names)."""
+
+WORKLOAD_PARAMS.update(
+    {
+        f"vmexits_{reason}_per_s": f"VM exits per second per vCPU of reason {reason}: {text} [1/s]"
+        for reason, text in VM_EXIT_REASONS.items()
+    }
+)
 
 SYSTEM_PARAMS: dict[str, str] = {
     "cpus": "CPUs running the workload, one job each [count]",

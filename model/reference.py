@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from .mechanism import EPHMAP_REGION_PAGES, INVLPG_CEILING, RECLAIM_BATCH
+from .params import VM_EXIT_REASONS
 from .units import PAGE_SIZE
 
 
@@ -169,6 +170,7 @@ def reference_op(point: dict, cost: dict) -> dict:
         "tick": dwell_rest,
         "interrupt": dwell_rest,
         "kthread_switch": dwell_rest,
+        **{f"vmexit_{r}": dwell_rest for r in VM_EXIT_REASONS},
     }
     unrestricted = sum(exits[s] * dwell[s] for s in list(exits))
 
@@ -180,10 +182,19 @@ def reference_op(point: dict, cost: dict) -> dict:
     exits["interrupt"] = p["irq_exits_per_s"] * restricted_seconds
     kthread_rate = 0.0 if p["ctxsw_same_mm"] else p["kthread_switches_per_s"]
     exits["kthread_switch"] = kthread_rate * restricted_seconds
-    for source in ("tick", "interrupt", "kthread_switch"):
+    # A guest's VM exits, per reason: those whose handling touches sensitive data exit;
+    # a HLT exit does so only when the vCPU blocks, in the host's context switch.
+    vm_rate = {r: 0.0 if p["kernel_thread"] else p[f"vmexits_{r}_per_s"] for r in VM_EXIT_REASONS}
+    for r in VM_EXIT_REASONS:
+        blocked_switch = switch_exits if r == "hlt" else 1.0
+        share = k[f"vmexit_share_{r}"]
+        exits[f"vmexit_{r}"] = vm_rate[r] * share * blocked_switch * restricted_seconds
+    time_driven = ("tick", "interrupt", "kthread_switch", *(f"vmexit_{r}" for r in VM_EXIT_REASONS))
+    for source in time_driven:
         unrestricted += exits[source] * dwell[source]
     total_exits = sum(exits.values())
-    direct = ("context_switch", "kthread_switch", "tlb_flush")  # asi_exit without a fault
+    # asi_exit without a fault: switches (a blocked vCPU's too) and TLB flushes
+    direct = ("context_switch", "kthread_switch", "tlb_flush", "vmexit_hlt")
     faulting_exits = sum(count for source, count in exits.items() if source not in direct)
 
     # ---- one exit/enter pair ---------------------------------------------
@@ -242,7 +253,7 @@ def reference_op(point: dict, cost: dict) -> dict:
     t_asi = t_native + sum(extra.values())
     rates = {
         "page_fault": faulting_exits,
-        "context_switch": exits["context_switch"] + exits["kthread_switch"],
+        "context_switch": exits["context_switch"] + exits["kthread_switch"] + exits["vmexit_hlt"],
         "tlb_flush": exits["tlb_flush"],
         "user_ret": 0.0,
         "misc": 0.0,
@@ -252,16 +263,38 @@ def reference_op(point: dict, cost: dict) -> dict:
     # ---- the kernel's default mitigations, the alternative to ASI ----------
     entries = io + p["syscalls_per_op"] + p["zero_fill_per_op"] + p["cow_per_op"]
     switches = 2 * io * blocks + p["ctxsw_per_op"]
+    # a guest: every VM exit comes back through a VM entry; the conditional L1D flush runs
+    # after the exits that touched sensitive data (blocked or not)
+    guest_seconds = t_native * 1e-9
+    vm_entries = sum(vm_rate.values()) * guest_seconds
+    unsafe_vm_entries = sum(vm_rate[r] * k[f"vmexit_share_{r}"] for r in vm_rate) * guest_seconds
     per_event = {"pti": "pti", "ibrs": "ibrs", "verw": "verw", "srso": "srso"}
     per_event |= {"swapgs_fence": "swapgs_fence", "rsb_ctxsw": "rsb_fill"}
+    per_event |= {"l1d_vmentry": "l1d_flush"}
     default_cost = {}
     kept = 0.0
     for m, cost in per_event.items():
-        events = switches if m == "rsb_ctxsw" else entries
+        if m == "rsb_ctxsw":
+            events = switches
+        elif m == "verw":  # on return to user and when entering a guest
+            events = entries + vm_entries
+        elif m == "l1d_vmentry":
+            events = unsafe_vm_entries
+        else:
+            events = entries
         default_cost[m] = (events * k[cost]) if p[f"default_{m}"] else 0.0
         if p[f"asi_keeps_{m}"]:
             kept += default_cost[m]
     t_default = t_native + sum(default_cost.values())
+
+    # ---- the blanket VM protection: IBPB on every VM exit, L1D flush on every VM entry
+    baseline_cost = {
+        "ibpb_vmexit": vm_entries * k["ibpb"],
+        "l1d_always": vm_entries * k["l1d_flush"] if p["l1tf"] else 0.0,
+    }
+    t_blanket = t_default + sum(baseline_cost.values())
+    if p["l1tf"]:  # flushing always replaces the conditional flush
+        t_blanket -= default_cost["l1d_vmentry"]
     return {
         "t_native": t_native,
         "t_asi": t_asi,
@@ -272,4 +305,7 @@ def reference_op(point: dict, cost: dict) -> dict:
         "t_default": t_default,
         "t_asi_with_kept": t_asi + kept,
         "default_cost": default_cost,
+        "vm_exits": vm_entries,
+        "t_blanket": t_blanket,
+        "baseline_cost": baseline_cost,
     }

@@ -3,7 +3,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from model.params import DEFAULT_MITIGATIONS
+from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
 
 settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=100, deadline=None)
@@ -42,6 +42,7 @@ def base_point():
         "mm_setups_per_op": 0.0,
         "irq_exits_per_s": 0.0,
         "kthread_switches_per_s": 0.0,
+        **{f"vmexits_{r}_per_s": 0.0 for r in VM_EXIT_REASONS},
         "ephmap": False,
         "ctxsw_same_mm": False,
         "cr3_noflush": False,
@@ -93,4 +94,5 @@ def round_costs():
         "srso": 200.0,
         "swapgs_fence": 10.0,
         "tick_exits": 0.0,
+        **{f"vmexit_share_{r}": 0.0 for r in VM_EXIT_REASONS},
     }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from model.costs import COST_NAMES
-from model.params import BOOL_PARAMS, FRACTION_PARAMS, INT_PARAMS, POINT_PARAMS
+from model.costs import COST_NAMES, SHARE_COSTS
+from model.params import BOOL_PARAMS, FRACTION_PARAMS, INT_PARAMS, POINT_PARAMS, VM_EXIT_REASONS
 from model.units import PAGE_SIZE
 
 _sizes = st.integers(1, 1 << 20).map(lambda pages: pages * PAGE_SIZE)
@@ -24,6 +24,8 @@ SPECIAL = {
     "device_latency": _times,
     "device_bandwidth": st.floats(1e6, 1e11),
     "base_time": st.floats(1.0, 1e7),
+    # a guest's VM exits per second per vCPU: none, or up to a busy I/O guest's
+    **{f"vmexits_{r}_per_s": st.one_of(st.just(0.0), st.floats(1.0, 1e6)) for r in VM_EXIT_REASONS},
 }
 
 
@@ -45,11 +47,15 @@ points = st.fixed_dictionaries({name: _param(name) for name in POINT_PARAMS})
 BANDWIDTHS = {"copy_bandwidth", "mem_bandwidth"}
 cost_sample = st.fixed_dictionaries(
     {
-        name: st.floats(1.0, 500.0) if name in BANDWIDTHS else st.floats(0.0, 1e5)
+        name: st.floats(1.0, 500.0)
+        if name in BANDWIDTHS
+        else _fractions
+        if name in SHARE_COSTS
+        else st.floats(0.0, 1e5)
         for name in COST_NAMES
     }
 )
-"""One cost sample: times in [ns], bandwidths in [bytes/ns]."""
+"""One cost sample: times in [ns], bandwidths in [bytes/ns], shares in [0-1]."""
 
 
 # --------------------------------------------------------------------------- bad overrides

@@ -53,6 +53,16 @@ of the point, e.g. ``workload.io_size=4K``), ``fit`` (``false``: predict and
 report the row but leave it out of the fit, a check of the model), ``source``
 (where the number comes from) and ``label``.
 
+A YAML manifest may also list ``perf kvm stat report --event=vmexit`` outputs of a
+guest workload (:mod:`pipeline.calibrate.kvmstat`)::
+
+    kvm_stat:
+      - {file: vmexit.txt, seconds: 30, vcpus: 2, workload: guest_kernel_compile}
+
+Their VM exits per second per vCPU by reason replace the workload's
+``vmexits_<reason>_per_s`` in every datum of that workload (the recording's
+length and vCPU count are not in the report, so the entry gives them).
+
 Every problem is a one-line :class:`~pipeline.errors.ConfigError` naming the
 file, the row (a CSV row by its line in the file, comments counted; a YAML
 run by its number) and the field.
@@ -70,6 +80,7 @@ import yaml
 
 from model.mechanism import EXIT_REASONS, EXIT_SOURCES
 from pipeline.calibrate.fio import FioRun, file_sha256, read_fio
+from pipeline.calibrate.kvmstat import KvmStat, read_kvm_stat
 from pipeline.configuration.errors import ConfigError
 
 RUN_KEYS = ("file", "asi", "stage", "profile", "cpus", "workload", "ibpb", "overrides", "note")
@@ -108,6 +119,11 @@ QUANTITY_UNITS: dict[str, str] = {
 no source for (``user_ret``, ``misc``) are not among them: the model predicts none."""
 EXIT_QUANTITIES = frozenset(q for q in QUANTITY_UNITS if q != LOSS)
 """Exit counts: fitted in log space, ``sigma`` relative."""
+
+KVM_STAT_KEY = "kvm_stat"
+"""A YAML manifest's list of ``perf kvm stat report --event=vmexit`` files."""
+KVM_STAT_ROW_KEYS = ("file", "seconds", "vcpus", "workload", "note")
+"""Keys of one ``kvm_stat`` entry; ``file``, ``seconds`` and ``vcpus`` are required."""
 
 MANIFEST_NAMES = ("manifest.yaml", "manifest.yml", "manifest.csv")
 PUBLISHED_NAME = "published.csv"
@@ -176,12 +192,24 @@ class InputFile:
 
 
 @dataclass(frozen=True)
+class VmExitInput:
+    """One ``perf kvm stat`` report: a guest workload's VM exits per second by reason."""
+
+    label: str
+    stat: KvmStat
+    workload: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Inputs:
     """Everything a calibration reads."""
 
     runs: tuple[MeasuredRun, ...]
     published: tuple[PublishedPoint, ...]
     files: tuple[InputFile, ...]
+    vm_exits: tuple[VmExitInput, ...] = ()
+    """``perf kvm stat`` reports: their rates set the VM exits of their workload's points."""
 
 
 # --------------------------------------------------------------------------- values
@@ -422,12 +450,12 @@ def read_manifest(path: Path) -> tuple[list[MeasuredRun], list[PublishedPoint]]:
             raise ConfigError(f"{path}: the manifest lists no runs")
         return [run_from_row(r, f"{path}: line {line}", base) for line, r in rows], []
     doc = _read_yaml(path)
-    _check_keys(doc, ("runs", "published", *TAG_KEYS), str(path))
+    _check_keys(doc, ("runs", "published", KVM_STAT_KEY, *TAG_KEYS), str(path))
     defaults = {k: doc[k] for k in TAG_KEYS if k in doc}
     runs, published = doc.get("runs") or [], doc.get("published") or []
     if not isinstance(runs, list) or not isinstance(published, list):
         raise ConfigError(f"{path}: 'runs' and 'published' must be lists")
-    if not runs and not published:
+    if not runs and not published and not doc.get(KVM_STAT_KEY):
         raise ConfigError(f"{path}: the manifest lists no runs")
     out_runs, out_published = [], []
     for i, row in enumerate(runs, start=1):
@@ -442,6 +470,41 @@ def read_manifest(path: Path) -> tuple[list[MeasuredRun], list[PublishedPoint]]:
         inherited = {k: v for k, v in defaults.items() if k in PUBLISHED_KEYS}
         out_published.append(published_from_row({**inherited, **row}, where))
     return out_runs, out_published
+
+
+def read_manifest_kvm_stat(path: Path) -> list[VmExitInput]:
+    """The ``kvm_stat:`` entries of a YAML manifest: ``perf kvm stat report --event=vmexit``
+    files, each with the record's ``seconds`` and the ``vcpus`` that ran
+    (:mod:`pipeline.calibrate.kvmstat`); ``workload`` defaults to the manifest's."""
+    if path.suffix == ".csv":
+        return []
+    doc = _read_yaml(path)
+    entries = doc.get(KVM_STAT_KEY) or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: '{KVM_STAT_KEY}' must be a list of {{file, seconds, vcpus}}")
+    out = []
+    for i, row in enumerate(entries, start=1):
+        where = f"{path}: {KVM_STAT_KEY} {i}"
+        if not isinstance(row, dict):
+            raise ConfigError(
+                f"{where} must be a mapping like {{file: vmexit.txt, seconds: 30, vcpus: 2}}"
+            )
+        _check_keys(row, KVM_STAT_ROW_KEYS, where)
+        for key in ("file", "seconds", "vcpus"):
+            if _blank(row.get(key)):
+                raise ConfigError(f"{where}: {key!r} is required")
+        file = Path(str(row["file"]).strip())
+        file = file if file.is_absolute() else path.parent / file
+        if not file.is_file():
+            raise ConfigError(f"{where}: perf kvm stat report {str(file)!r} does not exist")
+        seconds = parse_positive(row["seconds"], f"{where}: seconds")
+        vcpus = parse_count(row["vcpus"], f"{where}: vcpus")
+        workload = _name(row.get("workload", doc.get("workload")), f"{where}: workload")
+        stat = read_kvm_stat(file, seconds=seconds, vcpus=vcpus)
+        out.append(
+            VmExitInput(label=file.name, stat=stat, workload=workload, sha256=file_sha256(file))
+        )
+    return out
 
 
 def resolve(location: str, conf_dir: Path) -> Path:
@@ -492,12 +555,16 @@ def load_inputs(location: str, conf_dir: Path) -> Inputs:
             f"{path}: expected a directory, a .yaml/.csv manifest or a published .csv"
         )
 
-    runs, published, files = [], [], []
+    runs, published, files, vm_exits = [], [], [], []
     if manifest is not None:
         runs, published = read_manifest(manifest)
+        vm_exits = read_manifest_kvm_stat(manifest)
         files.append(InputFile(str(manifest), file_sha256(manifest), "manifest"))
         files += [InputFile(r.run.path, r.run.sha256, "fio_json") for r in runs]
+        files += [InputFile(v.stat.path, v.sha256, "perf_kvm_stat") for v in vm_exits]
     if published_csv is not None:
         published += read_published_csv(published_csv)
         files.append(InputFile(str(published_csv), file_sha256(published_csv), "published"))
-    return Inputs(runs=tuple(runs), published=tuple(published), files=tuple(files))
+    return Inputs(
+        runs=tuple(runs), published=tuple(published), files=tuple(files), vm_exits=tuple(vm_exits)
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from model import MODEL_VERSION
+from model.params import VM_EXIT_REASONS
 from pipeline.calibrate.fit import RELATIVE_KINDS, Z95, CostFit, FitResult, residual
 from pipeline.configuration.compose import CONF_DIR
 
@@ -308,6 +309,35 @@ def spread_rows(published) -> list[list[str]]:
     return rows
 
 
+def vm_exit_lines(inputs, default_workload: str) -> list[str]:
+    """The VM exits per second per vCPU read from ``perf kvm stat`` reports, by reason."""
+    if not getattr(inputs, "vm_exits", ()):
+        return []
+    reasons = list(VM_EXIT_REASONS)
+    rows = []
+    for v in inputs.vm_exits:
+        rates = v.stat.rates()
+        other = ", ".join(f"{k} {n}" for k, n in v.stat.other.items()) or "none"
+        rows.append(
+            [
+                display_path(v.stat.path),
+                f"`{v.workload or default_workload}`",
+                f"{v.stat.seconds:g} s x {v.stat.vcpus}",
+                *(_g(rates[r]) for r in reasons),
+                other,
+            ]
+        )
+    return [
+        "",
+        "## VM exits (perf kvm stat)",
+        "",
+        "Per second per vCPU; they replace the workload's `vmexits_<reason>_per_s` in its data. "
+        "Samples of reasons the model does not price are listed as other.",
+        "",
+        table(["report", "workload", "recorded", *reasons, "other (samples)"], rows),
+    ]
+
+
 def render_report(
     *,
     name,
@@ -487,6 +517,7 @@ def render_report(
                 ],
             ),
         ]
+    lines += vm_exit_lines(inputs, cfg.workload.name)
     lines += [
         "",
         "## Inputs",

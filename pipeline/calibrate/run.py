@@ -303,6 +303,21 @@ def point_overrides(tags: Tags, workload: str, cpus: int, native: NativeRates | 
     return (*_tag_overrides(tags, workload, cpus), *(native.rates if native else ()), *kept)
 
 
+def vm_exit_overrides(inputs: Inputs, default_workload: str) -> dict[str, tuple[str, ...]]:
+    """Per workload, the ``workload.vmexits_<reason>_per_s`` overrides its ``perf kvm stat``
+    report gives (:mod:`pipeline.calibrate.kvmstat`); one report per workload."""
+    out: dict[str, tuple[str, ...]] = {}
+    for v in inputs.vm_exits:
+        workload = v.workload or default_workload
+        if workload in out:
+            raise ConfigError(
+                f"{v.stat.path}: a second perf kvm stat report for workload {workload}; "
+                "give one report per workload (record the run once, longer)"
+            )
+        out[workload] = v.stat.overrides()
+    return out
+
+
 def build_data(
     inputs: Inputs, cfg: DictConfig, options: CalibrateConf, composer: Composer
 ) -> tuple[list[Datum], dict[str, NativeRates]]:
@@ -317,11 +332,12 @@ def build_data(
         if not r.tags.asi:
             by_workload.setdefault(r.tags.workload or default_workload, []).append(r.run)
     rates = {w: native_rates(w, runs, composer) for w, runs in by_workload.items()}
+    vm_exits = vm_exit_overrides(inputs, default_workload)
 
     data = []
     for r in inputs.runs:
         workload = r.tags.workload or default_workload
-        kept = (*fio_shape(r.run), *r.tags.overrides)
+        kept = (*vm_exits.get(workload, ()), *fio_shape(r.run), *r.tags.overrides)
         cpus = r.tags.cpus or r.run.jobs
         overrides = point_overrides(r.tags, workload, cpus, rates.get(workload), kept)
         observation = Observation(
@@ -338,7 +354,7 @@ def build_data(
         )
     for p in inputs.published:
         workload = p.tags.workload or default_workload
-        kept = p.tags.overrides
+        kept = (*vm_exits.get(workload, ()), *p.tags.overrides)
         overrides = point_overrides(p.tags, workload, p.tags.cpus, rates.get(workload), kept)
         default_sigma = options.loss_sigma if p.quantity == LOSS else options.exit_sigma
         observation = Observation(
@@ -678,7 +694,15 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
     composer = Composer(overrides, hydra=hydra)
     data, rates = build_data(inputs, cfg, options, composer)
     if not data:
-        raise ConfigError(f"measurements: {options.measurements} holds no runs or published points")
+        extra = (
+            " (perf kvm stat reports only set VM-exit rates: add the runs or published points "
+            "of their workload)"
+            if inputs.vm_exits
+            else ""
+        )
+        raise ConfigError(
+            f"measurements: {options.measurements} holds no runs or published points{extra}"
+        )
 
     conf_dir = Path(options.conf_dir) if options.conf_dir else user_config_dir()
     profile_path = conf_dir / "cpu" / f"{name}.yaml"

@@ -21,6 +21,10 @@ fitted together in any mix (one residual each):
   for the model's exit sources (page_cache, ..., tick, interrupt,
   kthread_switch), ``exits_per_op``; compared in log space (``sigma``
   relative, or ``calibrate.exit_sigma``);
+* ``perf kvm stat report --event=vmexit`` outputs of a guest workload (a YAML
+  manifest's ``kvm_stat: [{file, seconds, vcpus}]``): not fitted themselves,
+  their VM exits per second per vCPU by reason set the workload's
+  ``vmexits_<reason>_per_s`` in every datum of it (``pipeline/calibrate/kvmstat.py``);
 * IBPB on/off pairs: runs or rows at the same point with ``ibpb: true`` and
   ``ibpb: false`` (booted with ``clearcpuid=ibpb``) are fitted jointly: their
   difference pins the IBPB cost, their level the rest of the exit pair.

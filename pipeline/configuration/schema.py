@@ -112,8 +112,9 @@ class RoadmapConf:
 
 @dataclass
 class BaselineConf:
-    """What verdicts compare ASI with (``conf/baseline``): ``mitigations_off`` or
-    ``kernel_default``. Both comparisons are always computed and printed."""
+    """What verdicts compare ASI with (``conf/baseline``): ``mitigations_off``,
+    ``kernel_default`` or ``ibpb_vmexit`` (the default plus the blanket VM protection,
+    :data:`model.params.VM_BASELINE`). Every comparison is always computed."""
 
     name: str = MISSING
     description: str = ""

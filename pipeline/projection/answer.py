@@ -21,7 +21,7 @@ from model.budget import cost_budget
 from model.costs import ASI_COSTS
 from model.evaluate import OVERHEAD_PARTS, TARGET, THRESHOLD, evaluate
 from model.mechanism import EXIT_REASONS
-from model.params import DEFAULT_MITIGATIONS, as_columns, check_ranges
+from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS, as_columns, check_ranges
 from pipeline.configuration.compose import (
     PARAM_LABELS,
     Composer,
@@ -32,7 +32,12 @@ from pipeline.configuration.compose import (
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import check_source, stored_stages
-from pipeline.projection.verdicts import annotate, beats_default_from, crossing_line
+from pipeline.projection.verdicts import (
+    BASELINE_TEXT,
+    annotate,
+    beats_default_from,
+    crossing_line,
+)
 from pipeline.store.schema import METRIC_COLUMNS, SLOWDOWN_QUANTILES
 from pipeline.sweep.run import check_store_path
 
@@ -349,7 +354,9 @@ def format_table(table: pd.DataFrame, cfg, overrides: Sequence[str] = ()) -> str
     rows += [tuple(cell(r) for _, cell in STAGE_COLUMNS) for r in table.itertuples()]
     last = table.iloc[-1]
     versus = (
-        "" if cfg.baseline.name == "mitigations_off" else " (verdicts against the kernel's default)"
+        ""
+        if cfg.baseline.name == "mitigations_off"
+        else f" (verdicts against {BASELINE_TEXT[cfg.baseline.name]})"
     )
     answer = (
         f"Long term (after {last.stage}): slowdown {_pct(last.slowdown_p50)} % "
@@ -413,6 +420,54 @@ def format_exit_rates(table: pd.DataFrame) -> str:
             "",
             *_fixed_width(rows),
         ]
+    )
+
+
+def has_vm_exits(cfg) -> bool:
+    """Whether the workload is a guest's: it has VM exits (``workload.vmexits_<reason>_per_s``)."""
+    return any(float(cfg.workload[f"vmexits_{r}_per_s"]) > 0 for r in VM_EXIT_REASONS)
+
+
+def format_vm_exits(table: pd.DataFrame, cfg) -> str:
+    """A guest's VM exits per second per vCPU by reason, and the ASI exits each reason causes
+    per stage (``exits_vmexit_<reason>`` over the time per op with ASI)."""
+    reasons = list(VM_EXIT_REASONS)
+    rows = [("stage", *reasons, "all")]
+    rows.append(
+        (
+            "VM exits/s",
+            *(f"{float(cfg.workload[f'vmexits_{r}_per_s']):,.4g}" for r in reasons),
+            f"{sum(float(cfg.workload[f'vmexits_{r}_per_s']) for r in reasons):,.4g}",
+        )
+    )
+    for r in table.itertuples():
+        per_s = [getattr(r, f"exits_vmexit_{x}") / r.t_asi_mean * 1e9 for x in reasons]
+        rows.append((r.stage, *(f"{v:,.4g}" for v in per_s), f"{sum(per_s):,.4g}"))
+    return "\n".join(
+        [
+            "VM exits per second per vCPU by reason (workload inputs, first row) and the ASI "
+            "exits they cause per stage (the share that touches sensitive data, "
+            "cpu.costs.vmexit_share_<reason>):",
+            "",
+            *_fixed_width(rows),
+        ]
+    )
+
+
+def vm_baseline_line(table: pd.DataFrame, cfg) -> str:
+    """The comparison with IBPB on every VM exit (and an L1D flush on every VM entry on L1TF
+    CPUs), the blanket protection of a host without ASI, in one paragraph."""
+    last = table.iloc[-1]
+    stage = beats_default_from(table, "slowdown_vs_ibpb_vmexit_p50")
+    when = f"cheaper from {stage} on" if stage else "not cheaper at any stage"
+    blanket = last.baseline_ns_ibpb_vmexit + last.baseline_ns_l1d_always
+    return (
+        f"Against IBPB on every VM exit{' and an L1D flush on every VM entry' if cfg.cpu.l1tf else ''} "
+        f"(on top of the kernel's default; {last.vm_exits_per_op:,.4g} VM exits per op, "
+        f"{_pct(blanket / last.t_native_mean)} % of the native time): ASI is {when}; after "
+        f"{last.stage} {_signed(last.slowdown_vs_ibpb_vmexit_p50)} % "
+        f"[{_signed(last.slowdown_vs_ibpb_vmexit_p05)} to {_signed(last.slowdown_vs_ibpb_vmexit_p95)} %] "
+        f"(negative: cheaper), P(cheaper) {last.p_beats_ibpb_vmexit:.2f}."
     )
 
 
@@ -532,6 +587,11 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
             where,
             format_overhead(table),
             format_exit_rates(table),
+            *(
+                [format_vm_exits(table, cfg), vm_baseline_line(table, cfg)]
+                if has_vm_exits(cfg)
+                else []
+            ),
             *(format_vs(c, k, sources[_by(k)]) for k, c in curves.items()),
             *([format_budget(budget, table, cfg)] if budget is not None else []),
         ]

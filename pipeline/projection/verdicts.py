@@ -29,8 +29,20 @@ def verdict(slowdown: float) -> str:
     return VERDICTS[2]
 
 
-BASELINE_COLUMNS = {"mitigations_off": "slowdown", "kernel_default": "slowdown_vs_default"}
+BASELINE_COLUMNS = {
+    "mitigations_off": "slowdown",
+    "kernel_default": "slowdown_vs_default",
+    "ibpb_vmexit": "slowdown_vs_ibpb_vmexit",
+}
 """``baseline.name`` -> the prefix of the slowdown columns that baseline's verdicts read."""
+
+BASELINE_TEXT = {
+    "mitigations_off": "mitigations=off",
+    "kernel_default": "the kernel's default",
+    "ibpb_vmexit": "the kernel's default plus IBPB on every VM exit and an L1D flush on every "
+    "VM entry",
+}
+"""``baseline.name`` -> what the verdicts are against, in words."""
 
 
 def annotate(table: pd.DataFrame, baseline: str = "mitigations_off") -> pd.DataFrame:
@@ -92,10 +104,11 @@ def crossing_line(table: pd.DataFrame) -> str:
     )
 
 
-def beats_default_from(table: pd.DataFrame) -> str | None:
+def beats_default_from(table: pd.DataFrame, column: str = "slowdown_vs_default_p50") -> str | None:
     """The first stage from which ASI (keeping what it does not make redundant) is faster
-    than the kernel's default mitigations at the median and stays so, else ``None``."""
-    faster = list(table["slowdown_vs_default_p50"] < 0)
+    than the kernel's default mitigations at the median and stays so, else ``None``;
+    ``column="slowdown_vs_ibpb_vmexit_p50"`` asks the same of the blanket VM protection."""
+    faster = list(table[column] < 0)
     for i in range(len(faster)):
         if all(faster[i:]):
             return str(table["stage"].iloc[i])

@@ -11,6 +11,7 @@ from scipy import stats
 from model.costs import (
     COST_NAMES,
     RATE_COSTS,
+    SHARE_COSTS,
     CostSpec,
     canonical_correlations,
     check_correlations,
@@ -21,7 +22,9 @@ from model.costs import (
 )
 
 SPECS = {
-    name: CostSpec("loguniform", 10.0, 1000.0, unit="1/s" if name in RATE_COSTS else "ns")
+    name: CostSpec("loguniform", 0.01, 1.0, unit="fraction")
+    if name in SHARE_COSTS
+    else CostSpec("loguniform", 10.0, 1000.0, unit="1/s" if name in RATE_COSTS else "ns")
     for name in COST_NAMES
 }
 
@@ -54,9 +57,8 @@ def test_draws_stay_inside_the_documented_range(dist):
     u = stream_uniforms(4096, seed=0, profile="p", cost="cr3_write")
     values = spec.ppf(u)
     assert 50.0 <= values.min() < 50.0 * 1.02 and 200.0 / 1.02 < values.max() <= 200.0
-    specs = {
-        n: CostSpec(dist, 50.0, 200.0, unit="1/s") if n in RATE_COSTS else spec for n in COST_NAMES
-    }
+    specs = {n: SPECS[n] if n in SHARE_COSTS else spec for n in COST_NAMES}
+    specs |= {n: CostSpec(dist, 50.0, 200.0, unit="1/s") for n in RATE_COSTS}
     costs = sample_costs(specs, 4096, seed=0, profile="p", ghz=2.5)
     np.testing.assert_array_equal(costs["cr3_write"], values / 2.5)
     assert 20.0 <= costs["cr3_write"].min() < 20.4 and 79.6 < costs["cr3_write"].max() <= 80.0
@@ -87,6 +89,29 @@ def test_fixed_is_fixed():
 def test_bad_specs_name_the_cost(spec, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         spec.check("ibpb")
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "message"),
+    [
+        ("vmexit_share_io", CostSpec("uniform", 0.1, 0.5), "vmexit_share_io.unit must be fraction"),
+        ("ibpb", CostSpec("uniform", 0.1, 0.5, unit="fraction"), "ibpb.unit must be ns, cycles"),
+        (
+            "vmexit_share_io",
+            CostSpec("uniform", 0.1, 1.5, unit="fraction"),
+            "vmexit_share_io.high must be <= 1",
+        ),
+        (
+            "vmexit_share_io",
+            CostSpec("fixed", value=2.0, unit="fraction"),
+            "vmexit_share_io.value must be a number between 0 and 1",
+        ),
+    ],
+)
+def test_shares_are_fractions_and_only_shares_are(name, spec, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        spec.check(name)
+    CostSpec("fixed", value=0.0, unit="fraction").check("vmexit_share_io")
 
 
 def test_missing_or_unknown_costs_are_named():

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import hashlib
 import numpy as np
-from model.costs import COST_NAMES, RATE_COSTS, CostSpec, sample_costs
+from model.costs import COST_NAMES, RATE_COSTS, SHARE_COSTS, CostSpec, sample_costs
 from model.evaluate import evaluate
 from model.params import BOOL_PARAMS, POINT_PARAMS
 
@@ -32,8 +32,9 @@ for name in ("ctxsw_mm_change", "metadata_per_io", "io_fault_fraction"):
     points[name] = rng.random(n)
 points["folio_pages"] = np.ones(n)
 specs = {name: CostSpec("loguniform", 5.0, 5000.0, unit="1/s" if name in RATE_COSTS else "ns")
-    for name in COST_NAMES
+    for name in COST_NAMES if name not in SHARE_COSTS
     }
+specs |= {name: CostSpec("loguniform", 0.01, 1.0, unit="fraction") for name in SHARE_COSTS}
 costs = sample_costs(specs, 128, seed=1, profile="p", ghz=3.0)
 result = evaluate(points, costs)
 digest = hashlib.sha256()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.costs import ASI_COSTS, COST_NAMES, RATE_COSTS, CostSpec, sample_costs
+from model.costs import ASI_COSTS, COST_NAMES, RATE_COSTS, SHARE_COSTS, CostSpec, sample_costs
 from model.evaluate import CONFIDENCE, evaluate, quantiles, sample_times
 from model.mechanism import (
     EXIT_SOURCES,
@@ -18,13 +18,21 @@ from model.mechanism import (
     TIME_SOURCES,
     ephmap_use_per_op,
 )
-from model.params import MITIGATION_FLAGS, POINT_PARAMS, as_columns, check_ranges
+from model.params import (
+    MITIGATION_FLAGS,
+    POINT_PARAMS,
+    VM_EXIT_REASONS,
+    as_columns,
+    check_ranges,
+)
 from tests.strategies import points
 
 
 def costs(n=256, seed=0):
     specs = {
-        name: CostSpec("loguniform", 5.0, 5000.0, unit="1/s" if name in RATE_COSTS else "ns")
+        name: CostSpec("loguniform", 0.01, 1.0, unit="fraction")
+        if name in SHARE_COSTS
+        else CostSpec("loguniform", 5.0, 5000.0, unit="1/s" if name in RATE_COSTS else "ns")
         for name in COST_NAMES
     }
     return sample_costs(specs, n, seed=seed, profile="test", ghz=3.0)
@@ -88,6 +96,8 @@ def test_time_driven_exits_are_a_rate_over_at_most_the_native_time(point):
         "tick": c["tick_exits"],
         "interrupt": point["irq_exits_per_s"],
         "kthread_switch": 0.0 if point["ctxsw_same_mm"] else point["kthread_switches_per_s"],
+        # a guest's VM exits: at most every one of them (a share <= 1)
+        **{f"vmexit_{r}": point[f"vmexits_{r}_per_s"] for r in VM_EXIT_REASONS},
     }
     for source in TIME_SOURCES:
         bound = np.mean(rates[source] * t_native[0] * 1e-9)

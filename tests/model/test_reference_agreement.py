@@ -63,6 +63,26 @@ def test_exits_and_extra_by_component_match_reference(point_rows, cost):
                 result[f"slowdown_vs_default_{stat}"][i], versus, rtol=RTOL, atol=1e-12
             )
         np.testing.assert_allclose(result["t_default_mean"][i], ref["t_default"], rtol=RTOL)
+        # a guest's VM exits and the blanket VM protection (IBPB on every VM exit, L1D flush
+        # on every VM entry on L1TF CPUs) against which ASI is also compared
+        np.testing.assert_allclose(
+            result["vm_exits_per_op"][i], ref["vm_exits"], rtol=RTOL, atol=1e-12
+        )
+        np.testing.assert_allclose(result["t_ibpb_vmexit_mean"][i], ref["t_blanket"], rtol=RTOL)
+        for part, value in ref["baseline_cost"].items():
+            np.testing.assert_allclose(
+                result[f"baseline_ns_{part}"][i], value, rtol=RTOL, atol=1e-9
+            )
+        for m, value in ref["default_cost"].items():
+            np.testing.assert_allclose(result[f"default_ns_{m}"][i], value, rtol=RTOL, atol=1e-9)
+        versus_vm = ref["t_asi_with_kept"] / ref["t_blanket"] - 1
+        for stat in ("mean", "p50"):
+            np.testing.assert_allclose(
+                result[f"slowdown_vs_ibpb_vmexit_{stat}"][i], versus_vm, rtol=RTOL, atol=1e-12
+            )
+        assert result["p_beats_ibpb_vmexit"][i] == float(versus_vm < 0) or np.isclose(
+            versus_vm, 0.0, atol=1e-12
+        )
         slowdown = ref["t_asi"] / ref["t_native"] - 1
         for stat in ("mean", "p05", "p50", "p95"):
             np.testing.assert_allclose(
