@@ -16,18 +16,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from pipeline.cli.answer import main as answer_main
 from pipeline.cli.sweep import main as sweep_main
 from pipeline.store.parts import QUARANTINE, part_files
 from tests.pipeline.report_fixtures import write_store
+from tests.profiles import bad_input_examples, bad_input_settings
 from tests.strategies import bad_override_sets, bad_sweep_override_sets
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.bad_input]
 
 EXAMPLES = 200
-"""Override sets per entry point and run (the acceptance floor)."""
+"""Override sets per entry point and run (the acceptance floor); the exhaustive
+profile raises it to 1000 (``make test-exhaustive``, :mod:`tests.profiles`)."""
 
 GUARDED_GRID = ("cpus=1,2", "mitigations=rfc_v2,multi_slot", "samples=16")
 
@@ -88,7 +90,7 @@ def assert_rejected(code: int, out: str, err: str, argv: list[str], field: str) 
 
 
 def feed(main, strategy, store: Path, cwd: Path, fixed: list[str]) -> int:
-    """Run ``main`` on :data:`EXAMPLES` generated override sets; how many ran.
+    """Run ``main`` on :data:`EXAMPLES` (or the profile's) generated override sets; how many ran.
 
     ``fixed`` come first, so a bad override of the same key wins (Hydra keeps
     the last). After each case the store and the working directory are
@@ -97,7 +99,7 @@ def feed(main, strategy, store: Path, cwd: Path, fixed: list[str]) -> int:
     before = snapshot(store)
     seen = []
 
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @bad_input_settings(EXAMPLES)
     @given(strategy)
     def check(case):
         overrides, field = case
@@ -121,7 +123,9 @@ def test_guarded_store_is_what_a_reader_would_change(guarded_store):
 def test_asi_answer_rejects_bad_overrides_in_one_line(guarded_store, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fixed = [f"store.path={guarded_store}"]
-    assert feed(answer_main, bad_override_sets, guarded_store, tmp_path, fixed) >= EXAMPLES
+    assert feed(
+        answer_main, bad_override_sets, guarded_store, tmp_path, fixed
+    ) >= bad_input_examples(EXAMPLES)
 
 
 class ReachedExecution(AssertionError):
@@ -138,4 +142,6 @@ def test_asi_sweep_rejects_bad_overrides_in_one_line(guarded_store, tmp_path, mo
     # fails here at once instead of running a sweep (and a slow shrink) on bad input.
     monkeypatch.setattr("pipeline.sweep.run.execute", refuse_to_execute)
     fixed = [f"store.path={guarded_store}", "sweep.progress=false"]
-    assert feed(sweep_main, bad_sweep_override_sets, guarded_store, tmp_path, fixed) >= EXAMPLES
+    assert feed(
+        sweep_main, bad_sweep_override_sets, guarded_store, tmp_path, fixed
+    ) >= bad_input_examples(EXAMPLES)
