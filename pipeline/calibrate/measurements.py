@@ -136,6 +136,8 @@ class MeasuredRun:
     label: str
     run: FioRun
     tags: Tags
+    where: str = ""
+    """The manifest row it came from (``<manifest>: run 2``), for errors found later."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class PublishedPoint:
     source: str
     quantity: str = LOSS
     fit: bool = True
+    where: str = ""
+    """The file and row it came from (``<csv>: line 3``), for errors found later."""
 
     @property
     def throughput_loss(self) -> float | None:
@@ -285,7 +289,7 @@ def run_from_row(row: Mapping[str, object], where: str, base_dir: Path) -> Measu
             f"{where}: cpus={tags.cpus} but {path.name} ran {run.jobs} fio job(s); "
             "the model runs one job per CPU"
         )
-    return MeasuredRun(label=path.name, run=run, tags=tags)
+    return MeasuredRun(label=path.name, run=run, tags=tags, where=where)
 
 
 def parse_quantity(value: object, where: str) -> str:
@@ -366,6 +370,7 @@ def published_from_row(row: Mapping[str, object], where: str) -> PublishedPoint:
         source=str(row.get("source") or "").strip(),
         quantity=quantity,
         fit=fit,
+        where=where,
     )
 
 
