@@ -269,8 +269,8 @@ def _tag_overrides(tags: Tags, workload: str, cpus: int) -> list[str]:
 
 def check_profiles(inputs: Inputs, base: str) -> None:
     """All inputs must be on the base profile: one calibration, one machine."""
-    tagged = [(r.label, r.tags.profile) for r in inputs.runs] + [
-        (p.label, p.tags.profile) for p in inputs.published
+    tagged = [(r.where or r.label, r.tags.profile) for r in inputs.runs] + [
+        (p.where or p.label, p.tags.profile) for p in inputs.published
     ]
     for label, profile in tagged:
         if profile is not None and profile != base:
