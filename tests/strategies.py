@@ -111,7 +111,10 @@ _bad_everywhere = st.one_of(
     _pair(["cpus"], ["100000", "99999999999999999999"]),
     _pair(["samples"], ["100000000"]),
     # bad size strings
-    _pair(_SIZE_FIELDS, ["1Q", "4KK", "-4K", "K", "0", "1.3", "99999P", "4 K B", "4x"]),
+    _pair(
+        _SIZE_FIELDS,
+        ["1Q", "4KK", "-4K", "K", "0", "1.3", "99999P", "4 K B", "4x", "9" * 400 + "K"],
+    ),
     # unknown keys and group options
     st.sampled_from(
         [
@@ -177,7 +180,7 @@ bad_sweep_override = st.one_of(
     _pair(["cpus", "ephmap.slots"], ["1,0", "2,-3", "1,abc", "1,2.5", "1,inf", "[1,2],[3]", "[]"]),
     _pair(["samples"], ["16,0", "16,100000000"]),
     _pair(["seed"], ["1,-1"]),
-    _pair(_SIZE_FIELDS, ["64M,1Q", "4K,0", "1G,-4K"]),
+    _pair(_SIZE_FIELDS, ["64M,1Q", "4K,0", "1G,-4K", "64M," + "9" * 400 + "K"]),
     _pair(_FLOAT_FIELDS, ["1,nan", "1,-1", "2,abc"]),
     _pair(_FRACTION_FIELDS, ["0.5,1.5", "0,-0.1"]),
     _pair(_BOOL_FIELDS, ["true,2", "maybe,true", "1,0"]),
