@@ -48,7 +48,7 @@ test: $(STAMP) $(SYSDEPS) lint
 
 # Generated bad input at >= 1000 examples per test (hypothesis profile `exhaustive`,
 # tests/profiles.py): every command's override sets, fio JSON, manifests, damaged
-# store and history parts. Slow (tens of minutes on 2 cores), so `make test` and CI
+# store and history parts. Slow (about 27 min on 2 shared cores), so `make test` and CI
 # run the same tests at their everyday counts instead.
 test-exhaustive: $(STAMP)
 	HYPOTHESIS_PROFILE=exhaustive $(BIN)/python -m pytest -m bad_input -p no:cacheprovider --durations=0
