@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sweep answer test lint format bench docs clean sysdeps
+.PHONY: setup sweep answer test test-exhaustive lint format bench docs clean sysdeps
 
 setup: $(STAMP)
 
@@ -45,6 +45,13 @@ $(SYSDEPS): tools/install-system-deps.sh
 
 test: $(STAMP) $(SYSDEPS) lint
 	$(BIN)/python -m pytest -n auto
+
+# Generated bad input at >= 1000 examples per test (hypothesis profile `exhaustive`,
+# tests/profiles.py): every command's override sets, fio JSON, manifests, damaged
+# store and history parts. Slow (about 27 min on 2 shared cores), so `make test` and CI
+# run the same tests at their everyday counts instead.
+test-exhaustive: $(STAMP)
+	HYPOTHESIS_PROFILE=exhaustive $(BIN)/python -m pytest -m bad_input -p no:cacheprovider --durations=0
 
 # The README's tables (short answer, what changed, the answer example, the published checks,
 # the presets and the benchmarks) and the presets' header comments are generated from the

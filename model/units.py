@@ -11,6 +11,7 @@ As in fio, and backwards from the IEC's names, ``K``/``KB`` are powers of
 
 from __future__ import annotations
 
+import math
 import re
 
 PAGE_SIZE = 4096
@@ -49,6 +50,8 @@ def parse_size(value: int | float | str, field: str = "size") -> int:
     number, suffix, unit = match.groups()
     base = 1000 if unit and unit.lower() == "ib" else 1024  # fio's kb_base=1024 quirk
     size = float(number) * base ** _POWERS[suffix.lower()]
+    if not math.isfinite(size):  # hundreds of digits: more bytes than a float holds
+        raise ValueError(f"{field} must be a size like 4K, 64M or 1G, got {value!r}")
     if size != int(size):
         raise ValueError(f"{field} must be a whole number of bytes, got {value!r}")
     return int(size)

@@ -1,13 +1,9 @@
-import os
-
 import pytest
-from hypothesis import settings
 
 from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
+from tests import profiles
 
-settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
-settings.register_profile("dev", max_examples=100, deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+profiles.register()  # dev | ci | exhaustive (HYPOTHESIS_PROFILE; see tests/profiles.py)
 
 
 @pytest.fixture

@@ -117,7 +117,10 @@ _bad_everywhere = st.one_of(
     _pair(["cpus"], ["100000", "99999999999999999999"]),
     _pair(["samples"], ["100000000"]),
     # bad size strings
-    _pair(_SIZE_FIELDS, ["1Q", "4KK", "-4K", "K", "0", "1.3", "99999P", "4 K B", "4x"]),
+    _pair(
+        _SIZE_FIELDS,
+        ["1Q", "4KK", "-4K", "K", "0", "1.3", "99999P", "4 K B", "4x", "9" * 400 + "K"],
+    ),
     # unknown keys and group options
     st.sampled_from(
         [
@@ -193,7 +196,7 @@ bad_sweep_override = st.one_of(
     _pair(["cpus", "ephmap.slots"], ["1,0", "2,-3", "1,abc", "1,2.5", "1,inf", "[1,2],[3]", "[]"]),
     _pair(["samples"], ["16,0", "16,100000000"]),
     _pair(["seed"], ["1,-1"]),
-    _pair(_SIZE_FIELDS, ["64M,1Q", "4K,0", "1G,-4K"]),
+    _pair(_SIZE_FIELDS, ["64M,1Q", "4K,0", "1G,-4K", "64M," + "9" * 400 + "K"]),
     _pair(_FLOAT_FIELDS, ["1,nan", "1,-1", "2,abc"]),
     _pair(_FRACTION_FIELDS, ["0.5,1.5", "0,-0.1"]),
     _pair(_BOOL_FIELDS, ["true,2", "maybe,true", "1,0"]),
@@ -240,3 +243,138 @@ def _shuffled(bad, valid, rnd):
     overrides = [o for o in valid if o.split("=")[0] != bad[1]] + [bad[0]]
     rnd.shuffle(overrides)
     return overrides, bad[1]
+
+
+# --------------------------------------------------------------------------- asi-report, asi-calibrate
+def _each(table: dict[str, list[str]]):
+    """``(key=value, key)`` for every key of ``table`` and each of its bad values."""
+    return st.sampled_from(sorted(table)).flatmap(
+        lambda key: st.sampled_from(table[key]).map(lambda v: (f"{key}={v}", key))
+    )
+
+
+_REPORT = {
+    "report.mode": ["x", "NIGHTLY", "null", "1", "[adhoc]"],
+    "report.experiment": ["nope", "Default", "../default"],
+    "report.whole_store": ["maybe", "2", "[true]"],
+    "report.focus.cpus": ["0", "-1", "abc", "1.5", "[1]"],
+    "report.focus.ephmap_slots": ["0", "-2", "x"],
+    "report.focus.file_size": ["1Q", "-4K", "4KK", "K", "1.3", "4 K B", "9" * 400 + "K"],
+    "report.date": ["yesterday", "2026-02-30", "2026-13-01", "1", "26-1-1"],
+    "report.move_threshold": ["-1", "nan", "inf", "-inf", "abc", "-0.001"],
+    "report.history": ["null"],
+    "report.focus": ["3", "[1]"],
+    "dask.scheduler": ["foo", "''", "tcp:/x", "1", "thread"],
+    "dask.num_workers": ["0", "-1", "abc", "1.5"],
+    "dask.progress": ["2", "maybe"],
+    "store.path": ["''", "null"],
+}
+"""Bad values of the settings only ``asi-report`` reads (every one refused before the store)."""
+
+REPORT_VALID = [
+    "samples=64",
+    "seed=3",
+    "cpu=amd_zen4",
+    "report.mode=nightly",
+    "report.focus.cpus=2",
+    "report.move_threshold=0.01",
+    "report.date=2026-01-31",
+    "dask.num_workers=1",
+]
+"""Overrides ``asi-report`` accepts; mixed into its bad sets."""
+
+_report_only = st.one_of(
+    _each(_REPORT),
+    st.sampled_from(
+        [
+            ("report.nonexistent=1", "report.nonexistent"),
+            ("report.focus.nope=1", "report.focus.nope"),
+            ("dask.nope=1", "dask.nope"),
+            ("dask=nope", "dask"),
+            ("baseline=nope", "baseline"),
+            ("report=nope", "report"),
+            ("report.mode=adhoc,nightly", "report.mode"),
+            ("report.focus.cpus=1,2", "report.focus.cpus"),
+            ("report.date=range(1,3)", "report.date"),
+        ]
+    ),
+)
+
+bad_report_override = st.one_of(_bad_everywhere, _one_value_sweeps, _report_only)
+"""One override ``asi-report`` rejects before it reads the store, and the field to name."""
+
+
+def bad_report_override_sets(a_file: str, missing: str):
+    """Like :data:`bad_override_sets` for ``asi-report``; ``a_file`` is an existing file
+    (not a directory) and ``missing`` a path that does not exist."""
+    paths = st.sampled_from(
+        [
+            (f"report.dir={a_file}", "report.dir"),
+            (f"store.path={a_file}", "store.path"),
+            (f"store.path={missing}", "store.path"),
+        ]
+    )
+    return _sets(st.one_of(bad_report_override, paths), REPORT_VALID)
+
+
+_SIGMAS = [f"calibrate.{k}_sigma" for k in ("time", "loss", "exit", "sys")]
+_CALIBRATE = {
+    "calibrate.name": ["a-b", "_x", "1x", "null", "[a]", "sapphire_rapids", "a.b", "${oops"],
+    **{k: ["0", "-1", "nan", "inf", "-inf", "abc", "[1]", "1e400", "null", "0,1"] for k in _SIGMAS},
+    "calibrate.report_dir": ["null"],
+    "calibrate.conf_dir": ["null"],
+    "measurements": ["nope", "''", "null", "rfc_v2_anchor,ephmap_posting", "rfc_v2"],
+}
+"""Bad values of ``asi-calibrate``'s own options."""
+
+CALIBRATE_VALID = [
+    "samples=64",
+    "seed=3",
+    "ephmap.slots=4",
+    "calibrate.name=fuzzed",
+    "calibrate.time_sigma=0.05",
+    "calibrate.exit_sigma=0.2",
+]
+"""Overrides ``asi-calibrate`` accepts with the shipped ``rfc_v2_anchor`` measurements."""
+
+_calibrate_only = st.one_of(
+    _each(_CALIBRATE),
+    st.sampled_from(
+        [
+            ("calibrate.nonexistent=1", "calibrate.nonexistent"),
+            ("+calibrate.x=1", "calibrate.x"),
+            ("calibrate=1", "calibrate"),
+            ("calibrate.name", "calibrate.name"),
+            ("measurements", "measurements"),
+            ("~calibrate.name", "~calibrate.name"),
+        ]
+    ),
+)
+
+
+def bad_calibrate_override_sets(a_file: str, wrong_suffix: str, empty_dir: str):
+    """Like :data:`bad_override_sets` for ``asi-calibrate``: project overrides and its own.
+
+    ``a_file`` is an existing file, ``wrong_suffix`` an existing ``.txt`` file and
+    ``empty_dir`` an empty directory (neither is a measurement).
+    """
+    paths = st.sampled_from(
+        [
+            (f"calibrate.report_dir={a_file}", "calibrate.report_dir"),
+            (f"calibrate.conf_dir={a_file}", "calibrate.conf_dir"),
+            (f"calibrate.conf_dir={a_file}/sub", "calibrate.conf_dir"),
+            (f"calibrate.report_dir={a_file}/a/b", "calibrate.report_dir"),
+            (f"measurements={wrong_suffix}", wrong_suffix),
+            (f"measurements={empty_dir}", empty_dir),
+            (f"measurements={a_file}/x.csv", "measurements"),
+        ]
+    )
+    return _sets(
+        st.one_of(_bad_everywhere, _one_value_sweeps, _calibrate_only, paths), CALIBRATE_VALID
+    )
+
+
+def _sets(bad, valid: list[str]):
+    return st.tuples(
+        bad, st.lists(st.sampled_from(valid), max_size=2, unique=True), st.randoms()
+    ).map(lambda t: _shuffled(t[0], t[1], t[2]))

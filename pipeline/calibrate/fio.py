@@ -29,11 +29,21 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from model.units import parse_size
 from pipeline.configuration.errors import ConfigError
+
+MAX_JOBS = 8192
+"""More fio jobs than this in one run is not a measurement: the model's ``cpus`` stop here."""
+
+MAX_SIZE = 1 << 60
+"""A ``bs`` or ``size`` option above this (1 EiB) is a typo, not a job."""
+
+_DIGITS_ONLY = re.compile(r"^\s*\d+\s*[kmgtp]?(i?b)?\s*$", re.IGNORECASE)
+_VERSION = re.compile(r"^fio-(\d+)\.(\d+)")
 
 DIRECTIONS = ("read", "write")
 """The I/O sections whose I/Os count as ops (``trim`` is ignored)."""
@@ -127,13 +137,23 @@ def decode_fio_json(text: str, where: str) -> dict:
     return doc
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut short: a counter of hundreds of digits stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _number(section: dict, key: str, where: str) -> float:
     value = section.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}: {key!r} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{where}: {key!r} must be a finite number >= 0, got {value!r}")
-    return float(value)
+        raise ConfigError(f"{where}: {key!r} must be a number, got {_shown(value)}")
+    try:
+        number = float(value)  # JSON integers are unbounded: 10**400 does not fit a float
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{where}: {key!r} must be a finite number >= 0, got {_shown(value)}")
+    return number
 
 
 def _job_where(where: str, index: int, job: dict) -> str:
@@ -176,9 +196,16 @@ def _option_size(options: dict, key: str, where: str) -> int | None:
     # bs may give read,write sizes ("4k,8k") or ranges; keep the first, plain one.
     first = value.split(",")[0].split(":")[0]
     try:
-        return parse_size(first, f"{where}: option {key}")
+        size = parse_size(first, f"{where}: option {key}")
     except ValueError:
+        if _DIGITS_ONLY.match(first):  # digits but no size: too many of them for a float
+            raise ConfigError(
+                f"{where}: option {key} is not a plausible size, got {_shown(value)}"
+            ) from None
         return None  # a range or percentage: not a single size
+    if size > MAX_SIZE:
+        raise ConfigError(f"{where}: option {key} is not a plausible size, got {_shown(value)}")
+    return size
 
 
 def _pattern(options: dict) -> bool | None:
@@ -207,14 +234,16 @@ def _latency_mean(jobs: list[dict]) -> float | None:
 
 
 def _numjobs(options: dict, where: str) -> int:
+    raw = options.get("numjobs", 1)
     try:
-        jobs = int(options.get("numjobs", 1))
+        jobs = int(raw)
+        whole = not isinstance(raw, bool) and jobs == float(raw)  # 1.5 is not a job count
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(
-            f"{where}: numjobs must be an integer, got {options['numjobs']!r}"
-        ) from None
-    if jobs < 1:
-        raise ConfigError(f"{where}: numjobs must be >= 1, got {jobs}")
+        whole = False
+    if not whole:
+        raise ConfigError(f"{where}: numjobs must be an integer, got {_shown(raw)}")
+    if not 1 <= jobs <= MAX_JOBS:
+        raise ConfigError(f"{where}: numjobs must be between 1 and {MAX_JOBS}, got {_shown(raw)}")
     return jobs
 
 
@@ -234,8 +263,30 @@ def jobs_per_record(doc: dict, jobs: list[dict], where: str) -> list[int]:
     return counts
 
 
+def fio_version(doc: dict, where: str) -> str:
+    """``fio version`` as fio 3.x writes it (``"fio-3.33"``); ``"unknown"`` if absent.
+
+    fio 2.x JSON has other units and fields, and a later major version may too:
+    anything but ``fio-3.*`` is refused rather than misread.
+    """
+    if "fio version" not in doc:
+        return "unknown"
+    version = doc["fio version"]
+    found = _VERSION.match(version) if isinstance(version, str) else None
+    if found is None:
+        raise ConfigError(
+            f"{where}: 'fio version' must be like \"fio-3.33\", got {_shown(version)}"
+        )
+    if found.group(1) != "3":
+        raise ConfigError(
+            f"{where}: 'fio version' {version!r} is not supported (fio 3.x JSON expected)"
+        )
+    return version
+
+
 def summarize(doc: dict, where: str, sha256: str = "") -> FioRun:
     """Per-op rates of a decoded fio JSON document (see the module notes)."""
+    version = fio_version(doc, where)
     raw_jobs = doc.get("jobs")
     if not isinstance(raw_jobs, list) or not raw_jobs:
         raise ConfigError(f"{where}: fio JSON has no 'jobs' list (truncated or not fio output?)")
@@ -259,11 +310,20 @@ def summarize(doc: dict, where: str, sha256: str = "") -> FioRun:
         minf += _number(job, "minf", here)
     if ios == 0 or iops <= 0:
         raise ConfigError(f"{where}: fio completed no I/O (total_ios = 0); nothing to calibrate on")
+    totals = {"iops": iops, "usr_cpu": cpu_usr, "sys_cpu": cpu_sys, "ctx": ctx}
+    totals |= {"majf": majf, "minf": minf}
+    for key, total in totals.items():  # each finite, their sum over jobs too large for a float
+        if not math.isfinite(total):
+            raise ConfigError(f"{where}: {key!r} summed over the jobs is too large to be a count")
+    if n_jobs > MAX_JOBS:
+        raise ConfigError(
+            f"{where}: {n_jobs} fio jobs in one run; at most {MAX_JOBS} (one per CPU)"
+        )
     options = job_options(doc, jobs[0], where)
     return FioRun(
         path=where,
         sha256=sha256,
-        fio_version=str(doc.get("fio version", "unknown")),
+        fio_version=version,
         jobs=n_jobs,
         total_ios=ios,
         iops=iops,

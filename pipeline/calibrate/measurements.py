@@ -228,8 +228,8 @@ def parse_bool(value: object, where: str) -> bool:
 def parse_count(value: object, where: str) -> int:
     """A whole number >= 1."""
     try:
-        number = float(str(value).strip()) if not isinstance(value, int | float) else value
-    except ValueError:
+        number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+    except (ValueError, OverflowError):  # a YAML integer of hundreds of digits: no count
         number = math.nan
     if isinstance(value, bool) or not math.isfinite(number) or number < 1 or number != int(number):
         raise ConfigError(f"{where} must be an integer >= 1, got {value!r}")
@@ -240,7 +240,7 @@ def parse_fraction(value: object, where: str, *, open_low: bool = False) -> floa
     """A number in [0, 1] (``(0, 1]`` with ``open_low``)."""
     try:
         number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         number = math.nan
     low_ok = number > 0 if open_low else number >= 0
     if isinstance(value, bool) or not (low_ok and number <= 1):
@@ -342,7 +342,7 @@ def parse_positive(value: object, where: str) -> float:
     """A finite number > 0."""
     try:
         number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         number = math.nan
     if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
         raise ConfigError(f"{where} must be a number > 0, got {value!r}")

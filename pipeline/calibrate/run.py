@@ -142,7 +142,24 @@ def parse_options(own: Sequence[str]) -> CalibrateConf:
         raise ConfigError(
             f"{OWN_PREFIX}name must be a letter followed by letters, digits or _, got {options.name!r}"
         )
+    for key in ("conf_dir", "report_dir"):
+        if getattr(options, key):
+            check_output_dir(getattr(options, key), OWN_PREFIX + key)
     return options
+
+
+def check_output_dir(path: str, key: str) -> None:
+    """A directory to write into: it, or else its nearest existing parent, must be a directory.
+
+    Checked before anything is written, so a file in the way is one line, not a
+    profile written and its report lost.
+    """
+    target = Path(path).expanduser().absolute()
+    for candidate in (target, *target.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise ConfigError(f"{key} must be a directory, but {candidate} is a file")
+            return
 
 
 def _drop_keys(overrides: Sequence[str], keys: set[str]) -> list[str]:
@@ -178,7 +195,20 @@ def switches_not_from_misses(ctx_per_op: float, point: dict) -> float:
     return max(0.0, ctx_per_op - point["io_per_op"] * float(blocks))
 
 
-def native_rates(workload: str, runs: Sequence[FioRun], composer) -> NativeRates:
+def compose_for(composer, overrides: Sequence[str], where: str) -> DictConfig:
+    """``composer(overrides)``, a failure prefixed with the input row it is for.
+
+    The command line's own overrides composed already, so a failure here is the
+    row's: an unknown ``stage`` or ``workload``, a bad ``overrides`` entry, a
+    fio job shape out of the model's range.
+    """
+    try:
+        return composer(overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def native_rates(workload: str, runs: Sequence[FioRun], composer, where: str = "") -> NativeRates:
     """Average the native runs of one workload and derive its event rates."""
     shapes = {fio_shape(r) for r in runs}
     if len(shapes) > 1:
@@ -191,7 +221,9 @@ def native_rates(workload: str, runs: Sequence[FioRun], composer) -> NativeRates
     def mean(attr: str) -> float:
         return float(np.mean([getattr(r, attr) for r in runs]))
 
-    point = point_from_config(composer((f"workload={workload}", *shape)))
+    point = point_from_config(
+        compose_for(composer, (f"workload={workload}", *shape), where or workload)
+    )
     ctxsw = switches_not_from_misses(mean("ctx_per_op"), point)
     # Every minor fault is taken as a zero-fill fault: fio allocates its
     # buffers once, so the few it takes are first touches of fresh pages.
@@ -266,18 +298,10 @@ def check_presets(inputs: Inputs, hydra: HydraComposer) -> None:
                 )
 
 
-def datum_point(composer: Composer, overrides: Sequence[str], where: str) -> dict:
-    """The model point of one input; a config error names the input's file and row."""
-    try:
-        return point_from_config(composer(overrides))
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
 def check_profiles(inputs: Inputs, base: str) -> None:
     """All inputs must be on the base profile: one calibration, one machine."""
-    tagged = [(r.label, r.tags.profile) for r in inputs.runs] + [
-        (p.label, p.tags.profile) for p in inputs.published
+    tagged = [(r.where or r.label, r.tags.profile) for r in inputs.runs] + [
+        (p.where or p.label, p.tags.profile) for p in inputs.published
     ]
     for label, profile in tagged:
         if profile is not None and profile != base:
@@ -328,10 +352,12 @@ def build_data(
     """
     default_workload = cfg.workload.name
     by_workload: dict[str, list[FioRun]] = {}
+    first_row: dict[str, str] = {}
     for r in inputs.runs:
         if not r.tags.asi:
             by_workload.setdefault(r.tags.workload or default_workload, []).append(r.run)
-    rates = {w: native_rates(w, runs, composer) for w, runs in by_workload.items()}
+            first_row.setdefault(r.tags.workload or default_workload, r.where or r.run.path)
+    rates = {w: native_rates(w, runs, composer, first_row[w]) for w, runs in by_workload.items()}
     vm_exits = vm_exit_overrides(inputs, default_workload)
 
     data = []
@@ -345,7 +371,7 @@ def build_data(
             kind="asi_time" if r.tags.asi else "native_time",
             value=r.run.time_per_op,
             sigma=options.time_sigma,
-            point=datum_point(composer, overrides, r.where or r.label),
+            point=point_from_config(compose_for(composer, overrides, r.where or r.run.path)),
             group=workload if workload in rates else None,
             sys_bound=None if r.tags.asi else system_time_bound(r.run),
         )
@@ -362,7 +388,7 @@ def build_data(
             kind=p.quantity,
             value=p.value,
             sigma=p.sigma or default_sigma,
-            point=datum_point(composer, overrides, p.where or p.label),
+            point=point_from_config(compose_for(composer, overrides, p.where or p.label)),
             group=workload if workload in rates else None,
             fitted=p.fit,
         )

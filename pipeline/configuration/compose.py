@@ -231,6 +231,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"answer.format must be one of {', '.join(ANSWER_FORMATS)}, got {cfg.answer.format!r}"
         )
+    if not str(cfg.store.path).strip():  # "" is the working directory: never a store
+        raise ConfigError(f"store.path must be a directory path, got {cfg.store.path!r}")
     if not 0 < cfg.cpu.ghz <= 10:  # also false for NaN
         raise ConfigError(f"cpu.ghz must be a number > 0 and <= 10, got {cfg.cpu.ghz}")
     try:
