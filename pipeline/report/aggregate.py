@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from dask.callbacks import Callback
 
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import CONFIDENCE_COLUMNS, VS_DEFAULT_QUANTILES
@@ -56,6 +57,7 @@ from pipeline.store.schema import (
     METRIC_COLUMNS,
     STORE_SCHEMA,
 )
+from pipeline.sweep.progress import LINE_PERCENT, clock_text, is_terminal
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -156,16 +158,54 @@ def scheduler(dask_conf, ray_conf=None) -> Iterator[SchedulerInfo]:
         client.close()
 
 
+class LineProgress(Callback):
+    """Dask's progress as plain lines, for logs: one each :data:`LINE_PERCENT` of the tasks.
+
+    Dask's ``ProgressBar`` redraws itself with carriage returns, which a log
+    file keeps as one unreadable line (as tqdm's bar, :mod:`pipeline.sweep.progress`).
+    Nothing is printed for an aggregation shorter than ``minimum`` seconds.
+    """
+
+    def __init__(self, out=sys.stderr, minimum: float = 1.0) -> None:
+        super().__init__()
+        self._out, self._minimum = out, minimum
+
+    def _start_state(self, dsk, state) -> None:
+        self._started = time.perf_counter()
+        self._next = LINE_PERCENT
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        done = len(state["finished"])
+        total = done + sum(len(state[k]) for k in ("ready", "waiting", "running"))
+        percent = 100.0 * done / total if total else 100.0
+        elapsed = time.perf_counter() - self._started
+        if percent < self._next or elapsed < self._minimum:
+            return
+        self._next = (percent // LINE_PERCENT + 1) * LINE_PERCENT
+        print(
+            f"asi-report: aggregation {done}/{total} tasks ({percent:.0f} %), "
+            f"{clock_text(elapsed)} elapsed",
+            file=self._out,
+            flush=True,
+        )
+
+
 @contextmanager
-def progress(enabled: bool) -> Iterator[None]:
-    """Dask's progress bar on stderr for local schedulers (threads, Dask-on-Ray)."""
+def progress(enabled: bool, out=None) -> Iterator[None]:
+    """Progress on stderr for local schedulers (threads, Dask-on-Ray): Dask's bar on a
+    terminal, :class:`LineProgress` lines anywhere else (cron, ``2> report.log``)."""
     if not enabled:
         yield
         return
-    from dask.diagnostics import ProgressBar
+    out = sys.stderr if out is None else out
+    if is_terminal(out):
+        from dask.diagnostics import ProgressBar
 
-    with ProgressBar(minimum=1.0, out=sys.stderr):
-        yield
+        with ProgressBar(minimum=1.0, out=out):
+            yield
+    else:
+        with LineProgress(out):
+            yield
 
 
 # --------------------------------------------------------------------------- scope

@@ -139,9 +139,15 @@ def settings(
             size = parse_size(r.focus.file_size, "report.focus.file_size")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if size < 1:
+            raise ConfigError(
+                f"report.focus.file_size must be a size of at least 1 byte (64K, 1G) or null, "
+                f"got {r.focus.file_size}"
+            )
     folder = Path(r.dir) if r.dir else report_folder(now or datetime.now(UTC))
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"report.dir must be a directory, got the file {str(folder)!r}")
+    check_folder_path(folder, "report.dir")
+    if r.mode == "nightly":
+        check_folder_path(Path(r.history), "report.history")
     return Settings(
         mode=r.mode,
         experiment=experiment,
@@ -152,6 +158,18 @@ def settings(
         history=Path(r.history),
         fresh=not r.dir,
     )
+
+
+def check_folder_path(folder: Path, field: str) -> None:
+    """A folder the report will write into: a directory or not there yet, never under a file.
+
+    Checked with the settings, so a bad path is one line before any aggregation.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{field} must be a directory, got the file {str(folder)!r}")
+    above = next((p for p in folder.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"{field}: {str(folder)!r} is under the file {str(above)!r}")
 
 
 # --------------------------------------------------------------------------- the grid
@@ -657,8 +675,11 @@ def collect(
             f"{len(grid):,} points in {len(grid.profiles)} profiles"
         )
         grid, kept_out = preset_points(grid)
-        presets = grid
+        presets, moved_first = grid, []
     else:
+        # Quarantine damage before the presets' read, so that the count below still says so.
+        store_path = Path(cfg.store.path)
+        moved_first = results_store.check_parts(store_path)[1] if store_path.is_dir() else []
         presets, kept_out = store_presets(cfg, overrides, composer)
     timings["grid_s"] = time.perf_counter() - tick
     if kept_out.points:
@@ -676,9 +697,10 @@ def collect(
             aggs = aggregate(cfg.store.path, scope)
     timings["aggregate_s"] = time.perf_counter() - tick
     scan = aggs.scan
+    unreadable = len(scan.unreadable) + len(moved_first)
     err(
         f"asi-report: {int(aggs.cube['points'].sum()):,} points in scope from {scan.parts} part files"
-        + (f" ({len(scan.unreadable)} unreadable, skipped)" if scan.unreadable else "")
+        + (f" ({unreadable} unreadable, skipped)" if unreadable else "")
         + (f", {scan.duplicates_dropped} duplicates dropped" if scan.duplicates_dropped else "")
     )
     counts = grid_counts(grid) if grid is not None else None

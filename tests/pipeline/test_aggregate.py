@@ -252,3 +252,25 @@ def test_dask_on_ray_on_the_sweeps_embedded_ray(small_store):
         result = agg.aggregate(store)
     assert not ray.is_initialized()  # started here, so stopped here
     frames_equal(result.cube, agg.aggregate_pandas(store).cube)
+
+
+def test_dask_progress_in_a_log_is_plain_lines_without_carriage_returns():
+    """Issue 15 item 12 for asi-report: Dask's bar redraws with '\\r'; a log gets lines."""
+    import io
+
+    import dask
+    import dask.bag as db
+
+    from pipeline.report.aggregate import LineProgress, progress
+
+    log = io.StringIO()  # not a terminal
+    with progress(True, out=log), dask.config.set(scheduler="sync"):
+        db.from_sequence(range(40), npartitions=20).map(lambda x: x + 1).sum().compute()
+    assert log.getvalue() == ""  # shorter than the 1 s minimum: silent, like Dask's bar
+    with LineProgress(log, minimum=0.0), dask.config.set(scheduler="sync"):
+        db.from_sequence(range(40), npartitions=20).map(lambda x: x + 1).sum().compute()
+    text = log.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert 5 <= len(lines) <= 11 and lines[-1].startswith("asi-report: aggregation ")
+    assert "(100 %)" in lines[-1]

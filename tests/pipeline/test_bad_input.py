@@ -232,11 +232,6 @@ def test_asi_calibrate_rejects_bad_overrides_in_one_line(tmp_path_factory, tmp_p
     assert feed(calibrate_main, strategy, guarded, tmp_path, fixed) >= bad_input_examples(EXAMPLES)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="asi-report checks these only once it writes (pipeline/report/build.py settings(), "
-    "owned elsewhere): found by the generated override sets",
-)
 @pytest.mark.parametrize(
     ("override", "field"),
     [

@@ -310,7 +310,7 @@ def test_killed_driver_loses_nothing_at_seven_random_moments(local_ray, referenc
 
 
 # --------------------------------------------------------------------------- interrupted driver
-INTERRUPTS = 5
+INTERRUPTS = 4
 """Interrupted drivers: before the orderly stop, about one run in four crashed."""
 
 CRASH_SIGNS = ("Traceback", "Check failed", "Segmentation fault", "Fatal Python error", "SIGSEGV")
