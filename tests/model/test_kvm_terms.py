@@ -10,42 +10,18 @@ Each case is checked on both the vectorized model and the scalar reference (``ru
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from model.evaluate import evaluate
-from model.mechanism import EXIT_REASONS, EXIT_SOURCES, VM_EXIT_SOURCES
+from model.mechanism import VM_EXIT_SOURCES
 from model.params import VM_EXIT_REASONS
-from model.reference import reference_op
 
-PAIR = 1980.0
-FAULT_PAIR = PAIR + 250.0
+from .test_fidelity_terms import FAULT_PAIR, PAIR, run
 
 
 @pytest.fixture
 def guest(base_point):
     """A guest workload's point: 1 ms of guest time per op and nothing else."""
     return base_point | {"io_per_op": 0.0, "base_time": 1e6}
-
-
-def run(point, costs):
-    """The scalar reference's results, checked against the vectorized model's."""
-    ref = reference_op(point, costs)
-    vec = evaluate(point, {k: np.array([v]) for k, v in costs.items()})
-    assert vec["t_native_mean"][0] == pytest.approx(ref["t_native"], rel=1e-12)
-    assert vec["t_asi_mean"][0] == pytest.approx(ref["t_asi"], rel=1e-12)
-    for source in EXIT_SOURCES:
-        assert vec[f"exits_{source}"][0] == pytest.approx(ref["exits"][source], abs=1e-12)
-        assert vec[f"extra_ns_exit_{source}"][0] == pytest.approx(ref["by_source"][source])
-    for reason in EXIT_REASONS:
-        assert vec[f"exit_rate_{reason}"][0] == pytest.approx(ref["exit_rates"][reason])
-    assert vec["vm_exits_per_op"][0] == pytest.approx(ref["vm_exits"])
-    assert vec["t_default_mean"][0] == pytest.approx(ref["t_default"])
-    assert vec["t_ibpb_vmexit_mean"][0] == pytest.approx(ref["t_blanket"])
-    versus = ref["t_asi_with_kept"] / ref["t_blanket"] - 1
-    assert vec["slowdown_vs_ibpb_vmexit_p50"][0] == pytest.approx(versus, abs=1e-15)
-    ref["vec"] = vec
-    return ref
 
 
 def extra(ref):

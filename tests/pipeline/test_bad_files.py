@@ -17,10 +17,8 @@ damaged parts of the results store and of the nightly history.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
-import io
 import json
 import math
 import shutil
@@ -42,6 +40,7 @@ from pipeline.projection import history as hist
 from pipeline.report import aggregate
 from pipeline.store.parts import QUARANTINE
 from tests.pipeline.report_fixtures import write_store
+from tests.pipeline.test_bad_input import run_main
 from tests.pipeline.test_store import worker_rows
 from tests.profiles import bad_input_examples, bad_input_settings
 
@@ -63,17 +62,6 @@ class ReachedExecution(AssertionError):
 
 def refuse_to_fit(*args, **kwargs):
     raise ReachedExecution("a bad input file passed validation and reached the fit")
-
-
-def run_main(main, argv):
-    err, out = io.StringIO(), io.StringIO()
-    with (
-        contextlib.redirect_stderr(err),
-        contextlib.redirect_stdout(out),
-        pytest.raises(SystemExit) as exited,
-    ):
-        main(argv)
-    return exited.value.code, out.getvalue(), err.getvalue()
 
 
 def snapshot(*roots: Path) -> dict[str, tuple[int, str]]:
