@@ -1,9 +1,42 @@
+import logging
+
 import pytest
 
 from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
 from tests import profiles
 
 profiles.register()  # dev | ci | exhaustive (HYPOTHESIS_PROFILE; see tests/profiles.py)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """Put the logging configuration back after each test.
+
+    In-process runs of the commands go through Hydra, which configures logging
+    (handlers on the streams of that moment: a test's redirected or captured
+    stdout, closed afterwards; levels). Left in place, a later test in the same
+    worker logs into a closed stream, and Python prints "--- Logging error ---"
+    with a traceback into that test's stderr.
+    """
+    manager = logging.Logger.manager
+    before = {
+        name: (logger.level, logger.handlers[:], logger.propagate, logger.disabled)
+        for name, logger in [("", logging.getLogger()), *manager.loggerDict.items()]
+        if isinstance(logger, logging.Logger)
+    }
+    disable = manager.disable
+    yield
+    logging.disable(disable)
+    for name, logger in [("", logging.getLogger()), *manager.loggerDict.items()]:
+        if not isinstance(logger, logging.Logger):
+            continue
+        if name in before:
+            level, logger.handlers[:], logger.propagate, logger.disabled = before[name]
+            logger.setLevel(level)  # setLevel, not .level: it also clears the loggers' caches
+        else:  # made during the test: keep it, but without handlers on that test's streams
+            logger.handlers[:] = [
+                h for h in logger.handlers if not isinstance(h, logging.StreamHandler)
+            ]
 
 
 @pytest.fixture
