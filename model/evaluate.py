@@ -392,6 +392,18 @@ def sample_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
     return priced.t_native, priced.t_native + priced.extra
 
 
+def _compare(out: dict, rows, name: str, t_alternative: np.ndarray, t_kept: np.ndarray) -> None:
+    """ASI (with the mitigations it keeps, ``t_kept`` [ns]) against an alternative without
+    ASI (``t_alternative`` [ns]), per sample: ``t_<name>_mean``, ``slowdown_vs_<name>_*``
+    (the mean and :data:`QUANTILES`) and ``p_beats_<name>`` into ``out[...][rows]``."""
+    versus = t_kept / t_alternative - 1
+    out[f"t_{name}_mean"][rows] = t_alternative.mean(axis=1)
+    out[f"slowdown_vs_{name}_mean"][rows] = versus.mean(axis=1)
+    out[f"p_beats_{name}"][rows] = (versus < 0).mean(axis=1)
+    for q_name, q in zip(QUANTILES, quantiles(versus, QUANTILES.values()), strict=True):
+        out[f"slowdown_vs_{name}_{q_name}"][rows] = q
+
+
 def evaluate(
     points: Mapping[str, object],
     costs: Mapping[str, np.ndarray],
@@ -443,20 +455,9 @@ def evaluate(
             out[f"slowdown_{name}"][rows] = q
         for name, value in priced.means.items():
             out[name][rows] = value
-        t_default = t_native + priced.default
-        versus = (t_asi + priced.kept) / t_default - 1
-        out["t_default_mean"][rows] = t_default.mean(axis=1)
-        out["slowdown_vs_default_mean"][rows] = versus.mean(axis=1)
-        out["p_beats_default"][rows] = (versus < 0).mean(axis=1)
-        for name, q in zip(QUANTILES, quantiles(versus, QUANTILES.values()), strict=True):
-            out[f"slowdown_vs_default_{name}"][rows] = q
-        t_blanket = t_native + priced.blanket
-        versus = (t_asi + priced.kept) / t_blanket - 1
-        out["t_ibpb_vmexit_mean"][rows] = t_blanket.mean(axis=1)
-        out["slowdown_vs_ibpb_vmexit_mean"][rows] = versus.mean(axis=1)
-        out["p_beats_ibpb_vmexit"][rows] = (versus < 0).mean(axis=1)
-        for name, q in zip(QUANTILES, quantiles(versus, QUANTILES.values()), strict=True):
-            out[f"slowdown_vs_ibpb_vmexit_{name}"][rows] = q
+        t_kept = t_asi + priced.kept
+        _compare(out, rows, "default", t_native + priced.default, t_kept)
+        _compare(out, rows, "ibpb_vmexit", t_native + priced.blanket, t_kept)
     for name in QUANTILES:
         s = out[f"slowdown_{name}"]
         out[f"throughput_loss_{name}"] = s / (1.0 + s)

@@ -40,7 +40,7 @@ from pipeline.projection import history as hist
 from pipeline.report import aggregate
 from pipeline.store.parts import QUARANTINE
 from tests.pipeline.report_fixtures import write_store
-from tests.pipeline.test_bad_input import run_main
+from tests.pipeline.test_bad_input import run_main, snapshot
 from tests.pipeline.test_store import worker_rows
 from tests.profiles import bad_input_examples, bad_input_settings
 
@@ -62,17 +62,6 @@ class ReachedExecution(AssertionError):
 
 def refuse_to_fit(*args, **kwargs):
     raise ReachedExecution("a bad input file passed validation and reached the fit")
-
-
-def snapshot(*roots: Path) -> dict[str, tuple[int, str]]:
-    """Everything under ``roots``: path -> (size, SHA-256) for a file, (-1, "dir") for a folder."""
-    return {
-        str(p): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
-        if p.is_file()
-        else (-1, "dir")
-        for root in roots
-        for p in sorted(root.rglob("*"))
-    }
 
 
 def dead_pid() -> int:
