@@ -1,11 +1,33 @@
+import atexit
 import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
+from pipeline.configuration.compose import USER_CONFIG_ENV
 from tests import profiles
 
 profiles.register()  # dev | ci | exhaustive (HYPOTHESIS_PROFILE; see tests/profiles.py)
+
+# The user's own config directory (ASI_CONFIG_DIR, else ./outputs/conf: where asi-calibrate
+# writes) is never the tests': a profile calibrated in the checkout would join every group
+# listing and `glob(*)` the tests make. Each test process (and the commands it starts, which
+# inherit the variable) gets a directory of its own that does not exist; a test that has one
+# made (a calibration without calibrate.conf_dir) has it removed after it.
+_NO_USER_CONFIGS = Path(tempfile.mkdtemp(prefix="asi-tests-")) / "conf"
+atexit.register(shutil.rmtree, _NO_USER_CONFIGS.parent, ignore_errors=True)
+os.environ[USER_CONFIG_ENV] = str(_NO_USER_CONFIGS)
+
+
+@pytest.fixture(autouse=True)
+def _no_user_configs():
+    yield
+    if _NO_USER_CONFIGS.exists():
+        shutil.rmtree(_NO_USER_CONFIGS, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

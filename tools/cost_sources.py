@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from model.costs import COST_NAMES
-from pipeline.configuration.compose import composer
+from pipeline.configuration.compose import composer, packaged_options
 
 HEADER = """# Where every cost comes from
 
@@ -27,7 +27,7 @@ def spread(spec) -> str:
 
 
 def main() -> None:
-    profiles = composer().group_options("cpu")
+    profiles = packaged_options("cpu")  # yours (ASI_CONFIG_DIR) are not shipped
     print(HEADER)
     for name in profiles:
         cfg = composer().compose([f"cpu={name}"])

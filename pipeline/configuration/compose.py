@@ -54,6 +54,12 @@ DEFAULT_USER_CONFIG_DIR = "outputs/conf"
 working directory, like the results store)."""
 
 
+def packaged_options(group: str) -> list[str]:
+    """Options of a config group that ship with the package (``conf/<group>/*.yaml``), without
+    the user's own: what the shipped presets list and the shipped docs describe."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
 def user_config_dir() -> Path:
     """The user's own configs (``cpu/``, ``workload/``, ``experiment/``...), searched after
     the packaged ones; where ``asi-calibrate`` writes. Need not exist."""

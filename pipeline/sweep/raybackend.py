@@ -3,8 +3,9 @@
 * :func:`session` starts an embedded local Ray (dashboard off, object store
   sized for the machine, worker logs quiet) when ``ray.address`` is null, or
   connects to a running cluster (``auto``, ``host:port``, ``ray://host:port``)
-  without passing any resource settings, which belong to the cluster. A Ray
-  already initialised in this process (tests, notebooks) is reused as is.
+  without passing any resource settings, which belong to the cluster (and,
+  if it asks for one, with this machine's token: :mod:`pipeline.sweep.rayauth`).
+  A Ray already initialised in this process (tests, notebooks) is reused as is.
 * :func:`dispatch` keeps at most ``max_in_flight`` tasks submitted
   (``ray.wait``, never ``ray.get`` in a loop), hands each finished chunk's rows
   to a callback as soon as it arrives, retries tasks whose worker died
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +39,7 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 
 from pipeline.configuration.errors import ConfigError
+from pipeline.sweep import rayauth
 from pipeline.sweep.chunks import Chunk, evaluate_chunk
 
 if TYPE_CHECKING:
@@ -91,11 +94,20 @@ def init_kwargs(conf: DictConfig) -> dict:
     kwargs = {**quiet, "address": str(conf.address)}
     ship = conf.ship_code if conf.ship_code is not None else str(conf.address).startswith("ray://")
     if ship:
-        import model
-        import pipeline
-
-        kwargs["runtime_env"] = {"py_modules": [model, pipeline]}
+        kwargs["runtime_env"] = {"py_modules": shipped_code()}
     return kwargs
+
+
+def shipped_code() -> list[str]:
+    """The directories of ``model`` and ``pipeline``, as ``runtime_env`` ``py_modules``.
+
+    Paths, not the module objects Ray also accepts: a ``ray://`` client deep-copies its
+    runtime environment (the uv hook of Ray 2.60), and a module cannot be copied.
+    """
+    import model
+    import pipeline
+
+    return [str(Path(module.__file__).parent) for module in (model, pipeline)]
 
 
 DRAIN_SECONDS = 10.0
@@ -136,6 +148,8 @@ def session(conf: DictConfig) -> Iterator[SessionInfo]:
         yield SessionInfo(False, 0.0, cluster_cpus(), "existing")
         return
     embedded = conf.address is None
+    if not embedded:
+        rayauth.authenticate(str(conf.address))  # a token asked for: settled now, in one line
     before = _descendants()
     start = time.perf_counter()
     try:

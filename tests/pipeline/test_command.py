@@ -108,6 +108,21 @@ def test_user_config_dir_from_the_environment(tmp_path, monkeypatch, capsys):
     assert "lab" in composer().group_options("workload")
 
 
+def test_the_tests_never_see_the_users_config_dir(tmp_path, monkeypatch, capsys):
+    """A profile ``asi-calibrate`` wrote into ./outputs/conf (the default ASI_CONFIG_DIR) is
+    not on the tests' search path, nor on that of the commands they run (tests/conftest.py):
+    `make test` passes after the README's calibration step, and never asks for `make docs`."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs" / "conf" / "cpu").mkdir(parents=True)
+    own = compose_config(["cpu=amd_zen4"]).cpu
+    doc = {**yaml.safe_load(compose.OmegaConf.to_yaml(own)), "name": "private"}
+    (tmp_path / "outputs" / "conf" / "cpu" / "private.yaml").write_text(yaml.safe_dump(doc))
+    assert not str(compose.user_config_dir()).startswith(str(tmp_path))
+    assert "private" not in composer().group_options("cpu")
+    code, out, _ = call(answer.main, ["--help"], capsys)
+    assert code == 0 and "sapphire_rapids" in out and "private" not in out
+
+
 def test_hydra_is_initialised_once_and_compositions_are_cached(monkeypatch):
     calls = []
     original = compose.initialize_config_module

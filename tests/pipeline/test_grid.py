@@ -6,14 +6,17 @@ import dataclasses
 
 import numpy as np
 import pytest
+import yaml
 
 from model.evaluate import evaluate
 from model.params import POINT_PARAMS
 from pipeline.configuration.compose import (
     CONF_DIR,
+    USER_CONFIG_ENV,
     compose_config,
     composer,
     costs_for,
+    packaged_options,
     point_from_config,
 )
 from pipeline.configuration.errors import ConfigError
@@ -241,6 +244,49 @@ def test_experiment_presets_are_valid_grids_of_the_promised_size(loader, preset,
     combos = np.prod([len(v) for v in dims.groups.values()])
     points = combos * np.prod([len(c) for c in columns.values()])
     assert low <= points <= high
+
+
+def preset_dimensions(loader, preset: str, *command_line: str):
+    """The dimensions ``asi-sweep experiment=<preset> <command_line>`` sweeps (nothing composed
+    but the run's config)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from pipeline.sweep.grid import classify, merge_by_key, parse
+    from pipeline.sweep.run import sweeper_params
+
+    wanted = [f"experiment={preset}", *command_line]
+    cfg = loader.load(wanted, multirun=True)
+    params = sweeper_params(cfg.hydra.sweeper.params)
+    parser = OverridesParser.create(config_loader=loader.loader())
+    return classify(merge_by_key(parse([*params, *wanted], parser)), loader.group_options)
+
+
+@pytest.mark.parametrize("preset", ["default", "nightly"])
+def test_a_calibrated_profile_of_ones_own_leaves_the_shipped_grids_alone(
+    loader, preset, tmp_path, monkeypatch
+):
+    """After ``asi-calibrate`` (a CPU profile and a workload in ASI_CONFIG_DIR) the shipped
+    presets sweep the shipped options, as before; ``glob(*)`` typed on the command line
+    takes one's own too."""
+    shipped = preset_dimensions(loader, preset)
+    for group in ("cpu", "workload"):
+        (tmp_path / group).mkdir()
+        own = compose_config([]).get(group)
+        doc = {**loader_yaml(own), "name": "lab"}
+        (tmp_path / group / "lab.yaml").write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv(USER_CONFIG_ENV, str(tmp_path))
+    assert "lab" in loader.group_options("cpu") and "lab" in loader.group_options("workload")
+    calibrated = preset_dimensions(loader, preset)
+    assert calibrated == shipped
+    for group in ("workload", "cpu", "mitigations"):  # every shipped option, nothing else
+        assert calibrated.groups[group] == packaged_options(group)
+    assert "lab" in preset_dimensions(loader, preset, "cpu=glob(*)").groups["cpu"]
+
+
+def loader_yaml(node) -> dict:
+    from omegaconf import OmegaConf
+
+    return yaml.safe_load(OmegaConf.to_yaml(node))
 
 
 def test_assembled_combinations_equal_hydras_own_composition(loader):

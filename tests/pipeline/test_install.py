@@ -1,4 +1,4 @@
-"""The package installs anywhere: a built wheel in a fresh venv, and Ray through ``ray://``.
+"""The package installs anywhere: a built wheel in a fresh venv, and Ray by cluster address.
 
 Both are slow (a wheel build and a venv, or a Ray head node) and run in CI
 (``make test`` runs every test). The fresh venv borrows this environment's
@@ -8,6 +8,7 @@ needs no network; only the project itself comes from the wheel.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -109,15 +110,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-RAY_ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-"""Ray 2.60 turns token authentication on for a head node once a local ``ray.init`` has
-saved a token; a ``ray://`` client then needs ``RAY_AUTH_MODE=token`` too. The test's
-head and client run without it (loopback only)."""
+def ray_env(home: Path) -> dict[str, str]:
+    """The environment of a process on a machine whose home is ``home``: Ray finds its token
+    there (``.ray/auth_token``) and nowhere else (no RAY_AUTH_* variable)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    return {**env, "HOME": str(home), "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def ray_processes(temp: str) -> list:
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(temp in part for part in process.info["cmdline"] or ()):
+            found.append(process)
+    return found
 
 
 @pytest.fixture
-def ray_head():
-    """A local Ray head with a client server on 127.0.0.1 (its own process group, ended after)."""
+def token_head(tmp_path_factory):
+    """A Ray head started as a user starts one (`ray start --head`) on a machine that has a
+    token: Ray 2.60 turns token authentication on. Loopback only, its own temp dir and
+    process group; every process it started is gone after (checked)."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".ray").mkdir()
+    (home / ".ray" / "auth_token").write_text("asi-slowdown-test-token-" + os.urandom(16).hex())
     ray_bin = Path(sys.executable).parent / "ray"
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit
     port, client = free_port(), free_port()
@@ -138,10 +155,10 @@ def ray_head():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        env=RAY_ENV,
+        env=ray_env(home),
     )
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while True:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", client)) == 0:
@@ -149,32 +166,70 @@ def ray_head():
             if head.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"ray head did not start: {head.stderr.read().decode()[-2000:]}")
             time.sleep(0.5)
-        yield f"ray://127.0.0.1:{client}"
+        yield {"client": f"ray://127.0.0.1:{client}", "gcs": f"127.0.0.1:{port}", "home": home}
     finally:
         head.send_signal(signal.SIGTERM)  # --block: ray start stops the node it started
         try:
             head.wait(30)
         except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)  # its own group: only what it started
+        deadline = time.monotonic() + 15
+        while (left := ray_processes(temp)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for process in left:  # Ray's agents outside the group: the temp dir names them
+            with contextlib.suppress(Exception):
+                process.kill()
         shutil.rmtree(temp, ignore_errors=True)
+        assert not left, f"ray start left {[p.pid for p in left]} running"
 
 
-def test_sweep_through_a_ray_client_address(ray_head, tmp_path):
-    store = tmp_path / "store"
-    done = run(
+def asi_sweep(address: str, home: Path, tmp_path: Path, name: str):
+    """``asi-sweep -m cpus=1,2,4 ray=cluster ray.address=<address>`` as the README has it."""
+    return run(
         [
             Path(sys.executable).parent / "asi-sweep",
             "cpus=1,2,4",
             "samples=16",
-            f"ray.address={ray_head}",
-            f"store.path={store}",
+            "ray=cluster",
+            f"ray.address={address}",
+            f"store.path={tmp_path / name / 'store'}",
             "sweep.progress=false",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            f"hydra.sweep.dir={tmp_path / name / 'sweep'}",
         ],  # fmt: skip
         tmp_path,
-        env=RAY_ENV,
+        env=ray_env(home),
         timeout=240,
+        check=False,
     )
-    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
-    assert summary["ok"] and summary["done"] == 3, done.stdout
-    assert "stored 3 points" in done.stdout
+
+
+def test_sweeps_reach_a_token_cluster_by_either_address_or_say_in_one_line_what_is_missing(
+    token_head, tmp_path
+):
+    """``ray=cluster`` ships the code to the workers (``py_modules``) through ``ray://``, and
+    both address forms present this machine's token without ``RAY_AUTH_MODE``. A machine
+    without the token (or with another) is told where to put the head's, in one line before
+    Ray is tried, instead of half a minute of InvalidAuthToken lines. One test, so one head
+    (~10 s to start on 2 cores) serves every case whatever worker runs it."""
+    for form in ("client", "gcs"):
+        done = asi_sweep(token_head[form], token_head["home"], tmp_path, form)
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = json.loads((tmp_path / form / "sweep" / "summary.json").read_text())
+        assert summary["ok"] and summary["done"] == 3, done.stdout
+        assert "stored 3 points" in done.stdout
+        assert "InvalidAuthToken" not in done.stderr
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / ".ray").mkdir(parents=True)
+    for form, token in (("client", None), ("gcs", "not-the-heads-token")):
+        if token is not None:
+            (elsewhere / ".ray" / "auth_token").write_text(token)
+        done = asi_sweep(token_head[form], elsewhere, tmp_path, f"{form}-{token}")
+        assert done.returncode == 2, done.stderr[-3000:]
+        (line,) = done.stderr.strip().splitlines()
+        refused = "refused this machine's token" if token else "this machine has none"
+        assert line.startswith("error: ray.address: the cluster at ") and refused in line
+        assert "ray get-auth-token" in line and "RAY_AUTH_TOKEN" in line
+        assert not list((tmp_path / f"{form}-{token}").rglob("part-*")), "nothing stored"

@@ -48,6 +48,62 @@ def test_connecting_passes_no_resources(address):
     assert ("runtime_env" in kwargs) == address.startswith("ray://")
 
 
+def test_the_code_shipped_to_a_ray_client_is_paths_it_can_copy():
+    """A ``ray://`` client deep-copies its runtime environment (Ray 2.60's uv hook): module
+    objects there failed with "cannot pickle 'module' object"."""
+    import copy
+
+    import model
+    import pipeline
+
+    kwargs = raybackend.init_kwargs(ray_conf(address="ray://head:10001"))
+    shipped = kwargs["runtime_env"]["py_modules"]
+    assert shipped == [str(Path(model.__file__).parent), str(Path(pipeline.__file__).parent)]
+    assert copy.deepcopy(kwargs["runtime_env"]) == kwargs["runtime_env"]
+
+
+@pytest.mark.parametrize(
+    ("answers", "mode", "token", "message"),
+    [
+        ([None], None, None, None),  # an open cluster: nothing to settle
+        (["UNAVAILABLE"], None, None, None),  # nobody there: ray.init says so
+        (["UNAUTHENTICATED", None], None, "t", "use"),  # the token works: used
+        (["UNAUTHENTICATED", None], "token", "t", None),  # already in token mode
+        (["UNAUTHENTICATED"], None, None, "this machine has none"),
+        (["UNAUTHENTICATED", "UNAUTHENTICATED"], None, "t", "refused this machine's token"),
+        (["UNAUTHENTICATED"], "disabled", "t", "and RAY_AUTH_MODE=disabled here: unset it"),
+    ],
+)
+def test_a_cluster_asking_for_a_token_gets_this_machines_or_one_line(
+    monkeypatch, answers, mode, token, message
+):
+    import grpc
+
+    from pipeline.configuration.errors import ConfigError
+    from pipeline.sweep import rayauth
+
+    asked, used = [], []
+    replies = iter([a and getattr(grpc.StatusCode, a) for a in answers])
+    monkeypatch.setattr(rayauth, "probe", lambda a, t=None: asked.append(t) or next(replies))
+    monkeypatch.setattr(rayauth, "local_token", lambda: token)
+    monkeypatch.setattr(rayauth, "use_local_token", lambda: used.append(True))
+    if mode is None:
+        monkeypatch.delenv(rayauth.AUTH_MODE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(rayauth.AUTH_MODE_ENV, mode)
+    if message in (None, "use"):
+        rayauth.authenticate("10.0.0.1:6379")
+        assert used == ([True] if message == "use" else [])
+    else:
+        with pytest.raises(ConfigError, match=message) as info:
+            rayauth.authenticate("ray://head:10001")
+        assert str(info.value).startswith("ray.address: the cluster at 'ray://head:10001' ")
+        assert "\n" not in str(info.value) and not used
+    assert len(asked) == len(answers)
+    rayauth.authenticate("auto")  # Ray's own: never probed
+    assert len(asked) == len(answers)
+
+
 def test_failure_messages_are_one_line():
     cause = ValueError("bad chunk\nsecond line")
     err = RayTaskError("_evaluate", "traceback text", cause)
