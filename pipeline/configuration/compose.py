@@ -37,7 +37,7 @@ from model.costs import (
 )
 from model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS, as_columns, check_ranges
 from model.units import parse_size
-from pipeline.configuration.errors import ConfigError, one_line
+from pipeline.configuration.errors import ConfigError, cannot_delete, one_line
 from pipeline.configuration.schema import SIZE_FIELDS, Config, register
 
 CONF_PACKAGE = "pipeline.conf"
@@ -220,6 +220,9 @@ MAX_SAMPLES = 1 << 20
 
 def validate(cfg: DictConfig) -> None:
     """Range-check everything the model will see, once, before any work."""
+    absent = [f.name for f in fields(Config) if f.name not in cfg]
+    if absent:  # ~cpus, ~answer: Hydra deletes what the schema requires
+        raise ConfigError(cannot_delete(absent[0]))
     unknown = sorted(set(cfg.keys()) - {f.name for f in fields(Config)} - {"hydra"})
     if unknown:
         raise ConfigError(

@@ -203,6 +203,14 @@ def stage_point_ids(cfg: DictConfig, points: Sequence[Mapping], stages: Sequence
     return ids
 
 
+def point_text(cfg: DictConfig) -> str:
+    """The settings that name a stage table's point, as asi-answer's header gives them."""
+    return (
+        f"workload={cfg.workload.name} cpu={cfg.cpu.name} cpus={cfg.cpus} "
+        f"ephmap.slots={cfg.ephmap.slots} samples={cfg.samples} seed={cfg.seed}"
+    )
+
+
 def stored_stages(
     cfg: DictConfig,
     points: Sequence[Mapping],
@@ -231,6 +239,8 @@ def stored_stages(
     """
     store = str(cfg.store.path)
     ids = stage_point_ids(cfg, points, stages)
+    if not Path(store).exists():
+        return None, f"the results store {store} does not exist: no sweep has written there"
     try:
         _, bad = check_parts(store)  # what lookup() reads; said here, since it drops them
         rows = lookup(store, ids, [*METRIC_COLUMNS, "run_id", "created_at", "git_revision"])
@@ -249,9 +259,14 @@ def stored_stages(
     missing = [label for label, pid in zip(named, ids, strict=True) if pid not in found.index]
     if missing:
         held = len(ids) - len(missing)
-        lacks = (
-            "" if labels is None else f"; it lacks points at {', '.join(dict.fromkeys(missing))}"
-        )
+        if labels is None:  # which stages, of which point, and what would store them
+            which = "every one" if not held else ", ".join(dict.fromkeys(missing))
+            lacks = (
+                f" at {point_text(cfg)}; it lacks {which}: asi-sweep -m "
+                "'mitigations=glob(*)' with the same overrides stores them"
+            )
+        else:
+            lacks = f"; it lacks points at {', '.join(dict.fromkeys(missing))}"
         return (
             None,
             f"the results store {store} holds {held} of {len(ids)} {unit}{lacks}{quarantined}",

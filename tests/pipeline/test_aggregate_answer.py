@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
 
+from pipeline.configuration.compose import packaged_options
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.answer import JSON_KEYS, answer_stages, run
 from pipeline.store.schema import METRIC_COLUMNS
@@ -15,6 +17,8 @@ from .report_fixtures import write_store
 
 STAGES_GRID = ("mitigations=glob(*)", "samples=64")
 """Every roadmap stage of asi-answer's default configuration: 7 points."""
+
+STAGES = packaged_options("mitigations")
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +46,34 @@ def test_the_table_names_its_source_and_the_crossings(answer_store):
     )
     elsewhere = run(["samples=64", f"store.path={answer_store}", "cpus=2"])  # not stored
     assert (
-        f"Source: evaluated directly (the results store {answer_store} holds 0 of 8 stages)"
-        in elsewhere
+        f"Source: evaluated directly (the results store {answer_store} holds 0 of 8 stages at "
+        "workload=fio_randread_tmpfs cpu=sapphire_rapids cpus=2 ephmap.slots=2 samples=64 "
+        "seed=0; it lacks every one: asi-sweep -m 'mitigations=glob(*)' with the same "
+        "overrides stores them)" in elsewhere
     )
+
+
+def test_source_store_says_which_stages_of_which_point_the_store_lacks_or_that_it_is_not_there(
+    answer_store, tmp_path
+):
+    """``answer.source=store cpus=300`` and a store path that does not exist used to say the
+    same thing, "holds 0 of 8 stages"."""
+    store = [f"store.path={answer_store}", "answer.source=store", "samples=64"]
+    with pytest.raises(ConfigError) as info:
+        run([*store, "cpus=300"])
+    assert str(info.value).startswith(
+        f"answer.source=store: the results store {answer_store} holds 0 of 8 stages at "
+        "workload=fio_randread_tmpfs cpu=sapphire_rapids cpus=300 "
+    )
+    assert "it lacks every one: asi-sweep -m 'mitigations=glob(*)'" in str(info.value)
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(ConfigError) as info:
+        run([f"store.path={nowhere}", "answer.source=store", "samples=64"])
+    assert str(info.value) == (
+        f"answer.source=store: the results store {nowhere} does not exist: no sweep has "
+        "written there"
+    )
+    assert not nowhere.exists()
 
 
 def test_json_keeps_its_keys_and_reports_the_source_on_stderr(answer_store, capsys):
@@ -108,9 +137,13 @@ def test_a_quarantined_part_is_reported(tmp_path):
 def test_a_partly_stored_configuration_is_evaluated(tmp_path):
     write_store(tmp_path, STAGES_GRID, chunk_rows=1, keep=lambda chunk: chunk != 3)
     _, _, source = answer_stages(["samples=64", f"store.path={tmp_path}"])
-    assert source == f"evaluated directly (the results store {tmp_path} holds 7 of 8 stages)"
+    assert source.startswith(f"evaluated directly (the results store {tmp_path} holds 7 of 8 ")
+    lacking = re.search(r"; it lacks (\w+): asi-sweep", source).group(1)
+    assert lacking in STAGES
     with pytest.raises(
-        ConfigError, match=r"^answer\.source=store: the results store .* holds 7 of 8 stages$"
+        ConfigError,
+        match=rf"^answer\.source=store: the results store .* holds 7 of 8 stages at .*; "
+        rf"it lacks {lacking}: ",
     ):
         answer_stages(["samples=64", f"store.path={tmp_path}", "answer.source=store"])
 
