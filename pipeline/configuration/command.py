@@ -23,6 +23,7 @@ from importlib import metadata
 from omegaconf import OmegaConf, open_dict
 
 from pipeline.configuration.compose import (
+    CONF_DIR,
     USER_CONFIG_ENV,
     Composer,
     composer,
@@ -107,9 +108,20 @@ def _flags_help() -> str:
     )
 
 
+def config_groups() -> list[str]:
+    """The config groups the primary config's defaults list chooses (``conf/config.yaml``),
+    in its order: what ``--help`` lists, so a group added there is listed too."""
+    groups = []
+    for entry in OmegaConf.load(CONF_DIR / "config.yaml").defaults:
+        key = next(iter(entry)) if OmegaConf.is_dict(entry) else None
+        if key and not key.startswith("override ") and "/" not in key:
+            groups.append(str(key))
+    return groups
+
+
 def _groups(inv: Invocation) -> str:
     lines = ["Config groups (choose with group=option):"]
-    for group in ("workload", "cpu", "mitigations", "roadmap", "experiment", "ray", "dask"):
+    for group in config_groups():
         lines.append(f"  {group}: {', '.join(inv.composer.group_options(group))}")
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from math import prod
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -275,6 +276,15 @@ def classify(
     return Dimensions(tuple(fixed), groups, points, profiles)
 
 
+def dimensions_text(dims: Dimensions) -> str:
+    """What a sweep ranges over and its size before merging equal values, in one line:
+    ``workload (8) x cpu (3) x cpus (7) = 168 points``."""
+    sizes = {**dims.groups, **dims.profiles, **dims.points}
+    points = prod(len(v) for v in sizes.values())
+    named = " x ".join(f"{k} ({len(v)})" for k, v in sizes.items()) or "one point"
+    return f"{named} = {points:,} point{'s' if points != 1 else ''}"
+
+
 def check_size(dims: Dimensions) -> None:
     """Reject a grid above :data:`MAX_PROFILES` or :data:`MAX_GRID_POINTS` before any work.
 
@@ -316,9 +326,55 @@ def _choice(dims: Dimensions, combo: Sequence[str]) -> list[str]:
     return [*dims.fixed, *(f"{k}={v}" for k, v in zip(dims.groups, combo, strict=True))]
 
 
-def compose_each(dims: Dimensions, compose: ComposeFn) -> list[DictConfig]:
+class Counter(Protocol):
+    """The part of tqdm's interface the grid's expansion reports to (:data:`Planner`)."""
+
+    total: int
+    n: int
+
+    def update(self, n: int = 1) -> object: ...
+
+
+class _Uncounted:
+    total = 0
+    n = 0
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+Planner = Callable[[Dimensions, int], "Counter | None"]
+"""Told the sweep's dimensions and the number of expansion steps (:func:`expansion_steps`)
+once they are known, before anything is composed; returns what counts the steps, or None."""
+
+
+def _combinations(dims: Dimensions) -> int:
+    return prod(len(v) for v in dims.groups.values())
+
+
+def _profiles(dims: Dimensions) -> int:
+    return _combinations(dims) * prod(len(v) for v in dims.profiles.values())
+
+
+def expansion_steps(dims: Dimensions) -> int:
+    """The steps :func:`build_grid` reports: every composition by Hydra, every combination
+    assembled from them (:func:`compose_groups`), and every profile's points."""
+    steps = _combinations(dims) + _profiles(dims)
+    if len(dims.groups) >= 2:  # each option composed once, then the combinations assembled
+        steps += 1 + sum(len(v) - 1 for v in dims.groups.values())
+    return steps
+
+
+def compose_each(
+    dims: Dimensions, compose: ComposeFn, progress: Counter | None = None
+) -> list[DictConfig]:
     """One validated config per combination of group options: Hydra's composition, as is."""
-    return [compose(_choice(dims, combo)) for combo in itertools.product(*dims.groups.values())]
+    progress = _Uncounted() if progress is None else progress
+    configs = []
+    for combo in itertools.product(*dims.groups.values()):
+        configs.append(compose(_choice(dims, combo)))
+        progress.update(1)
+    return configs
 
 
 def _sections(cfg: DictConfig, skip: str) -> dict:
@@ -329,7 +385,9 @@ def _sections(cfg: DictConfig, skip: str) -> dict:
     }
 
 
-def compose_groups(dims: Dimensions, compose: ComposeFn) -> list[DictConfig]:
+def compose_groups(
+    dims: Dimensions, compose: ComposeFn, progress: Counter | None = None
+) -> list[DictConfig]:
     """One validated config per combination of group options, in ``itertools.product`` order.
 
     Composition costs ~0.3 s here, and a grid over workloads x CPUs x stages has
@@ -341,18 +399,23 @@ def compose_groups(dims: Dimensions, compose: ComposeFn) -> list[DictConfig]:
     if any option reaches outside its subtree (a ``_global_`` package, a
     defaults list), every combination is composed by Hydra instead.
     """
+    progress = _Uncounted() if progress is None else progress
     keys = list(dims.groups)
     if len(keys) < 2:
-        return compose_each(dims, compose)
+        return compose_each(dims, compose, progress)
     first = [dims.groups[k][0] for k in keys]
     anchor = compose(_choice(dims, first))
+    progress.update(1)
     parts: dict[str, dict[str, DictConfig]] = {k: {first[i]: anchor} for i, k in enumerate(keys)}
     for i, key in enumerate(keys):
         outside = _sections(anchor, skip=key)
         for option in dims.groups[key][1:]:
             cfg = compose(_choice(dims, [*first[:i], option, *first[i + 1 :]]))
+            progress.update(1)
             if _sections(cfg, skip=key) != outside:
-                return compose_each(dims, compose)
+                # every combination by Hydra instead, then the profiles: the steps from here
+                progress.total = progress.n + _combinations(dims) + _profiles(dims)
+                return compose_each(dims, compose, progress)
             parts[key][option] = cfg
     base = copy.deepcopy(anchor)
     with open_dict(base):
@@ -365,6 +428,7 @@ def compose_groups(dims: Dimensions, compose: ComposeFn) -> list[DictConfig]:
                 cfg[key] = parts[key][option][key]
         validate_config(cfg)
         configs.append(cfg)
+        progress.update(1)
     return configs
 
 
@@ -597,6 +661,7 @@ def build_grid(
     composer: Composer,
     config_name: str = "config",
     base: DictConfig | None = None,
+    planner: Planner | None = None,
 ) -> Grid:
     """Validate and expand sweep ``overrides`` into a :class:`Grid`.
 
@@ -613,6 +678,10 @@ def build_grid(
     base : DictConfig, optional
         The config Hydra already composed for this run (the sweep overrides
         left out): reused for the combination it equals, saving one composition.
+    planner : callable, optional
+        Told the dimensions once they are checked, before the expansion's slow part
+        (composing: ~0.3 s per configuration); what it returns counts the steps
+        (:data:`Planner`), so a sweep can show its progress from the start.
 
     Raises
     ------
@@ -628,11 +697,21 @@ def build_grid(
     compose = validated(composer, config_name)
     if base is not None:
         compose = reuse_base(compose, base, dims)
-    configs = compose_groups(dims, compose)
-    check_strict_bools(configs[0], dims.fixed)  # as asi-answer: no numbers for booleans
-    probe = copy.deepcopy(configs[0])
+    # Every value is checked on the first combination before the others are composed (the
+    # slow part: the composer caches this one), so bad input is refused before the plan is
+    # said and the progress starts.
+    first = compose(_choice(dims, [options[0] for options in dims.groups.values()]))
+    check_strict_bools(first, dims.fixed)  # as asi-answer: no numbers for booleans
+    probe = copy.deepcopy(first)
     columns = point_dimensions(probe, dims)
+    expand_profiles([first], dims, probe)
+    progress = planner(dims, expansion_steps(dims)) if planner else None
+    progress = _Uncounted() if progress is None else progress
+    configs = compose_groups(dims, compose, progress)
     profiles = expand_profiles(configs, dims, probe)
-    tables = [profile_points(i, p, columns) for i, p in enumerate(profiles)]
+    tables = []
+    for i, profile in enumerate(profiles):
+        tables.append(profile_points(i, profile, columns))
+        progress.update(1)
     points = drop_duplicate_ids(pa.concat_tables(tables))
     return Grid(profiles=profiles, points=points, swept=tuple(columns))

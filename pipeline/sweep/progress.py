@@ -49,6 +49,8 @@ class LineProgress:
         stream: TextIO,
         *,
         desc: str = "asi-sweep",
+        unit: str = "points",
+        rate_unit: str = "pt",
         percent: float = LINE_PERCENT,
         seconds: float = LINE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -57,6 +59,8 @@ class LineProgress:
         self.n = 0
         self.stream = stream
         self.desc = desc
+        self.unit = unit
+        self.rate_unit = rate_unit
         self.percent = percent
         self.seconds = seconds
         self.clock = clock
@@ -98,10 +102,10 @@ class LineProgress:
         """The progress line for the current count."""
         elapsed = self.clock() - self._start
         share = 100 * self.n / self.total if self.total else 100.0
-        text = f"{self.desc}: {self.n}/{self.total} points ({share:.0f} %)"
+        text = f"{self.desc}: {self.n}/{self.total} {self.unit} ({share:.0f} %)"
         if elapsed > 0 and self.n:
             rate = self.n / elapsed
-            text += f", {rate:.1f} pt/s, {clock_text(elapsed)} elapsed"
+            text += f", {rate:.1f} {self.rate_unit}/s, {clock_text(elapsed)} elapsed"
             if self.n < self.total:
                 text += f", ETA {clock_text((self.total - self.n) / rate)}"
         for key, value in self.postfix.items():
@@ -115,23 +119,36 @@ class LineProgress:
         self._last_step = self._step()
 
 
-def progress_bar(total: int, enabled: bool, stream: TextIO | None = None):
+def progress_bar(
+    total: int,
+    enabled: bool,
+    stream: TextIO | None = None,
+    *,
+    desc: str = "asi-sweep",
+    unit: str = "points",
+    rate_unit: str = "pt",
+    percent: float = LINE_PERCENT,
+):
     """What reports a sweep's progress on ``stream`` (default stderr), or None if disabled.
 
-    tqdm's bar on a terminal, :class:`LineProgress` anywhere else.
+    tqdm's bar on a terminal, :class:`LineProgress` anywhere else (a line per
+    ``percent`` of ``total`` done). ``unit`` names what is counted in lines,
+    ``rate_unit`` in rates (tqdm's ``unit``).
     """
     if not enabled:
         return None
     stream = stream if stream is not None else sys.stderr
     if not is_terminal(stream):
-        return LineProgress(total, stream)
+        return LineProgress(
+            total, stream, desc=desc, unit=unit, rate_unit=rate_unit, percent=percent
+        )
     from tqdm import tqdm
 
     return tqdm(
         total=total,
-        unit="pt",
+        unit=rate_unit,
         unit_scale=True,
-        desc="asi-sweep",
+        desc=desc,
         file=stream,
         mininterval=0.5,
         smoothing=0.1,

@@ -30,12 +30,14 @@ from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError, one_line
 from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
-from pipeline.sweep.grid import Grid, build_grid
+from pipeline.sweep.grid import Grid, build_grid, dimensions_text
 from pipeline.sweep.progress import progress_bar
 
 EXIT_FAILED_POINTS = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 MAX_IDS_SHOWN = 10
+GRID_LINE_PERCENT = 25
+"""In a log, a line per this share of the grid's expansion [%]: it takes seconds, not hours."""
 """Point ids printed per failed chunk; all of them go to ``summary.json``."""
 
 Out = Callable[[str], None]
@@ -212,7 +214,10 @@ def execute(
             "make it writable or choose another hydra.sweep.dir"
         )
     if result.new:
-        _compute(grid, todo, cfg, result, task_hook, out, err)
+        try:
+            _compute(grid, todo, cfg, result, task_hook, out, err)
+        except KeyboardInterrupt as exc:  # Ray is stopped; say what stays
+            raise SweepInterrupted(len(result.parts), result.done, str(store)) from exc
     compact_start = time.perf_counter()
     try:
         # A read-only store with nothing new (an archive) is left as it is: readers deduplicate.
@@ -366,7 +371,28 @@ def run(
     """
     start = time.perf_counter()
     check_settings(cfg)
-    grid = build_grid(overrides, composer, config_name, base=cfg)
+    bars = []
+
+    def plan(dims, steps: int):  # said at once: composing a large grid takes a while
+        out(f"asi-sweep: expanding the grid: {dimensions_text(dims)}")
+        bars.append(
+            progress_bar(
+                steps,
+                bool(cfg.sweep.progress),
+                desc="asi-sweep: grid",
+                unit="steps",
+                rate_unit="step",
+                percent=GRID_LINE_PERCENT,
+            )
+        )
+        return bars[-1]
+
+    try:
+        grid = build_grid(overrides, composer, config_name, base=cfg, planner=plan)
+    finally:
+        for bar in bars:
+            if bar is not None:
+                bar.close()
     grid_seconds = time.perf_counter() - start
     result = execute(grid, cfg, task_hook=task_hook, sweep_dir=sweep_dir, out=out, err=err)
     result.timings["grid_s"] = grid_seconds
@@ -445,7 +471,24 @@ def sweep_dir_of(cfg: DictConfig) -> Path:
         raise ConfigError(f"hydra.sweep.dir: {one_line(exc)}") from None
 
 
-INTERRUPTED = "asi-sweep: interrupted; committed parts stay, rerun to resume"
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C while points were computed, with what had been committed to the store by then."""
+
+    def __init__(self, parts: int, points: int, store: str) -> None:
+        super().__init__(parts, points, store)
+        self.parts, self.points, self.store = parts, points, store
+
+
+def interrupted_line(exc: BaseException) -> str:
+    """The last line of an interrupted sweep: how much of it stays in the store."""
+    if not isinstance(exc, SweepInterrupted):
+        return "asi-sweep: interrupted before any point was computed; nothing was written"
+    if not exc.parts:
+        return "asi-sweep: interrupted before any part was committed; rerun to start again"
+    return (
+        f"asi-sweep: interrupted; {exc.points:,} points in {exc.parts} part file(s) committed "
+        f"to {exc.store} stay, rerun to resume"
+    )
 
 
 @contextlib.contextmanager
@@ -488,9 +531,9 @@ def main_sweep(overrides: Sequence[str], composer: Composer, config_name: str) -
             result = sweep(
                 overrides, config_name=config_name, composer=composer, sweep_dir=sweep_dir_of(cfg)
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # Ray is stopped and its processes gone by now (raybackend.stop); say so last.
-        print(INTERRUPTED, file=sys.stderr, flush=True)
+        print(interrupted_line(exc), file=sys.stderr, flush=True)
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()
         return EXIT_INTERRUPTED
@@ -500,4 +543,11 @@ def main_sweep(overrides: Sequence[str], composer: Composer, config_name: str) -
     return 0 if result.ok else EXIT_FAILED_POINTS
 
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED_POINTS", "SweepResult", "main_sweep", "sweep"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED_POINTS",
+    "SweepInterrupted",
+    "SweepResult",
+    "main_sweep",
+    "sweep",
+]

@@ -60,8 +60,8 @@ class GridSweeperImpl(Sweeper):
         from pipeline.sweep.run import (
             EXIT_FAILED_POINTS,
             EXIT_INTERRUPTED,
-            INTERRUPTED,
             check_launcher,
+            interrupted_line,
             run,
             sweeper_params,
         )
@@ -79,8 +79,8 @@ class GridSweeperImpl(Sweeper):
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_BAD_INPUT) from None
-        except KeyboardInterrupt:  # Ray is already stopped in order (raybackend.stop)
-            print(INTERRUPTED, file=sys.stderr, flush=True)
+        except KeyboardInterrupt as exc:  # Ray is already stopped in order (raybackend.stop)
+            print(interrupted_line(exc), file=sys.stderr, flush=True)
             raise SystemExit(EXIT_INTERRUPTED) from None
         except OSError as exc:  # the store or the sweep directory cannot be written
             print(f"error: {exc}", file=sys.stderr)

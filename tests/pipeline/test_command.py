@@ -48,6 +48,21 @@ def test_help_and_info_searchpath(name, capsys, tmp_path):
     assert code == 0 and "pkg://pipeline.conf" in out and f"file://{tmp_path}" in out
 
 
+def test_help_lists_every_config_group_of_the_defaults_list(capsys):
+    """--help left out ``baseline`` (and ``report``): it lists what conf/config.yaml chooses."""
+    chosen = [
+        next(iter(entry))
+        for entry in yaml.safe_load((compose.CONF_DIR / "config.yaml").read_text())["defaults"]
+        if isinstance(entry, dict) and not next(iter(entry)).startswith("override ")
+    ]
+    assert {"baseline", "report", "workload", "experiment"} <= set(chosen)
+    for main in COMMANDS.values():
+        code, out, _ = call(main, ["--help"], capsys)
+        listed = out.split("Config groups (choose with group=option):\n", 1)[1].splitlines()
+        assert code == 0 and [line.split(":")[0].strip() for line in listed] == chosen
+    assert "  baseline: ibpb_vmexit, kernel_default, mitigations_off" in out
+
+
 def test_cfg_hydra_package_and_resolve(capsys):
     code, out, _ = call(answer.main, ["--cfg", "hydra", "--package", "sweeper"], capsys)
     assert code == 0 and "GridSweeper" in out

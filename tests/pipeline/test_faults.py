@@ -38,7 +38,7 @@ from pipeline import store
 from pipeline.report import aggregate
 from pipeline.store.parts import QUARANTINE
 from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
-from pipeline.sweep.run import INTERRUPTED, sweep
+from pipeline.sweep.run import SweepInterrupted, interrupted_line, sweep
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -340,11 +340,12 @@ def test_interrupted_driver_exits_130_keeps_its_parts_and_leaves_no_ray_process(
             driver.cleanup()
         stderr = driver.stderr
         assert code == 130, (index, stderr)
-        assert stderr.splitlines()[-1] == INTERRUPTED, (index, stderr)
+        committed = store.part_files(path)
+        said = interrupted_line(SweepInterrupted(len(committed), raw_rows(path), str(path)))
+        assert stderr.splitlines()[-1] == said, (index, stderr)  # how much stays
         assert not [sign for sign in CRASH_SIGNS if sign in stderr], (index, stderr)
         assert "\r" not in stderr  # its progress went to a file: plain lines
         assert left == [], f"{index}: Ray processes outlived the driver: {left}"
-        committed = store.part_files(path)
         assert 0 < len(committed) < PARTS, index
         assert store.check_parts(path) == (committed, []), index
         assert temporaries(path) == [], index

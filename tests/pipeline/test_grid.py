@@ -22,7 +22,7 @@ from pipeline.configuration.compose import (
 from pipeline.configuration.errors import ConfigError
 from pipeline.store.schema import METRIC_COLUMNS
 from pipeline.sweep.chunks import ROW_SCHEMA, chunk_size, evaluate_chunk, iter_chunks
-from pipeline.sweep.grid import build_grid, point_ids
+from pipeline.sweep.grid import build_grid, dimensions_text, point_ids
 
 STAGES = sorted(p.stem for p in (CONF_DIR / "mitigations").glob("*.yaml"))
 WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
@@ -244,6 +244,47 @@ def test_experiment_presets_are_valid_grids_of_the_promised_size(loader, preset,
     combos = np.prod([len(v) for v in dims.groups.values()])
     points = combos * np.prod([len(c) for c in columns.values()])
     assert low <= points <= high
+
+
+def test_the_expansion_says_what_it_expands_before_composing_then_counts_every_step(
+    loader, monkeypatch, capsys
+):
+    """``asi-sweep experiment=default`` printed nothing for its first 12-19 s: composing.
+    The planner hears the dimensions once the first combination is composed (every value is
+    checked on it, so bad input is refused before anything is said); every step is counted."""
+    import io
+
+    import pipeline.sweep.grid as grid_module
+    from pipeline.sweep.grid import expansion_steps
+    from pipeline.sweep.progress import LineProgress
+
+    composed: list[tuple] = []
+    real = grid_module.validated
+
+    def counting(composer, config_name="config"):
+        compose = real(composer, config_name)
+        return lambda overrides: composed.append(tuple(overrides)) or compose(overrides)
+
+    monkeypatch.setattr(grid_module, "validated", counting)
+    log = io.StringIO()
+    planned = []
+
+    def planner(dims, steps):
+        planned.append((dimensions_text(dims), steps, len(composed)))
+        return LineProgress(steps, log, desc="asi-sweep: grid", unit="steps", percent=50)
+
+    overrides = ["workload=fio_randread_tmpfs,kernel_compile", "mitigations=rfc_v2,multi_slot",
+                 "cpu.costs.ibpb.high=5000,20000", "cpus=1,2,4"]  # fmt: skip
+    grid = build_grid(overrides, loader, planner=planner)
+    ((said, steps, before),) = planned
+    assert said == (
+        "workload (2) x mitigations (2) x cpu.costs.ibpb.high (2) x cpus (3) = 24 points"
+    )
+    assert before == 1 and len(grid) == 24
+    assert steps == 3 + 4 + 8  # 3 compositions, 4 combinations assembled, 8 profiles' points
+    lines = log.getvalue().splitlines()
+    assert lines[-1].startswith(f"asi-sweep: grid: {steps}/{steps} steps (100 %)"), lines
+    assert expansion_steps(grid_module.Dimensions((), {"cpu": ["a", "b"]}, {}, {})) == 4
 
 
 def preset_dimensions(loader, preset: str, *command_line: str):

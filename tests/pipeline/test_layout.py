@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +145,41 @@ def test_nothing_in_the_repository_cites_files_outside_it():
         text = path.read_text(errors="replace")
         citing.extend(name for word in OUTSIDE if word in text)
     assert not citing
+
+
+CITED_MODULE = re.compile(r"\b(?:pipeline|model)(?:\.[A-Za-z_]\w*)+")
+CITED_FILE = re.compile(r"\b(?:pipeline|model|tools|hydra_plugins|tests)/[\w./-]+\.(?:py|md|sh)\b")
+
+
+def resolves(dotted: str) -> bool:
+    """Whether ``dotted`` is a module, or a module's attribute (``pipeline.calibrate.fit.X``)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 1, -1):
+        name = ".".join(parts[:cut])
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            spec = None
+        if spec is not None:
+            target = importlib.import_module(name)
+            for attribute in parts[cut:]:
+                if not hasattr(target, attribute):
+                    return False
+                target = getattr(target, attribute)
+            return True
+    return False
+
+
+def test_the_configs_cite_modules_and_files_that_exist():
+    """conf/dask/distributed.yaml sent readers to ``pipeline.aggregate``, moved to
+    ``pipeline.report.aggregate``: every module, attribute and file a shipped config names
+    is there."""
+    stale = []
+    for path in sorted((REPO / "conf").rglob("*.yaml")):
+        text = path.read_text()
+        stale += [(path.name, m) for m in CITED_MODULE.findall(text) if not resolves(m)]
+        stale += [(path.name, f) for f in CITED_FILE.findall(text) if not (REPO / f).exists()]
+    assert not stale
 
 
 def test_the_cost_sources_page_lists_every_cost_as_the_profiles_state_it():

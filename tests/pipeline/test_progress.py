@@ -69,3 +69,18 @@ def test_the_bar_is_for_terminals_only():
     bar.update(10)
     bar.close()
     assert "\r" in screen.getvalue()  # tqdm's redraw: what a terminal is for
+
+
+def test_other_units_and_steps_for_the_grids_expansion():
+    log, clock = io.StringIO(), Clock()
+    named = {"desc": "asi-sweep: grid", "unit": "steps", "rate_unit": "step", "percent": 50}
+    bar = progress_bar(8, True, log, **named)
+    assert isinstance(bar, LineProgress) and (bar.unit, bar.percent) == ("steps", 50)
+    progress = LineProgress(8, log, clock=clock, **named)
+    for _ in range(8):
+        clock.now += 0.5
+        progress.update(1)
+    assert log.getvalue().splitlines() == [
+        "asi-sweep: grid: 4/8 steps (50 %), 2.0 step/s, 0:02 elapsed, ETA 0:02",
+        "asi-sweep: grid: 8/8 steps (100 %), 2.0 step/s, 0:04 elapsed",
+    ]

@@ -20,7 +20,7 @@ import pytest
 from pipeline import store
 from pipeline.configuration.errors import ConfigError
 from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
-from pipeline.sweep.run import sweep
+from pipeline.sweep.run import interrupted_line, sweep
 
 pytestmark = pytest.mark.slow
 
@@ -154,7 +154,8 @@ def test_rerun_computes_nothing_and_extension_only_new_points(local_ray, tmp_pat
     assert first.new == 4 and first.done == 4
     again, lines = run(tmp_path, "s", *base)
     assert again.new == 0 and again.done == 0 and again.ok
-    assert "0 new, 4 already in store" in lines[0]
+    assert lines[0] == "asi-sweep: expanding the grid: mitigations (2) x cpus (2) = 4 points"
+    assert "0 new, 4 already in store" in lines[1]
     wider, _ = run(tmp_path, "s", "cpus=1,2,4", *base[1:])
     assert wider.new == 2 and wider.already_in_store == 4
     assert len(stored(tmp_path / "s")) == 6
@@ -445,6 +446,9 @@ def test_progress_in_a_log_is_plain_lines_without_carriage_returns(local_ray, tm
     err = capsys.readouterr().err  # pytest's capture: not a terminal, as a cron job's log
     assert "\r" not in err
     progress = [line for line in err.splitlines() if line.startswith("asi-sweep: ")]
+    grid = [line for line in progress if line.startswith("asi-sweep: grid: ")]
+    assert grid and grid[-1].startswith("asi-sweep: grid: 6/6 steps (100 %)"), err  # 3 + 3
+    progress = [line for line in progress if line not in grid]
     assert len(progress) == 10, err  # 20 chunks of 3 points: one line per 10 %
     assert progress[-1].startswith(f"asi-sweep: {GRID_POINTS}/{GRID_POINTS} points (100 %)")
 
@@ -485,8 +489,15 @@ def test_an_interrupted_dispatch_lets_its_tasks_finish_and_commits_them(
         real_add(self, rows)
 
     monkeypatch.setattr(store.PartWriter, "add", add)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as info:
         run(tmp_path, "s", *GRID, "sweep.chunk_size=2", task_hook=hook)
+    # what asi-sweep's last line says stays is what the store holds
+    parts, rows = store.part_files(tmp_path / "s"), store.read(tmp_path / "s").num_rows
+    assert (info.value.parts, info.value.points) == (len(parts), rows) and rows > 0
+    assert interrupted_line(info.value) == (
+        f"asi-sweep: interrupted; {rows:,} points in {len(parts)} part file(s) committed to "
+        f"{tmp_path / 's'} stay, rerun to resume"
+    )
     started = {p.stem for p in flags.glob("*.started")}
     ended = {p.stem for p in flags.glob("*.ended")}
     assert started, "no task was in flight when the interrupt came"
