@@ -128,20 +128,22 @@ def progress_bar(
     unit: str = "points",
     rate_unit: str = "pt",
     percent: float = LINE_PERCENT,
+    seconds: float = LINE_SECONDS,
 ):
     """What reports a sweep's progress on ``stream`` (default stderr), or None if disabled.
 
     tqdm's bar on a terminal, :class:`LineProgress` anywhere else (a line per
-    ``percent`` of ``total`` done). ``unit`` names what is counted in lines,
-    ``rate_unit`` in rates (tqdm's ``unit``).
+    ``percent`` of ``total`` done, and at least every ``seconds``). ``unit``
+    names what is counted in lines, ``rate_unit`` in rates (tqdm's ``unit``).
     """
     if not enabled:
         return None
     stream = stream if stream is not None else sys.stderr
     if not is_terminal(stream):
         return LineProgress(
-            total, stream, desc=desc, unit=unit, rate_unit=rate_unit, percent=percent
-        )
+            total, stream, desc=desc, unit=unit, rate_unit=rate_unit, percent=percent,
+            seconds=seconds,
+        )  # fmt: skip
     from tqdm import tqdm
 
     return tqdm(

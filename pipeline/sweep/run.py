@@ -37,7 +37,9 @@ EXIT_FAILED_POINTS = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 MAX_IDS_SHOWN = 10
 GRID_LINE_PERCENT = 25
-"""In a log, a line per this share of the grid's expansion [%]: it takes seconds, not hours."""
+GRID_LINE_SECONDS = 10.0
+"""In a log, a line per this share of the grid's expansion [%], and at least this often [s]:
+it takes seconds, not hours, and its first steps (Hydra composing) are the slowest."""
 """Point ids printed per failed chunk; all of them go to ``summary.json``."""
 
 Out = Callable[[str], None]
@@ -383,6 +385,7 @@ def run(
                 unit="steps",
                 rate_unit="step",
                 percent=GRID_LINE_PERCENT,
+                seconds=GRID_LINE_SECONDS,
             )
         )
         return bars[-1]
