@@ -93,7 +93,7 @@ def test_calibration_does_work_the_prior_alone_would_not():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    result = fit(problem, samples=256, seed=0, profile="far")
+    result = fit(problem, samples=256, seed=0)
     assert abs(result.predictions[0] - target) <= 0.02
     assert result.costs["page_walk"].shift < 0  # cheaper exits explain a smaller loss
 
@@ -195,7 +195,7 @@ def test_nothing_constrained_means_no_correlations():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    assert fit(problem, samples=64, seed=0, profile="vague").correlations == ()
+    assert fit(problem, samples=64, seed=0).correlations == ()
 
 
 @given(
@@ -230,7 +230,7 @@ def test_data_the_prior_already_explains_leave_every_cost_at_its_prior():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    result = fit(problem, samples=256, seed=0, profile="vague")
+    result = fit(problem, samples=256, seed=0)
     assert all(c.status == "prior" for c in result.costs.values())
     assert {n: c.spec for n, c in result.costs.items()} == {
         n: s for n, s in cost_specs(cfg).items() if n in result.costs
@@ -244,8 +244,8 @@ def test_fit_is_deterministic():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    first = fit(problem, samples=128, seed=3, profile="x")
-    second = fit(problem, samples=128, seed=3, profile="x")
+    first = fit(problem, samples=128, seed=3)
+    second = fit(problem, samples=128, seed=3)
     np.testing.assert_array_equal(first.predictions, second.predictions)
     assert first.costs == second.costs
 
@@ -630,7 +630,7 @@ def test_an_exit_rate_recovers_the_tick_rate_it_was_generated_with():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    tick = fit(problem, samples=256, seed=0, profile="t").costs["tick_exits"]
+    tick = fit(problem, samples=256, seed=0).costs["tick_exits"]
     assert tick.status == "moved+narrowed" and tick.width_ratio < 0.3
     assert abs(np.log(np.exp(tick.log_median) / 60.0)) < 0.25 * abs(np.log(20.0 / 60.0))
 
@@ -652,7 +652,7 @@ def test_a_fitted_count_no_cost_moves_is_reported_as_a_check():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    result = fit(problem, samples=64, seed=0, profile="c")
+    result = fit(problem, samples=64, seed=0)
     assert all(c.status == "prior" for c in result.costs.values())
     assert result.identifiability.blind == ("page-cache exits",)
     assert any("only checks the model" in line for line in result.identifiability.lines())
