@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from omegaconf import DictConfig
+from scipy.special import ndtri
 
-from model.costs import Correlation, CostSpec, sample_costs
+from model.costs import Correlation, CostSpec, sample_costs, stream_uniforms
 from model.evaluate import QUANTILES, quantiles, sample_breakdown
 from model.mechanism import EXIT_REASONS, EXIT_SOURCES
 from pipeline.configuration.compose import (
@@ -179,9 +180,21 @@ def weighted_quantiles(values: np.ndarray, probabilities: np.ndarray, qs: Sequen
     return np.interp(qs, cumulative, flat[order])
 
 
+def measured(cp: CasePoints, values: np.ndarray, seed: int) -> np.ndarray:
+    """What a run would measure: each (CPU count, cost sample) value with the published
+    run-to-run spread added, a normal draw per sample (absolute, or in log space for exit
+    counts) from a stream of its own, keyed by the case's name."""
+    z = ndtri(stream_uniforms(values.shape[1], seed=seed, cost=f"spread/{cp.case.name}"))
+    if cp.case.relative:
+        return values * np.exp(cp.case.spread * z)[None, :]
+    return values + cp.case.spread * z[None, :]
+
+
 @dataclass(frozen=True)
 class Prediction:
-    """A case's predictive distribution: p05, p50, p95 and the mean (its quantity's unit)."""
+    """A case's predictive distribution (its quantity's unit): the model's p50 and mean, and
+    the 90 % band of a measurement, p05 to p95: the cost samples and uncertain inputs, plus the
+    published number's run-to-run spread (a single run scatters that much around the model)."""
 
     p05: float
     p50: float
@@ -192,9 +205,12 @@ class Prediction:
         return self.p05 <= value <= self.p95
 
 
-def predict(cp: CasePoints, costs: Mapping[str, np.ndarray]) -> Prediction:
+def predict(cp: CasePoints, costs: Mapping[str, np.ndarray], seed: int = 0) -> Prediction:
     values = quantity_samples(cp, costs)
-    p05, p50, p95 = weighted_quantiles(values, cp.probabilities, list(QUANTILES.values()))
+    (p50,) = weighted_quantiles(values, cp.probabilities, [QUANTILES["p50"]])
+    p05, p95 = weighted_quantiles(
+        measured(cp, values, seed), cp.probabilities, [QUANTILES["p05"], QUANTILES["p95"]]
+    )
     mean = float(np.sum(values.mean(axis=1) * cp.probabilities))
     return Prediction(float(p05), float(p50), float(p95), mean)
 

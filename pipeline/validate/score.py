@@ -144,7 +144,7 @@ def score(
     costs = {name: p.costs(samples, seed) for name, p in profiles.items()}
     scores = []
     for case in case_set.cases:
-        scores.append(CaseScore(case, predict(points[case.name], costs[case.cpu])))
+        scores.append(CaseScore(case, predict(points[case.name], costs[case.cpu], seed)))
         tick(f"predicted {case.name}")
     if leave_one_out:
         for cpu, prior in profiles.items():
@@ -159,7 +159,7 @@ def score(
                     fitted, result = calibrate(training, prior, samples=samples, seed=seed)
                     if s.case.role == "validation":
                         shared = (fitted, result)
-                s.loo = predict(points[s.case.name], fitted.costs(samples, seed))
+                s.loo = predict(points[s.case.name], fitted.costs(samples, seed), seed)
                 s.fit_notes = notes(result)
                 tick(f"left out {s.case.name}")
     split_scores = []
@@ -174,7 +174,7 @@ def score(
                     continue
                 fitted, _ = calibrate(training, prior, samples=samples, seed=seed)
                 fitted_costs = fitted.costs(samples, seed)
-                rows += [(c, predict(points[c.name], fitted_costs)) for c in targets]
+                rows += [(c, predict(points[c.name], fitted_costs, seed)) for c in targets]
             split_scores.append(SplitScore(split, rows))
             tick(f"split {split.name}")
     return Score(scores, split_scores, {})
