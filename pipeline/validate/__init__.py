@@ -1,8 +1,10 @@
 """Validation: every public measurement as a case, the published runs as they were run, and
 how well the model predicts them, in sample and out of sample.
 
-* :mod:`pipeline.validate.cases`    the case set (``conf/validation/``) and the benchmarks as
-  they were run (``conf/benchmark/``): reading and checking them
+The case set (``conf/validation/``) and the benchmarks as they were run (``conf/benchmark/``)
+are read by :mod:`pipeline.calibrate.cases`: they are the public record, which ``asi-calibrate``
+also takes as input.
+
 * :mod:`pipeline.validate.predict`  a case's prediction: its benchmark's phases composed, priced
   sample by sample, combined into the published quantity
 * :mod:`pipeline.validate.score`    coverage, leave-one-out and named splits with the joint fit

@@ -23,6 +23,7 @@ from scipy.special import ndtri
 from model.costs import Correlation, CostSpec, sample_costs, stream_uniforms
 from model.evaluate import QUANTILES, quantiles, sample_breakdown
 from model.mechanism import EXIT_REASONS, EXIT_SOURCES
+from pipeline.calibrate.cases import Case
 from pipeline.configuration.compose import (
     Composer,
     cost_correlations,
@@ -30,7 +31,6 @@ from pipeline.configuration.compose import (
     point_from_config,
 )
 from pipeline.configuration.errors import ConfigError
-from pipeline.validate.cases import Case
 
 SIDES = ("measured", "reference")
 

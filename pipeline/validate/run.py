@@ -1,6 +1,6 @@
 """``asi-validate``: the model against every public measurement, in and out of sample.
 
-:func:`run` composes every case (:mod:`pipeline.validate.cases`), predicts it
+:func:`run` composes every case (:mod:`pipeline.calibrate.cases`), predicts it
 (:mod:`pipeline.validate.predict`), scores it (:mod:`pipeline.validate.score`) and returns
 the text the command prints: a table, or with ``validate.format=json`` one object
 ``{"cases": [...], "coverage", "mean_abs_loo_error", "profile", "model_version", ...}``
@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from model import MODEL_VERSION
+from pipeline.calibrate.cases import CaseSet, read_cases
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
-from pipeline.validate.cases import CaseSet, read_cases
 from pipeline.validate.predict import Profile, case_points, profile_from_config
 from pipeline.validate.score import ASI_QUANTITIES, Score, score
 

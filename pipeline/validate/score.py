@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.costs import COST_NAMES
+from pipeline.calibrate.cases import Case, CaseSet, Split
 from pipeline.calibrate.fit import FitResult, Observation, Problem, fit
-from pipeline.validate.cases import Case, CaseSet, Split
 from pipeline.validate.predict import CasePoints, Prediction, Profile, predict, statistic
 
 ASI_QUANTITIES = ("slowdown", "throughput_loss")

@@ -30,6 +30,8 @@ def split(path):
     fd_split.txt (lines: call kind count)."""
     n = {}
     for line in open(path):
+        if line.startswith("#") or not line.strip():
+            continue
         call, kind, count = line.split()
         n[(call, kind)] = n.get((call, kind), 0) + int(count)
     reads = sum(v for (c, _), v in n.items() if c in ("read", "pread64"))

@@ -35,6 +35,7 @@ tracepoint:exceptions:page_fault_user /(args->error_code & 2) && comm != "bpftra
 tracepoint:sched:sched_process_exit { delete(@last[tid]); }
 END { clear(@last); }
 BT
+ulimit -l unlimited 2>/dev/null || ulimit -l 8192 2>/dev/null || true  # bpftrace maps
 BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -o "$OUT/fault_gaps.txt" "$OUT/fault_gaps.bt" &
 BT=$!
 sleep 10

@@ -373,6 +373,22 @@ def read_benchmarks(roots: Sequence[Path]) -> dict[str, Benchmark]:
     return out
 
 
+def read_group(
+    path: Path, benchmarks: Mapping[str, Benchmark]
+) -> tuple[list[Case], list[tuple[object, str]]]:
+    """The cases of one ``validation/<group>.yaml``, and its splits unparsed (they name cases
+    of any group)."""
+    doc = _keys(_yaml(path) or {}, ("cases", "splits"), str(path))
+    rows = doc.get("cases") or []
+    if not isinstance(rows, list):
+        raise ConfigError(f"{path}.cases must be a list of cases")
+    cases = [
+        parse_case(row, f"{path}: cases[{i}]", benchmarks, path.stem) for i, row in enumerate(rows)
+    ]
+    splits = [(row, f"{path}: splits[{i}]") for i, row in enumerate(doc.get("splits") or [])]
+    return cases, splits
+
+
 def read_cases(roots: Sequence[Path] | None = None) -> CaseSet:
     """Every case and split of ``validation/*.yaml`` on the roots (names unique)."""
     roots = config_roots() if roots is None else roots
@@ -381,14 +397,9 @@ def read_cases(roots: Sequence[Path] | None = None) -> CaseSet:
     raw_splits: list[tuple[object, str]] = []
     for root in roots:
         for path in sorted((root / "validation").glob("*.yaml")):
-            doc = _keys(_yaml(path) or {}, ("cases", "splits"), str(path))
-            rows = doc.get("cases") or []
-            if not isinstance(rows, list):
-                raise ConfigError(f"{path}.cases must be a list of cases")
-            for i, row in enumerate(rows):
-                cases.append(parse_case(row, f"{path}: cases[{i}]", benchmarks, path.stem))
-            for i, row in enumerate(doc.get("splits") or []):
-                raw_splits.append((row, f"{path}: splits[{i}]"))
+            group_cases, group_splits = read_group(path, benchmarks)
+            cases += group_cases
+            raw_splits += group_splits
     seen: set[str] = set()
     for case in cases:
         if case.name in seen:
