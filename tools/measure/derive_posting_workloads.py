@@ -42,6 +42,28 @@ def split(path):
     return {"reads": reads, "pipe_reads": pipe_reads, "file_reads": file_reads, "raw": n}
 
 
+def refill_per_exit(path, rate, cap):
+    """Expected TLB entries refilled per exit from fault_gaps.sh's histogram: a task refills
+    what it touches before its next exit, ``min(cap, rate x gap)`` [entries], with ``rate``
+    the distinct pages it touches per microsecond after a flush [1/us] and ``cap`` its whole
+    footprint; each power-of-two bucket at its geometric middle."""
+    import math
+    import re
+
+    total = weighted = 0
+    for line in open(path):
+        m = re.match(r"\[(\d+)(K|M)?(?:, (\d+)(K|M)?)?\)?\]?\s+(\d+)", line.strip())
+        if not m:
+            continue
+        unit = {"K": 1024, "M": 1024**2, None: 1}
+        lo = int(m.group(1)) * unit[m.group(2)]
+        hi = int(m.group(3)) * unit[m.group(4)] if m.group(3) else lo + 1
+        n = int(m.group(5))
+        total += n
+        weighted += n * min(cap, rate * math.sqrt(lo * hi))
+    return weighted / total
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
@@ -82,6 +104,13 @@ def main():
             "cpu_s_vm": cpu_s,
             "priced_ns_at_medians": round(priced),
             "base_time": round(cpu_s * 1e9 * factor - priced, -6),
+        }
+    gaps = os.path.join(a.results, "fault_gaps.txt")
+    if os.path.exists(gaps):
+        out["refill_per_exit"] = {
+            f"rate {r}/us, footprint {w}": round(refill_per_exit(gaps, r, w), 1)
+            for r in (1.5, 2.5, 4.0)
+            for w in (128, 256, 512)
         }
     fd = os.path.join(a.results, "fd_split.txt")
     if os.path.exists(fd):
