@@ -21,10 +21,26 @@ from pipeline.calibrate.cases import CaseSet, read_cases
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
+from pipeline.projection.answer import SCORE_FILE  # noqa: F401 (make docs writes it)
 from pipeline.validate.predict import Profile, case_points, profile_from_config
 from pipeline.validate.score import ASI_QUANTITIES, Score, score
 
 FORMATS = ("table", "json")
+
+
+def score_document(doc: dict) -> dict:
+    """What ``asi-answer`` quotes of an ``asi-validate`` JSON: counts, coverage and errors."""
+    asi = [c for c in doc["cases"] if c["quantity"] in ASI_QUANTITIES]
+    return {
+        "model_version": doc["model_version"],
+        "profiles": doc["profile"],
+        "cases": len(doc["cases"]),
+        "inside_band": sum(c["inside_band"] for c in doc["cases"]),
+        "coverage": doc["coverage"],
+        "mean_abs_loo_error": doc["mean_abs_loo_error"],
+        "mean_abs_error_in_sample": (sum(abs(c["error"]) for c in asi) / len(asi) if asi else None),
+        "summary": doc["summary"],
+    }
 
 
 def check_validate(cfg) -> None:
@@ -161,6 +177,7 @@ def format_json(result: Score) -> str:
                     "cases": [
                         {
                             "name": c.name,
+                            "quantity": c.quantity,
                             "published": c.published,
                             "p05": p.p05,
                             "p50": p.p50,

@@ -291,9 +291,11 @@ def test_bad_cases_fail_in_one_line_naming_the_file_and_field(tmp_path, text, me
     ],
 )
 def test_command_line_errors_exit_2_with_one_line(capsys, args, message):
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
 
 
 def test_the_shipped_groups_calibrate_through_the_same_format():
