@@ -369,9 +369,7 @@ def sample_costs(
         )
     for name in COST_NAMES:
         specs[name].check(name)
-    uniforms = {
-        name: stream_uniforms(n, seed=seed, cost=name) for name in COST_NAMES
-    }
+    uniforms = {name: stream_uniforms(n, seed=seed, cost=name) for name in COST_NAMES}
     uniforms = correlate_uniforms(uniforms, correlations)
     return {
         name: to_model_units(specs[name].ppf(uniforms[name]), specs[name].unit, ghz)

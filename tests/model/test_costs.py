@@ -128,9 +128,7 @@ def test_shares_are_fractions_and_only_shares_are(name, spec, message):
 
 def test_missing_or_unknown_costs_are_named():
     with pytest.raises(ValueError, match="missing ibpb"):
-        sample_costs(
-            {k: v for k, v in SPECS.items() if k != "ibpb"}, 2, seed=0, ghz=1.0
-        )
+        sample_costs({k: v for k, v in SPECS.items() if k != "ibpb"}, 2, seed=0, ghz=1.0)
     with pytest.raises(ValueError, match="unknown cost 'vmexit'"):
         sample_costs(SPECS | {"vmexit": SPECS["ibpb"]}, 2, seed=0, ghz=1.0)
 
@@ -166,9 +164,7 @@ def test_profiles_without_correlations_draw_exactly_as_before():
     round-trips a float), whatever ``n`` is."""
     for correlations in ((), (("ibpb", "page_walk", 0.0),)):
         for n in (4, 257):
-            drawn = sample_costs(
-                PINNED_SPECS, n, seed=3, ghz=2.0, correlations=correlations
-            )
+            drawn = sample_costs(PINNED_SPECS, n, seed=3, ghz=2.0, correlations=correlations)
             for name, pinned in PINNED_DRAWS.items():
                 np.testing.assert_array_equal(drawn[name][:4], pinned, err_msg=name)
 
