@@ -311,3 +311,62 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
         path = figure(result, output_dir(cfg) / "validation.png")
         print(f"figure: {path}", file=sys.stderr)
     return format_json(result) if cfg.validate.format == "json" else format_table(result, cfg)
+
+
+# --------------------------------------------------------------------------- the report
+NIGHTS_FOLDER = "validation"
+"""Beside the nightly history (``report.history``): one JSON per night, ``<date>.json``, the
+in-sample score of every case, so the next night can say which case left its band."""
+
+
+def in_sample(cfg, composer: Composer) -> dict:
+    """Every case in sample under the shipped profiles (no refit: seconds), as the JSON of
+    ``asi-validate``, for the HTML report."""
+    result = evaluate_cases(cfg, [], composer)
+    return json.loads(format_json(result))
+
+
+def in_sample_quick(composer: Composer) -> dict:
+    """:func:`in_sample` for a report: leave-one-out and splits off, no progress lines."""
+    cfg = composer.compose(
+        ["validate.leave_one_out=false", "validate.splits=false", "validate.progress=false"]
+    )
+    return in_sample(cfg, composer)
+
+
+def left_their_band(previous: dict | None, current: dict) -> list[str]:
+    """Cases inside their band in ``previous`` (a night's :func:`in_sample`) and outside it
+    in ``current``: one sentence each, for the nightly report's flags."""
+    if not previous:
+        return []
+    before = {c["name"]: c for c in previous.get("cases", ())}
+    out = []
+    for c in current["cases"]:
+        old = before.get(c["name"])
+        if old and old["inside_band"] and not c["inside_band"]:
+            out.append(
+                f"{c['name']} left its band: published {c['published']:.4g}, model "
+                f"{c['p50']:.4g} [{c['p05']:.4g}-{c['p95']:.4g}] (the night before "
+                f"{old['p50']:.4g} [{old['p05']:.4g}-{old['p95']:.4g}])"
+            )
+    return out
+
+
+def save_night(history: Path, date: str, doc: dict) -> Path:
+    """Commit a night's validation beside the history (all or nothing, as every part)."""
+    from pipeline.store.parts import commit_bytes
+
+    return commit_bytes(history / NIGHTS_FOLDER, f"{date}.json", json.dumps(doc).encode())
+
+
+def previous_night(history: Path, date: str) -> dict | None:
+    """The latest night's validation before ``date``, or None (first night, or unreadable:
+    a damaged file is skipped, the flags then compare with nothing)."""
+    folder = history / NIGHTS_FOLDER
+    nights = sorted(p for p in folder.glob("*.json") if p.stem < date) if folder.is_dir() else []
+    for path in reversed(nights):
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return None

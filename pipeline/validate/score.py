@@ -21,7 +21,7 @@ import numpy as np
 
 from model.costs import COST_NAMES
 from pipeline.calibrate.cases import Case, CaseSet, Split
-from pipeline.calibrate.fit import FitResult, Observation, Problem, fit
+from pipeline.calibrate.fit import POOR_FIT_Z, FitResult, Observation, Problem, fit
 from pipeline.validate.predict import CasePoints, Prediction, Profile, predict, statistic
 
 ASI_QUANTITIES = ("slowdown", "throughput_loss")
@@ -116,15 +116,23 @@ class Score:
         return float(np.mean(errors)) if errors else None
 
 
-def notes(result: FitResult | None) -> list[str]:
-    """Costs a fit pushed to an end of its documented range: a misfit is a finding."""
+def notes(result: FitResult | None, labels: Sequence[str] = ()) -> list[str]:
+    """What says a fit could not reproduce its data inside the documented ranges: costs it
+    pushed to an end of their range, and data it misses by more than three standard errors
+    (:data:`pipeline.calibrate.fit.POOR_FIT_Z`). A misfit is a finding."""
     if result is None:
         return []
-    return [
+    out = [
         f"{c.name} at its {c.bound} bound"
         for c in result.costs.values()
         if c.at_bound and c.bound is not None
     ]
+    out += [
+        f"{label} missed by {z:+.1f} standard errors"
+        for label, z in zip(labels, result.residuals, strict=False)
+        if abs(z) > POOR_FIT_Z
+    ]
+    return out
 
 
 def score(
@@ -160,7 +168,8 @@ def score(
                     if s.case.role == "validation":
                         shared = (fitted, result)
                 s.loo = predict(points[s.case.name], fitted.costs(samples, seed), seed)
-                s.fit_notes = notes(result)
+                trained = [c.case.name for c in calibration if c is not s]
+                s.fit_notes = notes(result, trained)
                 tick(f"left out {s.case.name}")
     split_scores = []
     if splits:

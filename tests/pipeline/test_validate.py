@@ -307,3 +307,26 @@ def test_the_shipped_groups_calibrate_through_the_same_format():
 
 def test_costs_of_every_profile_are_named_as_the_model_names_them():
     assert set(case_points(SHIPPED.cases[0], composer()).profile.specs) == set(COST_NAMES)
+
+
+# --------------------------------------------------------------------------- nightly flags
+def test_a_case_that_left_its_band_since_the_previous_night_is_flagged(tmp_path):
+    from pipeline.validate.run import left_their_band, previous_night, save_night
+
+    inside = {
+        "name": "c",
+        "published": 0.07,
+        "p05": 0.05,
+        "p50": 0.08,
+        "p95": 0.11,
+        "inside_band": True,
+    }
+    outside = inside | {"p05": 0.09, "p50": 0.12, "p95": 0.16, "inside_band": False}
+    save_night(tmp_path, "2026-12-01", {"cases": [inside]})
+    (tmp_path / "validation" / "2026-12-02.json").write_text("{trunc")  # a damaged night
+    before = previous_night(tmp_path, "2026-12-03")
+    assert before == {"cases": [inside]}
+    (flag,) = left_their_band(before, {"cases": [outside]})
+    assert flag.startswith("c left its band") and "0.12" in flag
+    assert left_their_band(before, {"cases": [inside]}) == []
+    assert left_their_band(None, {"cases": [outside]}) == []
