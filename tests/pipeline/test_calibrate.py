@@ -111,7 +111,7 @@ def test_anchor_report_says_which_costs_moved(anchor):
     assert {"page_walk", "ibpb"} & set(moved)
     for name in cfg.cpu.provenance.kept_at_prior:
         assert name not in moved_line
-    assert "| published fio_randread_tmpfs/rfc_v2/1cpu" in report
+    assert "| rfc_v2_fio" in report
 
 
 def test_calibrated_profile_validates_and_keeps_unconstrained_priors(anchor):
