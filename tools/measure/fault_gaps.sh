@@ -16,14 +16,8 @@ TARBALL=${TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 SAMPLE=${SAMPLE:-init/ kernel/ mm/}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$OUT"
-MNT=$(mktemp -d /tmp/asi-gaps-XXXXXX)
-mount -t tmpfs -o size=16G tmpfs "$MNT"
-trap 'cd /; umount "$MNT" 2>/dev/null || true; rmdir "$MNT" 2>/dev/null || true' EXIT
-cd "$MNT"
-tar xJf "$TARBALL"
-cd "$(find "$MNT" -mindepth 1 -maxdepth 1 -type d | head -1)"
-make -sj tinyconfig >/dev/null
-make -sj"$JOBS" prepare >/dev/null 2>&1
+source "$(dirname "$0")/common.sh"
+kernel_tree_on_tmpfs "$TARBALL" "$JOBS"
 cat >"$OUT/fault_gaps.bt" <<'BT'
 tracepoint:exceptions:page_fault_user /(args->error_code & 2) && comm != "bpftrace"/
 {

@@ -16,15 +16,8 @@ SAMPLE=${SAMPLE:-init/ kernel/}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$OUT"
 command -v strace >/dev/null || apt-get install -y -qq strace >/dev/null
-MNT=$(mktemp -d /tmp/asi-fdsplit-XXXXXX)
-mount -t tmpfs -o size=16G tmpfs "$MNT"
-trap 'cd /; umount "$MNT" 2>/dev/null || true; rmdir "$MNT" 2>/dev/null || true' EXIT
-cd "$MNT"
-tar xJf "$TARBALL"
-cd "$(find "$MNT" -mindepth 1 -maxdepth 1 -type d | head -1)"
-make -sj tinyconfig >/dev/null
-# the build's own prerequisites first (scripts, generated headers), outside the sample
-make -sj"$JOBS" prepare >/dev/null 2>&1
+source "$(dirname "$0")/common.sh"
+kernel_tree_on_tmpfs "$TARBALL" "$JOBS"
 TMPDIR="$MNT" strace -f -y -qq -e trace=read,pread64,write -o "$OUT/fd_split.strace" \
   make -sj"$JOBS" $SAMPLE >/dev/null 2>&1 || true
 # classify: call, target kind (pipe, tmpfs file, other file, other), count
