@@ -441,13 +441,18 @@ def render(text: str, generated: dict[str, str], markers=README_MARKERS, where="
     return text
 
 
-def generated_files(cheap_only: bool = False) -> dict[Path, str]:
-    """Every generated file's new text (``cheap_only``: without the model-derived blocks)."""
+def generated_files(cheap_only: bool = False, write_score: bool = False) -> dict[Path, str]:
+    """Every generated file's new text (``cheap_only``: without the model-derived blocks).
+
+    ``write_score``: write ``score.json`` before the tables, which quote it (``asi-answer``'s
+    confidence line in the answer example)."""
     bench = bench_results()
     blocks = cheap_tables(bench)
     out = {}
     if not cheap_only:
         table, score = validation()
+        if write_score and (not SCORE_FILE.exists() or SCORE_FILE.read_text() != score):
+            SCORE_FILE.write_text(score)
         blocks = tables() | {"validation": table} | blocks
         out[SCORE_FILE] = score
     out[README] = render(README.read_text(), blocks)
@@ -465,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stale = {
         path: text
-        for path, text in generated_files().items()
+        for path, text in generated_files(write_score=not args.check).items()
         if not path.exists() or path.read_text() != text
     }
     if args.check:
