@@ -24,7 +24,7 @@ import pytest
 
 from pipeline import store
 from pipeline.projection import history as hist
-from pipeline.report.build import nightly
+from pipeline.report.collection import nightly
 from pipeline.store import parts
 from pipeline.store.parts import QUARANTINE
 

@@ -32,24 +32,12 @@ from pipeline.projection.projection import (
 )
 from pipeline.projection.verdicts import beats_default_from, crossing
 from pipeline.report import figures as figs
-from pipeline.report.build import (
-    REPORTS,
-    Replaced,
-    budget_context,
-    build,
-    claim_folder,
-    experiment_grid_from,
-    focus_table,
-    markdown,
-    nightly,
-    page,
-    page_context,
-    preset_points,
-    projection_matrix,
-    replaced_text,
-    settings,
-    store_presets,
-)
+from pipeline.report.build import build
+from pipeline.report.collection import Replaced, focus_table, nightly, replaced_text
+from pipeline.report.render import budget_context, page, page_context, projection_matrix
+from pipeline.report.scope import experiment_grid_from, preset_points, store_presets
+from pipeline.report.settings import REPORTS, claim_folder, settings
+from pipeline.report.summary import markdown
 from pipeline.store import readers as results_store
 from pipeline.store.schema import METRIC_COLUMNS
 
