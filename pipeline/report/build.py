@@ -37,10 +37,12 @@ from pipeline.report.collection import (
     nightly,
     replaced_text,
     sensitivities,
+    validation,
 )
 from pipeline.report.render import render
 from pipeline.report.scope import (
     coverage,
+    coverage_hint,
     experiment_grid,
     experiment_grid_from,
     grid_counts,
@@ -154,6 +156,10 @@ def collect(
         kept_out=kept_out,
         focus_replaced=replaced,
     )
+    report.hint = coverage_hint(cover, stages, report.grid_points)
+    if report.hint:
+        err(f"asi-report: {report.hint}")
+    report.validation = validation(report)
     nightly(report, err)
     return report, cfg
 

@@ -306,6 +306,19 @@ class Report:
     """The what-if points left out of the roadmap (:func:`preset_points`, :func:`store_presets`)."""
     focus_replaced: list[Replaced] = field(default_factory=list)
     """Focus values the store lacks and the stored values shown instead (:func:`focus_table`)."""
+    history_replaced: str | None = None
+    """Nightly mode, a second run on the same date: which earlier recording it replaced."""
+    hint: str | None = None
+    """What to sweep or set when the store covers little of the grid
+    (:func:`~pipeline.report.scope.coverage_hint`), or None."""
+    validation: object | None = None
+    """The validation against published numbers (:func:`validation`); None: no such section."""
+
+
+def validation(report: Report) -> None:
+    """The place of the validation section: predicted vs published (``asi-validate``'s table
+    and figure). Not collected yet: None, and the page's ``validation`` block renders nothing."""
+    return None
 
 
 def nightly(report: Report, err: Out) -> None:
@@ -325,9 +338,18 @@ def nightly(report: Report, err: Out) -> None:
             "model_version": MODEL_VERSION,
             "git_revision": git_revision(),
         }
+        earlier = hist.recordings(s.history, s.night)
         try:
             report.history_part = str(hist.record(s.history, report.focus, s.night, extra))
-            err(f"asi-report: recorded the {s.night} projection in {report.history_part}")
+            if earlier:
+                report.history_replaced = (
+                    f"{s.night} was recorded before (at "
+                    f"{', '.join(f'{t:%H:%M:%S}' for t in earlier)} UTC): this run replaced "
+                    f"that recording"
+                )
+                err(f"asi-report: {report.history_replaced}, in {report.history_part}")
+            else:
+                err(f"asi-report: recorded the {s.night} projection in {report.history_part}")
         except hist.HistoryWriteError as exc:
             report.history_error = str(exc)
             err(f"error: {exc}")
@@ -342,9 +364,12 @@ def nightly(report: Report, err: Out) -> None:
     if previous is None:
         if s.mode == "nightly":
             others = set(history["date"]) - {s.night} if not history.empty else set()
+            first = " (it is the first night recorded)"
+            if report.history_replaced:
+                first = f" ({report.history_replaced}; it is not a new night)"
             report.comparison_note = (
                 f"No night before {s.night} in the history {s.history}"
-                + ("" if others else " (it is the first night recorded)")
+                + ("" if others else first)
                 + ": nothing to compare with"
             )
             err(f"asi-report: {report.comparison_note}")

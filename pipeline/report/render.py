@@ -27,38 +27,24 @@ from pipeline.projection.verdicts import (
 )
 from pipeline.report import figures as figs
 from pipeline.report.collection import Report, replaced_text
+from pipeline.report.headline import final_rows, headline, is_guest, pct, signed
 from pipeline.report.settings import claim_folder
 from pipeline.report.summary import markdown
 from pipeline.store.parts import git_revision
 
-
 # --------------------------------------------------------------------------- rendering
-def pct(x: float) -> str:
-    """A fraction as a short percentage (``0.0213`` -> ``2.1``)."""
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    value = 100 * x
-    return (
-        f"{value:.2g}"
-        if abs(value) < 1
-        else f"{value:.1f}"
-        if abs(value) < 100
-        else f"{value:,.0f}"
-    )
-
-
-def signed(x: float) -> str:
-    """:func:`pct` with its sign (``-0.012`` -> ``-1.2``, ``0.003`` -> ``+0.3``)."""
-    text = pct(x)
-    return text if text == "n/a" or text.startswith("-") else f"+{text}"
-
-
 VS_DEFAULT: dict[str, str] = dict(zip(QUANTILES, VS_DEFAULT_QUANTILES, strict=True))
 """Quantile name (``p05``...) -> the column of the slowdown against the kernel's default."""
 VS_DEFAULT_P05, VS_DEFAULT_P50, VS_DEFAULT_P95 = (VS_DEFAULT[q] for q in ("p05", "p50", "p95"))
 
 
 TEMPLATE = "report.html.j2"
+
+
+def guest_rows(report: Report) -> pd.DataFrame:
+    """The guest workloads' focus rows at the last stage, every CPU profile."""
+    final = final_rows(report)
+    return final[[is_guest(r) for _, r in final.iterrows()]] if not final.empty else final
 
 
 def draw(report: Report) -> list:
@@ -92,6 +78,7 @@ def draw(report: Report) -> list:
     sens = report.sensitivity
     return [
         figs.loss_vs_cpus(curves, report.stages, cpu, folder),
+        figs.guest_baselines(guest_rows(report), final, folder),
         figs.size_slot_heatmap(cells, final, cpu, folder),
         figs.waterfall(focus_here[focus_here["stage"] == final], final, cpu, folder),
         figs.tornado(sens[sens["cpu"] == cpu] if not sens.empty else sens, final, cpu, folder),
@@ -107,7 +94,7 @@ def draw(report: Report) -> list:
 
 
 def projection_matrix(report: Report) -> list[dict]:
-    """The headline table: one row per (workload, cpu) at its focus, one cell per stage."""
+    """The stage-by-stage table: one row per (workload, cpu) at its focus, one cell per stage."""
     rows = []
     final = report.stages[-1]
     for (workload, cpu), group in report.focus.groupby(["workload", "cpu"], sort=True):
@@ -317,6 +304,9 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
     cover = report.coverage
     return {
         "title": "ASI slowdown: long-term projection",
+        "headline": headline(report),
+        "hint": report.hint,
+        "validation": report.validation,
         "generated_at": report.generated_at,
         "mode": s.mode,
         "night": s.night,
@@ -356,6 +346,7 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
         "comparison_note": report.comparison_note,
         "history_warnings": report.history_warnings,
         "history_error": report.history_error,
+        "history_replaced": report.history_replaced,
         "threshold_points": f"{100 * s.threshold:g}",
         "probability_move": f"{hist.PROBABILITY_MOVE:g}",
         "budget": budget_rows,

@@ -224,3 +224,40 @@ def experiment_grid_from(overrides: Sequence[str], composer: Composer | None = N
 # --------------------------------------------------------------------------- what it would take
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
+
+
+def coverage_hint(
+    cover: pd.DataFrame, stages: Sequence[str], grid_points: int | None
+) -> str | None:
+    """What to do when the store covers little of the grid; None when it covers it all.
+
+    ``asi-sweep -m cpus=1,2`` sweeps only the configured stage, so ``asi-report`` over
+    the default experiment finds 7 of 8 stages missing and a fraction of a percent of
+    the grid: say which stages lack every point, how to sweep them, and how to report
+    only what is stored.
+    """
+    if not grid_points:
+        return None
+    stored = int(cover["stored_points"].sum())
+    if stored >= grid_points:
+        return None
+    have = set(cover.loc[cover["stored_points"] > 0, "mitigations"])
+    lacking = [s for s in stages if s not in have]
+    share = stored / grid_points
+    text = f"the store holds {stored:,} of the grid's {grid_points:,} points ({100 * share:.1f} %)"
+    if lacking:
+        text += (
+            f" and no point of {len(lacking)} of the {len(stages)} roadmap stages "
+            f"({', '.join(lacking)})"
+        )
+    todo = []
+    if lacking:
+        todo.append(
+            "to sweep every stage, add 'mitigations=glob(*)' to asi-sweep's overrides "
+            "(asi-sweep -m 'mitigations=glob(*)' cpus=1,2)"
+        )
+    if share < 0.5:
+        todo.append("to report only what is stored, run asi-report report.whole_store=true")
+    if not todo:
+        return None
+    return f"hint: {text}; {'; '.join(todo)}."

@@ -5,6 +5,7 @@ Checked before any grid is expanded or any part file read, so bad input is one l
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 from collections.abc import Callable
@@ -134,3 +135,34 @@ def check_folder_path(folder: Path, field: str) -> None:
     above = next((p for p in folder.parents if p.exists()), None)
     if above is not None and not above.is_dir():
         raise ConfigError(f"{field}: {str(folder)!r} is under the file {str(above)!r}")
+
+
+def report_options() -> str:
+    """``asi-report --help``'s list of every ``report.*`` option: its default and what it does.
+
+    Read from the packaged ``conf/report/default.yaml`` (key, value, comment), so the
+    list is the config's own and cannot drift from it.
+    """
+    from pipeline.configuration.compose import CONF_DIR
+
+    entries: list[list[str]] = []
+    parents: list[tuple[int, str]] = []
+    for line in (CONF_DIR / "report" / "default.yaml").read_text().splitlines():
+        found = re.match(r"^(\s*)([A-Za-z_]+):\s*([^#]*?)\s*(?:#\s?(.*))?$", line)
+        if found is None:
+            comment = re.match(r"^\s+#\s?(.*)$", line)
+            if comment and entries:  # a comment continued on the next line
+                entries[-1][2] += " " + comment.group(1).strip()
+            continue
+        indent, key, value, comment = found.groups()
+        parents = [(i, k) for i, k in parents if i < len(indent)]
+        name = ".".join(["report", *(k for _, k in parents), key])
+        if not value:  # a section (focus:): its keys follow, one level deeper
+            parents.append((len(indent), key))
+            entries.append([name + ".*", "", (comment or "").strip()])
+            continue
+        entries.append([f"{name}={value}", "", (comment or "").strip()])
+    width = max(len(e[0]) for e in entries)
+    lines = ["Options (report.*; defaults from conf/report/default.yaml):"]
+    lines += [f"  {e[0]:<{width}}  {e[2]}".rstrip() for e in entries]
+    return "\n".join(lines)

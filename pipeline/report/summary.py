@@ -13,6 +13,9 @@ def markdown(report: Report, context: dict) -> str:
         f"store `{context['store']}`, Dask {context['scheduler']}, git `{context['git']}`.",
         "",
     ]
+    lines += ["## The answer", "", context["headline"]["sentence"], ""]
+    if context["hint"]:
+        lines += [context["hint"], ""]
     if context["grid_points"]:
         lines.append(
             f"Coverage: {context['stored']:,} of {context['grid_points']:,} grid points "
@@ -103,12 +106,10 @@ def markdown(report: Report, context: dict) -> str:
             "",
             f"{context['comparison_note']}.",
         ]
-    if context["history_error"] or context["history_warnings"]:
+    history = [context["history_error"], context["history_replaced"], *context["history_warnings"]]
+    if any(history):
         lines += ["", "## History", ""]
-        lines += [
-            f"- {line}"
-            for line in filter(None, [context["history_error"], *context["history_warnings"]])
-        ]
+        lines += [f"- {line}" for line in filter(None, history)]
     lines += ["", "## Figures", ""]
     for fig in context["figures"]:
         lines.append(f"- [{fig.title}]({fig.path}): {fig.caption}")
