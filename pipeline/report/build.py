@@ -31,6 +31,7 @@ from pipeline.report.aggregate import (
     scheduler,
 )
 from pipeline.report.collection import (
+    REPORT_METRICS,
     Report,
     focus_budgets,
     focus_table,
@@ -109,7 +110,7 @@ def collect(
             f"asi-report: aggregating {cfg.store.path} on Dask ({info.name}, {info.workers} workers)"
         )
         with progress(bool(cfg.dask.progress) and info.name != "distributed"):
-            aggs = aggregate(cfg.store.path, scope)
+            aggs = aggregate(cfg.store.path, scope, REPORT_METRICS)
     timings["aggregate_s"] = time.perf_counter() - tick
     scan = aggs.scan
     unreadable = len(scan.unreadable) + len(moved_first)

@@ -15,23 +15,56 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from model import MODEL_VERSION
+from model.costs import ASI_COSTS
+from model.evaluate import QUANTILES
+from model.mechanism import EXIT_SOURCES
 from model.units import format_size
 from pipeline.configuration.compose import Composer
 from pipeline.projection import history as hist
 from pipeline.projection.answer import budgets, conditional_on
 from pipeline.projection.projection import (
+    CONFIDENCE_COLUMNS,
     at,
     focus_values,
 )
 from pipeline.projection.sensitivity import point_sensitivity
+from pipeline.projection.verdicts import BASELINE_COLUMNS
 from pipeline.report.aggregate import (
     Aggregates,
 )
 from pipeline.report.scope import KeptOut, _override_key, model_overrides
 from pipeline.report.settings import Out, Settings
 from pipeline.store.parts import git_revision
-from pipeline.store.schema import DIMENSIONS
+from pipeline.store.schema import DIMENSIONS, SLOWDOWN_QUANTILES
 from pipeline.sweep.grid import Grid, Profile, make_profile
+
+REPORT_METRICS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [
+            *SLOWDOWN_QUANTILES,
+            *(f"throughput_loss_{q}" for q in QUANTILES),
+            *CONFIDENCE_COLUMNS,
+            "t_native_mean",
+            *(f"extra_ns_{c}" for c in ASI_COSTS),
+            *(f"extra_ns_exit_{s}" for s in EXIT_SOURCES),
+            *(f"exits_{s}" for s in EXIT_SOURCES),
+            *(
+                f"{BASELINE_COLUMNS[b]}_{q}"
+                for b in ("kernel_default", "ibpb_vmexit")
+                for q in QUANTILES
+            ),
+            "p_beats_default",
+            "p_beats_ibpb_vmexit",
+            "vm_exits_per_op",
+        ]
+    )
+)
+"""The store columns the report reads (cube means per cell), and no other: the quantiles
+against each baseline, the confidence, the extra time by cost and by exit source (what
+dominates, the waterfall, the budgets), the exits (the dominant source) and the VM exits
+(which workloads are guests). The exit rates by reason and the default mitigations' own
+costs stay on disk: reading every metric column made the nightly aggregation several
+times larger (issue 22)."""
 
 
 # --------------------------------------------------------------------------- focus and sensitivity
