@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from model.units import format_size
 from pipeline.projection.verdicts import TARGET, THRESHOLD
 from pipeline.report.collection import Report
 
@@ -111,7 +112,7 @@ def sentence(final: pd.DataFrame, pairs: int, stage: str) -> str:
             f"{len(guests)}."
         )
     if len(final) < pairs:
-        text += f" {pairs - len(final)} lack the last stage at their focus point."
+        text += f" Not stored at {stage} at the focus point: {pairs - len(final)} of {pairs}."
     return text
 
 
@@ -131,7 +132,8 @@ def headline(report: Report) -> dict:
             {
                 "workload": workload,
                 "guest": any(c.get("guest") for c in cells),
-                "focus": f"{int(first['cpus'])} CPU{'s' if int(first['cpus']) != 1 else ''}",
+                "focus": f"{int(first['cpus'])} CPU{'s' if int(first['cpus']) != 1 else ''} · "
+                f"{format_size(int(first['file_size']))} · {int(first['ephmap_slots'])} slots",
                 "cells": cells,
             }
         )

@@ -40,6 +40,9 @@ VS_DEFAULT_P05, VS_DEFAULT_P50, VS_DEFAULT_P95 = (VS_DEFAULT[q] for q in ("p05",
 
 TEMPLATE = "report.html.j2"
 
+SHOWN_MOVED = 10
+"""Rows of what moved since the previous night shown under the headline; the rest fold away."""
+
 
 def guest_rows(report: Report) -> pd.DataFrame:
     """The guest workloads' focus rows at the last stage, every CPU profile."""
@@ -347,6 +350,7 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
         "history_warnings": report.history_warnings,
         "history_error": report.history_error,
         "history_replaced": report.history_replaced,
+        "shown_moved": SHOWN_MOVED,
         "threshold_points": f"{100 * s.threshold:g}",
         "probability_move": f"{hist.PROBABILITY_MOVE:g}",
         "budget": budget_rows,
