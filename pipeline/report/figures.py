@@ -305,6 +305,7 @@ def waterfall(rows: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
             ax.text(total, y[-1], f" {total:.2g} %", ha="left", va="center", fontsize=7)
             ax.set_yticks(y, labels, fontsize=7)
             ax.set_xlim(0, total * 1.25 if total > 0 else 1)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))  # "0.015 %" is wide
             _percent_axis(ax, "x")
             ax.set_xlabel("extra time / native time")
             ax.set_title(

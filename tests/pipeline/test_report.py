@@ -832,17 +832,20 @@ def captured(monkeypatch) -> list:
 def test_waterfall_labels_never_overlap(partial_report, tmp_path, monkeypatch):
     _, report, _ = partial_report
     drawn = captured(monkeypatch)
-    rows = report.focus[report.focus["stage"] == report.stages[0]]  # rfc_v2: many components
-    figs.waterfall(rows, report.stages[0], "sapphire_rapids", tmp_path)
-    fig = drawn[0]
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            boxes = [t.get_window_extent(renderer) for t in axis.get_ticklabels() if t.get_text()]
-            for i, a in enumerate(boxes):
-                for b in boxes[i + 1 :]:
-                    assert not a.overlaps(b), (ax.get_title(), a, b)
+    for stage in report.stages:  # later stages add components (ephmap_*, invlpg...)
+        rows = report.focus[report.focus["stage"] == stage]
+        figs.waterfall(rows, stage, "sapphire_rapids", tmp_path)
+        fig = drawn[-1]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                boxes = [
+                    t.get_window_extent(renderer) for t in axis.get_ticklabels() if t.get_text()
+                ]
+                for i, a in enumerate(boxes):
+                    for b in boxes[i + 1 :]:
+                        assert not a.overlaps(b), (stage, ax.get_title(), a, b)
 
 
 def test_heatmap_panels_share_one_colour_scale(partial_report, tmp_path, monkeypatch):
