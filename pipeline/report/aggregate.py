@@ -623,6 +623,29 @@ def cube(frame, metrics: Sequence[str] = CUBE_METRICS):
     return frame.groupby(list(CUBE_KEYS), observed=True).agg(cube_aggs(metrics))
 
 
+def cube_of(rows: pd.DataFrame, metrics: Sequence[str] = CUBE_METRICS) -> pd.DataFrame:
+    """:func:`cube` of gathered rows, flattened and sorted as :class:`Aggregates` holds it.
+
+    A grid's or the presets' scope (one seed and sample count, what-ifs kept out) holds one
+    point per cell: the cube is then the rows themselves with ``points`` = 1, built without
+    a groupby (which copies every metric column several times: at the nightly preset the
+    cube has as many rows as the store has points). Cells holding several points (two
+    seeds) are averaged by :func:`cube` as before.
+    """
+    keys = list(CUBE_KEYS)
+    if rows.duplicated(keys).any():
+        return _flatten(cube(rows, metrics), means_by_name=True).sort_values(
+            keys, ignore_index=True
+        )
+    names = list(dict.fromkeys(["slowdown_p50", *metrics]))
+    cells = rows[[*keys, *names]]
+    cells.insert(len(keys), "points", np.ones(len(cells), dtype=np.int64))
+    for name in LABEL_COLUMNS:  # categoricals back to plain strings, as _flatten does
+        cells[name] = cells[name].astype(str)
+    cells = cells.sort_values(keys, ignore_index=True)
+    return cells.astype({n: np.float64 for n in names})
+
+
 @dataclass
 class Aggregates:
     """The store reduced for projections and reports (small pandas frames).
@@ -661,15 +684,20 @@ def aggregate(
     import dask
 
     start = time.perf_counter()
+    wanted = list(dict.fromkeys([*CUBE_KEYS, *metrics]))
     for attempt in range(3):
         frame, scan = store_frame(store, _needed(metrics), scope)
         try:
-            summary, cells = dask.compute(stage_summary(frame), cube(frame, metrics))
+            # one read of each part: the stage summary reduced on Dask, the cube's columns
+            # gathered once (not reduced to partial sums and counts per column and partition)
+            summary, rows = dask.compute(stage_summary(frame), frame[wanted])
             break
         except FileNotFoundError:  # a part compacted away while being read: list again
             if attempt == 2:
                 raise
-    out = _finish(summary, cells, scan, start)
+    summary = _flatten(summary).sort_values(list(LABEL_COLUMNS), ignore_index=True)
+    out = Aggregates(summary, cube_of(rows, metrics), scan)
+    scan.seconds = time.perf_counter() - start
     if scan.rows_in_scope < 0:
         scan.rows_in_scope = int(out.stage_summary["points"].sum())
     return out
