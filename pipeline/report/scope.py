@@ -254,7 +254,7 @@ def coverage_hint(
     if lacking:
         todo.append(
             "to sweep every stage, add 'mitigations=glob(*)' to asi-sweep's overrides "
-            "(asi-sweep -m 'mitigations=glob(*)' cpus=1,2)"
+            "(asi-sweep -m 'mitigations=glob(*)' ..., or asi-sweep experiment=<the experiment>)"
         )
     if share < 0.5:
         todo.append("to report only what is stored, run asi-report report.whole_store=true")

@@ -40,7 +40,7 @@ from pipeline.report.scope import experiment_grid_from, preset_points, store_pre
 from pipeline.report.settings import REPORTS, claim_folder, settings
 from pipeline.report.summary import markdown
 from pipeline.store import readers as results_store
-from pipeline.store.schema import METRIC_COLUMNS
+from pipeline.store.schema import CUBE_KEYS, METRIC_COLUMNS
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, nightly_stub, write_store
 
@@ -971,3 +971,17 @@ def test_asi_report_help_lists_every_report_option(capsys):
             "null" if value is None else str(value).lower() if isinstance(value, bool) else value
         )
         assert f"  {name}={shown}" in out, name
+
+
+def test_the_cube_without_a_groupby_is_the_groupby_s_cube(partial_report):
+    """One point per cell: the rows themselves; several (two seeds): averaged as before."""
+    from pipeline.report import aggregate as agg
+
+    _, report, _ = partial_report
+    metrics = ("slowdown_p50", "slowdown_p95", "extra_ns_ibpb")
+    rows = results_store.read(report.aggregates.scan.store, [*CUBE_KEYS, *metrics]).to_pandas()
+    for frame in (rows, pd.concat([rows, rows.assign(slowdown_p50=rows["slowdown_p50"] + 1)])):
+        expected = agg._flatten(agg.cube(frame, metrics), means_by_name=True).sort_values(
+            list(CUBE_KEYS), ignore_index=True
+        )
+        pd.testing.assert_frame_equal(agg.cube_of(frame, metrics), expected)
