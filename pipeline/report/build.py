@@ -55,6 +55,7 @@ from pipeline.report.scope import (
 )
 from pipeline.report.settings import Out, _stderr, settings
 from pipeline.store import readers as results_store
+from pipeline.store.schema import CUBE_KEYS
 
 
 def collect(
@@ -125,6 +126,8 @@ def collect(
     tick = time.perf_counter()
     baseline = str(cfg.baseline.name)
     projection = projections(aggs.cube, stages, baseline)
+    # the metrics live on in the projection: keep only the cells (where focus values snap to)
+    aggs.cube = aggs.cube[[*CUBE_KEYS, "points"]]
     scenarios = scenario_summary(projection, stages)
     focus, replaced = focus_table(projection, aggs.cube, cfg, presets, s.focus_file_size, composer)
     if replaced:
