@@ -191,7 +191,8 @@ def loss_vs_cpus(curves: pd.DataFrame, stages: Sequence[str], cpu: str, folder: 
             ax.set_xlabel("CPUs")
             ax.set_ylabel("throughput loss p50")
         handles, labels = axes[0].get_legend_handles_labels()
-        _top_legend(fig, handles, labels, ncol=min(len(labels), 7), top=1.04)
+        wide = len(workloads) >= 3  # the eight stages on one line above three panels
+        _top_legend(fig, handles, labels, ncol=min(len(labels), 8 if wide else 4), top=1.04)
         fig.tight_layout()
         path = _save(fig, folder, name)
     caption = (
