@@ -163,7 +163,7 @@ def collect(
     report.hint = coverage_hint(cover, stages, report.grid_points)
     if report.hint:
         err(f"asi-report: {report.hint}")
-    report.validation = validation(report)
+    report.validation = validation(report, composer, err)
     nightly(report, err)
     return report, cfg
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ from pipeline.report.settings import Out, Settings
 from pipeline.store.parts import git_revision
 from pipeline.store.schema import DIMENSIONS, SLOWDOWN_QUANTILES
 from pipeline.sweep.grid import Grid, Profile, make_profile
+from pipeline.validate.run import left_their_band, previous_night, save_night, shipped_or_live
 
 REPORT_METRICS: tuple[str, ...] = tuple(
     dict.fromkeys(
@@ -344,14 +346,28 @@ class Report:
     hint: str | None = None
     """What to sweep or set when the store covers little of the grid
     (:func:`~pipeline.report.scope.coverage_hint`), or None."""
-    validation: object | None = None
-    """The validation against published numbers (:func:`validation`); None: no such section."""
+    validation: dict | None = None
+    """The model against the public record (:func:`validation`): scored cases, their source,
+    and the cases that left their band since the previous night."""
 
 
-def validation(report: Report) -> None:
-    """The place of the validation section: predicted vs published (``asi-validate``'s table
-    and figure). Not collected yet: None, and the page's ``validation`` block renders nothing."""
-    return None
+def validation(report: Report, composer, err: Out) -> dict:
+    """The model against the public record for the report: ``asi-validate``'s cases (the
+    shipped score when it is of this model, else computed in sample now), and in nightly
+    mode the night committed beside the history and the cases that left their band since
+    the previous night (a ``warning:`` line each)."""
+    score, source = shipped_or_live(composer)
+    flags: list[str] = []
+    s = report.settings
+    if s.mode == "nightly":
+        flags = left_their_band(previous_night(Path(s.history), s.night), score)
+        try:
+            save_night(Path(s.history), s.night, score)
+        except OSError as exc:
+            err(f"error: the night's validation was not recorded: {exc}")
+        for line in flags:
+            err(f"warning: {line}")
+    return {"score": score, "source": source, "flags": flags}
 
 
 def nightly(report: Report, err: Out) -> None:

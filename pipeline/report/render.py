@@ -31,6 +31,7 @@ from pipeline.report.headline import final_rows, headline, is_guest, pct, signed
 from pipeline.report.settings import claim_folder
 from pipeline.report.summary import markdown
 from pipeline.store.parts import git_revision
+from pipeline.validate.run import figure as validation_plot
 
 # --------------------------------------------------------------------------- rendering
 VS_DEFAULT: dict[str, str] = dict(zip(QUANTILES, VS_DEFAULT_QUANTILES, strict=True))
@@ -80,6 +81,7 @@ def draw(report: Report) -> list:
     )
     sens = report.sensitivity
     return [
+        *validation_figure(report, folder),
         figs.loss_vs_cpus(curves, report.stages, cpu, folder),
         figs.guest_baselines(guest_rows(report), final, folder),
         figs.size_slot_heatmap(cells, final, cpu, folder),
@@ -94,6 +96,62 @@ def draw(report: Report) -> list:
             int(report.sensitivity["samples"].max()) if not report.sensitivity.empty else None,
         ),
     ]
+
+
+def validation_rows(validation: dict | None) -> dict | None:
+    """The validation section's table, formatted: fractions in %, exit counts as numbers."""
+    if not validation:
+        return None
+    score = validation["score"]
+
+    def value(c, x):
+        if x is None:
+            return "–"
+        return f"{x:.3g}" if c["quantity"].startswith("exit") else f"{100 * x:.3g} %"
+
+    def error(c, x):
+        if x is None:
+            return "–"
+        return f"{100 * x:+.0f} %" if c["quantity"].startswith("exit") else f"{100 * x:+.1f} pp"
+
+    return {
+        "summary": score.get("summary", ""),
+        "source": validation["source"],
+        "flags": validation["flags"],
+        "rows": [
+            {
+                "name": c["name"],
+                "quantity": c["quantity"],
+                "role": c["role"],
+                "published": value(c, c["published"]),
+                "band": f"{value(c, c['p50'])} [{value(c, c['p05'])}–{value(c, c['p95'])}]",
+                "error": error(c, c["error"]),
+                "inside": c["inside_band"],
+                "loo": value(c, c.get("loo_p50")),
+                "loo_error": error(c, c.get("loo_error")),
+                "source": c["source"],
+            }
+            for c in score["cases_scored"]
+        ],
+    }
+
+
+def validation_figure(report: Report, folder: Path) -> list:
+    """The model against the public record (predicted vs published), when the report has it."""
+    if not report.validation:
+        return []
+    cases = report.validation["score"]["cases_scored"]
+    path = validation_plot(cases, folder / "validation.png")
+    inside = sum(c["inside_band"] for c in cases)
+    title = "The model against the public record"
+    caption = (
+        f"Each published measurement against the model's p50 and the 90 % band of a "
+        f"measurement (the cost samples, the uncertain inputs of the run as it was run, and "
+        f"the published run-to-run spread), log axes; the dashed line is predicted = "
+        f"published. {inside} of {len(cases)} inside their band; a cross marks one outside. "
+        f"Source: {report.validation['source']}."
+    )
+    return [figs.Figure(f"figures/{path.name}", title, caption, len(cases))]
 
 
 def projection_matrix(report: Report) -> list[dict]:
@@ -309,7 +367,7 @@ def page_context(report: Report, tables: dict[str, str]) -> dict:
         "title": "ASI slowdown: long-term projection",
         "headline": headline(report),
         "hint": report.hint,
-        "validation": report.validation,
+        "validation": validation_rows(report.validation),
         "generated_at": report.generated_at,
         "mode": s.mode,
         "night": s.night,

@@ -21,7 +21,7 @@ from pipeline.calibrate.cases import CaseSet, read_cases
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
-from pipeline.projection.answer import SCORE_FILE  # noqa: F401 (make docs writes it)
+from pipeline.projection.answer import SCORE_FILE
 from pipeline.validate.predict import Profile, case_points, profile_from_config
 from pipeline.validate.score import ASI_QUANTITIES, Score, score
 
@@ -40,7 +40,40 @@ def score_document(doc: dict) -> dict:
         "mean_abs_loo_error": doc["mean_abs_loo_error"],
         "mean_abs_error_in_sample": (sum(abs(c["error"]) for c in asi) / len(asi) if asi else None),
         "summary": doc["summary"],
+        "cases_scored": [{k: c[k] for k in SCORE_KEYS} for c in doc["cases"]],
     }
+
+
+SCORE_KEYS = (
+    "name",
+    "source",
+    "quantity",
+    "role",
+    "published",
+    "p05",
+    "p50",
+    "p95",
+    "error",
+    "inside_band",
+    "loo_p50",
+    "loo_error",
+)
+"""What ``score.json`` keeps of each case: enough for the report's table and figure."""
+
+
+def shipped_or_live(composer: Composer) -> tuple[dict, str]:
+    """The cases scored for a report: ``score.json`` when it is of this model (written by
+    ``make docs``: in sample and leave one out), else computed now in sample (seconds).
+    Returns the rows and where they came from."""
+    try:
+        score = json.loads(SCORE_FILE.read_text())
+    except (OSError, ValueError):
+        score = {}
+    if score.get("model_version") == MODEL_VERSION and score.get("cases_scored"):
+        return score, f"asi-validate, model {MODEL_VERSION} (conf/validation/score.json)"
+    doc = in_sample_quick(composer)
+    live = score_document(doc)
+    return live, f"asi-validate in sample, model {MODEL_VERSION}, computed for this report"
 
 
 def check_validate(cfg) -> None:
@@ -240,8 +273,9 @@ def format_table(result: Score, cfg) -> str:
     return "\n".join(lines)
 
 
-def figure(result: Score, path: Path) -> Path:
-    """Predicted (p50 with the 90 % band) against published, log axes, and the diagonal."""
+def figure(cases: Sequence[dict], path: Path) -> Path:
+    """Predicted (p50 with the 90 % band) against published for ``cases`` (rows of the JSON,
+    :func:`rows`), log axes, and the diagonal."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -249,27 +283,30 @@ def figure(result: Score, path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
     values = []
-    for s in result.cases:
-        c, p = s.case, s.prediction
+    for c in cases:
         colour = (
             "tab:blue"
-            if c.quantity in ASI_QUANTITIES
-            else "tab:green"
-            if not c.relative
+            if c["quantity"] in ASI_QUANTITIES
             else "tab:purple"
+            if c["quantity"].startswith("exit")
+            else "tab:green"
         )
         ax.errorbar(
-            c.published,
-            p.p50,
-            yerr=[[max(p.p50 - p.p05, 0)], [max(p.p95 - p.p50, 0)]],
-            fmt="o" if s.inside else "x",
+            c["published"],
+            c["p50"],
+            yerr=[[max(c["p50"] - c["p05"], 0)], [max(c["p95"] - c["p50"], 0)]],
+            fmt="o" if c["inside_band"] else "x",
             color=colour,
             capsize=3,
         )
         ax.annotate(
-            c.name, (c.published, p.p50), fontsize=7, xytext=(4, 3), textcoords="offset points"
+            c["name"],
+            (c["published"], c["p50"]),
+            fontsize=7,
+            xytext=(4, 3),
+            textcoords="offset points",
         )
-        values += [c.published, max(p.p05, 1e-6), p.p95]
+        values += [c["published"], max(c["p05"], 1e-6), c["p95"]]
     low, high = min(values) / 2, max(values) * 2
     ax.plot([low, high], [low, high], color="0.5", lw=1, ls="--", label="predicted = published")
     ax.set(
@@ -308,7 +345,7 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
     )
     result = evaluate_cases(cfg, argv, composer, progress)
     if cfg.validate.figure:
-        path = figure(result, output_dir(cfg) / "validation.png")
+        path = figure(rows(result), output_dir(cfg) / "validation.png")
         print(f"figure: {path}", file=sys.stderr)
     return format_json(result) if cfg.validate.format == "json" else format_table(result, cfg)
 
@@ -335,13 +372,13 @@ def in_sample_quick(composer: Composer) -> dict:
 
 
 def left_their_band(previous: dict | None, current: dict) -> list[str]:
-    """Cases inside their band in ``previous`` (a night's :func:`in_sample`) and outside it
+    """Cases inside their band in ``previous`` (a night's scored cases) and outside it
     in ``current``: one sentence each, for the nightly report's flags."""
     if not previous:
         return []
-    before = {c["name"]: c for c in previous.get("cases", ())}
+    before = {c["name"]: c for c in previous.get("cases_scored", ())}
     out = []
-    for c in current["cases"]:
+    for c in current["cases_scored"]:
         old = before.get(c["name"])
         if old and old["inside_band"] and not c["inside_band"]:
             out.append(
