@@ -141,6 +141,7 @@ class Priced:
     default: np.ndarray  # the default mitigations' time per op without ASI [ns]
     kept: np.ndarray  # ... and what of it stays on under ASI [ns]
     blanket: np.ndarray  # the blanket VM protection's time per op without ASI [ns]
+    exits: dict[str, np.ndarray]  # exits per op by source: (points, 1) or (points, samples)
 
 
 def _row(values) -> np.ndarray:
@@ -354,7 +355,8 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
         blanket += value
     if vm is not None and np.any(cond_l1d):  # the always-flush replaces the conditional one
         blanket -= cond_l1d * _col(c["l1tf"], n)
-    return Priced(t_native, extra, means, default, kept, blanket)
+    exits = {s: timed[s] if s in timed else op.get(s, np.zeros((n, 1))) for s in EXIT_SOURCES}
+    return Priced(t_native, extra, means, default, kept, blanket, exits)
 
 
 def quantiles(values: np.ndarray, probabilities) -> np.ndarray:
@@ -390,6 +392,29 @@ def sample_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
     """
     priced = price(_columns(points), costs)
     return priced.t_native, priced.t_native + priced.extra
+
+
+def sample_breakdown(
+    points: Mapping[str, object], costs: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per-sample times per op [ns], each (points, samples), of every alternative:
+    ``native`` (``mitigations=off``), ``asi`` (ASI alone), ``asi_kept`` (ASI with the
+    default mitigations it keeps), ``default`` (the kernel's default mitigations without
+    ASI), ``blanket`` (the default plus the blanket VM protection); and ``exits_<source>``
+    [1/op], broadcast to (points, samples). For published benchmarks run as they were
+    run (:mod:`pipeline.validate`), which combine several points sample by sample."""
+    priced = price(_columns(points), costs)
+    shape = priced.t_native.shape
+    t_asi = priced.t_native + priced.extra
+    out = {
+        "native": priced.t_native,
+        "asi": t_asi,
+        "asi_kept": t_asi + priced.kept,
+        "default": priced.t_native + priced.default,
+        "blanket": priced.t_native + priced.blanket,
+    }
+    out.update({f"exits_{s}": np.broadcast_to(v, shape) for s, v in priced.exits.items()})
+    return out
 
 
 def _compare(out: dict, rows, name: str, t_alternative: np.ndarray, t_kept: np.ndarray) -> None:

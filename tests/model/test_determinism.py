@@ -28,14 +28,14 @@ points = {
     name: rng.random(n) < 0.5 if name in BOOL_PARAMS else rng.integers(1, 64, n).astype(float)
     for name in POINT_PARAMS
 }
-for name in ("ctxsw_mm_change", "metadata_per_io", "io_fault_fraction"):
+for name in ("ctxsw_mm_change", "metadata_per_io", "io_fault_fraction", "unconverted_io_share"):
     points[name] = rng.random(n)
 points["folio_pages"] = np.ones(n)
 specs = {name: CostSpec("loguniform", 5.0, 5000.0, unit="1/s" if name in RATE_COSTS else "ns")
     for name in COST_NAMES if name not in SHARE_COSTS
     }
 specs |= {name: CostSpec("loguniform", 0.01, 1.0, unit="fraction") for name in SHARE_COSTS}
-costs = sample_costs(specs, 128, seed=1, profile="p", ghz=3.0)
+costs = sample_costs(specs, 128, seed=1, ghz=3.0)
 result = evaluate(points, costs)
 digest = hashlib.sha256()
 for key in sorted(result):
