@@ -36,11 +36,11 @@ from pipeline.sweep.progress import progress_bar
 EXIT_FAILED_POINTS = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 MAX_IDS_SHOWN = 10
+"""Point ids printed per failed chunk; all of them go to ``summary.json``."""
 GRID_LINE_PERCENT = 25
 GRID_LINE_SECONDS = 10.0
 """In a log, a line per this share of the grid's expansion [%], and at least this often [s]:
 it takes seconds, not hours, and its first steps (Hydra composing) are the slowest."""
-"""Point ids printed per failed chunk; all of them go to ``summary.json``."""
 
 Out = Callable[[str], None]
 
@@ -215,18 +215,19 @@ def execute(
             f"hydra.sweep.dir: cannot write to {sweep_dir} ({refusal}); nothing was computed: "
             "make it writable or choose another hydra.sweep.dir"
         )
-    if result.new:
-        try:
-            _compute(grid, todo, cfg, result, task_hook, out, err)
-        except KeyboardInterrupt as exc:  # Ray is stopped; say what stays
-            raise SweepInterrupted(len(result.parts), result.done, str(store)) from exc
-    compact_start = time.perf_counter()
     try:
-        # A read-only store with nothing new (an archive) is left as it is: readers deduplicate.
-        if not store_refusal:
-            result.duplicates_removed = results_store.compact(store)
-    except OSError as exc:  # the points are stored; readers deduplicate what is left
-        err(f"warning: could not compact the store {store}: {exc}")
+        if result.new:
+            _compute(grid, todo, cfg, result, task_hook, out, err)
+        compact_start = time.perf_counter()
+        try:
+            # A read-only store with nothing new (an archive) is left as it is: readers
+            # deduplicate.
+            if not store_refusal:
+                result.duplicates_removed = results_store.compact(store)
+        except OSError as exc:  # the points are stored; readers deduplicate what is left
+            err(f"warning: could not compact the store {store}: {exc}")
+    except KeyboardInterrupt as exc:  # Ray is stopped by now: say what stays
+        raise SweepInterrupted(len(result.parts), result.done, str(store)) from exc
     result.timings["compact_s"] = time.perf_counter() - compact_start
     if result.duplicates_removed:
         out(f"asi-sweep: compacted the store: {result.duplicates_removed} duplicate rows removed")
@@ -484,8 +485,8 @@ class SweepInterrupted(KeyboardInterrupt):
 
 def interrupted_line(exc: BaseException) -> str:
     """The last line of an interrupted sweep: how much of it stays in the store."""
-    if not isinstance(exc, SweepInterrupted):
-        return "asi-sweep: interrupted before any point was computed; nothing was written"
+    if not isinstance(exc, SweepInterrupted):  # while the grid was expanded: before any work
+        return "asi-sweep: interrupted before any point was computed; rerun to start"
     if not exc.parts:
         return "asi-sweep: interrupted before any part was committed; rerun to start again"
     return (
