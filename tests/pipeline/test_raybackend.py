@@ -206,6 +206,19 @@ def test_the_first_sigint_stops_a_sweep_and_later_ones_cannot_cut_its_stop_short
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # no interrupt
 
 
+def test_an_interrupted_sweep_says_how_much_of_it_stays():
+    """It said "committed parts stay" whether there were none or thousands."""
+    from pipeline.sweep.run import SweepInterrupted, interrupted_line
+
+    assert interrupted_line(SweepInterrupted(3, 1234, "outputs/store")) == (
+        "asi-sweep: interrupted; 1,234 points in 3 part file(s) committed to outputs/store "
+        "stay, rerun to resume"
+    )
+    assert "before any part was committed" in interrupted_line(SweepInterrupted(0, 0, "s"))
+    assert "before any point was computed" in interrupted_line(KeyboardInterrupt())
+    assert isinstance(SweepInterrupted(0, 0, "s"), KeyboardInterrupt)  # Ctrl-C's semantics
+
+
 def test_ray_shutting_down_ignores_sigint_and_restores_it(sigint_default):
     with raybackend.sigint_ignored():
         interrupt_me()
