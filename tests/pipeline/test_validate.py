@@ -332,11 +332,11 @@ def test_a_case_that_left_its_band_since_the_previous_night_is_flagged(tmp_path)
         "inside_band": True,
     }
     outside = inside | {"p05": 0.09, "p50": 0.12, "p95": 0.16, "inside_band": False}
-    save_night(tmp_path, "2026-12-01", {"cases": [inside]})
+    save_night(tmp_path, "2026-12-01", {"cases_scored": [inside]})
     (tmp_path / "validation" / "2026-12-02.json").write_text("{trunc")  # a damaged night
     before = previous_night(tmp_path, "2026-12-03")
-    assert before == {"cases": [inside]}
-    (flag,) = left_their_band(before, {"cases": [outside]})
+    assert before == {"cases_scored": [inside]}
+    (flag,) = left_their_band(before, {"cases_scored": [outside]})
     assert flag.startswith("c left its band") and "0.12" in flag
-    assert left_their_band(before, {"cases": [inside]}) == []
-    assert left_their_band(None, {"cases": [outside]}) == []
+    assert left_their_band(before, {"cases_scored": [inside]}) == []
+    assert left_their_band(None, {"cases_scored": [outside]}) == []
