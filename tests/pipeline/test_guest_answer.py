@@ -20,7 +20,7 @@ def test_the_answer_lists_vm_exits_by_reason_at_every_stage(text):
     block = text.split("VM exits per second per vCPU by reason")[1]
     header = next(line for line in block.splitlines() if line.startswith("stage"))
     assert header.split() == ["stage", *VM_EXIT_REASONS, "all"]
-    for stage in ("rfc_v2", "ctxsw_same_mm", "mapping_fastpath"):
+    for stage in ("rfc_v2", "ctxsw_same_mm", "mapping_fastpath", "kvm_vmm_switch"):
         assert any(line.startswith(stage) for line in block.splitlines())
     assert "VM exits/s" in block
 
