@@ -217,9 +217,7 @@ def reference_op(point: dict, cost: dict) -> dict:
     returns = p["kvm_run_returns_per_s"] * guest
     exits["kvm_run_return"] = (0.0 if p["kvm_vmm_switch"] else returns) * restricted_seconds
     exits["vmm_syscall"] = p["vmm_io_syscalls_per_s"] * guest * restricted_seconds
-    exits["vmm_switch"] = (
-        p["vmm_thread_switches_per_s"] * guest * switch_exits * restricted_seconds
-    )
+    exits["vmm_switch"] = p["vmm_thread_switches_per_s"] * guest * switch_exits * restricted_seconds
     direct_switches = (returns if p["kvm_vmm_switch"] else 0.0) * restricted_seconds
     time_driven = (
         "tick",

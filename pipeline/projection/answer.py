@@ -621,7 +621,11 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
             format_overhead(table),
             format_exit_rates(table),
             *(
-                [format_vm_exits(table, cfg), format_host_exits(table, cfg), vm_baseline_line(table, cfg)]
+                [
+                    format_vm_exits(table, cfg),
+                    format_host_exits(table, cfg),
+                    vm_baseline_line(table, cfg),
+                ]
                 if has_vm_exits(cfg)
                 else []
             ),

@@ -19,7 +19,6 @@ why no prior was widened to get there.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
