@@ -496,12 +496,14 @@ def evaluate(
 
 OVERHEAD_PARTS: dict[str, str] = {
     "op_exits": "exit/enter pairs of the exits ops cause",
-    "time_exits": "exit/enter pairs of time-driven exits (ticks, interrupts, kthread switches)",
+    "time_exits": "exit/enter pairs of time-driven exits (ticks, interrupts, kthread switches, a "
+    "guest's VM exits and the host's work around it)",
     "pte_writes": "ephmap PTE set and clear",
     "software_path": "the ephmap's software path per use (walk, slot, checks)",
     "invlpg": "INVLPG per unmapped ephmap page",
     "rewalk": "page walks again after INVLPG dropped the paging-structure caches",
-    "flushes": "full flushes and their refills, shootdowns, temporary-mm switches",
+    "flushes": "full flushes and their refills, shootdowns, temporary-mm switches and direct "
+    "KVM <-> VMM switches (kvm_vmm_switch)",
     "mm_setup": "per-mm restricted tables (ASI PGD, ephmap tables per possible CPU)",
 }
 """Where the extra time per op goes, in a reader's terms (:func:`overhead_split`)."""
