@@ -27,7 +27,7 @@ def answer_store(tmp_path_factory):
 def test_the_answer_comes_from_the_store_and_equals_direct_evaluation(answer_store):
     stored, _, source = answer_stages(["samples=64", f"store.path={answer_store}"])
     direct, _, model = answer_stages(["samples=64", "answer.source=model"])
-    assert source.startswith(f"results store {answer_store} (8 stages, run run0")
+    assert source.startswith(f"results store {answer_store} (9 stages, run run0")
     assert model == "evaluated directly (answer.source=model)"
     columns = ["stage", *METRIC_COLUMNS, "dominant_cost", "dominant_exit_source", "verdict"]
     pd.testing.assert_frame_equal(stored[columns], direct[columns], rtol=0, atol=0)
@@ -37,19 +37,19 @@ def test_the_table_names_its_source_and_the_crossings(answer_store):
     text = run(["samples=64", f"store.path={answer_store}"])
     assert f"Source: results store {answer_store}" in text
     assert (
-        "Crossings: under 5 %: met from mapping_fastpath on; 1 % target: not reached by mapping_fastpath."
+        "Crossings: under 5 %: met from mapping_fastpath on; 1 % target: not reached by kvm_vmm_switch."
         in text
     )
     elsewhere = run(["samples=64", f"store.path={answer_store}", "cpus=2"])  # not stored
     assert (
-        f"Source: evaluated directly (the results store {answer_store} holds 0 of 8 stages)"
+        f"Source: evaluated directly (the results store {answer_store} holds 0 of 9 stages)"
         in elsewhere
     )
 
 
 def test_json_keeps_its_keys_and_reports_the_source_on_stderr(answer_store, capsys):
     document = json.loads(run(["samples=64", f"store.path={answer_store}", "answer.format=json"]))
-    assert [set(r) for r in document["stages"]] == [set(JSON_KEYS)] * 8
+    assert [set(r) for r in document["stages"]] == [set(JSON_KEYS)] * 9
     assert capsys.readouterr().err.startswith(f"source: results store {answer_store}")
     assert document["source"]["stages"].startswith(f"results store {answer_store}")
 
@@ -69,10 +69,10 @@ def test_each_table_says_where_it_came_from_and_store_means_the_store(store_at_t
     sources = [line for line in text.splitlines() if line.startswith("Source: ")]
     assert len(sources) == 2
     assert all(s.startswith(f"Source: results store {store}") for s in sources)
-    assert "(16 points, run run0" in sources[1]
+    assert "(18 points, run run0" in sources[1]
     with pytest.raises(
         ConfigError,
-        match=r"^answer\.source=store: the results store .* holds 8 of 16 points; "
+        match=r"^answer\.source=store: the results store .* holds 9 of 18 points; "
         r"it lacks points at cpus=4$",
     ):
         run([*both, "answer.vs_cpus=[3,4]"])
@@ -82,7 +82,7 @@ def test_each_table_says_where_it_came_from_and_store_means_the_store(store_at_t
     )
     assert document["source"]["stages"].startswith(f"results store {store}")
     assert document["source"]["by_cpus"] == (
-        f"evaluated directly (the results store {store} holds 8 of 16 points; "
+        f"evaluated directly (the results store {store} holds 9 of 18 points; "
         "it lacks points at cpus=4)"
     )
     assert document["configuration"]["overrides"][-2:] == [
@@ -108,9 +108,9 @@ def test_a_quarantined_part_is_reported(tmp_path):
 def test_a_partly_stored_configuration_is_evaluated(tmp_path):
     write_store(tmp_path, STAGES_GRID, chunk_rows=1, keep=lambda chunk: chunk != 3)
     _, _, source = answer_stages(["samples=64", f"store.path={tmp_path}"])
-    assert source == f"evaluated directly (the results store {tmp_path} holds 7 of 8 stages)"
+    assert source == f"evaluated directly (the results store {tmp_path} holds 8 of 9 stages)"
     with pytest.raises(
-        ConfigError, match=r"^answer\.source=store: the results store .* holds 7 of 8 stages$"
+        ConfigError, match=r"^answer\.source=store: the results store .* holds 8 of 9 stages$"
     ):
         answer_stages(["samples=64", f"store.path={tmp_path}", "answer.source=store"])
 

@@ -120,7 +120,7 @@ def test_the_folder_holds_page_summary_figures_and_tables(partial_report):
 def test_a_partial_store_reports_its_coverage(partial_report):
     index, report, grid = partial_report
     stored = int(report.coverage["stored_points"].sum())
-    assert report.grid_points == len(grid) == 192
+    assert report.grid_points == len(grid) == 216  # 9 stages
     assert 0 < stored < len(grid) and report.missing == len(grid) - stored
     assert (report.coverage["coverage"] <= 1).all() and (report.coverage["coverage"] < 1).any()
     html = index.read_text()
@@ -716,7 +716,7 @@ def test_cli_writes_the_whole_store_report_and_rejects_bad_input(tmp_path):
     )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().endswith(f"asi-report: report in {tmp_path / 'r' / 'index.html'}")
-    assert "16 points in scope" in ok.stderr
+    assert "18 points in scope" in ok.stderr  # 2 workloads x 9 stages
     bad = subprocess.run(
         [*command, "report.mode=weekly"], capture_output=True, text=True, timeout=120
     )
