@@ -56,10 +56,12 @@ from .mechanism import (
     EXIT_REASONS,
     EXIT_SOURCES,
     FAULTING_SOURCES,
+    GUEST_SOURCES,
     MITIGATION_PRICE,
     OP_SOURCES,
     TIME_SOURCES,
     VM_BASELINE_EVENTS,
+    direct_vmm_switch_rate,
     dwell_counts,
     ephmap_use_per_op,
     exits_per_op,
@@ -68,6 +70,7 @@ from .mechanism import (
     time_exit_rates,
     vm_exit_asi_factor,
     vm_exit_rates,
+    vmm_exit_rates,
     work_counts,
 )
 from .params import DEFAULT_MITIGATIONS, VM_BASELINE, VM_EXIT_REASONS, as_columns, check_ranges
@@ -111,6 +114,7 @@ METRICS: tuple[str, ...] = (
     *(f"slowdown_vs_ibpb_vmexit_{q}" for q in ("mean", *QUANTILES)),
     "p_beats_ibpb_vmexit",
     *(f"baseline_ns_{part}" for part in VM_BASELINE),
+    *(f"host_exit_rate_{source}" for source in GUEST_SOURCES),
 )
 """Every output of :func:`evaluate`, in order: times [ns/op], slowdown and loss [fraction],
 exits [1/op] (sample means), exit rates by the prototype's reasons [1/s per CPU], and the
@@ -120,7 +124,11 @@ what it keeps of them) against it, the share of samples where ASI is faster, and
 each default mitigation [ns/op]; then a guest's VM exits per op [1/op] (its rates times the
 native time) and the same comparison with the blanket VM protection of a host without ASI
 (:data:`model.params.VM_BASELINE`: the default plus IBPB on every VM exit and an L1D flush on
-every VM entry on L1TF CPUs), with the cost of each of its parts [ns/op]."""
+every VM entry on L1TF CPUs), with the cost of each of its parts [ns/op]; last, a guest's host
+exits per second per vCPU by source (:data:`model.mechanism.GUEST_SOURCES`: VM-exit reason,
+``KVM_RUN`` returns, the VMM's syscalls and thread switches, zeroing of guest RAM), over the
+time with ASI like ``exit_rate_<reason>``, comparable with ``perf kvm stat`` and the
+prototype's ``asi_exit`` tracepoints."""
 
 DEFAULT_CHUNK_ELEMENTS = 1 << 16
 """Points x samples per internal chunk: small enough to stay in cache and to
@@ -211,6 +219,7 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
     restricted_s = np.maximum(0.0, 1.0 - unrestricted / t_native) * t_native * 1e-9
     rates = {"tick": np.where(_col(c["kernel_thread"], n) > 0, 0.0, row["tick_exits"])}
     rates.update({k: _col(v, n) for k, v in time_exit_rates(c).items()})
+    rates.update({k: _col(v, n) for k, v in vmm_exit_rates(c).items()})
     # a guest's VM exits: per reason, the rate times the share that touches sensitive data
     vm_rates = vm_exit_rates(c)
     vm_factor = vm_exit_asi_factor(c)
@@ -263,6 +272,18 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
     for name in ASI_COSTS:  # a fixed order: the sum is the same in every process
         if name in work and np.any(work[name]):
             extra += _col(work[name], n) * row[name]
+    # kvm_vmm_switch: a direct KVM <-> VMM switch pair per return to the VMM, over the same
+    # restricted time as the exits it replaces: two CR3 writes and, unless they keep
+    # NOFLUSH, the refill
+    direct_rate = direct_vmm_switch_rate(c)
+    direct = {}
+    if np.any(direct_rate):
+        switches = _col(direct_rate, n) * restricted_s
+        refill = _col(c["tlb_working_set"], n) * (1.0 - flag["cr3_noflush"])
+        direct = {"cr3_write": 2.0 * switches * row["cr3_write"]}
+        direct["page_walk"] = switches * refill * row["page_walk"]
+        for value in direct.values():
+            extra += value
 
     # ---- summaries: sample means per point
     means: dict[str, np.ndarray] = {}
@@ -282,6 +303,8 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
             value = value + (smt * unrestricted).mean(axis=1)
         if name in work and np.any(work[name]):
             value = value + np.broadcast_to(work[name], (n,)) * row[name].mean()
+        if name in direct:
+            value = value + direct[name].mean(axis=1)
         means[f"extra_ns_{name}"] = value
     # what each source's exits cost: an op-driven source's count is the same in every
     # sample, so its mean is the count times the mean cost of its pairs
@@ -314,6 +337,12 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
             if s in timed:
                 rate = rate + _mean_product(timed[s], inverse_time, shape)
         means[f"exit_rate_{reason}"] = rate
+    for source in GUEST_SOURCES:
+        means[f"host_exit_rate_{source}"] = (
+            _mean_product(timed[source], inverse_time, shape)
+            if source in timed
+            else op.get(source, np.zeros((n, 1)))[:, 0] * inverse_mean
+        )
     # ---- the alternatives without ASI: the kernel's default, and the blanket VM protection
     vm = None
     vm_entries = np.zeros((1, 1))
@@ -492,12 +521,14 @@ def evaluate(
 
 OVERHEAD_PARTS: dict[str, str] = {
     "op_exits": "exit/enter pairs of the exits ops cause",
-    "time_exits": "exit/enter pairs of time-driven exits (ticks, interrupts, kthread switches)",
+    "time_exits": "exit/enter pairs of time-driven exits (ticks, interrupts, kthread switches, a "
+    "guest's VM exits and the host's work around it)",
     "pte_writes": "ephmap PTE set and clear",
     "software_path": "the ephmap's software path per use (walk, slot, checks)",
     "invlpg": "INVLPG per unmapped ephmap page",
     "rewalk": "page walks again after INVLPG dropped the paging-structure caches",
-    "flushes": "full flushes and their refills, shootdowns, temporary-mm switches",
+    "flushes": "full flushes and their refills, shootdowns, temporary-mm switches and direct "
+    "KVM <-> VMM switches (kvm_vmm_switch)",
     "mm_setup": "per-mm restricted tables (ASI PGD, ephmap tables per possible CPU)",
 }
 """Where the extra time per op goes, in a reader's terms (:func:`overhead_split`)."""

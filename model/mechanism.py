@@ -58,6 +58,10 @@ import numpy as np
 from .params import VM_EXIT_REASONS
 from .units import PAGE_SIZE
 
+HUGE_PAGE_SIZE = 2 * 1024 * 1024
+"""A PMD-mapped transparent huge page on x86-64 [bytes]: ``clear_huge_page`` zeroes its 512
+subpages in one fault, so it exits once."""
+
 INVLPG_CEILING = 33
 """``tlb_single_page_flush_ceiling``: an ephmap unmap of fewer pages uses INVLPG
 per page, else a full local flush (x86 ``arch/x86/mm/tlb.c``, commit a5102476a24b)."""
@@ -80,9 +84,12 @@ OP_SOURCES: tuple[str, ...] = (
     "cow",
     "nested_slot",
     "tlb_flush",
+    "guest_ram_zeroing",
 )
 """Exits that ops cause, a fixed number per op; ``nested_slot`` is ephmap use that found no
-free slot, ``tlb_flush`` a full local TLB flush (native, mermap wrap, reclaim shootdown)."""
+free slot, ``tlb_flush`` a full local TLB flush (native, mermap wrap, reclaim shootdown),
+``guest_ram_zeroing`` the host zeroing a page that will back guest RAM on the EPT violation
+of the guest's first touch (``guest_ram_touched_per_op``)."""
 
 VM_EXIT_SOURCES: tuple[str, ...] = tuple(f"vmexit_{reason}" for reason in VM_EXIT_REASONS)
 """ASI exits of a KVM host running a guest, one source per VM-exit reason
@@ -91,22 +98,54 @@ VM_EXIT_SOURCES: tuple[str, ...] = tuple(f"vmexit_{reason}" for reason in VM_EXI
 sensitive data (``vmexit_share_<reason>``). The rest are handled in the KVM restricted
 address space and go back to the guest without an exit: the prototype enters ASI right
 before VM entry (``asi_enter`` in ``vmx_vcpu_enter_exit``/``svm_vcpu_enter_exit``, RFC v2
-patch 21/29, lore ``20250110-asi-rfc-v2-v2-21-8419288bc805@google.com``) and stays there
-across exits that touch nothing sensitive. A HLT exit exits ASI only when the vCPU blocks
-and the host schedules (the share is the share that halt-polling does not end), and then
-as a context switch does: always before ``ctxsw_same_mm``, after it only when the host runs
-another mm (``ctxsw_mm_change``; the idle task keeps the vCPU's mm). Returning to the VMM
-for a userspace exit (QEMU's I/O) does not exit ASI: the RFC v2 cover switches between the
-KVM and the VMM's restricted address spaces directly ("a significant benefit in avoiding an
-asi_exit() when switching between userspace and KVM"; patch 21/29 still has an asi_exit at
-the end of vcpu_run, which it expects to drop)."""
+patch 21/29, lore ``20250110-asi-rfc-v2-v2-21-8419288bc805@google.com``) and only relaxes
+after a VM exit. Which handlers touch guest memory is read from KVM's code (the shares in
+``conf/cpu`` say where): TSC-deadline and x2APIC ICR writes and the preemption timer are
+handled in the exit fastpath and touch none; an EPT violation pins the host page through
+the VMM's page tables without reading it, and when the page is new its zeroing is its own
+source (``guest_ram_zeroing``); an I/O exit is an ioeventfd signal (fast MMIO, port I/O) or
+goes to the VMM (``kvm_run_return``), and only the few emulated in the kernel read the
+guest's instruction through the VMM's mapping (user memory: RFC v2 patch 24/29 maps it only
+into the userspace class). A HLT exit exits ASI only when the vCPU blocks (the share that
+halt-polling does not end), in the host's context switch: always before ``ctxsw_same_mm``,
+after it only when the host runs another mm (``ctxsw_mm_change``; the idle task keeps the
+vCPU's mm). Steal time and PV clock updates after a vCPU is scheduled back in run while the
+CPU is still unrestricted from that switch: no exit of their own."""
 
-TIME_SOURCES: tuple[str, ...] = ("tick", "interrupt", "kthread_switch", *VM_EXIT_SOURCES)
+VMM_SOURCES: tuple[str, ...] = ("kvm_run_return", "vmm_syscall", "vmm_switch")
+"""ASI exits of the host around a guest other than VM exits, each a rate per second per vCPU
+(:data:`model.params.GUEST_HOST_PARAMS`):
+
+* ``kvm_run_return``: every return of ``KVM_RUN`` to the VMM in user space (I/O and MMIO
+  exits the VMM handles, signals) ends in an ``asi_exit()`` (RFC v2 patch 21/29 exits at the
+  end of ``vcpu_run``), with the IBPB that the KVM class's guest-control taint asks for. The
+  RFC v2 cover letter's intended design switches directly between the two restricted
+  address spaces (``kvm_vmm_switch``; Google's deployment found avoiding that exit worth
+  it), and its taint policy flushes no control-flow state between a VMM and its own guest,
+  only on a later exit: no exit and no flush, but two CR3 writes and, while CR3 writes
+  clear NOFLUSH, a TLB refill.
+* ``vmm_syscall``: the VMM is an ordinary process under ASI; its reads and writes of the
+  guest's disk image (ext4) and of 9p-shared files copy through the host page cache via
+  the physmap, which the ephmap converts for tmpfs only: one exit per syscall.
+* ``vmm_switch``: switches to and from the VMM's I/O threads (``switch_mm_irqs_off`` exits
+  unconditionally); they share the vCPU threads' mm, so with ``ctxsw_same_mm`` only a
+  switch to another mm exits (``ctxsw_mm_change``)."""
+
+GUEST_SOURCES: tuple[str, ...] = (*VM_EXIT_SOURCES, *VMM_SOURCES, "guest_ram_zeroing")
+"""Every host exit source of a guest workload, in the order ``asi-answer`` lists them."""
+
+TIME_SOURCES: tuple[str, ...] = (
+    "tick",
+    "interrupt",
+    "kthread_switch",
+    *VM_EXIT_SOURCES,
+    *VMM_SOURCES,
+)
 """Exits that time causes: a rate per second per CPU times the time per op spent restricted.
 ``tick`` is the CPU profile's ``tick_exits`` rate, ``interrupt`` the workload's
-``irq_exits_per_s``, ``kthread_switch`` its ``kthread_switches_per_s``, and the
-:data:`VM_EXIT_SOURCES` a guest's VM exits (per vCPU: a guest workload's ``cpus`` are its
-vCPUs, one per host CPU)."""
+``irq_exits_per_s``, ``kthread_switch`` its ``kthread_switches_per_s``, the
+:data:`VM_EXIT_SOURCES` a guest's VM exits and the :data:`VMM_SOURCES` the host's work around
+it (per vCPU: a guest workload's ``cpus`` are its vCPUs, one per host CPU)."""
 
 EXIT_SOURCES: tuple[str, ...] = (*OP_SOURCES, *TIME_SOURCES)
 """Why an exit happened. Tuples, not sets: sums over them must add in the same order in
@@ -123,22 +162,25 @@ FAULTING_SOURCES: tuple[str, ...] = (
     "tick",
     "interrupt",
     *(s for s in VM_EXIT_SOURCES if s != "vmexit_hlt"),
+    "vmm_syscall",
+    "guest_ram_zeroing",
 )
-"""Sources that exit through a kernel page fault; context switches and TLB flushes call
-``asi_exit`` directly, without the fault entry. A VM exit's handler faults on the sensitive
-page it touches; a HLT exit that blocks exits in the context switch."""
+"""Sources that exit through a kernel page fault; context switches, TLB flushes and the end of
+``KVM_RUN`` call ``asi_exit`` directly, without the fault entry. A VM exit's handler faults
+on the sensitive page it touches; a HLT exit that blocks exits in the context switch."""
 
 EXIT_REASONS: dict[str, tuple[str, ...]] = {
     "page_fault": FAULTING_SOURCES,
-    "context_switch": ("context_switch", "kthread_switch", "vmexit_hlt"),
+    "context_switch": ("context_switch", "kthread_switch", "vmexit_hlt", "vmm_switch"),
     "tlb_flush": ("tlb_flush",),
     "user_ret": (),
-    "misc": (),
+    "misc": ("kvm_run_return",),
 }
 """The prototype's ``enum asi_exit_reason`` (``PAGE_FAULT``, ``USER_RET``, ``CONTEXT_SWITCH``,
 ``TLB_FLUSH``, ``MISC``) and the sources that exit with each, so exit rates compare with the
 prototype's ``asi_exit`` tracepoints (``asi:asi_exit_pf`` counts the first). The model has no
-source for ``USER_RET`` or ``MISC`` (suspend, tests)."""
+source for ``USER_RET``; ``MISC`` (suspend, tests) holds the exit at the end of ``KVM_RUN``,
+whose reason argument was not confirmed in the posted code (an assumption)."""
 
 DWELL: dict[str, str] = {
     "module_text": "io",
@@ -153,6 +195,8 @@ DWELL: dict[str, str] = {
     "interrupt": "rest",
     "kthread_switch": "rest",
     **{source: "rest" for source in VM_EXIT_SOURCES},
+    **{source: "rest" for source in VMM_SOURCES},
+    "guest_ram_zeroing": "fault",
 }
 """How long the CPU stays unrestricted after an exit of each source, until ``asi_enter``:
 ``io`` the rest of an I/O syscall (its page lookups and copy, half a syscall's entry/exit
@@ -267,7 +311,37 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         "tlb_flush": c["tlb_flushes_per_op"]
         + use["wrap_flushes"]
         + use["reclaim_shootdowns"] * c["cpus"],
+        "guest_ram_zeroing": guest_ram_zeroings_per_op(c) * ~zeroing_via_ephmap,
     }
+
+
+def guest_ram_zeroings_per_op(c: Mapping[str, np.ndarray]):
+    """Host pages zeroed per op to back guest RAM the guest touches first [pages/op]: one per
+    2 MiB with transparent huge pages (``clear_huge_page`` in one EPT-violation fault), else
+    one per 4 KiB. A fresh VM touches its whole working set once."""
+    return c["guest_ram_touched_per_op"] / np.where(c["guest_ram_huge"], HUGE_PAGE_SIZE, PAGE_SIZE)
+
+
+def vmm_exit_rates(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The host's exits around a guest other than VM exits [1/s per vCPU], by
+    :data:`VMM_SOURCES`: returns to the VMM (none with ``kvm_vmm_switch``), the VMM's page-cache
+    syscalls and its I/O threads' switches (with ``ctxsw_same_mm`` only to another mm).
+    Zero for a ``kernel_thread`` op, which runs no guest."""
+    user = ~np.asarray(c["kernel_thread"], dtype=bool)
+    ctx_exit = context_switch_exit_probability(c["ctxsw_same_mm"], c["ctxsw_mm_change"])
+    return {
+        "kvm_run_return": c["kvm_run_returns_per_s"] * ~c["kvm_vmm_switch"] * user,
+        "vmm_syscall": c["vmm_io_syscalls_per_s"] * user,
+        "vmm_switch": c["vmm_thread_switches_per_s"] * ctx_exit * user,
+    }
+
+
+def direct_vmm_switch_rate(c: Mapping[str, np.ndarray]):
+    """Direct switches between the KVM and the userspace restricted address spaces per second
+    per vCPU (``kvm_vmm_switch``): one per return to the VMM, paired with the way back in;
+    each pair is two CR3 writes and, unless they keep NOFLUSH, a TLB refill [1/s]."""
+    user = ~np.asarray(c["kernel_thread"], dtype=bool)
+    return c["kvm_run_returns_per_s"] * c["kvm_vmm_switch"] * user
 
 
 def time_exit_rates(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -388,9 +462,10 @@ def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     read_maps = converted * np.ceil(pages / pages_per_map)
     read_pages = converted * pages
     # a zero-fill fault inside read() finds no free slot if read() holds the only one
+    # guest RAM is zeroed 4 KiB at a time, a huge page's subpages one after another
     zero_pages = (
         io * c["io_fault_fraction"] * (zeroing_via_ephmap & ~(via_ephmap & (slots < 2)))
-        + c["zero_fill_per_op"] * zeroing_via_ephmap
+        + (c["zero_fill_per_op"] + c["guest_ram_touched_per_op"] / PAGE_SIZE) * zeroing_via_ephmap
     )
     cow_pages = 2.0 * c["cow_per_op"] * cow_via_ephmap
     mapped = read_pages + zero_pages + cow_pages

@@ -22,6 +22,8 @@ MITIGATION_FLAGS: dict[str, str] = {
     "metadata_mapped": "filesystem metadata (buffer-head pages) mapped as nonsensitive",
     "mapping_fastpath": "ephmap/mermap map and unmap through a cached PTE pointer into preallocated "
     "tables instead of a software page-table walk per use",
+    "kvm_vmm_switch": "KVM_RUN returns to the VMM switch from the KVM to the userspace restricted "
+    "address space directly, without an asi_exit (the RFC v2 cover letter's intended design)",
     "smt_stun": "long-term design option, in no roadmap stage: the SMT sibling is stunned "
     "while its core runs unrestricted",
 }
@@ -144,6 +146,25 @@ WORKLOAD_PARAMS.update(
     }
 )
 
+GUEST_HOST_PARAMS: dict[str, str] = {
+    "kvm_run_returns_per_s": "returns of KVM_RUN to the VMM in user space per second per vCPU "
+    "(I/O and MMIO exits the VMM handles, signals): each ends in the prototype's asi_exit [1/s]",
+    "vmm_io_syscalls_per_s": "the VMM's own I/O syscalls per second per vCPU that copy guest data "
+    "through the host page cache of a filesystem the ephmap does not convert (a virtio-blk "
+    "backend on ext4, 9p reads): each exits as a native process's would [1/s]",
+    "vmm_thread_switches_per_s": "host context switches per second per vCPU that switch to or "
+    "from the VMM's I/O threads while the CPU is restricted (a worker woken per request, a vCPU "
+    "thread it preempts); they stay in the VMM's mm [1/s]",
+    "guest_ram_touched_per_op": "host memory backing guest RAM touched for the first time per op, "
+    "allocated and zeroed on an EPT violation (a fresh VM touches its whole working set) [bytes/op]",
+    "guest_ram_huge": "guest RAM is backed by 2 MiB transparent huge pages (THP in madvise mode "
+    "and the VMM's MADV_HUGEPAGE): one zeroing exit per 2 MiB, else one per 4 KiB",
+}
+"""What the host does around a running guest besides VM exits (``conf/workload``): returns to
+the VMM, the VMM's own work, and the host memory a guest touches first."""
+
+WORKLOAD_PARAMS.update(GUEST_HOST_PARAMS)
+
 SYSTEM_PARAMS: dict[str, str] = {
     "cpus": "CPUs running the workload, one job each [count]",
     "ephmap_slots": "ephmap allocations one CPU can hold at once with multi_slot [count]",
@@ -161,6 +182,7 @@ BOOL_PARAMS = frozenset(
         "io_module_text",
         "migration_temporary_mm",
         "kernel_thread",
+        "guest_ram_huge",
     }
 )
 INT_PARAMS = frozenset(
@@ -195,6 +217,7 @@ UPPER_BOUNDS: dict[str, float] = {
     "device_bandwidth": 1e15,  # [bytes/s]
     "device_latency": 1e12,  # [ns]: 1000 s
     "base_time": 1e12,  # [ns]
+    "guest_ram_touched_per_op": 2**52,  # [bytes]: 4 PiB, the x86-64 physical address space
 }
 """Plausibility bounds: anything above is a typo or a unit mistake, not a machine."""
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import math
 
-from .mechanism import EPHMAP_REGION_PAGES, INVLPG_CEILING, RECLAIM_BATCH
+from .mechanism import (
+    EPHMAP_REGION_PAGES,
+    GUEST_SOURCES,
+    HUGE_PAGE_SIZE,
+    INVLPG_CEILING,
+    RECLAIM_BATCH,
+)
 from .params import VM_EXIT_REASONS
 from .units import PAGE_SIZE
 
@@ -98,6 +104,12 @@ def reference_op(point: dict, cost: dict) -> dict:
     exits["context_switch"] += p["ctxsw_per_op"] * switch_exits
     exits["zeroing"] += 0.0 if zero_via_ephmap else p["zero_fill_per_op"]
     exits["cow"] = 0.0 if cow_via_ephmap else p["cow_per_op"]
+    # host pages backing guest RAM, zeroed on the EPT violation of the guest's first touch:
+    # one fault per huge page (clear_huge_page), or per 4 KiB page
+    backing_page = HUGE_PAGE_SIZE if p["guest_ram_huge"] else PAGE_SIZE
+    exits["guest_ram_zeroing"] = (
+        0.0 if zero_via_ephmap else p["guest_ram_touched_per_op"] / backing_page
+    )
 
     # ---- the ephmap's own work -----------------------------------------
     mapped = invlpgs = invlpg_unmaps = uses = 0.0
@@ -118,7 +130,12 @@ def reference_op(point: dict, cost: dict) -> dict:
                 silent_full += io_converted * maps  # invpcid_flush_all: no exit
     if zero_via_ephmap:
         slot_free_in_io = not (reads_via_ephmap and slots < 2)
-        zero_pages = p["zero_fill_per_op"] + (faults_in_io if slot_free_in_io else 0.0)
+        # guest RAM goes through the ephmap 4 KiB at a time, huge pages too
+        zero_pages = (
+            p["zero_fill_per_op"]
+            + p["guest_ram_touched_per_op"] / PAGE_SIZE
+            + (faults_in_io if slot_free_in_io else 0.0)
+        )
         mapped += zero_pages
         uses += zero_pages
         if not lazy:
@@ -179,6 +196,10 @@ def reference_op(point: dict, cost: dict) -> dict:
         "interrupt": dwell_rest,
         "kthread_switch": dwell_rest,
         **{f"vmexit_{r}": dwell_rest for r in VM_EXIT_REASONS},
+        "kvm_run_return": dwell_rest,
+        "vmm_syscall": dwell_rest,
+        "vmm_switch": dwell_rest,
+        "guest_ram_zeroing": dwell_fault,
     }
     unrestricted = sum(exits[s] * dwell[s] for s in list(exits))
 
@@ -197,12 +218,36 @@ def reference_op(point: dict, cost: dict) -> dict:
         blocked_switch = switch_exits if r == "hlt" else 1.0
         share = k[f"vmexit_share_{r}"]
         exits[f"vmexit_{r}"] = vm_rate[r] * share * blocked_switch * restricted_seconds
-    time_driven = ("tick", "interrupt", "kthread_switch", *(f"vmexit_{r}" for r in VM_EXIT_REASONS))
+    # The host's work around the guest: returns to the VMM end in asi_exit unless KVM and the
+    # VMM switch directly (kvm_vmm_switch); the VMM's page-cache syscalls exit; its I/O
+    # threads' switches exit as any switch in the VMM's mm does.
+    guest = 0.0 if p["kernel_thread"] else 1.0
+    returns = p["kvm_run_returns_per_s"] * guest
+    exits["kvm_run_return"] = (0.0 if p["kvm_vmm_switch"] else returns) * restricted_seconds
+    exits["vmm_syscall"] = p["vmm_io_syscalls_per_s"] * guest * restricted_seconds
+    exits["vmm_switch"] = p["vmm_thread_switches_per_s"] * guest * switch_exits * restricted_seconds
+    direct_switches = (returns if p["kvm_vmm_switch"] else 0.0) * restricted_seconds
+    time_driven = (
+        "tick",
+        "interrupt",
+        "kthread_switch",
+        *(f"vmexit_{r}" for r in VM_EXIT_REASONS),
+        "kvm_run_return",
+        "vmm_syscall",
+        "vmm_switch",
+    )
     for source in time_driven:
         unrestricted += exits[source] * dwell[source]
     total_exits = sum(exits.values())
     # asi_exit without a fault: switches (a blocked vCPU's too) and TLB flushes
-    direct = ("context_switch", "kthread_switch", "tlb_flush", "vmexit_hlt")
+    direct = (
+        "context_switch",
+        "kthread_switch",
+        "tlb_flush",
+        "vmexit_hlt",
+        "kvm_run_return",
+        "vmm_switch",
+    )
     faulting_exits = sum(count for source, count in exits.items() if source not in direct)
 
     # ---- one exit/enter pair ---------------------------------------------
@@ -235,10 +280,16 @@ def reference_op(point: dict, cost: dict) -> dict:
     # the optimised path does a subset of the walk's work: never dearer than the walk
     fast = min(k["ephmap_software_fast"], k["ephmap_software"])
     sw_cost = fast if p["mapping_fastpath"] else k["ephmap_software"]
+    # a direct KVM <-> VMM switch pair: two CR3 writes, the refill unless NOFLUSH is kept
+    direct_refill = 0.0 if p["cr3_noflush"] else p["tlb_working_set"]
     extra = {
         "fault_entry": faulting_exits * k["fault_entry"],
-        "cr3_write": 2 * (total_exits + mm_switches) * k["cr3_write"],
-        "page_walk": (total_exits * walks_per_pair + flushed_tlbs * p["tlb_working_set"])
+        "cr3_write": 2 * (total_exits + mm_switches + direct_switches) * k["cr3_write"],
+        "page_walk": (
+            total_exits * walks_per_pair
+            + flushed_tlbs * p["tlb_working_set"]
+            + direct_switches * direct_refill
+        )
         * k["page_walk"],
         "ibpb": (total_exits if p["ibpb"] else 0.0) * k["ibpb"],
         "rsb_fill": total_exits * k["rsb_fill"],
@@ -261,12 +312,16 @@ def reference_op(point: dict, cost: dict) -> dict:
     t_asi = t_native + sum(extra.values())
     rates = {
         "page_fault": faulting_exits,
-        "context_switch": exits["context_switch"] + exits["kthread_switch"] + exits["vmexit_hlt"],
+        "context_switch": exits["context_switch"]
+        + exits["kthread_switch"]
+        + exits["vmexit_hlt"]
+        + exits["vmm_switch"],
         "tlb_flush": exits["tlb_flush"],
         "user_ret": 0.0,
-        "misc": 0.0,
+        "misc": exits["kvm_run_return"],
     }
     exit_rates = {reason: count / t_asi * 1e9 for reason, count in rates.items()}
+    host_exit_rates = {source: exits[source] / t_asi * 1e9 for source in GUEST_SOURCES}
 
     # ---- the kernel's default mitigations, the alternative to ASI ----------
     entries = io + p["syscalls_per_op"] + p["zero_fill_per_op"] + p["cow_per_op"]
@@ -310,6 +365,7 @@ def reference_op(point: dict, cost: dict) -> dict:
         "extra": extra,
         "by_source": by_source,
         "exit_rates": exit_rates,
+        "host_exit_rates": host_exit_rates,
         "t_default": t_default,
         "t_asi_with_kept": t_asi + kept,
         "default_cost": default_cost,

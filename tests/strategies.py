@@ -26,6 +26,12 @@ SPECIAL = {
     "base_time": st.floats(1.0, 1e7),
     # a guest's VM exits per second per vCPU: none, or up to a busy I/O guest's
     **{f"vmexits_{r}_per_s": st.one_of(st.just(0.0), st.floats(1.0, 1e6)) for r in VM_EXIT_REASONS},
+    # the host's work around a guest, per second per vCPU, and the guest RAM it backs per op
+    **{
+        name: st.one_of(st.just(0.0), st.floats(1.0, 1e6))
+        for name in ("kvm_run_returns_per_s", "vmm_io_syscalls_per_s", "vmm_thread_switches_per_s")
+    },
+    "guest_ram_touched_per_op": st.one_of(st.just(0.0), _sizes),
 }
 
 

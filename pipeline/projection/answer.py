@@ -20,7 +20,7 @@ from model import MODEL_VERSION
 from model.budget import cost_budget
 from model.costs import ASI_COSTS
 from model.evaluate import OVERHEAD_PARTS, TARGET, THRESHOLD, evaluate
-from model.mechanism import EXIT_REASONS
+from model.mechanism import EXIT_REASONS, GUEST_SOURCES
 from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS, as_columns, check_ranges
 from pipeline.configuration.compose import (
     CONF_DIR,
@@ -480,6 +480,39 @@ def format_vm_exits(table: pd.DataFrame, cfg) -> str:
     )
 
 
+HOST_INPUTS = {
+    "kvm_run_return": "kvm_run_returns_per_s",
+    "vmm_syscall": "vmm_io_syscalls_per_s",
+    "vmm_switch": "vmm_thread_switches_per_s",
+}
+"""The workload input behind each of the host's own exit sources around a guest."""
+
+
+def format_host_exits(table: pd.DataFrame, cfg) -> str:
+    """A guest's host exits per second per vCPU by source at every stage (``host_exit_rate_<source>``:
+    VM-exit reasons, KVM_RUN returns, the VMM's syscalls and thread switches, zeroing of guest
+    RAM), comparable with ``perf kvm stat`` and the prototype's ``asi_exit`` tracepoints."""
+    sources = list(GUEST_SOURCES)
+    names = [s.removeprefix("vmexit_") for s in sources]
+    rows = [("stage", *names, "all")]
+    inputs = [
+        f"{float(cfg.workload[HOST_INPUTS[s]]):,.4g}" if s in HOST_INPUTS else "-" for s in sources
+    ]
+    rows.append(("host inputs/s", *inputs, "-"))
+    for r in table.itertuples():
+        per_s = [getattr(r, f"host_exit_rate_{s}") for s in sources]
+        rows.append((r.stage, *(f"{v:,.4g}" for v in per_s), f"{sum(per_s):,.4g}"))
+    return "\n".join(
+        [
+            "Host ASI exits per second per vCPU by source (VM-exit reason, returns of KVM_RUN to "
+            "the VMM, the VMM's page-cache syscalls and thread switches, zeroing of guest RAM; "
+            "the second row: the workload's own rates of the host's work):",
+            "",
+            *_fixed_width(rows),
+        ]
+    )
+
+
 def vm_baseline_line(table: pd.DataFrame, cfg) -> str:
     """The comparison with IBPB on every VM exit (and an L1D flush on every VM entry on L1TF
     CPUs), the blanket protection of a host without ASI, in one paragraph."""
@@ -614,7 +647,11 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
             format_overhead(table),
             format_exit_rates(table),
             *(
-                [format_vm_exits(table, cfg), vm_baseline_line(table, cfg)]
+                [
+                    format_vm_exits(table, cfg),
+                    format_host_exits(table, cfg),
+                    vm_baseline_line(table, cfg),
+                ]
                 if has_vm_exits(cfg)
                 else []
             ),

@@ -149,7 +149,8 @@ def validation_figure(report: Report, folder: Path) -> list:
         f"measurement (the cost samples, the uncertain inputs of the run as it was run, and "
         f"the published run-to-run spread), log axes; the dashed line is predicted = "
         f"published. {inside} of {len(cases)} inside their band; a cross marks one outside. "
-        f"Source: {report.validation['source']}."
+        f"Source: {report.validation['source']}. From {figs.points(len(cases), 'point')} of "
+        "the public record."
     )
     return [figs.Figure(f"figures/{path.name}", title, caption, len(cases))]
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from model.costs import ASI_COSTS, COST_NAMES
 from model.evaluate import evaluate, sample_times
-from model.mechanism import EXIT_REASONS, EXIT_SOURCES
+from model.mechanism import EXIT_REASONS, EXIT_SOURCES, GUEST_SOURCES
 from model.params import POINT_PARAMS
 from model.reference import reference_op
 from tests.strategies import cost_sample, points
@@ -56,6 +56,13 @@ def test_exits_and_extra_by_component_match_reference(point_rows, cost):
         for reason in EXIT_REASONS:
             np.testing.assert_allclose(
                 result[f"exit_rate_{reason}"][i], ref["exit_rates"][reason], rtol=RTOL, atol=1e-9
+            )
+        for source in GUEST_SOURCES:  # a guest's host exits per second, by source
+            np.testing.assert_allclose(
+                result[f"host_exit_rate_{source}"][i],
+                ref["host_exit_rates"][source],
+                rtol=RTOL,
+                atol=1e-9,
             )
         versus = ref["t_asi_with_kept"] / ref["t_default"] - 1
         for stat in ("mean", "p50"):

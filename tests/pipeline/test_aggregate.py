@@ -94,7 +94,7 @@ def test_stage_summary_counts_and_shares(small_store):
     store, _ = small_store
     with threads(1):
         summary = agg.aggregate(store).stage_summary
-    assert len(summary) == 2 * 8 and (summary["points"] == 12).all()
+    assert len(summary) == 2 * 9 and (summary["points"] == 12).all()  # 9 stages
     for column in ("meets_target_mean", "under_threshold_mean"):
         assert summary[column].between(0, 1).all()
     assert (summary["slowdown_p50_min"] <= summary["slowdown_p50_mean"]).all()

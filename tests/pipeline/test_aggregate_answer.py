@@ -31,7 +31,7 @@ def answer_store(tmp_path_factory):
 def test_the_answer_comes_from_the_store_and_equals_direct_evaluation(answer_store):
     stored, _, source = answer_stages(["samples=64", f"store.path={answer_store}"])
     direct, _, model = answer_stages(["samples=64", "answer.source=model"])
-    assert source.startswith(f"results store {answer_store} (8 stages, run run0")
+    assert source.startswith(f"results store {answer_store} (9 stages, run run0")
     assert model == "evaluated directly (answer.source=model)"
     columns = ["stage", *METRIC_COLUMNS, "dominant_cost", "dominant_exit_source", "verdict"]
     pd.testing.assert_frame_equal(stored[columns], direct[columns], rtol=0, atol=0)
@@ -41,12 +41,12 @@ def test_the_table_names_its_source_and_the_crossings(answer_store):
     text = run(["samples=64", f"store.path={answer_store}"])
     assert f"Source: results store {answer_store}" in text
     assert (
-        "Crossings: under 5 %: met from mapping_fastpath on; 1 % target: not reached by mapping_fastpath."
+        "Crossings: under 5 %: met from mapping_fastpath on; 1 % target: not reached by kvm_vmm_switch."
         in text
     )
     elsewhere = run(["samples=64", f"store.path={answer_store}", "cpus=2"])  # not stored
     assert (
-        f"Source: evaluated directly (the results store {answer_store} holds 0 of 8 stages at "
+        f"Source: evaluated directly (the results store {answer_store} holds 0 of 9 stages at "
         "workload=fio_randread_tmpfs cpu=sapphire_rapids cpus=2 ephmap.slots=2 samples=64 "
         "seed=0; it lacks every one: asi-sweep -m 'mitigations=glob(*)' with the same "
         "overrides stores them)" in elsewhere
@@ -57,12 +57,12 @@ def test_source_store_says_which_stages_of_which_point_the_store_lacks_or_that_i
     answer_store, tmp_path
 ):
     """``answer.source=store cpus=300`` and a store path that does not exist used to say the
-    same thing, "holds 0 of 8 stages"."""
+    same thing, "holds 0 of 9 stages"."""
     store = [f"store.path={answer_store}", "answer.source=store", "samples=64"]
     with pytest.raises(ConfigError) as info:
         run([*store, "cpus=300"])
     assert str(info.value).startswith(
-        f"answer.source=store: the results store {answer_store} holds 0 of 8 stages at "
+        f"answer.source=store: the results store {answer_store} holds 0 of 9 stages at "
         "workload=fio_randread_tmpfs cpu=sapphire_rapids cpus=300 "
     )
     assert "it lacks every one: asi-sweep -m 'mitigations=glob(*)'" in str(info.value)
@@ -78,7 +78,7 @@ def test_source_store_says_which_stages_of_which_point_the_store_lacks_or_that_i
 
 def test_json_keeps_its_keys_and_reports_the_source_on_stderr(answer_store, capsys):
     document = json.loads(run(["samples=64", f"store.path={answer_store}", "answer.format=json"]))
-    assert [set(r) for r in document["stages"]] == [set(JSON_KEYS)] * 8
+    assert [set(r) for r in document["stages"]] == [set(JSON_KEYS)] * 9
     assert capsys.readouterr().err.startswith(f"source: results store {answer_store}")
     assert document["source"]["stages"].startswith(f"results store {answer_store}")
 
@@ -98,10 +98,10 @@ def test_each_table_says_where_it_came_from_and_store_means_the_store(store_at_t
     sources = [line for line in text.splitlines() if line.startswith("Source: ")]
     assert len(sources) == 2
     assert all(s.startswith(f"Source: results store {store}") for s in sources)
-    assert "(16 points, run run0" in sources[1]
+    assert "(18 points, run run0" in sources[1]
     with pytest.raises(
         ConfigError,
-        match=r"^answer\.source=store: the results store .* holds 8 of 16 points; "
+        match=r"^answer\.source=store: the results store .* holds 9 of 18 points; "
         r"it lacks points at cpus=4$",
     ):
         run([*both, "answer.vs_cpus=[3,4]"])
@@ -111,7 +111,7 @@ def test_each_table_says_where_it_came_from_and_store_means_the_store(store_at_t
     )
     assert document["source"]["stages"].startswith(f"results store {store}")
     assert document["source"]["by_cpus"] == (
-        f"evaluated directly (the results store {store} holds 8 of 16 points; "
+        f"evaluated directly (the results store {store} holds 9 of 18 points; "
         "it lacks points at cpus=4)"
     )
     assert document["configuration"]["overrides"][-2:] == [
@@ -137,12 +137,12 @@ def test_a_quarantined_part_is_reported(tmp_path):
 def test_a_partly_stored_configuration_is_evaluated(tmp_path):
     write_store(tmp_path, STAGES_GRID, chunk_rows=1, keep=lambda chunk: chunk != 3)
     _, _, source = answer_stages(["samples=64", f"store.path={tmp_path}"])
-    assert source.startswith(f"evaluated directly (the results store {tmp_path} holds 7 of 8 ")
+    assert source.startswith(f"evaluated directly (the results store {tmp_path} holds 8 of 9 ")
     lacking = re.search(r"; it lacks (\w+): asi-sweep", source).group(1)
     assert lacking in STAGES
     with pytest.raises(
         ConfigError,
-        match=rf"^answer\.source=store: the results store .* holds 7 of 8 stages at .*; "
+        match=rf"^answer\.source=store: the results store .* holds 8 of 9 stages at .*; "
         rf"it lacks {lacking}: ",
     ):
         answer_stages(["samples=64", f"store.path={tmp_path}", "answer.source=store"])

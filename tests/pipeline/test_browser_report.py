@@ -146,7 +146,7 @@ def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_
     assert headline["right"] <= FIRST_SCREEN["width"]
     assert lead.startswith("After the whole roadmap (mapping_fastpath), ")
     assert crossings and max(crossings) <= FIRST_SCREEN["width"]
-    assert len(images) == 7
+    assert len(images) == 8
     for image in images:
         assert image["complete"] and image["width"] > 0, image
     assert headers[2:9] == [
@@ -164,6 +164,6 @@ def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_
     assert 1 <= budget_tables <= len(row_text)
     assert len(row_text) == 2 and row_text[0].startswith("fio_randread_tmpfs")
     assert moved >= 1  # the recalibrated ephmap_pte moved fio's long-term projection
-    assert len(captions) == 7 and all("From " in c for c in captions)
+    assert len(captions) == 8 and all("From " in c for c in captions)
     assert any("Probability of meeting 1 % and 5 %" in t for t in figure_titles)
     assert shot.stat().st_size > 50_000

@@ -26,8 +26,8 @@ from pipeline.sweep.grid import build_grid, dimensions_text, point_ids
 
 STAGES = sorted(p.stem for p in (CONF_DIR / "mitigations").glob("*.yaml"))
 WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
-EVERYDAY = [w for w in WORKLOADS if not w.startswith("kbuild_")]
-"""What the presets sweep: every workload but a published run's phases (kbuild_*)."""
+SWEPT_WORKLOADS = [w for w in WORKLOADS if not w.startswith(("kbuild_", "guest_posting_"))]
+"""What the presets sweep: not the phases of published runs (conf/benchmark)."""
 
 
 @pytest.fixture
@@ -241,7 +241,7 @@ def test_experiment_presets_are_valid_grids_of_the_promised_size(loader, preset,
     overrides = merge_by_key(parse(params, OverridesParser.create(config_loader=loader.loader())))
     dims = classify(overrides, loader.loader().get_group_options)
     assert set(dims.groups) == {"workload", "cpu", "mitigations"}
-    assert dims.groups["workload"] == EVERYDAY and dims.groups["mitigations"] == STAGES
+    assert dims.groups["workload"] == SWEPT_WORKLOADS and dims.groups["mitigations"] == STAGES
     columns = point_dimensions(cfg.copy(), dims)  # validates every value once
     combos = np.prod([len(v) for v in dims.groups.values()])
     points = combos * np.prod([len(c) for c in columns.values()])
@@ -321,7 +321,7 @@ def test_a_calibrated_profile_of_ones_own_leaves_the_shipped_grids_alone(
     assert "lab" in loader.group_options("cpu") and "lab" in loader.group_options("workload")
     calibrated = preset_dimensions(loader, preset)
     assert calibrated == shipped
-    assert calibrated.groups["workload"] == EVERYDAY
+    assert calibrated.groups["workload"] == SWEPT_WORKLOADS
     for group in ("cpu", "mitigations"):  # every shipped option, nothing else
         assert calibrated.groups[group] == packaged_options(group)
     assert "lab" in preset_dimensions(loader, preset, "cpu=glob(*)").groups["cpu"]

@@ -32,7 +32,7 @@ from .report_fixtures import nightly_stub, write_store
 
 pytestmark = pytest.mark.fault
 
-FINAL = "mapping_fastpath"
+FINAL = "kvm_vmm_switch"
 CPU = "sapphire_rapids"
 
 

@@ -2,7 +2,8 @@
 # VM exits of a kernel build inside a KVM guest (conf/workload/guest_kernel_compile.yaml).
 # Run on the KVM HOST, as root, with the guest up and reachable over ssh and a kernel tree
 # in it (e.g. Debian's linux-source-6.1 unpacked in ~/linux):
-#   GUEST=user@vm VCPUS=2 bash guest_kernel_compile.sh [OUTDIR]
+#   GUEST=user@vm VCPUS=2 [QEMU_PID=<the guest's qemu pid>] bash guest_kernel_compile.sh [OUTDIR]
+# (QEMU_PID adds the host's own work around the guest: kvm_stat.sh says what it records)
 # The guest builds `make -j$VCPUS vmlinux` of a tinyconfig tree, page cache warm (a first
 # build warms it); the host records `perf kvm stat record -a sleep $SECONDS` over the
 # middle of the second build and reports `perf kvm stat report --event=vmexit`.
