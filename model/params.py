@@ -188,7 +188,16 @@ BOOL_PARAMS = frozenset(
     }
 )
 INT_PARAMS = frozenset(
-    {"cpus", "ephmap_slots", "kernel_version", "io_size", "file_size", "page_cache_size", "readahead", "folio_pages"}
+    {
+        "cpus",
+        "ephmap_slots",
+        "kernel_version",
+        "io_size",
+        "file_size",
+        "page_cache_size",
+        "readahead",
+        "folio_pages",
+    }
 )
 FRACTION_PARAMS = frozenset(
     {

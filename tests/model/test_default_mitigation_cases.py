@@ -37,9 +37,10 @@ def parse_overrides(overrides: list[str]) -> tuple[str, dict]:
 
 def case_point(case: dict, overrides: list[str]) -> dict:
     kernel, flags = parse_overrides(overrides)
-    return point(
-        case["workload"], case["stage"], case["cpu"], cpus=case.get("cpus", 1), kernel=kernel
-    ) | flags
+    return (
+        point(case["workload"], case["stage"], case["cpu"], cpus=case.get("cpus", 1), kernel=kernel)
+        | flags
+    )
 
 
 def columns(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -52,9 +53,7 @@ def quantity_samples(case: dict, samples: int = SAMPLES) -> np.ndarray:
     rows = [measured]
     if "reference_overrides" in case:
         rows.append(case_point(case, case["reference_overrides"]))
-    t_native, t_default = sample_default_times(
-        columns(rows), profile_costs(case["cpu"], samples)
-    )
+    t_native, t_default = sample_default_times(columns(rows), profile_costs(case["cpu"], samples))
     t_reference = t_default[1] if len(rows) == 2 else t_native[0]
     if case["quantity"] == "default_slowdown":
         return t_default[0] / t_reference - 1.0
@@ -84,8 +83,10 @@ def test_the_defaults_change_with_the_kernel_version():
     # sys_time on Skylake: 5.18 runs the retpolines, 5.19 legacy IBRS in their place, 6.9 adds
     # the BHI clearing loop on syscall entry; the measured loop sees each step
     costs = profile_costs("skylake_l1tf", 256)
-    rows = [point("sys_time_loop", "rfc_v2", "skylake_l1tf", kernel=k)
-            for k in ("linux_5_18", "linux_5_19", "linux_6_9")]
+    rows = [
+        point("sys_time_loop", "rfc_v2", "skylake_l1tf", kernel=k)
+        for k in ("linux_5_18", "linux_5_19", "linux_6_9")
+    ]
     t_native, t_default = sample_default_times(columns(rows), costs)
     cost = (t_default - t_native).mean(axis=1)
     assert cost[0] < cost[1] < cost[2]
