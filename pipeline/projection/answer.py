@@ -509,6 +509,10 @@ time goes, then the annotations."""
 
 VS_KEYS = ("value", "throughput_loss_p50", *SLOWDOWN_QUANTILES, "extra_ns_per_op")
 
+JSON_DERIVED_KEYS = ("default_shares",)
+"""Keys each stage's JSON object has besides :data:`JSON_KEYS`: each default mitigation's share
+of the default's mean cost (:func:`default_shares`)."""
+
 JSON_SECTIONS = ("configuration", "source", "stages")
 """The keys of ``answer.format=json``'s object, in order."""
 
