@@ -6,18 +6,18 @@ into arrays of ``n`` draws per cost, in [ns] (bandwidths in [bytes/ns], which
 is GB/s; the rates of :data:`RATE_COSTS` in [1/s], the shares of :data:`SHARE_COSTS` in
 [0-1]).
 
-Draws are *common random numbers*: draw ``k`` of cost ``c`` depends only on
-``(seed, profile, c, k)``. Every point evaluated with the same profile sees
-the same cost vector for sample ``k``, so stage-to-stage and point-to-point
-differences are paired, and the draws never depend on how points are batched
-or how many samples are taken (the first ``n`` draws of a longer run are the
-same numbers).
+Draws are *common random numbers*: the uniform behind draw ``k`` of cost ``c``
+depends only on ``(seed, c, k)``, not on the CPU profile. Every point sees the
+same uniforms for sample ``k``, whatever its profile, so stage-to-stage,
+point-to-point, CPU-to-CPU and prior-to-calibrated differences are all paired
+(a profile changes a draw only through its own distribution of that cost), and
+the draws never depend on how points are batched or how many samples are taken
+(the first ``n`` draws of a longer run are the same numbers).
 
 A profile may also correlate some costs (``cpu.correlations``): a Gaussian
 copula over the normal scores of those streams (:func:`correlate_uniforms`).
 Each cost keeps its own distribution; only the pairing of draws changes, and
-draw ``k`` still depends only on ``(seed, profile, cost names, correlations,
-k)``. Costs in no correlation are drawn exactly as without any.
+draw ``k`` still depends only on ``(seed, cost names, correlations, k)``. Costs in no correlation are drawn exactly as without any.
 """
 
 from __future__ import annotations
@@ -210,13 +210,14 @@ class CostSpec:
         return float(self.ppf(np.array([0.5]))[0])
 
 
-def stream_uniforms(n: int, *, seed: int, profile: str, cost: str) -> np.ndarray:
-    """The first ``n`` uniforms of the stream for ``(seed, profile, cost)``.
+def stream_uniforms(n: int, *, seed: int, cost: str) -> np.ndarray:
+    """The first ``n`` uniforms of the stream for ``(seed, cost)``.
 
-    Each cost has its own stream, keyed by name, so adding a cost to a profile
-    never shifts the draws of the others.
+    Each cost has its own stream, keyed by its name and not by the profile's,
+    so adding a cost never shifts the draws of the others, and two profiles
+    (two CPUs, or a prior and its calibration) are compared sample by sample.
     """
-    key = int.from_bytes(hashlib.sha256(f"{profile}/{cost}".encode()).digest()[:8], "little")
+    key = int.from_bytes(hashlib.sha256(f"cost/{cost}".encode()).digest()[:8], "little")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), key])))
     # random() yields values in [0, 1); reflect 0 to keep ppf finite.
     u = rng.random(n)
@@ -356,7 +357,6 @@ def sample_costs(
     n: int,
     *,
     seed: int,
-    profile: str,
     ghz: float,
     correlations: Sequence[Correlation] = (),
 ) -> dict[str, np.ndarray]:
@@ -369,9 +369,7 @@ def sample_costs(
     n : int
         Number of Monte Carlo samples.
     seed : int
-        Sweep seed.
-    profile : str
-        CPU profile name; part of the stream key.
+        Sweep seed: with the cost's name, the only key of its stream.
     ghz : float
         Clock [GHz] converting cycle costs to ns.
     correlations : sequence of (a, b, rho)
@@ -393,9 +391,7 @@ def sample_costs(
         )
     for name in COST_NAMES:
         specs[name].check(name)
-    uniforms = {
-        name: stream_uniforms(n, seed=seed, profile=profile, cost=name) for name in COST_NAMES
-    }
+    uniforms = {name: stream_uniforms(n, seed=seed, cost=name) for name in COST_NAMES}
     uniforms = correlate_uniforms(uniforms, correlations)
     return {
         name: to_model_units(specs[name].ppf(uniforms[name]), specs[name].unit, ghz)

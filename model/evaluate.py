@@ -147,6 +147,7 @@ class Priced:
     default: np.ndarray  # the default mitigations' time per op without ASI [ns]
     kept: np.ndarray  # ... and what of it stays on under ASI [ns]
     blanket: np.ndarray  # the blanket VM protection's time per op without ASI [ns]
+    exits: dict[str, np.ndarray]  # exits per op by source: (points, 1) or (points, samples)
 
 
 def _row(values) -> np.ndarray:
@@ -383,7 +384,8 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
         if "vmscape" in by_mitigation:  # on the points that run a guest
             runs_guest = sum(_col(vm_rates[r], n) for r in VM_EXIT_REASONS) > 0
             blanket -= by_mitigation["vmscape"] * runs_guest
-    return Priced(t_native, extra, means, default, kept, blanket)
+    exits = {s: timed[s] if s in timed else op.get(s, np.zeros((n, 1))) for s in EXIT_SOURCES}
+    return Priced(t_native, extra, means, default, kept, blanket, exits)
 
 
 def quantiles(values: np.ndarray, probabilities) -> np.ndarray:
@@ -426,6 +428,29 @@ def sample_default_times(points: Mapping[str, object], costs: Mapping[str, np.nd
     of shape (points, samples): what a single-mechanism microbenchmark compares."""
     priced = price(_columns(points), costs)
     return priced.t_native, priced.t_native + priced.default
+
+
+def sample_breakdown(
+    points: Mapping[str, object], costs: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per-sample times per op [ns], each (points, samples), of every alternative:
+    ``native`` (``mitigations=off``), ``asi`` (ASI alone), ``asi_kept`` (ASI with the
+    default mitigations it keeps), ``default`` (the kernel's default mitigations without
+    ASI), ``blanket`` (the default plus the blanket VM protection); and ``exits_<source>``
+    [1/op], broadcast to (points, samples). For published benchmarks run as they were
+    run (:mod:`pipeline.validate`), which combine several points sample by sample."""
+    priced = price(_columns(points), costs)
+    shape = priced.t_native.shape
+    t_asi = priced.t_native + priced.extra
+    out = {
+        "native": priced.t_native,
+        "asi": t_asi,
+        "asi_kept": t_asi + priced.kept,
+        "default": priced.t_native + priced.default,
+        "blanket": priced.t_native + priced.blanket,
+    }
+    out.update({f"exits_{s}": np.broadcast_to(v, shape) for s, v in priced.exits.items()})
+    return out
 
 
 def _compare(out: dict, rows, name: str, t_alternative: np.ndarray, t_kept: np.ndarray) -> None:

@@ -18,9 +18,13 @@ RFC v2 on lore, ``20250110-asi-rfc-v2-v2-N-8419288bc805@google.com``):
   space re-enters. So one syscall pays at most one exit/enter pair, whatever
   number of its steps would have exited.
 * Within a page-cache I/O syscall the possible exit points, in code order,
-  are: filesystem metadata, blocking on a page-cache miss (a context switch),
-  the page-cache copy, and a zero-fill fault taken while the syscall holds
-  the ephmap slot. The exit is attributed to the first that happens.
+  are: entering a file system built as a module (module text is not mapped
+  in the restricted address space: a public trace of the prototype shows
+  ``ext4_file_read_iter+0``), filesystem metadata, blocking on a page-cache
+  miss (a context switch), the page-cache copy (always for the share of
+  I/O the ephmap does not convert: writes, pipes, other file systems), and
+  a zero-fill fault taken while the syscall holds the ephmap slot. The exit
+  is attributed to the first that happens.
 * User page faults (zero-fill, copy-on-write) and context switches outside
   I/O syscalls are kernel entries of their own: one pair each when they exit.
   ``switch_mm_irqs_off`` calls ``asi_exit`` unconditionally, so every switch
@@ -68,6 +72,7 @@ RECLAIM_BATCH = 32
 one mm-wide flush covers the evictions of a batch."""
 
 OP_SOURCES: tuple[str, ...] = (
+    "module_text",
     "page_cache",
     "metadata",
     "context_switch",
@@ -109,6 +114,7 @@ every process (a set's order follows the per-process string hash seed, which wou
 the last bit of results between runs)."""
 
 FAULTING_SOURCES: tuple[str, ...] = (
+    "module_text",
     "page_cache",
     "metadata",
     "zeroing",
@@ -135,6 +141,7 @@ prototype's ``asi_exit`` tracepoints (``asi:asi_exit_pf`` counts the first). The
 source for ``USER_RET`` or ``MISC`` (suspend, tests)."""
 
 DWELL: dict[str, str] = {
+    "module_text": "io",
     "page_cache": "io",
     "metadata": "io",
     "zeroing": "fault",
@@ -198,6 +205,12 @@ def reads_via_ephmap(c: Mapping[str, np.ndarray]):
     return c["ephmap"] & c["ephmap_read_path"]
 
 
+def converted_io_share(c: Mapping[str, np.ndarray]):
+    """Share of the I/O syscalls that copy through the ephmap [0-1]: those of a converted
+    read path, less its ``unconverted_io_share`` (writes, pipes, other file systems)."""
+    return reads_via_ephmap(c) * (1.0 - c["unconverted_io_share"])
+
+
 def effective_slots(ephmap_slots, multi_slot):
     """Ephmap allocations a CPU can hold: one in the single-slot prototype."""
     return np.where(multi_slot, ephmap_slots, 1.0)
@@ -217,9 +230,10 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     ctx_exit = context_switch_exit_probability(c["ctxsw_same_mm"], c["ctxsw_mm_change"])
 
     # Within one I/O syscall, in code order; the first that happens exits.
+    p_module = np.asarray(c["io_module_text"], dtype=np.float64)
     p_metadata = c["metadata_per_io"] * ~c["metadata_mapped"]
     p_block = blocks_per_io(c["io_size"], c["readahead"], c["sequential"], hits) * ctx_exit
-    p_page_cache = (~reads_via_ephmap(c)).astype(float)
+    p_page_cache = 1.0 - converted_io_share(c)
     # A zero-fill fault under the held slot exits: through the physmap without
     # ephmap_zeroing, or for want of a second slot with it.
     p_fault_zeroing = c["io_fault_fraction"] * ~zeroing_via_ephmap
@@ -228,8 +242,10 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     )
 
     io = c["io_per_op"]
-    not_yet = 1.0 - p_metadata
-    metadata = io * p_metadata
+    module = io * p_module
+    not_yet = 1.0 - p_module
+    metadata = io * not_yet * p_metadata
+    not_yet = not_yet * (1.0 - p_metadata)
     block = io * not_yet * p_block
     not_yet = not_yet * (1.0 - p_block)
     page_cache = io * not_yet * p_page_cache
@@ -239,6 +255,7 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     use = ephmap_use_per_op(c)
     return {
+        "module_text": module,
         "page_cache": page_cache,
         "metadata": metadata,
         "context_switch": block + c["ctxsw_per_op"] * ctx_exit,
@@ -373,8 +390,9 @@ def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     pages = pages_per_io(c["io_size"])
     pages_per_map = np.minimum(c["folio_pages"], pages)
     via_ephmap = reads_via_ephmap(c)
-    read_maps = io * via_ephmap * np.ceil(pages / pages_per_map)
-    read_pages = io * via_ephmap * pages
+    converted = io * converted_io_share(c)
+    read_maps = converted * np.ceil(pages / pages_per_map)
+    read_pages = converted * pages
     # a zero-fill fault inside read() finds no free slot if read() holds the only one
     zero_pages = (
         io * c["io_fault_fraction"] * (zeroing_via_ephmap & ~(via_ephmap & (slots < 2)))
@@ -390,7 +408,7 @@ def ephmap_use_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     wrap_flushes = np.where(lazy, mapped / EPHMAP_REGION_PAGES, 0.0)
 
     hits = hit_ratio(c["file_size"], c["page_cache_size"], c["sequential"])
-    evicted = io * pages * (1.0 - hits)
+    evicted = converted * pages * (1.0 - hits)
     # only pages read through the ephmap can be stale in some CPU's TLB
     reclaim_shootdowns = np.where(lazy & via_ephmap, evicted / RECLAIM_BATCH, 0.0)
     migration = migration_per_op(c)

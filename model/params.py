@@ -108,6 +108,12 @@ WORKLOAD_PARAMS: dict[str, str] = {
     "folio_pages": "pages per page-cache folio; one ephmap mapping covers at most one folio [pages]",
     "ephmap_read_path": "the workload's read path maps page-cache pages through the ephmap once "
     "mitigations.ephmap is on (the prototype converts shmem/tmpfs only)",
+    "unconverted_io_share": "share of the I/O syscalls that copy through pages the ephmap never "
+    "maps even where the read path is converted (page-cache writes, pipe buffers, reads of "
+    "another file system): they exit as without the ephmap [0-1]",
+    "io_module_text": "the I/O syscalls enter a file system built as a loadable module (ext4 with "
+    "CONFIG_EXT4_FS=m): the prototype's restricted address space does not map module text, so "
+    "each one exits on entering it",
     "device_latency": "device latency of a page-cache miss [ns]",
     "device_bandwidth": "device bandwidth shared by all CPUs [bytes/s]",
     "syscalls_per_op": "other syscalls per op, which touch no sensitive data [1/op]",
@@ -183,6 +189,7 @@ BOOL_PARAMS = frozenset(
         *CPU_FLAGS,
         "sequential",
         "ephmap_read_path",
+        "io_module_text",
         "migration_temporary_mm",
         "kernel_thread",
     }
@@ -204,6 +211,7 @@ FRACTION_PARAMS = frozenset(
         "ctxsw_mm_change",
         "metadata_per_io",
         "io_fault_fraction",
+        "unconverted_io_share",
         "base_kernel_share",
         "ibpb_task_share",
     }

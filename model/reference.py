@@ -69,6 +69,9 @@ def reference_op(point: dict, cost: dict) -> dict:
     # One I/O syscall: the first step that exits takes the whole syscall out.
     chance_still_restricted = 1.0
     per_io = {}
+    p_module = 1.0 if p["io_module_text"] else 0.0  # entering module text faults
+    per_io["module_text"] = p_module
+    chance_still_restricted *= 1 - p_module
     p_meta = 0.0 if p["metadata_mapped"] else p["metadata_per_io"]
     per_io["metadata"] = chance_still_restricted * p_meta
     chance_still_restricted *= 1 - p_meta
@@ -76,7 +79,10 @@ def reference_op(point: dict, cost: dict) -> dict:
     per_io["context_switch"] = chance_still_restricted * p_block
     chance_still_restricted *= 1 - p_block
     reads_via_ephmap = p["ephmap"] and p["ephmap_read_path"]
-    p_copy = 0.0 if reads_via_ephmap else 1.0
+    # the ephmap converts reads of its file system only: writes, pipes and other file
+    # systems still copy through the physmap
+    converted = (1.0 - p["unconverted_io_share"]) if reads_via_ephmap else 0.0
+    p_copy = 1.0 - converted
     per_io["page_cache"] = chance_still_restricted * p_copy
     chance_still_restricted *= 1 - p_copy
     if not zero_via_ephmap:
@@ -100,15 +106,16 @@ def reference_op(point: dict, cost: dict) -> dict:
     if reads_via_ephmap:
         per_map = min(p["folio_pages"], pages)
         maps = math.ceil(pages / per_map)
-        mapped += io * pages
-        uses += io * maps
+        io_converted = io * converted
+        mapped += io_converted * pages
+        uses += io_converted * maps
         if not lazy:
-            invalidations += io * maps
+            invalidations += io_converted * maps
             if per_map < INVLPG_CEILING:
-                invlpgs += io * pages
-                invlpg_unmaps += io * maps
+                invlpgs += io_converted * pages
+                invlpg_unmaps += io_converted * maps
             else:
-                silent_full += io * maps  # invpcid_flush_all: no exit
+                silent_full += io_converted * maps  # invpcid_flush_all: no exit
     if zero_via_ephmap:
         slot_free_in_io = not (reads_via_ephmap and slots < 2)
         zero_pages = p["zero_fill_per_op"] + (faults_in_io if slot_free_in_io else 0.0)
@@ -131,7 +138,7 @@ def reference_op(point: dict, cost: dict) -> dict:
         if reads_via_ephmap:
             # evicted pages may be stale in any CPU's lazily flushed region:
             # per reclaim batch, every CPU flushes its whole region
-            reclaims = io * pages * miss / RECLAIM_BATCH
+            reclaims = io * converted * pages * miss / RECLAIM_BATCH
             shootdowns += reclaims
             invalidations += reclaims
 
@@ -160,6 +167,7 @@ def reference_op(point: dict, cost: dict) -> dict:
     dwell_fault = k["user_fault"] + PAGE_SIZE * ns_per_byte
     dwell_rest = k["kernel_rest"]
     dwell = {
+        "module_text": dwell_io,
         "page_cache": dwell_io,
         "metadata": dwell_io,
         "zeroing": dwell_fault,

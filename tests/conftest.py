@@ -53,6 +53,8 @@ def base_point():
         "readahead": 128 * 1024,
         "folio_pages": 1,
         "ephmap_read_path": True,
+        "unconverted_io_share": 0.0,
+        "io_module_text": False,
         "device_latency": 0.0,
         "device_bandwidth": 3e9,
         "syscalls_per_op": 0.0,

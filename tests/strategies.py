@@ -325,7 +325,7 @@ _CALIBRATE = {
     **{k: ["0", "-1", "nan", "inf", "-inf", "abc", "[1]", "1e400", "null", "0,1"] for k in _SIGMAS},
     "calibrate.report_dir": ["null"],
     "calibrate.conf_dir": ["null"],
-    "measurements": ["nope", "''", "null", "rfc_v2_anchor,ephmap_posting", "rfc_v2"],
+    "measurements": ["nope", "''", "null", "rfc_v2,ephmap_posting", "rfc_v2_anchor"],
 }
 """Bad values of ``asi-calibrate``'s own options."""
 
@@ -337,7 +337,7 @@ CALIBRATE_VALID = [
     "calibrate.time_sigma=0.05",
     "calibrate.exit_sigma=0.2",
 ]
-"""Overrides ``asi-calibrate`` accepts with the shipped ``rfc_v2_anchor`` measurements."""
+"""Overrides ``asi-calibrate`` accepts with the shipped ``rfc_v2`` measurements (``conf/validation/rfc_v2.yaml``)."""
 
 _calibrate_only = st.one_of(
     _each(_CALIBRATE),

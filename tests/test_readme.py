@@ -78,14 +78,24 @@ def glob_size(key: str, value: str) -> int:
 def test_each_preset_states_its_own_grid_size_and_was_benchmarked_at_it():
     """The points a preset's header and the README claim are its grid's (the product of its
     dimensions, counted here from the YAML alone), and ``make bench`` swept that grid."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
+
+    from pipeline.configuration.compose import composer
+
+    def glob_options(key: str, value: str) -> list[str]:  # Hydra's own glob, exclude included
+        glob = OverridesParser.create().parse_override(f"{key}={value}").value()
+        return glob.filter(composer().group_options(key))
 
     make_docs = make_docs_module()
     results = json.loads((ROOT / "benchmarks" / "results.json").read_text())["results"]
     readme = (ROOT / "README.md").read_text()
     for path in sorted((ROOT / "conf" / "experiment").glob("*.yaml")):
         params = OmegaConf.load(path).hydra.sweeper.params
-        sizes = [glob_size(key, str(value)) for key, value in params.items()]
+        sizes = [
+            len(glob_options(key, value)) if value.startswith("glob(") else len(value.split(","))
+            for key, value in params.items()
+        ]
         points = math.prod(sizes)
         assert make_docs.preset_points(path.stem) == points > 1000
         header = " ".join(line.lstrip("# ") for line in path.read_text().splitlines()[:8])

@@ -11,7 +11,8 @@ markers in README.md and is written from the current model, never by hand:
 * ``default-cost``: what the kernel's default mitigations themselves cost per workload and
   CPU profile against ``mitigations=off``, and their largest parts;
 * ``answer-example``: what ``asi-answer`` prints for the published benchmark;
-* ``checks``: the RFC v2 anchor and the published numbers no profile is fitted to;
+* ``validation``: ``asi-validate`` on the public record (in sample and leave one out), also
+  written to ``conf/validation/score.json``, which ``asi-answer`` quotes;
 * ``presets``: each experiment preset's grid (its dimensions and points, from the
   grid expansion alone) and how long ``make bench`` took to sweep it;
 * ``benchmarks``: the table of ``benchmarks/results.json``, which ``make bench``
@@ -41,6 +42,8 @@ from model.evaluate import OVERHEAD_PARTS
 from pipeline.configuration.compose import composer
 from pipeline.projection.answer import default_shares, evaluate_stages, run
 from pipeline.sweep.grid import classify, merge_by_key, parse
+from pipeline.validate.run import SCORE_FILE, score_document
+from pipeline.validate.run import run as validate
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -159,26 +162,6 @@ def tables() -> dict[str, str]:
             f"| `{w}` | {pct(OLD_PROJECTION[w])} | {pct(spr.loc['metadata_mapped'].slowdown_p50)} | "
             f"{pct(spr.loc[final].slowdown_p50)} | {WHY[w]} |"
         )
-    anchor = results["fio_randread_tmpfs", "sapphire_rapids"].loc["rfc_v2"]
-    fio = results["fio_randread_tmpfs", "sapphire_rapids"].loc["ephmap_prototype"]
-    build = results["kernel_compile", "sapphire_rapids"].loc["ephmap_prototype"]
-    build_noibpb = stages_with("kernel_compile", "sapphire_rapids", "cpu.ibpb=false").loc[
-        "ephmap_prototype"
-    ]
-    checks = "\n".join(
-        [
-            "| published | measured | model p50 [p05-p95] | fitted to it? |",
-            "|---|---|---|---|",
-            f"| RFC v2, fio 4 KiB randread on tmpfs, throughput loss | about 70 % | "
-            f"{band(anchor, 'throughput_loss')} | no (the calibration anchor: `asi-calibrate` can fit it) |",
-            f"| ephmap posting, the same fio at `ephmap_prototype`, throughput loss | 13.1 % | "
-            f"{band(fio, 'throughput_loss')} | no |",
-            f"| ephmap posting, kernel build at `ephmap_prototype`, slowdown | +7.6 % | "
-            f"{band(build, 'slowdown')} | no |",
-            f"| the same build with `clearcpuid=ibpb` | +5.0 % | "
-            f"{band(build_noibpb, 'slowdown')} | no |",
-        ]
-    )
     example = run(
         ["workload=fio_randread_tmpfs", "cpu=sapphire_rapids", "cpus=1", "answer.source=model"]
     )
@@ -238,8 +221,56 @@ def tables() -> dict[str, str]:
         "guest-workloads": "\n".join(guests),
         "what-changed": "\n".join(changed),
         "answer-example": answer,
-        "checks": checks,
     }
+
+
+def validation() -> tuple[str, str]:
+    """The README's validation block and ``conf/validation/score.json``, from one
+    ``asi-validate`` run (every case, leave one out, splits)."""
+    doc = json.loads(
+        validate(["validate.format=json", "validate.figure=false", "validate.progress=false"])
+    )
+
+    def frac(c, x):
+        if x is None:
+            return "-"
+        return f"{x:.3g}" if c["quantity"].startswith("exit") else f"{100 * x:.3g} %"
+
+    def err(c, x):
+        if x is None:
+            return "-"
+        return f"{100 * x:+.0f} %" if c["quantity"].startswith("exit") else f"{100 * x:+.1f} pp"
+
+    lines = [
+        f"Model {MODEL_VERSION}, shipped profiles ({', '.join(doc['profile'])}: their priors), "
+        "1024 cost samples. In sample: the profile as shipped; leave one out: calibrated on "
+        "every other calibration case of that CPU, then this one predicted. The band is a "
+        "measurement's: the model's 90 % band widened by the published run-to-run spread.\n",
+        "| case | quantity | role | published | model p50 [p05-p95] | error | in band | "
+        "leave-one-out p50 | its error |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in doc["cases"]:
+        lines.append(
+            f"| `{c['name']}` | {c['quantity']} | {c['role']} | {frac(c, c['published'])} | "
+            f"{frac(c, c['p50'])} [{frac(c, c['p05'])}-{frac(c, c['p95'])}] | "
+            f"{err(c, c['error'])} | {'yes' if c['inside_band'] else '**no**'} | "
+            f"{frac(c, c['loo_p50'])} | {err(c, c['loo_error'])} |"
+        )
+    lines.append("")
+    lines.append(f"{doc['summary'][0].upper()}{doc['summary'][1:]}.")
+    for split in doc["splits"]:
+        parts = [
+            f"`{c['name']}` {frac(c, c['published'])} -> {frac(c, c['p50'])} "
+            f"({'inside' if c['inside_band'] else 'outside'} its band)"
+            for c in split["cases"]
+        ]
+        lines.append(
+            f"Split `{split['name']}` (calibrated on {', '.join(split['calibrate'])}): "
+            + "; ".join(parts)
+            + "."
+        )
+    return "\n".join(lines), json.dumps(score_document(doc), indent=2) + "\n"
 
 
 # --------------------------------------------------------------------------- presets
@@ -433,11 +464,21 @@ def render(text: str, generated: dict[str, str], markers=README_MARKERS, where="
     return text
 
 
-def generated_files(cheap_only: bool = False) -> dict[Path, str]:
-    """Every generated file's new text (``cheap_only``: without the model-derived blocks)."""
+def generated_files(cheap_only: bool = False, write_score: bool = False) -> dict[Path, str]:
+    """Every generated file's new text (``cheap_only``: without the model-derived blocks).
+
+    ``write_score``: write ``score.json`` before the tables, which quote it (``asi-answer``'s
+    confidence line in the answer example)."""
     bench = bench_results()
-    blocks = cheap_tables(bench) if cheap_only else tables() | cheap_tables(bench)
-    out = {README: render(README.read_text(), blocks)}
+    blocks = cheap_tables(bench)
+    out = {}
+    if not cheap_only:
+        table, score = validation()
+        if write_score and (not SCORE_FILE.exists() or SCORE_FILE.read_text() != score):
+            SCORE_FILE.write_text(score)
+        blocks = tables() | {"validation": table} | blocks
+        out[SCORE_FILE] = score
+    out[README] = render(README.read_text(), blocks)
     for name in preset_names():
         path = EXPERIMENTS / f"{name}.yaml"
         out[path] = render(
@@ -450,7 +491,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if any file is stale")
     args = parser.parse_args(argv)
-    stale = {path: text for path, text in generated_files().items() if path.read_text() != text}
+    stale = {
+        path: text
+        for path, text in generated_files(write_score=not args.check).items()
+        if not path.exists() or path.read_text() != text
+    }
     if args.check:
         if stale:
             names = ", ".join(str(p.relative_to(ROOT)) for p in stale)

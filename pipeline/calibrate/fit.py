@@ -43,8 +43,8 @@ Method
    (same objective, constrained costs only) with the model's own Monte Carlo
    statistics of that very profile as the prediction: ``t_native_mean``,
    ``t_asi_mean`` and ``throughput_loss_p50`` over the common-random-number
-   draws ``asi-answer`` will use (same seed, sample count, profile name and
-   correlations).
+   draws ``asi-answer`` will use (same seed, sample count and correlations; the
+   streams are keyed by cost, not by profile, so prior and posterior are paired).
    So the profile reproduces the data in the statistics the tools report,
    deterministically.
 
@@ -606,15 +606,18 @@ def classify(shift: float, width_ratio: float) -> str:
 
 
 # --------------------------------------------------------------------------- fit
-def fit(problem: Problem, *, samples: int, seed: int, profile: str) -> FitResult:
+def fit(problem: Problem, *, samples: int, seed: int, forward: Forward | None = None) -> FitResult:
     """Calibrate ``problem``'s costs and base times (the module notes give the method).
 
     Parameters
     ----------
     problem : Problem
-    samples, seed, profile : int, int, str
-        The Monte Carlo draws the written profile will get: ``profile`` is the
-        calibrated profile's name (it keys the common random numbers).
+    samples, seed : int, int
+        The Monte Carlo draws the written profile will get (common random numbers).
+    forward : Forward, optional
+        What predicts each observation from cost draws: by default one model point per
+        observation (:class:`Forward`); :mod:`pipeline.validate` passes one that runs each
+        published benchmark as it was run (several phases, an uncertain CPU count).
 
     Returns
     -------
@@ -623,7 +626,7 @@ def fit(problem: Problem, *, samples: int, seed: int, profile: str) -> FitResult
     specs = problem.priors
     names = fitted_names(specs)
     priors = {n: LogPrior.from_spec(specs[n]) for n in names}
-    forward = Forward(problem)
+    forward = Forward(problem) if forward is None else forward
     ghz = problem.ghz
     medians = {n: float(specs[n].median()) for n in COST_NAMES}
     base_start = [problem.base_time_bounds[g][0] for g in forward.groups]
@@ -661,7 +664,7 @@ def fit(problem: Problem, *, samples: int, seed: int, profile: str) -> FitResult
     )
     correlations = posterior_correlations(covariance, names, free)
     uniforms = correlate_uniforms(
-        {n: stream_uniforms(samples, seed=seed, profile=profile, cost=n) for n in COST_NAMES},
+        {n: stream_uniforms(samples, seed=seed, cost=n) for n in COST_NAMES},
         correlations,
     )
 

@@ -7,7 +7,9 @@
 * a manifest file (YAML or CSV) directly; its ``file`` paths are relative to it;
 * a published-points CSV directly (recognised by its ``throughput_loss`` or
   ``quantity`` column);
-* the name of one of those under ``conf/measurements/`` (``rfc_v2_anchor``).
+* the name of a group of the public record, ``conf/validation/<name>.yaml`` (``rfc_v2``,
+  ``ephmap_posting``, ``asi_exit_trace``; :mod:`pipeline.calibrate.cases` gives the format):
+  its one-point cases become published points (:func:`published_from_group`).
 
 A manifest tags each fio JSON file (one *run*)::
 
@@ -507,20 +509,73 @@ def read_manifest_kvm_stat(path: Path) -> list[VmExitInput]:
     return out
 
 
+VALIDATION_DIR = "validation"
+"""Where the shipped public record is: ``conf/validation/<group>.yaml`` (:mod:`pipeline.calibrate.cases`)."""
+
+
 def resolve(location: str, conf_dir: Path) -> Path:
-    """The path ``measurements=`` names: as given, else under ``conf/measurements``."""
+    """The path ``measurements=`` names: as given, else a group of the public record,
+    ``conf/validation/<location>.yaml``."""
     path = Path(location).expanduser()
     if path.exists():
         return path
-    shipped = conf_dir / "measurements"
-    for candidate in (shipped / location, *(shipped / f"{location}{s}" for s in (".csv", ".yaml"))):
-        if candidate.exists():
-            return candidate
-    examples = sorted(
-        p.stem for p in shipped.glob("*") if p.is_dir() or p.suffix in (".csv", ".yaml")
-    )
-    hint = f"; shipped: {', '.join(examples)}" if examples else ""
+    shipped = conf_dir / VALIDATION_DIR
+    candidate = shipped / f"{location}.yaml"
+    if candidate.exists():
+        return candidate
+    groups = sorted(p.stem for p in shipped.glob("*.yaml"))
+    hint = f"; shipped groups of the public record: {', '.join(groups)}" if groups else ""
     raise ConfigError(f"measurements: no such file or directory {location!r}{hint}")
+
+
+def published_from_group(path: Path) -> tuple[list[PublishedPoint], list[str]]:
+    """A group of the public record as published points, and the cases left out.
+
+    A case becomes a point when its run is one phase at one CPU count and its quantity is a
+    throughput loss, a slowdown (fitted as the loss ``s / (1 + s)``) or an exit count; a
+    ``validation`` case is reported, not fitted (``fit: false``). Runs of several phases and
+    the default mitigations' quantities are scored by ``asi-validate``, which runs them as
+    they were run; their names come back in the second list.
+    """
+    from pipeline.calibrate.cases import config_roots, read_benchmarks, read_group
+
+    roots = config_roots()
+    if path.parent.parent not in roots:
+        roots = [*roots, path.parent.parent]
+    cases, _ = read_group(path, read_benchmarks(roots))
+    points, skipped = [], []
+    for case in cases:
+        phases = case.benchmark.phases
+        fitted = case.quantity in QUANTITY_UNITS or case.quantity == "slowdown"
+        if len(phases) != 1 or len(case.cpus.values) != 1 or not fitted:
+            skipped.append(case.name)
+            continue
+        value, sigma, quantity = case.published, case.spread, case.quantity
+        if quantity == "slowdown":  # a time ratio as the loss of throughput it means
+            value, sigma, quantity = value / (1 + value), sigma / (1 + value) ** 2, LOSS
+        ibpb = {"cpu.ibpb=false": False, "cpu.ibpb=true": True}
+        tags = Tags(
+            asi=True,
+            stage=case.stage,
+            profile=case.cpu,
+            cpus=case.cpus.values[0],
+            workload=phases[0].workload,
+            ibpb=next((v for o, v in ibpb.items() if o in case.overrides), None),
+            overrides=tuple(o for o in (*phases[0].overrides, *case.overrides) if o not in ibpb),
+        )
+        points.append(
+            PublishedPoint(
+                label=case.name,
+                tags=tags,
+                value=value,
+                sigma=sigma,
+                source=case.source,
+                quantity=quantity,
+                fit=case.role == "calibration",
+                where=f"{path}: case {case.name}",
+            )
+        )
+    return points, skipped
 
 
 def _is_published_csv(path: Path) -> bool:
@@ -548,6 +603,18 @@ def load_inputs(location: str, conf_dir: Path) -> Inputs:
             )
     elif path.suffix == ".csv" and _is_published_csv(path):
         published_csv = path
+    elif path.suffix == ".yaml" and path.parent.name == VALIDATION_DIR:
+        points, skipped = published_from_group(path)
+        if not points:
+            raise ConfigError(
+                f"{path}: none of its cases is one run at one point ({', '.join(skipped)}): "
+                "asi-validate scores such runs"
+            )
+        return Inputs(
+            runs=(),
+            published=tuple(points),
+            files=(InputFile(str(path), file_sha256(path), "published"),),
+        )
     elif path.suffix in (".csv", ".yaml", ".yml"):
         manifest = path
     else:

@@ -741,7 +741,6 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
         problem_for(data, rates, cfg, options),
         samples=int(cfg.samples),
         seed=int(cfg.seed),
-        profile=name,
     )
 
     doc = profile_document(cfg, name, result, data, inputs, rates, options, report_path)

@@ -1,7 +1,7 @@
 """``asi-calibrate``: fit a CPU profile's uncertain costs to measurements.
 
     asi-calibrate measurements=DIR [cpu=PROFILE] [workload=NAME] [calibrate.name=NAME]
-    asi-calibrate measurements=rfc_v2_anchor          # conf/measurements/rfc_v2_anchor.csv
+    asi-calibrate measurements=rfc_v2                 # conf/validation/rfc_v2.yaml
     asi-calibrate measurements=ephmap_posting calibrate.name=sr_ephmap
 
 ``measurements`` is a directory with a manifest and fio JSON files and/or a
@@ -32,9 +32,12 @@ fitted together in any mix (one residual each):
 A row with ``fit: false`` is predicted and reported, not fitted. When the
 data cannot separate the costs they move (one throughput loss for several
 costs), the console and the report say which costs moved and that only
-their sum is pinned. Shipped inputs: ``rfc_v2_anchor`` (the default
-calibration), ``ephmap_posting`` (the ephmap posting's fio and kernel-compile
-numbers, IBPB on and off), ``asi_exit_trace`` (exit counts from a public
+their sum is pinned. Shipped inputs, groups of the public record in
+``conf/validation`` (one format with ``asi-validate``; their one-point cases are
+fitted, ``validation`` cases reported, runs of several phases left to
+``asi-validate``): ``rfc_v2`` (the default calibration), ``ephmap_posting`` (the
+ephmap posting's fio run; its builds are scored by ``asi-validate``),
+``asi_exit_trace`` (exit counts from a public
 ``asi_exit_pf`` trace). Other overrides are the project's Hydra overrides:
 ``cpu=`` picks the base profile (the prior), ``workload=`` the default
 workload for untagged runs, ``seed=``/``samples=`` the Monte Carlo draws the

@@ -5,6 +5,11 @@
     asi-report dask=ray                         # aggregate with Dask-on-Ray
     asi-report report.whole_store=true          # every stored point, whatever grid made it
 
+The page opens with the answer: per workload and CPU profile, the slowdown left
+after the whole roadmap, P(<1 %), the comparison with today's default (and, for
+guests, with IBPB on every VM exit) and what remains; then what moved since the
+previous night, the figures, and the stage-by-stage tables.
+
 The report covers the grid of an experiment (``report.experiment``; null:
 ``default``, or ``nightly`` in nightly mode), re-expanded with
 :mod:`pipeline.sweep.grid` exactly as ``asi-sweep`` expands it (model overrides
@@ -25,6 +30,9 @@ tonight could not be recorded in the history (disk full...), 2 bad input.
 
 from pipeline.configuration.command import Invocation, command
 from pipeline.report.build import announce, build
+from pipeline.report.settings import report_options
+
+__doc__ = f"{__doc__}\n{report_options()}"  # --help lists every report.* option
 
 EXIT_NOT_RECORDED = 1
 """The report is written, but nightly mode could not record tonight in the history."""

@@ -296,7 +296,6 @@ def costs_for(cfg: DictConfig, samples: int | None = None) -> dict[str, np.ndarr
         cost_specs(cfg),
         cfg.samples if samples is None else samples,
         seed=cfg.seed,
-        profile=cfg.cpu.name,
         ghz=cfg.cpu.ghz,
         correlations=cost_correlations(cfg),
     )

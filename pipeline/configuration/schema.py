@@ -206,6 +206,19 @@ class ReportConf:
 
 
 @dataclass
+class ValidateConf:
+    """``asi-validate`` (``pipeline/validate``): the model against the public record."""
+
+    format: str = "table"  # table | json
+    cases: list[str] = field(default_factory=list)  # only these cases; empty: every case
+    leave_one_out: bool = True  # calibrate on the other cases and predict each one
+    splits: bool = True  # the named splits of conf/validation/*.yaml
+    figure: bool = True  # predicted vs published, written under validate.dir
+    dir: str | None = None  # None: outputs/validation/<UTC time>
+    progress: bool = True  # a line on stderr per case and fit
+
+
+@dataclass
 class Config:
     workload: WorkloadConf = MISSING
     cpu: CpuConf = MISSING
@@ -220,6 +233,7 @@ class Config:
     sweep: SweepConf = field(default_factory=SweepConf)
     dask: DaskConf = field(default_factory=DaskConf)
     report: ReportConf = field(default_factory=ReportConf)
+    validate: ValidateConf = field(default_factory=ValidateConf)
     cpus: int = 1
     samples: int = 1024
     seed: int = 0

@@ -23,6 +23,7 @@ from model.evaluate import OVERHEAD_PARTS, TARGET, THRESHOLD, evaluate
 from model.mechanism import EXIT_REASONS, active_defaults
 from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS, as_columns, check_ranges
 from pipeline.configuration.compose import (
+    CONF_DIR,
     PARAM_LABELS,
     Composer,
     cost_specs,
@@ -245,6 +246,31 @@ def _signed(x: float) -> str:
     return ("+" if x >= 0 else "") + _pct(x)
 
 
+SCORE_FILE = CONF_DIR / "validation" / "score.json"
+"""The shipped profiles' score on the public record: ``make docs`` writes it from
+``asi-validate`` (:func:`pipeline.validate.run.score_document`), every answer quotes it."""
+
+
+def validation_line(cfg) -> str:
+    """How the shipped profiles predict the public record, or why that score does not apply."""
+    try:
+        score = json.loads(SCORE_FILE.read_text())
+    except (OSError, ValueError):
+        return "Validation: no score shipped; run asi-validate."
+    if score.get("model_version") != MODEL_VERSION:
+        return (
+            f"Validation: the shipped score is of model {score.get('model_version')}, this is "
+            f"{MODEL_VERSION}; run asi-validate."
+        )
+    used = "the shipped priors" if cfg.cpu.name in score["profiles"] else "the shipped profiles"
+    mine = (
+        ""
+        if cfg.cpu.name in score["profiles"]
+        else f" (not cpu={cfg.cpu.name}: asi-validate cpu={cfg.cpu.name} scores it)"
+    )
+    return f"Validation of {used}{mine}: {score['summary']} (asi-validate)."
+
+
 def conditional_on(cfg) -> str:
     """What the probabilities are conditional on: the profile's priors or a calibrated posterior."""
     provenance = cfg.cpu.get("provenance")
@@ -388,7 +414,7 @@ def format_table(table: pd.DataFrame, cfg, overrides: Sequence[str] = ()) -> str
         f"{_pct(last.throughput_loss_p50)} %: {last.verdict}{versus}; what remains is mostly "
         f"{last.dominant_cost}.\nConfidence: P(meets the 1 % target) {last.p_meets_target:.2f}, "
         f"P(under 5 %) {last.p_under_threshold:.2f} after the whole roadmap, conditional on "
-        f"{conditional_on(cfg)}."
+        f"{conditional_on(cfg)}.\n{validation_line(cfg)}"
     )
     return "\n".join(
         [

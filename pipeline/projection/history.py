@@ -22,8 +22,11 @@ readable: like the store's digest-less parts they are checked by their
 Parquet footer, and one that does not decode is quarantined too (a flipped
 bit that still decodes cannot be seen in them).
 
-A night recorded twice keeps both parts; readers use the latest
-(:func:`nights`). A night's rows are the report's focus projections: one row
+A night recorded again (a second nightly run on the same date) replaces the
+night's earlier recording: the new part is committed first, then the older
+parts of that date are removed (:func:`record`), so a failed run never loses
+the night. Histories written by earlier versions may hold several parts for
+a date; readers use the latest (:func:`nights`). A night's rows are the report's focus projections: one row
 per workload, CPU profile, focus dimensions and roadmap stage (:data:`KEYS`).
 """
 
@@ -53,6 +56,7 @@ from pipeline.store.parts import (
     content_digest,
     encode_part,
     new_run_id,
+    part_files,
     part_name,
     quarantine,
     remove_stale_temporaries,
@@ -126,12 +130,35 @@ def record(history: Path | str, rows: pd.DataFrame, night: str, extra: dict | No
     data = encode_part(pa.Table.from_pandas(frame, preserve_index=False))
     name = part_name(new_run_id(), 0, recorded_at, content_digest(data))
     try:
-        return commit_bytes(folder, name, data)
+        committed = commit_bytes(folder, name, data)
     except OSError as exc:
         raise HistoryWriteError(
             f"cannot record the night {night} in the history {history}: {exc.strerror or exc} "
             "(earlier nights are intact; rerun the nightly report to record it)"
         ) from exc
+    for older in part_files(folder):  # the night is tonight's recording alone
+        if older != committed:
+            try:
+                older.unlink()
+            except OSError:  # left in place: readers take the latest recording anyway
+                pass
+    return committed
+
+
+def recordings(history: Path | str, night: str) -> list[datetime]:
+    """When ``night`` was recorded already (UTC, from its parts' names), oldest first.
+
+    A nightly run checks this before :func:`record`: a second run on the same
+    date replaces the night and says so, instead of calling it the first night.
+    """
+    times = []
+    for part in part_files(Path(history) / f"date={night}"):
+        stamp = part.name[len("part-") :].split("-", 1)[0].removesuffix(".parquet")
+        try:
+            times.append(datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC))
+        except ValueError:  # not a name this code writes: count it, time unknown
+            times.append(datetime.fromtimestamp(part.stat().st_mtime, UTC))
+    return sorted(times)
 
 
 @dataclass(frozen=True)

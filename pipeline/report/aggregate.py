@@ -15,9 +15,9 @@ The losers are then dropped by position in the main pass, which never reads
 the ids. A key collision only makes a row a candidate, and candidates are
 deduplicated on the full ``point_id``, so the result is exact.
 
-The scheduler is chosen in the ``dask`` config section (:func:`scheduler`):
-``threads`` (default), ``ray`` (Dask-on-Ray on the sweep's Ray: embedded or
-``ray.address``) or the address of a Dask distributed scheduler.
+The scheduler is chosen in the ``dask`` config section
+(:func:`pipeline.report.schedulers.scheduler`): ``threads`` (default), ``ray``
+(Dask-on-Ray) or the address of a Dask distributed scheduler.
 
 Partial stores (a sweep that failed halfway) aggregate like any other: a
 part file is the unit of commit, so what is there is whole; parts that fail
@@ -27,11 +27,8 @@ their digest check (a truncated or corrupted file) are moved to the store's
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,11 +39,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from dask.callbacks import Callback
 
-from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import CONFIDENCE_COLUMNS, VS_DEFAULT_QUANTILES
 from pipeline.projection.verdicts import TARGET, THRESHOLD
+from pipeline.report.schedulers import (  # noqa: F401  (the aggregation's public names)
+    LineProgress,
+    SchedulerInfo,
+    check_scheduler,
+    progress,
+    scheduler,
+)
 from pipeline.store import readers as results_store
 from pipeline.store.readers import has_key, id_keys, is_unique, repeated_keys
 from pipeline.store.schema import (
@@ -57,7 +59,6 @@ from pipeline.store.schema import (
     METRIC_COLUMNS,
     STORE_SCHEMA,
 )
-from pipeline.sweep.progress import LINE_PERCENT, clock_text, is_terminal
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -75,137 +76,6 @@ the confidence (:data:`~pipeline.projection.projection.CONFIDENCE_COLUMNS`) and 
 with the kernel's default mitigations
 (:data:`~pipeline.projection.projection.VS_DEFAULT_QUANTILES`, ``t_default_mean``...): every
 store metric but the two means nothing reads."""
-
-CONNECT_TIMEOUT = "10s"
-"""How long to try reaching a Dask distributed scheduler before giving up."""
-
-DISTRIBUTED_SCHEMES: tuple[str, ...] = (
-    "tcp://",
-    "tls://",
-    "inproc://",
-    "ucx://",
-    "ws://",
-    "wss://",
-)
-"""Address schemes of a Dask distributed scheduler (``inproc://`` only within one process)."""
-
-
-# --------------------------------------------------------------------------- scheduler
-def check_scheduler(value: object) -> str:
-    """``dask.scheduler`` validated: ``threads``, ``ray`` or a distributed address."""
-    text = str(value) if value is not None else ""
-    if text in ("threads", "ray") or text.startswith(DISTRIBUTED_SCHEMES):
-        return text
-    raise ConfigError(
-        f"dask.scheduler must be threads, ray or a Dask scheduler address "
-        f"(tcp://host:port), got {value!r}"
-    )
-
-
-@dataclass(frozen=True)
-class SchedulerInfo:
-    """Which scheduler ran the aggregation, for the report's provenance."""
-
-    name: str
-    workers: int
-    detail: str = ""
-
-
-@contextmanager
-def scheduler(dask_conf, ray_conf=None) -> Iterator[SchedulerInfo]:
-    """Make ``dask_conf.scheduler`` Dask's scheduler for the duration of the block.
-
-    Parameters
-    ----------
-    dask_conf : DictConfig
-        The ``dask`` section: ``scheduler``, ``num_workers``.
-    ray_conf : DictConfig or None
-        The ``ray`` section, for ``scheduler=ray``: the same embedded Ray or
-        cluster address as the sweep (:func:`pipeline.raybackend.session`).
-    """
-    import dask
-
-    name = check_scheduler(dask_conf.scheduler)
-    if name == "threads":
-        workers = int(dask_conf.get("num_workers") or 0) or os.cpu_count() or 1
-        with dask.config.set(scheduler="threads", num_workers=workers):
-            yield SchedulerInfo("threads", workers)
-        return
-    if name == "ray":
-        # Imported here: Ray takes a second to import and most runs use threads.
-        from ray.util.dask import ray_dask_get
-
-        from pipeline.sweep import raybackend
-
-        if ray_conf is None:
-            raise ConfigError("dask.scheduler=ray needs the ray config section")
-        with raybackend.session(ray_conf) as info:
-            with dask.config.set(scheduler=ray_dask_get):
-                yield SchedulerInfo("ray", info.cpus, info.address)
-        return
-    from distributed import Client
-
-    try:
-        client = Client(name, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"dask.scheduler: cannot reach {name!r}: {first}") from None
-    try:
-        with dask.config.set(scheduler=client.get):
-            workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
-            yield SchedulerInfo("distributed", workers, name)
-    finally:
-        client.close()
-
-
-class LineProgress(Callback):
-    """Dask's progress as plain lines, for logs: one each :data:`LINE_PERCENT` of the tasks.
-
-    Dask's ``ProgressBar`` redraws itself with carriage returns, which a log
-    file keeps as one unreadable line (as tqdm's bar, :mod:`pipeline.sweep.progress`).
-    Nothing is printed for an aggregation shorter than ``minimum`` seconds.
-    """
-
-    def __init__(self, out=sys.stderr, minimum: float = 1.0) -> None:
-        super().__init__()
-        self._out, self._minimum = out, minimum
-
-    def _start_state(self, dsk, state) -> None:
-        self._started = time.perf_counter()
-        self._next = LINE_PERCENT
-
-    def _posttask(self, key, result, dsk, state, worker_id) -> None:
-        done = len(state["finished"])
-        total = done + sum(len(state[k]) for k in ("ready", "waiting", "running"))
-        percent = 100.0 * done / total if total else 100.0
-        elapsed = time.perf_counter() - self._started
-        if percent < self._next or elapsed < self._minimum:
-            return
-        self._next = (percent // LINE_PERCENT + 1) * LINE_PERCENT
-        print(
-            f"asi-report: aggregation {done}/{total} tasks ({percent:.0f} %), "
-            f"{clock_text(elapsed)} elapsed",
-            file=self._out,
-            flush=True,
-        )
-
-
-@contextmanager
-def progress(enabled: bool, out=None) -> Iterator[None]:
-    """Progress on stderr for local schedulers (threads, Dask-on-Ray): Dask's bar on a
-    terminal, :class:`LineProgress` lines anywhere else (cron, ``2> report.log``)."""
-    if not enabled:
-        yield
-        return
-    out = sys.stderr if out is None else out
-    if is_terminal(out):
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar(minimum=1.0, out=out):
-            yield
-    else:
-        with LineProgress(out):
-            yield
 
 
 # --------------------------------------------------------------------------- scope
@@ -623,6 +493,29 @@ def cube(frame, metrics: Sequence[str] = CUBE_METRICS):
     return frame.groupby(list(CUBE_KEYS), observed=True).agg(cube_aggs(metrics))
 
 
+def cube_of(rows: pd.DataFrame, metrics: Sequence[str] = CUBE_METRICS) -> pd.DataFrame:
+    """:func:`cube` of gathered rows, flattened and sorted as :class:`Aggregates` holds it.
+
+    A grid's or the presets' scope (one seed and sample count, what-ifs kept out) holds one
+    point per cell: the cube is then the rows themselves with ``points`` = 1, built without
+    a groupby (which copies every metric column several times: at the nightly preset the
+    cube has as many rows as the store has points). Cells holding several points (two
+    seeds) are averaged by :func:`cube` as before.
+    """
+    keys = list(CUBE_KEYS)
+    if rows.duplicated(keys).any():
+        return _flatten(cube(rows, metrics), means_by_name=True).sort_values(
+            keys, ignore_index=True
+        )
+    names = list(dict.fromkeys(["slowdown_p50", *metrics]))
+    cells = rows[[*keys, *names]]
+    cells.insert(len(keys), "points", np.ones(len(cells), dtype=np.int64))
+    for name in LABEL_COLUMNS:  # categoricals back to plain strings, as _flatten does
+        cells[name] = cells[name].astype(str)
+    cells = cells.sort_values(keys, ignore_index=True)
+    return cells.astype({n: np.float64 for n in names})
+
+
 @dataclass
 class Aggregates:
     """The store reduced for projections and reports (small pandas frames).
@@ -661,15 +554,20 @@ def aggregate(
     import dask
 
     start = time.perf_counter()
+    wanted = list(dict.fromkeys([*CUBE_KEYS, *metrics]))
     for attempt in range(3):
         frame, scan = store_frame(store, _needed(metrics), scope)
         try:
-            summary, cells = dask.compute(stage_summary(frame), cube(frame, metrics))
+            # one read of each part: the stage summary reduced on Dask, the cube's columns
+            # gathered once (not reduced to partial sums and counts per column and partition)
+            summary, rows = dask.compute(stage_summary(frame), frame[wanted])
             break
         except FileNotFoundError:  # a part compacted away while being read: list again
             if attempt == 2:
                 raise
-    out = _finish(summary, cells, scan, start)
+    summary = _flatten(summary).sort_values(list(LABEL_COLUMNS), ignore_index=True)
+    out = Aggregates(summary, cube_of(rows, metrics), scan)
+    scan.seconds = time.perf_counter() - start
     if scan.rows_in_scope < 0:
         scan.rows_in_scope = int(out.stage_summary["points"].sum())
     return out

@@ -50,10 +50,33 @@ def points(n: int, what: str = "stored point") -> str:
     return f"{n:,} {what}{'' if n == 1 else 's'}"
 
 
-def stage_palette(stages: Sequence[str]) -> dict[str, tuple]:
-    """One colour per roadmap stage, dark (early) to light (late)."""
-    colours = sns.color_palette("viridis", n_colors=max(len(stages), 1))
-    return dict(zip(stages, colours, strict=False))
+STAGE_COLOURS: tuple[str, ...] = (
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#CC79A7",
+    "#0072B2",
+    "#D55E00",
+    "#8C8C00",
+)
+"""Eight colours told apart at a glance and by colour-blind readers (Okabe and Ito's palette,
+its yellow darkened to olive to read on white); a ninth stage reuses them with another marker."""
+
+STAGE_MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
+"""One marker per stage, so two stages whose lines coincide both stay visible."""
+
+LINE_STYLES: tuple = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 3)))
+
+
+def stage_palette(stages: Sequence[str]) -> dict[str, str]:
+    """One colour per roadmap stage, in roadmap order (:data:`STAGE_COLOURS`)."""
+    return {s: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, s in enumerate(stages)}
+
+
+def stage_marker(stages: Sequence[str], stage: str) -> str:
+    """The stage's marker (:data:`STAGE_MARKERS`)."""
+    return STAGE_MARKERS[list(stages).index(stage) % len(STAGE_MARKERS)]
 
 
 def _grid(n: int, width: float = 4.2, height: float = 3.2, wrap: int = 3):
@@ -137,7 +160,15 @@ def loss_vs_cpus(curves: pd.DataFrame, stages: Sequence[str], cpu: str, folder: 
                     continue
                 x = line["cpus"].to_numpy()
                 loss = {q: _floored(line[f"throughput_loss_{q}"]) for q in ("p05", "p50", "p95")}
-                ax.plot(x, loss["p50"], color=palette[stage], lw=1.6, label=stage)
+                ax.plot(
+                    x,
+                    loss["p50"],
+                    color=palette[stage],
+                    lw=1.4,
+                    marker=stage_marker(stages, stage),
+                    markersize=4,
+                    label=stage,
+                )
                 ax.fill_between(
                     x,
                     loss["p05"],
@@ -160,7 +191,8 @@ def loss_vs_cpus(curves: pd.DataFrame, stages: Sequence[str], cpu: str, folder: 
             ax.set_xlabel("CPUs")
             ax.set_ylabel("throughput loss p50")
         handles, labels = axes[0].get_legend_handles_labels()
-        _top_legend(fig, handles, labels, ncol=min(len(labels), 7), top=1.04)
+        wide = len(workloads) >= 3  # the eight stages on one line above three panels
+        _top_legend(fig, handles, labels, ncol=min(len(labels), 8 if wide else 4), top=1.04)
         fig.tight_layout()
         path = _save(fig, folder, name)
     caption = (
@@ -173,6 +205,14 @@ def loss_vs_cpus(curves: pd.DataFrame, stages: Sequence[str], cpu: str, folder: 
 
 
 # --------------------------------------------------------------------------- 2. heatmap
+def shared_norm(fractions: pd.Series) -> matplotlib.colors.LogNorm:
+    """One logarithmic colour scale [%] for every panel compared: the same colour is the same
+    slowdown in each (a panel at 0.6 % everywhere is not drawn as saturated as one at 60 %)."""
+    values = _floored(fractions.dropna()) if fractions.notna().any() else np.array([100 * FLOOR])
+    low, high = float(values.min()), float(values.max())
+    return matplotlib.colors.LogNorm(vmin=low, vmax=high if high > low else low * 10)
+
+
 def size_slot_heatmap(cells: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
     """Final-stage slowdown p50 over file size x ephmap slot count, one panel per workload.
 
@@ -185,6 +225,7 @@ def size_slot_heatmap(cells: pd.DataFrame, stage: str, cpu: str, folder: Path) -
     if cells.empty:
         path = _empty(folder, name, f"No stored points at stage {stage}.")
         return Figure(path, title, f"{title}: not drawn. From {points(0)} at {stage}.", 0)
+    norm = shared_norm(cells["slowdown_p50"])
     with sns.axes_style("white"), sns.plotting_context("notebook", font_scale=0.8):
         fig, axes = _grid(len(workloads), width=4.4, height=3.4)
         for ax, workload in zip(axes, workloads, strict=True):
@@ -193,11 +234,12 @@ def size_slot_heatmap(cells: pd.DataFrame, stage: str, cpu: str, folder: Path) -
                 index="file_size", columns="ephmap_slots", values="slowdown_p50", aggfunc="mean"
             ).sort_index(ascending=False)
             sns.heatmap(
-                100 * table,
+                100 * np.maximum(table, FLOOR),
                 ax=ax,
-                annot=True,
+                annot=100 * table,
                 fmt=".2g",
                 cmap="rocket_r",
+                norm=norm,
                 cbar_kws={"label": "slowdown p50 [%]"},
                 annot_kws={"fontsize": 7},
             )
@@ -209,7 +251,8 @@ def size_slot_heatmap(cells: pd.DataFrame, stage: str, cpu: str, folder: Path) -
         path = _save(fig, folder, name)
     caption = (
         f"{title} at the last stage ({stage}) on {cpu}: median slowdown [%] per file size "
-        f"(rows) and slot count (columns), at each workload's focus CPU count. "
+        f"(rows) and slot count (columns), at each workload's focus CPU count; one logarithmic "
+        f"colour scale for every panel (the same colour is the same slowdown). "
         f"From {points(len(cells))}."
     )
     return Figure(path, title, caption, len(cells))
@@ -222,6 +265,11 @@ def component_shares(row: Mapping[str, float]) -> pd.Series:
         {c: row[f"extra_ns_{c}"] / row["t_native_mean"] for c in ASI_COSTS}, dtype=np.float64
     )
     return shares[shares > 0].sort_values(ascending=False)
+
+
+def rows_shown(rows: pd.DataFrame) -> int:
+    """The most cost components any panel of the waterfall shows (its bars' count)."""
+    return max((len(component_shares(r)) for _, r in rows.iterrows()), default=1)
 
 
 def waterfall(rows: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
@@ -237,25 +285,30 @@ def waterfall(rows: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
     rows = rows.sort_values("workload")
     colours = dict(zip(ASI_COSTS, sns.color_palette("tab20", n_colors=len(ASI_COSTS)), strict=True))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.8):
-        fig, axes = _grid(len(rows), width=4.4, height=3.2)
+        height = max(2.4, 0.26 * (rows_shown(rows) + 2))
+        fig, axes = _grid(len(rows), width=4.6, height=height)
         for ax, (_, row) in zip(axes, rows.iterrows(), strict=True):
             shares = 100 * component_shares(row)
             start = np.concatenate([[0.0], np.cumsum(shares.to_numpy())[:-1]])
             labels = [*shares.index, "total"]
-            ax.bar(
-                labels[:-1],
+            y = np.arange(len(labels))[::-1]  # largest at the top, the total at the bottom
+            # horizontal bars: each component's name on a line of its own, never overlapping
+            ax.barh(
+                y[:-1],
                 shares.to_numpy(),
-                bottom=start,
+                left=start,
                 color=[colours[c] for c in shares.index],
                 edgecolor="0.3",
                 lw=0.5,
             )
             total = float(shares.sum())
-            ax.bar(["total"], [total], color="0.45", edgecolor="0.3", lw=0.5)
-            ax.text(len(labels) - 1, total, f"{total:.2g} %", ha="center", va="bottom", fontsize=7)
-            ax.tick_params(axis="x", rotation=60, labelsize=7)
-            _percent_axis(ax)
-            ax.set_ylabel("extra time / native time")
+            ax.barh([y[-1]], [total], color="0.45", edgecolor="0.3", lw=0.5)
+            ax.text(total, y[-1], f" {total:.2g} %", ha="left", va="center", fontsize=7)
+            ax.set_yticks(y, labels, fontsize=7)
+            ax.set_xlim(0, total * 1.25 if total > 0 else 1)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))  # "0.015 %" is wide
+            _percent_axis(ax, "x")
+            ax.set_xlabel("extra time / native time")
             ax.set_title(
                 f"{row['workload']} ({int(row['cpus'])} CPUs, file {format_size(row['file_size'])}, "
                 f"{int(row['ephmap_slots'])} slots)",
@@ -265,7 +318,7 @@ def waterfall(rows: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
         path = _save(fig, folder, name)
     caption = (
         f"{title} at the last stage ({stage}) on {cpu}: each bar is one cost component's mean "
-        f"extra time per op as a share of the mean native time, stacked largest first; the grey "
+        f"extra time per op as a share of the mean native time, stacked largest first (top); the grey "
         f"bar is their sum (the ratio-of-means slowdown). From {points(len(rows), 'focus point')} "
         f"(one per workload)."
     )
@@ -371,9 +424,13 @@ def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
     changes = 0
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
         fig, ax = plt.subplots(figsize=(8.5, 3.6))
-        palette = dict(
-            zip(sorted(set(nights["workload"])), sns.color_palette("deep"), strict=False)
-        )
+        names = sorted(set(nights["workload"]))
+        palette = dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
+        # a marker and a dash pattern per workload: two lines on the same values both show
+        style = {
+            w: (STAGE_MARKERS[i % len(STAGE_MARKERS)], LINE_STYLES[i % len(LINE_STYLES)])
+            for i, w in enumerate(names)
+        }
         x_of = {d: i for i, d in enumerate(dates)}
         for workload, rows in nights.groupby("workload"):
             runs = focus_runs(rows)
@@ -384,7 +441,10 @@ def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
                 ax.plot(
                     x,
                     slowdown["p50"],
-                    marker="o",
+                    marker=style[workload][0],
+                    ls=style[workload][1],
+                    markersize=7 - 1.5 * (names.index(workload) % 3),
+                    markerfacecolor="none" if names.index(workload) % 2 else palette[workload],
                     color=palette[workload],
                     label=workload if number == 0 else None,
                 )
@@ -413,7 +473,8 @@ def trend(nights: pd.DataFrame, stage: str, cpu: str, folder: Path) -> Figure:
     )
     caption = (
         f"{title}: median slowdown at the last stage ({stage}) on {cpu} at each workload's "
-        f"focus point, per night (band: 5-95 %); dashed 5 % threshold, dotted 1 % target."
+        f"focus point, per night (band: 5-95 %), each workload with its own marker and dashes "
+        f"(lines on the same values stay visible); grey dashed 5 % threshold, dotted 1 % target."
         f"{broken} From {len(dates)} night(s), {points(len(nights), 'recorded point')}."
     )
     return Figure(path, title, caption, len(nights))
@@ -511,3 +572,70 @@ def confidence(
         f"{len(cpus)} CPU profile(s) x the stages stored)."
     )
     return Figure(path, title, caption, len(focus))
+
+
+# --------------------------------------------------------------------------- 7. guests vs IBPB
+GUEST_BASELINES: dict[str, str] = {
+    "slowdown": "vs mitigations=off",
+    "slowdown_vs_default": "vs today's default",
+    "slowdown_vs_ibpb_vmexit": "vs IBPB on every VM exit",
+}
+"""The three baselines a guest workload's slowdown is read against (model column prefixes)."""
+
+
+def guest_baselines(rows: pd.DataFrame, stage: str, folder: Path) -> Figure:
+    """Guest workloads after the whole roadmap against each baseline, one panel per workload.
+
+    ``rows``: focus projection rows of the guest workloads (VM exits per op > 0) at ``stage``,
+    every CPU profile. Negative: ASI is cheaper than that baseline.
+    """
+    name = "guest_baselines.png"
+    title = "Guest workloads: ASI against IBPB on every VM exit"
+    if rows.empty:
+        path = _empty(folder, name, f"No guest workload stored at {stage} at its focus point.")
+        caption = f"{title}: not drawn, no guest workload in the report. From {points(0)}."
+        return Figure(path, title, caption, 0)
+    workloads = sorted(set(rows["workload"]))
+    cpus = sorted(set(rows["cpu"]))
+    colours = dict(zip(GUEST_BASELINES, ("0.55", "#0072B2", "#D55E00"), strict=True))
+    hatches = dict(zip(GUEST_BASELINES, ("", "//", ".."), strict=True))
+    width = 0.8 / len(GUEST_BASELINES)
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.8):
+        fig, axes = _grid(len(workloads), width=4.2, height=3.0)
+        for ax, workload in zip(axes, workloads, strict=True):
+            mine = rows[rows["workload"] == workload].set_index("cpu").reindex(cpus)
+            for i, (prefix, label) in enumerate(GUEST_BASELINES.items()):
+                x = np.arange(len(cpus)) + (i - 1) * width
+                p50 = 100 * mine[f"{prefix}_p50"].to_numpy(dtype=np.float64)
+                low = 100 * mine[f"{prefix}_p05"].to_numpy(dtype=np.float64)
+                high = 100 * mine[f"{prefix}_p95"].to_numpy(dtype=np.float64)
+                ax.bar(
+                    x,
+                    p50,
+                    width,
+                    color=colours[prefix],
+                    hatch=hatches[prefix],
+                    edgecolor="0.25",
+                    lw=0.5,
+                    label=label,
+                    yerr=[np.maximum(p50 - low, 0), np.maximum(high - p50, 0)],
+                    error_kw={"lw": 0.8, "capsize": 2},
+                )
+            ax.axhline(0, color="0.2", lw=0.8)
+            ax.set_xticks(np.arange(len(cpus)), cpus, fontsize=7)
+            _percent_axis(ax)
+            ax.set_ylabel(f"slowdown p50 at {stage}")
+            ax.set_title(workload, fontsize=9)
+        handles, labels = axes[0].get_legend_handles_labels()
+        _top_legend(fig, handles, labels, ncol=3, top=1.06)
+        fig.tight_layout()
+        path = _save(fig, folder, name)
+    caption = (
+        f"{title}: after the whole roadmap ({stage}), each guest workload's median slowdown at "
+        f"its focus point on each CPU profile against mitigations=off (grey), against today's "
+        f"default mitigations (blue) and against the blanket protection of a KVM host without "
+        f"ASI, IBPB on every VM exit on top of the default (and an L1D flush on every VM entry "
+        f"on L1TF CPUs) (orange); whiskers 5-95 %; below zero ASI is cheaper. "
+        f"From {points(len(rows), 'focus point')}."
+    )
+    return Figure(path, title, caption, len(rows))

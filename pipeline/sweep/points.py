@@ -46,7 +46,6 @@ class Profile:
             self.cost_specs,
             self.samples,
             seed=self.seed,
-            profile=self.cpu,
             ghz=self.ghz,
             correlations=self.correlations,
         )

@@ -59,4 +59,4 @@ def profile_costs(cpu: str, samples: int, *, seed: int = 0) -> dict[str, np.ndar
         name: CostSpec(**{k: v for k, v in spec.items() if k != "source"})
         for name, spec in profile["costs"].items()
     }
-    return sample_costs(specs, samples, seed=seed, profile=cpu, ghz=profile["ghz"])
+    return sample_costs(specs, samples, seed=seed, ghz=profile["ghz"])

@@ -30,7 +30,7 @@ SPECS = {
 
 
 def draw(n, **kw):
-    args = {"seed": 7, "profile": "p", "ghz": 2.0} | kw
+    args = {"seed": 7, "ghz": 2.0} | kw
     return sample_costs(SPECS, n, **args)
 
 
@@ -40,12 +40,24 @@ def test_draw_k_does_not_depend_on_how_many_are_drawn():
         np.testing.assert_array_equal(short[name], long[name][:10])
 
 
-def test_streams_differ_by_seed_profile_and_cost():
-    base = stream_uniforms(64, seed=0, profile="a", cost="ibpb")
-    assert not np.array_equal(base, stream_uniforms(64, seed=1, profile="a", cost="ibpb"))
-    assert not np.array_equal(base, stream_uniforms(64, seed=0, profile="b", cost="ibpb"))
-    assert not np.array_equal(base, stream_uniforms(64, seed=0, profile="a", cost="invlpg"))
-    np.testing.assert_array_equal(base, stream_uniforms(64, seed=0, profile="a", cost="ibpb"))
+def test_streams_differ_by_seed_and_cost_only():
+    base = stream_uniforms(64, seed=0, cost="ibpb")
+    assert not np.array_equal(base, stream_uniforms(64, seed=1, cost="ibpb"))
+    assert not np.array_equal(base, stream_uniforms(64, seed=0, cost="invlpg"))
+    np.testing.assert_array_equal(base, stream_uniforms(64, seed=0, cost="ibpb"))
+
+
+def test_two_profiles_draw_from_the_same_uniforms():
+    """Paired comparisons: a profile changes a cost's draws only through its distribution.
+    Two profiles with the same spec of a cost draw it identically, and where the specs differ
+    the draws keep their ranks (the same uniform through two monotone quantile functions)."""
+    other = SPECS | {"ibpb": CostSpec("loguniform", 50.0, 5000.0)}
+    a = sample_costs(SPECS, 256, seed=0, ghz=2.0)
+    b = sample_costs(other, 256, seed=0, ghz=2.0)
+    for name in SPECS:
+        if name != "ibpb":
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    np.testing.assert_array_equal(np.argsort(a["ibpb"]), np.argsort(b["ibpb"]))
 
 
 @pytest.mark.parametrize("dist", ["uniform", "loguniform"])
@@ -54,19 +66,19 @@ def test_draws_stay_inside_the_documented_range(dist):
     cycle cost is converted at the profile's clock: 50-200 cycles at 2.5 GHz is 20-80 ns, the
     very draws divided by 2.5."""
     spec = CostSpec(dist, 50.0, 200.0, unit="cycles")
-    u = stream_uniforms(4096, seed=0, profile="p", cost="cr3_write")
+    u = stream_uniforms(4096, seed=0, cost="cr3_write")
     values = spec.ppf(u)
     assert 50.0 <= values.min() < 50.0 * 1.02 and 200.0 / 1.02 < values.max() <= 200.0
     specs = {n: SPECS[n] if n in SHARE_COSTS else spec for n in COST_NAMES}
     specs |= {n: CostSpec(dist, 50.0, 200.0, unit="1/s") for n in RATE_COSTS}
-    costs = sample_costs(specs, 4096, seed=0, profile="p", ghz=2.5)
+    costs = sample_costs(specs, 4096, seed=0, ghz=2.5)
     np.testing.assert_array_equal(costs["cr3_write"], values / 2.5)
     assert 20.0 <= costs["cr3_write"].min() < 20.4 and 79.6 < costs["cr3_write"].max() <= 80.0
 
 
 def test_lognormal_low_high_are_its_5th_and_95th_percentiles():
     spec = CostSpec("lognormal", 100.0, 400.0)
-    values = spec.ppf(stream_uniforms(200_000, seed=0, profile="p", cost="x"))
+    values = spec.ppf(stream_uniforms(200_000, seed=0, cost="x"))
     assert np.quantile(values, 0.05) == pytest.approx(100.0, rel=0.02)
     assert np.quantile(values, 0.95) == pytest.approx(400.0, rel=0.02)
     assert spec.median() == pytest.approx(200.0)
@@ -116,11 +128,9 @@ def test_shares_are_fractions_and_only_shares_are(name, spec, message):
 
 def test_missing_or_unknown_costs_are_named():
     with pytest.raises(ValueError, match="missing ibpb"):
-        sample_costs(
-            {k: v for k, v in SPECS.items() if k != "ibpb"}, 2, seed=0, profile="p", ghz=1.0
-        )
+        sample_costs({k: v for k, v in SPECS.items() if k != "ibpb"}, 2, seed=0, ghz=1.0)
     with pytest.raises(ValueError, match="unknown cost 'vmexit'"):
-        sample_costs(SPECS | {"vmexit": SPECS["ibpb"]}, 2, seed=0, profile="p", ghz=1.0)
+        sample_costs(SPECS | {"vmexit": SPECS["ibpb"]}, 2, seed=0, ghz=1.0)
 
 
 # --------------------------------------------------------------------------- correlations
@@ -132,13 +142,14 @@ CORRELATED = (
 
 
 PINNED_DRAWS = {
-    "syscall": [11.112102555224403, 940.7427817537888, 110.5596869790711, 73.09097831427313],
-    "ibpb": [282.24057267949837, 153.13976715011992, 406.682437793225, 282.7507022106282],
-    "cr3_write": [2.1713613676693377, 4.295883625848559, 2.9589223890244263, 3.7655219502426522],
-    "tick_exits": [12.031294465016448, 13.123967884744197, 25.462698062178724, 860.3417478881581],
+    "syscall": [825.1385926291886, 707.0522564272402, 12.783868216708331, 497.12766184165855],
+    "ibpb": [266.1605678689045, 192.03715933608962, 216.9885871553915, 139.97517717185434],
+    "cr3_write": [0.9141299413954447, 3.5797026757669093, 4.045756096198842, 3.857727213497704],
+    "tick_exits": [371.5007457755371, 100.69449557328461, 28.242166700525125, 10.70276571835262],
 }
-"""The first four draws of ``sample_costs(PINNED_SPECS, n, seed=3, profile="p", ghz=2.0)``,
-written down once (model 0.4.1, numpy 2 PCG64, no correlations) with
+"""The first four draws of ``sample_costs(PINNED_SPECS, n, seed=3, ghz=2.0)``,
+written down once (model 0.6.0, streams keyed by cost and seed, numpy 2 PCG64, no
+correlations) with
 ``[repr(float(x)) for x in sample_costs(...)[name][:4]]``: syscall and tick_exits
 loguniform 10-1000, ibpb lognormal 100-400, cr3_write uniform 1-9 cycles at 2 GHz [ns]."""
 
@@ -153,9 +164,7 @@ def test_profiles_without_correlations_draw_exactly_as_before():
     round-trips a float), whatever ``n`` is."""
     for correlations in ((), (("ibpb", "page_walk", 0.0),)):
         for n in (4, 257):
-            drawn = sample_costs(
-                PINNED_SPECS, n, seed=3, profile="p", ghz=2.0, correlations=correlations
-            )
+            drawn = sample_costs(PINNED_SPECS, n, seed=3, ghz=2.0, correlations=correlations)
             for name, pinned in PINNED_DRAWS.items():
                 np.testing.assert_array_equal(drawn[name][:4], pinned, err_msg=name)
 
@@ -178,7 +187,7 @@ def test_copula_keeps_every_marginal():
         "cr3_write": CostSpec("uniform", 1, 9),
     }
     n = 20_000
-    draws = sample_costs(specs, n, seed=7, profile="p", ghz=1.0, correlations=CORRELATED)
+    draws = sample_costs(specs, n, seed=7, ghz=1.0, correlations=CORRELATED)
     cdfs = {
         "page_walk": lambda x: np.log(x / 10.0) / np.log(100.0),
         "syscall": lambda x: np.log(x / 10.0) / np.log(100.0),

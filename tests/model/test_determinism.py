@@ -35,7 +35,7 @@ specs = {name: CostSpec("loguniform", 5.0, 5000.0, unit="1/s" if name in RATE_CO
     for name in COST_NAMES if name not in SHARE_COSTS
     }
 specs |= {name: CostSpec("loguniform", 0.01, 1.0, unit="fraction") for name in SHARE_COSTS}
-costs = sample_costs(specs, 128, seed=1, profile="p", ghz=3.0)
+costs = sample_costs(specs, 128, seed=1, ghz=3.0)
 result = evaluate(points, costs)
 digest = hashlib.sha256()
 for key in sorted(result):

@@ -35,7 +35,7 @@ def costs(n=256, seed=0):
         else CostSpec("loguniform", 5.0, 5000.0, unit="1/s" if name in RATE_COSTS else "ns")
         for name in COST_NAMES
     }
-    return sample_costs(specs, n, seed=seed, profile="test", ghz=3.0)
+    return sample_costs(specs, n, seed=seed, ghz=3.0)
 
 
 def table(rows):

@@ -29,7 +29,8 @@ from tests.model.shipped import load, point, profile_costs
 GOLDEN = {
     "0.4.1": "c7253bcd4e4dcdacdc702de7",
     "0.5.0": "cc5d4b1174531353552a3735",
-    "0.6.0": "8a2243532364e635f6968388",
+    "0.6.0": "e69f3a3eb737b4de61547744",
+    "0.7.0": "124df45eedf947d8de2e7c8f",
 }
 """MODEL_VERSION -> digest of :func:`results_digest`; one entry per version ever released."""
 

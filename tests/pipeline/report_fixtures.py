@@ -3,7 +3,7 @@
 Points are evaluated in-process with the sweep's own chunk code
 (:func:`pipeline.chunks.evaluate_chunk`) and committed with the store's writer,
 so the stores are exactly what ``asi-sweep`` writes, minus the fan-out.
-:func:`nightly_stub` is the least :class:`~pipeline.report.build.Report` that
+:func:`nightly_stub` is the least :class:`~pipeline.report.collection.Report` that
 nightly mode's recording and comparison run on, without a store.
 """
 
@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.report.build import Report, Settings, experiment_grid_from
+from pipeline.report.collection import Report
+from pipeline.report.scope import experiment_grid_from
+from pipeline.report.settings import Settings
 from pipeline.store.parts import write_part
 from pipeline.sweep.chunks import evaluate_chunk, iter_chunks
 from pipeline.sweep.grid import Grid

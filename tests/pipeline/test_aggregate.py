@@ -225,7 +225,7 @@ def test_dask_distributed_local_cluster(small_store):
 
 
 def test_an_unreachable_distributed_scheduler_is_one_line(monkeypatch):
-    monkeypatch.setattr(agg, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("pipeline.report.schedulers.CONNECT_TIMEOUT", "1s")
     conf = OmegaConf.create({"scheduler": "tcp://127.0.0.1:9", "num_workers": None})
     with pytest.raises(ConfigError, match=r"^dask\.scheduler: cannot reach 'tcp://127\.0\.0\.1:9'"):
         with agg.scheduler(conf):

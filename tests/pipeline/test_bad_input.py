@@ -223,7 +223,7 @@ def test_asi_calibrate_rejects_bad_overrides_in_one_line(tmp_path_factory, tmp_p
     wrong_suffix.write_text("file,asi\n")
     empty.mkdir()
     fixed = [
-        "measurements=rfc_v2_anchor",
+        "measurements=rfc_v2",
         f"calibrate.conf_dir={conf}",
         f"calibrate.report_dir={reports}",
     ]

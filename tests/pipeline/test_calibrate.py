@@ -69,7 +69,7 @@ def predict(cfg) -> dict:
 @pytest.fixture(scope="module")
 def anchor(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("anchor")
-    outcome = calibrate(tmp, "rfc_v2_anchor", "sr_anchor")
+    outcome = calibrate(tmp, "rfc_v2", "sr_anchor")
     return tmp / "conf", outcome
 
 
@@ -93,7 +93,7 @@ def test_calibration_does_work_the_prior_alone_would_not():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    result = fit(problem, samples=256, seed=0, profile="far")
+    result = fit(problem, samples=256, seed=0)
     assert abs(result.predictions[0] - target) <= 0.02
     assert result.costs["page_walk"].shift < 0  # cheaper exits explain a smaller loss
 
@@ -111,7 +111,7 @@ def test_anchor_report_says_which_costs_moved(anchor):
     assert {"page_walk", "ibpb"} & set(moved)
     for name in cfg.cpu.provenance.kept_at_prior:
         assert name not in moved_line
-    assert "| published fio_randread_tmpfs/rfc_v2/1cpu" in report
+    assert "| rfc_v2_fio" in report
 
 
 def test_calibrated_profile_validates_and_keeps_unconstrained_priors(anchor):
@@ -195,7 +195,7 @@ def test_nothing_constrained_means_no_correlations():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    assert fit(problem, samples=64, seed=0, profile="vague").correlations == ()
+    assert fit(problem, samples=64, seed=0).correlations == ()
 
 
 @given(
@@ -230,7 +230,7 @@ def test_data_the_prior_already_explains_leave_every_cost_at_its_prior():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    result = fit(problem, samples=256, seed=0, profile="vague")
+    result = fit(problem, samples=256, seed=0)
     assert all(c.status == "prior" for c in result.costs.values())
     assert {n: c.spec for n, c in result.costs.items()} == {
         n: s for n, s in cost_specs(cfg).items() if n in result.costs
@@ -244,8 +244,8 @@ def test_fit_is_deterministic():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    first = fit(problem, samples=128, seed=3, profile="x")
-    second = fit(problem, samples=128, seed=3, profile="x")
+    first = fit(problem, samples=128, seed=3)
+    second = fit(problem, samples=128, seed=3)
     np.testing.assert_array_equal(first.predictions, second.predictions)
     assert first.costs == second.costs
 
@@ -474,7 +474,7 @@ def test_hand_written_profiles_are_never_overwritten(tmp_path):
     target.parent.mkdir(parents=True)
     target.write_text("name: mine\n")
     with pytest.raises(ConfigError, match="not written by asi-calibrate"):
-        calibrate(tmp_path, "rfc_v2_anchor", "mine")
+        calibrate(tmp_path, "rfc_v2", "mine")
     assert target.read_text() == "name: mine\n"
 
 
@@ -484,16 +484,16 @@ def test_hand_written_profiles_are_never_overwritten(tmp_path):
         (["measurements=/no/such/dir"], "measurements: no such file or directory '/no/such/dir'"),
         ([], "measurements is required"),
         (
-            ["measurements=rfc_v2_anchor", "calibrate.time_sigma=-1"],
+            ["measurements=rfc_v2", "calibrate.time_sigma=-1"],
             "calibrate.time_sigma must be a number > 0",
         ),
-        (["measurements=rfc_v2_anchor", "calibrate.colour=red"], "calibrate.colour"),
+        (["measurements=rfc_v2", "calibrate.colour=red"], "calibrate.colour"),
         (
-            ["measurements=rfc_v2_anchor", "calibrate.name=sapphire_rapids"],
+            ["measurements=rfc_v2", "calibrate.name=sapphire_rapids"],
             "must differ from the base profile",
         ),
-        (["measurements=rfc_v2_anchor", "calibrate.name=a-b"], "calibrate.name must be a letter"),
-        (["measurements=rfc_v2_anchor", "cpu=nope"], "cpu: unknown option 'nope'"),
+        (["measurements=rfc_v2", "calibrate.name=a-b"], "calibrate.name must be a letter"),
+        (["measurements=rfc_v2", "cpu=nope"], "cpu: unknown option 'nope'"),
     ],
 )
 def test_command_line_errors_exit_2_with_one_line(capsys, args, message):
@@ -592,11 +592,15 @@ def test_bad_exit_counts_fail_in_one_line_naming_file_row_and_field(tmp_path, ro
 
 
 def test_errors_in_a_commented_csv_name_the_file_line(tmp_path):
-    shipped = (CONF_DIR / "measurements" / "ephmap_posting.csv").read_text().splitlines()
-    line = next(i for i, text in enumerate(shipped, start=1) if text.startswith("kernel_compile"))
-    shipped[line - 1] = shipped[line - 1].replace(",0.0709,", ",1.5,")
-    path = _write(tmp_path, "posting.csv", "\n".join(shipped) + "\n")
-    with pytest.raises(ConfigError, match=rf"posting.csv: line {line}: throughput_loss must be"):
+    rows = [
+        "# a comment, then the header",
+        "workload,stage,profile,cpus,throughput_loss,ibpb,sigma",
+        "# another comment",
+        "fio_randread_tmpfs,ephmap_prototype,sapphire_rapids,1,0.1308,true,0.02",
+        "kernel_compile,ephmap_prototype,sapphire_rapids,16,1.5,true,0.01",
+    ]
+    path = _write(tmp_path, "posting.csv", "\n".join(rows) + "\n")
+    with pytest.raises(ConfigError, match=r"posting.csv: line 5: throughput_loss must be"):
         load_inputs(str(path), CONF_DIR)
 
 
@@ -630,7 +634,7 @@ def test_an_exit_rate_recovers_the_tick_rate_it_was_generated_with():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    tick = fit(problem, samples=256, seed=0, profile="t").costs["tick_exits"]
+    tick = fit(problem, samples=256, seed=0).costs["tick_exits"]
     assert tick.status == "moved+narrowed" and tick.width_ratio < 0.3
     assert abs(np.log(np.exp(tick.log_median) / 60.0)) < 0.25 * abs(np.log(20.0 / 60.0))
 
@@ -652,7 +656,7 @@ def test_a_fitted_count_no_cost_moves_is_reported_as_a_check():
         cost_specs(cfg),
         float(cfg.cpu.ghz),
     )
-    result = fit(problem, samples=64, seed=0, profile="c")
+    result = fit(problem, samples=64, seed=0)
     assert all(c.status == "prior" for c in result.costs.values())
     assert result.identifiability.blind == ("page-cache exits",)
     assert any("only checks the model" in line for line in result.identifiability.lines())
@@ -723,7 +727,7 @@ def test_the_console_says_what_the_data_pin(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(
             [
-                "measurements=rfc_v2_anchor",
+                "measurements=rfc_v2",
                 "calibrate.name=sr_console",
                 f"calibrate.conf_dir={tmp_path / 'conf'}",
                 f"calibrate.report_dir={tmp_path / 'reports'}",
@@ -766,19 +770,31 @@ def test_several_kinds_of_measurement_fit_at_once(tmp_path, fio_dir):
     assert abs(outcome.result.residuals).max() < 3
 
 
-def test_shipped_ephmap_posting_fits_its_ibpb_pair(tmp_path):
+def test_a_group_of_the_public_record_calibrates_its_one_point_cases(tmp_path):
+    """``measurements=ephmap_posting`` (conf/validation): the fio case is one point; the builds,
+    runs of four phases, are left to asi-validate, which runs them as they were run."""
     inputs = load_inputs("ephmap_posting", CONF_DIR)
-    losses = [(p.tags.workload, p.tags.ibpb, round(p.value, 4)) for p in inputs.published]
-    assert losses == [
-        ("fio_randread_tmpfs", True, 0.1308),
-        ("kernel_compile", True, 0.0709),
-        ("kernel_compile", False, 0.0475),
+    points = [(p.label, p.tags.workload, p.tags.stage, p.value, p.fit) for p in inputs.published]
+    assert points == [
+        ("posting_fio", "fio_randread_tmpfs", "ephmap_prototype", 0.1308, True),
     ]
-    assert all(p.source.startswith(("ephmap posting", "reply to")) for p in inputs.published)
+    assert inputs.published[0].source.startswith("ephmap posting")
     outcome = calibrate(tmp_path, "ephmap_posting", "sr_ephmap")
-    assert "narrowed" in outcome.result.costs["ibpb"].status
     assert abs(outcome.result.residuals).max() < 1
-    assert "ephmap compile ibpb on - ephmap compile ibpb off" in outcome.report
+
+
+def test_a_slowdown_case_is_fitted_as_the_loss_it_means(tmp_path):
+    group = tmp_path / "conf" / "validation" / "mine.yaml"
+    group.parent.mkdir(parents=True)
+    group.write_text(
+        "cases:\n"
+        "  - {name: s, workload: fio_randread_tmpfs, cpu: sapphire_rapids, stage: rfc_v2,"
+        " cpus: 1, quantity: slowdown, published: 1.0, spread: 0.1, source: test,"
+        " role: calibration, overrides: [cpu.ibpb=false]}\n"
+    )
+    (point,) = load_inputs(str(group), CONF_DIR).published
+    assert point.quantity == "throughput_loss" and point.value == 0.5
+    assert point.sigma == pytest.approx(0.1 / 4) and point.tags.ibpb is False
 
 
 def test_shipped_exit_trace_pins_the_tick_rate_and_checks_the_rest(tmp_path):

@@ -10,7 +10,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 
 import pipeline
-from pipeline.cli import answer, calibrate, report, sweep
+from pipeline.cli import answer, calibrate, report, sweep, validate
 from pipeline.configuration import compose
 from pipeline.configuration.compose import Composer, compose_config, composer
 from pipeline.configuration.errors import ConfigError
@@ -20,6 +20,7 @@ COMMANDS = {
     "asi-sweep": sweep.main,
     "asi-report": report.main,
     "asi-calibrate": calibrate.main,
+    "asi-validate": validate.main,
 }
 
 

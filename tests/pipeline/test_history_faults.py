@@ -24,7 +24,7 @@ import pytest
 
 from pipeline import store
 from pipeline.projection import history as hist
-from pipeline.report.build import nightly
+from pipeline.report.collection import nightly
 from pipeline.store import parts
 from pipeline.store.parts import QUARANTINE
 
@@ -138,8 +138,13 @@ def test_a_damaged_night_is_quarantined_named_and_left_out(tmp_path, how):
 
 
 def test_a_night_with_another_intact_recording_keeps_it(tmp_path):
-    hist.record(tmp_path, night_rows(0.01), "2026-01-01")
+    """A history of earlier versions, which kept every recording of a night (today's
+    :func:`hist.record` replaces the night's earlier recording)."""
+    first = hist.record(tmp_path, night_rows(0.01), "2026-01-01")
+    kept = first.read_bytes()
     later = hist.record(tmp_path, night_rows(0.02), "2026-01-01")
+    assert not first.exists()  # replaced
+    first.write_bytes(kept)
     damage(later, "truncate")
     rows, unreadable = hist.read(tmp_path)
     assert list(hist.nights(rows)["slowdown_p50"]) == [0.01]

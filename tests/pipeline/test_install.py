@@ -67,7 +67,7 @@ def test_the_wheel_ships_the_configs(installed):
     _, wheel = installed
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"pipeline/conf/config.yaml", "pipeline/conf/cpu/sapphire_rapids.yaml",
-            "pipeline/conf/measurements/rfc_v2_anchor.csv",
+            "pipeline/conf/validation/rfc_v2.yaml",
             "pipeline/report/templates/report.html.j2",
             "hydra_plugins/asi_slowdown/grid_sweeper.py"} <= names  # fmt: skip
 
@@ -93,7 +93,7 @@ def test_installed_commands_work_from_any_directory(installed, tmp_path):
     summary = next((tmp_path / "outputs" / "sweeps").rglob("summary.json"))
     assert json.loads(summary.read_text())["ok"] is True
 
-    calibrated = run([bin_ / "asi-calibrate", "measurements=rfc_v2_anchor", "calibrate.name=lab",
+    calibrated = run([bin_ / "asi-calibrate", "measurements=rfc_v2", "calibrate.name=lab",
                       "samples=64"], tmp_path, env)  # fmt: skip
     written = tmp_path / "outputs" / "conf" / "cpu" / "lab.yaml"
     assert f"wrote {written}" in calibrated.stdout

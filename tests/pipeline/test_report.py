@@ -32,33 +32,30 @@ from pipeline.projection.projection import (
 )
 from pipeline.projection.verdicts import beats_default_from, crossing
 from pipeline.report import figures as figs
-from pipeline.report.build import (
-    REPORTS,
-    Replaced,
-    budget_context,
-    build,
-    claim_folder,
-    experiment_grid_from,
-    focus_table,
-    markdown,
-    nightly,
-    page,
-    page_context,
-    preset_points,
-    projection_matrix,
-    replaced_text,
-    settings,
-    store_presets,
-)
+from pipeline.report.build import build
+from pipeline.report.collection import Replaced, focus_table, nightly, replaced_text
+from pipeline.report.headline import headline, pct, signed
+from pipeline.report.render import budget_context, page, page_context, projection_matrix
+from pipeline.report.scope import experiment_grid_from, preset_points, store_presets
+from pipeline.report.settings import REPORTS, claim_folder, settings
+from pipeline.report.summary import markdown
 from pipeline.store import readers as results_store
-from pipeline.store.schema import METRIC_COLUMNS
+from pipeline.store.schema import CUBE_KEYS, METRIC_COLUMNS
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, nightly_stub, write_store
 
 REPO_CONF = Path(__file__).resolve().parents[2] / "conf"
 """This checkout's ``conf/`` (what installs as ``pipeline.conf``)."""
 
-FIGURES = ("loss_vs_cpus", "size_slot_heatmap", "waterfall", "tornado", "trend", "confidence")
+FIGURES = (
+    "loss_vs_cpus",
+    "guest_baselines",
+    "size_slot_heatmap",
+    "waterfall",
+    "tornado",
+    "trend",
+    "confidence",
+)
 
 
 def overrides(root: Path, store: Path, name: str, *extra: str) -> list[str]:
@@ -212,7 +209,7 @@ def test_both_baselines_and_the_confidence_are_in_the_projection(partial_report)
         assert scen["final_p_meets_target"] == rows.iloc[-1]["p_meets_target"]
         assert scen["beats_default_from"] == beats_default_from(rows)
     html = index.read_text()
-    assert "<th>vs kernel default</th>" in html
+    assert "<th>long term</th>" in html and '<small class="default">vs default ' in html
     cells = [c for row in projection_matrix(report) for c in row["cells"] if "versus" in c]
     assert cells and html.count('class="versus') == len(cells)
     assert "not faster than the default at any stage stored" in html  # sapphire_rapids: no PTI
@@ -729,3 +726,262 @@ def test_a_store_that_does_not_exist_is_one_line_and_no_report(tmp_path, capsys)
         == f"error: store.path: no results store at {tmp_path / 'nowhere'} (run asi-sweep first, or point store.path at one)\n"
     )
     assert not (tmp_path / "r").exists()
+
+
+# --------------------------------------------------------------------------- answer first (issue 22)
+def test_the_page_opens_with_the_answer_then_the_figures_then_the_stage_table(partial_report):
+    index, report, _ = partial_report
+    html = index.read_text()
+    order = [html.index(f'id="{i}"') for i in ("headline", "figures", "projection", "budget")]
+    assert order == sorted(order)
+    context = headline(report)
+    assert str(escape(context["sentence"])) in html
+    assert context["sentence"].startswith(f"After the whole roadmap ({report.stages[-1]}), ")
+    rows = {r["workload"]: r for r in context["rows"]}
+    assert set(rows) == {"fio_randread_tmpfs", "fork_exec"} and context["cpus"] == [
+        "sapphire_rapids"
+    ]
+    fio = rows["fio_randread_tmpfs"]["cells"][0]
+    final = report.focus[
+        (report.focus["workload"] == "fio_randread_tmpfs")
+        & (report.focus["stage"] == report.stages[-1])
+    ].iloc[0]
+    assert fio["p50"] == f"{pct(final['slowdown_p50'])} %" and not fio["guest"]
+    assert fio["p_meets"] == f"{final['p_meets_target']:.2f}" and "vm" not in fio
+    assert (
+        html.count('<details class="budget">') == report.budget.groupby(["workload", "cpu"]).ngroups
+    )
+    summary = (index.parent / "summary.md").read_text()
+    assert summary.index("## The answer") < summary.index("## Projection at the focus point")
+    # the verdict sentence reads "mitigations=off with", not "mitigations=offwith"
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "mitigations=offwith" not in text and "against mitigations=off with the ASI" in text
+
+
+GUEST_GRID = (
+    "workload=guest_netperf_rr,kernel_compile",
+    "cpu=sapphire_rapids,skylake_l1tf",
+    "mitigations=glob(*)",
+    "cpus=1",
+    "workload.file_size=64K,1G",
+    "ephmap.slots=2",
+    "samples=16",
+)
+"""A guest and a host workload on two CPU profiles: 2 x 2 x 8 stages x 2 sizes = 64 points."""
+
+
+def test_a_guest_is_compared_with_ibpb_on_every_vm_exit_in_the_headline_and_a_figure(tmp_path):
+    store = tmp_path / "store"
+    write_store(store, GUEST_GRID)
+    index, report = build(
+        [*overrides(tmp_path, store, "r"), "samples=16"],
+        grid_overrides=GUEST_GRID,
+        err=lambda _: None,
+    )
+    context = headline(report)
+    rows = {r["workload"]: r for r in context["rows"]}
+    assert rows["guest_netperf_rr"]["guest"] and not rows["kernel_compile"]["guest"]
+    final = report.focus[report.focus["stage"] == report.stages[-1]].set_index(["workload", "cpu"])
+    for cpu, guest in zip(context["cpus"], rows["guest_netperf_rr"]["cells"], strict=True):
+        value = final.loc[("guest_netperf_rr", cpu), "slowdown_vs_ibpb_vmexit_p50"]
+        assert guest["vm"] == f"{signed(value)} %" and guest["vm_cheaper"] == (value < 0)
+    assert all("vm" not in c for c in rows["kernel_compile"]["cells"])
+    assert (
+        "For guest workloads, ASI is cheaper than IBPB on every VM exit in " in context["sentence"]
+    )
+    html = index.read_text()
+    headline_html = html[html.index('id="headline"') : html.index('id="figures"')]
+    assert headline_html.count('<span class="vm ') == 2  # the guest on each CPU profile
+    figure = next(f for f in report.figures if f.path.endswith("guest_baselines.png"))
+    assert figure.points == 2 and "IBPB on every VM exit" in figure.caption
+    assert (index.parent / figure.path).stat().st_size > 5_000
+
+
+def test_a_store_of_one_stage_says_how_to_sweep_the_others_or_report_what_is_stored(tmp_path):
+    """``asi-sweep -m cpus=1,2`` stores the configured stage only; the grid has all eight."""
+    store = tmp_path / "store"
+    write_store(store, ("cpus=1,2", "samples=16"))
+    lines: list[str] = []
+    index, report = build(
+        overrides(tmp_path, store, "r", "samples=16"),
+        grid_overrides=("mitigations=glob(*)", "cpus=1,2", "samples=16"),
+        err=lines.append,
+    )
+    hint = report.hint
+    assert hint.startswith("hint: the store holds 2 of the grid's 16 points (12.5 %)")
+    assert "no point of 7 of the 8 roadmap stages (" in hint
+    assert "'mitigations=glob(*)'" in hint and "report.whole_store=true" in hint
+    assert f"asi-report: {hint}" in lines
+    html = index.read_text()
+    assert str(escape(hint)) in html[: html.index('id="figures"')]
+    assert hint in (index.parent / "summary.md").read_text()
+    full = [*overrides(tmp_path, store, "r2", "samples=16")]
+    _, whole = build(
+        [*full, "report.whole_store=true"], err=lambda _: None
+    )  # what the hint proposes: no grid, no hint
+    assert whole.hint is None
+
+
+# --------------------------------------------------------------------------- figures (issue 22)
+def captured(monkeypatch) -> list:
+    drawn = []
+    monkeypatch.setattr(figs, "_save", lambda fig, folder, name: drawn.append(fig) or name)
+    return drawn
+
+
+def test_waterfall_labels_never_overlap(partial_report, tmp_path, monkeypatch):
+    _, report, _ = partial_report
+    drawn = captured(monkeypatch)
+    for stage in report.stages:  # later stages add components (ephmap_*, invlpg...)
+        rows = report.focus[report.focus["stage"] == stage]
+        figs.waterfall(rows, stage, "sapphire_rapids", tmp_path)
+        fig = drawn[-1]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                boxes = [
+                    t.get_window_extent(renderer) for t in axis.get_ticklabels() if t.get_text()
+                ]
+                for i, a in enumerate(boxes):
+                    for b in boxes[i + 1 :]:
+                        assert not a.overlaps(b), (stage, ax.get_title(), a, b)
+
+
+def test_heatmap_panels_share_one_colour_scale(partial_report, tmp_path, monkeypatch):
+    _, report, _ = partial_report
+    drawn = captured(monkeypatch)
+    final = report.stages[-1]
+    cells = report.projection[
+        (report.projection["stage"] == final) & (report.projection["cpus"] == 1)
+    ]
+    figs.size_slot_heatmap(cells, final, "sapphire_rapids", tmp_path)
+    panels = [ax for ax in drawn[0].axes if ax.get_title()]  # colour bars have no title
+    meshes = [ax.collections[0] for ax in panels]
+    assert len(meshes) == 2
+    scales = {(m.norm.vmin, m.norm.vmax) for m in meshes}
+    assert len(scales) == 1
+
+
+def _lab(colour) -> np.ndarray:
+    """sRGB -> CIELAB (D65), for colour differences as the eye sees them."""
+    import matplotlib.colors as mcolors
+
+    rgb = np.array(mcolors.to_rgb(colour))
+    rgb = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = (
+        np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+        @ rgb
+        / np.array([0.95047, 1.0, 1.08883])
+    )
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_the_eight_stage_colours_are_told_apart():
+    stages = [f"s{i}" for i in range(8)]
+    colours = list(figs.stage_palette(stages).values())
+    distances = [
+        np.linalg.norm(_lab(a) - _lab(b)) for i, a in enumerate(colours) for b in colours[i + 1 :]
+    ]
+    assert min(distances) > 25  # CIE76: adjacent viridis steps are about 15
+    assert len({figs.stage_marker(stages, s) for s in stages}) == 8
+
+
+def test_trend_lines_on_the_same_values_both_stay_visible(tmp_path, monkeypatch):
+    drawn = captured(monkeypatch)
+    rows = pd.concat(
+        [
+            history_rows(
+                workload=w, slowdown_p50=0.02, slowdown_p05=0.02, slowdown_p95=0.02
+            ).assign(date=night)
+            for w in ("a", "b", "c")
+            for night in ("2026-01-01", "2026-01-02")
+        ],
+        ignore_index=True,
+    )
+    figs.trend(rows, "w", "w", tmp_path)
+    lines = [line for line in drawn[0].axes[0].lines if line.get_label() in ("a", "b", "c")]
+    assert len(lines) == 3
+    styles = {
+        (line.get_marker(), str(line.get_linestyle()), line.get_markersize()) for line in lines
+    }
+    assert len(styles) == 3
+
+
+# --------------------------------------------------------------------------- nightly (issue 22)
+def test_a_second_run_on_the_same_night_replaces_it_and_says_so(tmp_path):
+    first, _ = nightly_lines(tmp_path, "2026-01-01", history_rows(slowdown_p50=0.02))
+    assert "first night recorded" in first.comparison_note and first.history_replaced is None
+    again, lines = nightly_lines(tmp_path, "2026-01-01", history_rows(slowdown_p50=0.03))
+    parts = sorted((tmp_path / "date=2026-01-01").glob("part-*.parquet"))
+    assert [str(p) for p in parts] == [again.history_part]  # one recording of the night
+    assert "first night" not in again.comparison_note
+    assert again.history_replaced.startswith("2026-01-01 was recorded before (at ")
+    assert "this run replaced that recording" in again.history_replaced
+    assert any(line.startswith(f"asi-report: {again.history_replaced}") for line in lines)
+    nights = hist.nights(hist.read(tmp_path)[0])
+    assert list(nights["slowdown_p50"]) == [0.03]
+    later, _ = nightly_lines(tmp_path, "2026-01-02", history_rows(slowdown_p50=0.03))
+    assert later.previous_night == "2026-01-01" and later.history_replaced is None
+
+
+def test_the_aggregation_reads_only_the_columns_the_report_uses(partial_report, monkeypatch):
+    import pipeline.report.build as report_build
+
+    _, report, _ = partial_report
+    asked = []
+    real = report_build.aggregate
+    monkeypatch.setattr(
+        report_build,
+        "aggregate",
+        lambda store, scope, metrics=None: asked.append(metrics) or real(store, scope, metrics),
+    )
+    store = report.aggregates.scan.store
+    root = Path(store).parent
+    report_build.collect(
+        overrides(root, store, "columns", "report.whole_store=true"), err=lambda _: None
+    )
+    (metrics,) = asked
+    unused = {
+        c for c in METRIC_COLUMNS if c.startswith(("exit_rate_", "default_ns_", "baseline_ns"))
+    }
+    assert unused and not unused & set(metrics)
+    assert {"slowdown_vs_ibpb_vmexit_p50", "vm_exits_per_op", "t_native_mean"} <= set(metrics)
+
+
+def test_asi_report_help_lists_every_report_option(capsys):
+    from pipeline.cli.report import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    out, _ = capsys.readouterr()
+    assert exit_.value.code == 0
+
+    def leaves(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    report = OmegaConf.to_container(compose_config([]).report)
+    for name, value in leaves(report, "report."):
+        shown = (
+            "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+        )
+        assert f"  {name}={shown}" in out, name
+
+
+def test_the_cube_without_a_groupby_is_the_groupby_s_cube(partial_report):
+    """One point per cell: the rows themselves; several (two seeds): averaged as before."""
+    from pipeline.report import aggregate as agg
+
+    _, report, _ = partial_report
+    metrics = ("slowdown_p50", "slowdown_p95", "extra_ns_ibpb")
+    rows = results_store.read(report.aggregates.scan.store, [*CUBE_KEYS, *metrics]).to_pandas()
+    for frame in (rows, pd.concat([rows, rows.assign(slowdown_p50=rows["slowdown_p50"] + 1)])):
+        expected = agg._flatten(agg.cube(frame, metrics), means_by_name=True).sort_values(
+            list(CUBE_KEYS), ignore_index=True
+        )
+        pd.testing.assert_frame_equal(agg.cube_of(frame, metrics), expected)

@@ -26,7 +26,7 @@ NAMES = ("page_walk", "ibpb", "invlpg")
 
 def normal_scores(correlations=()) -> dict[str, np.ndarray]:
     """Standard normal draws of three costs, the first two correlated as asked (Gaussian copula)."""
-    uniforms = {n: stream_uniforms(N, seed=1, profile="t", cost=n) for n in NAMES}
+    uniforms = {n: stream_uniforms(N, seed=1, cost=n) for n in NAMES}
     return {n: ndtri(u) for n, u in correlate_uniforms(uniforms, correlations).items()}
 
 

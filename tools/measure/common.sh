@@ -4,12 +4,28 @@
 #                          /proc/pressure/cpu, /proc/stat, /proc/interrupts, /proc/softirqs,
 #                          /proc/vmstat and the top CPU users (measure_common.py parses it)
 #   ensure_tracefs         mounts tracefs if needed (tracepoint events for perf and bpftrace)
+#   kernel_tree_on_tmpfs TARBALL JOBS
+#                          a fresh tmpfs mount (MNT, unmounted when the script exits), the
+#                          tarball unpacked in it, `make tinyconfig` and `make prepare` done,
+#                          and the shell in the tree: a build's sample starts here
 MEASURE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 ensure_tracefs() {
   mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
   [ -r /sys/kernel/tracing/events/tlb/tlb_flush/format ] ||
     { echo "tracepoint tlb:tlb_flush not available" >&2; return 1; }
+}
+
+kernel_tree_on_tmpfs() {  # $1 = tarball, $2 = make -j
+  MNT=$(mktemp -d /tmp/asi-kbuild-XXXXXX)
+  mount -t tmpfs -o size=16G tmpfs "$MNT"
+  trap 'cd /; umount "$MNT" 2>/dev/null || true; rmdir "$MNT" 2>/dev/null || true' EXIT
+  cd "$MNT"
+  tar xJf "$1"
+  cd "$(find "$MNT" -mindepth 1 -maxdepth 1 -type d | head -1)"
+  make -sj tinyconfig >/dev/null
+  # the build's own prerequisites (scripts, generated headers), outside any sample
+  make -sj"$2" prepare >/dev/null 2>&1
 }
 
 perf_args() {
