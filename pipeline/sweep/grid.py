@@ -66,6 +66,7 @@ MODEL_ROOTS: tuple[str, ...] = (
     "workload",
     "cpu",
     "mitigations",
+    "kernel",
     "ephmap",
     "cpus",
     "seed",
