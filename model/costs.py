@@ -74,13 +74,33 @@ ASI_COSTS: dict[str, str] = {
 
 MITIGATION_COSTS: dict[str, str] = {
     "pti": "PTI's CR3 switch pair (with PCID) per kernel entry and exit [ns]",
-    "ibrs": "IBRS's SPEC_CTRL writes per kernel entry and exit, and its slower indirect branches [ns]",
+    "spec_ctrl_write": "one write of MSR_IA32_SPEC_CTRL (legacy IBRS sets it on kernel entry and "
+    "clears it on exit: two per entry) [ns]",
+    "bhb_clear": "the BHB clearing sequence (clear_bhb_loop) on one syscall entry or VM exit [ns]",
     "verw": "one VERW buffer clear on return to user [ns]",
-    "srso": "SRSO return untraining on entry and safe-RET thunks per kernel entry [ns]",
+    "srso": "SRSO return untraining on one kernel entry [ns]",
     "swapgs_fence": "the LFENCE after SWAPGS per kernel entry [ns]",
+    "pbrsb": "the one-entry RSB fill after a VM exit (PBRSB) [ns]",
 }
 """Per-event costs of the kernel's default mitigations (:data:`model.params.DEFAULT_MITIGATIONS`;
-the RSB fill on context switch is priced with ``rsb_fill``)."""
+the RSB fill on context switch is priced with ``rsb_fill``, the conditional IBPBs with ``ibpb``,
+the TLB refill of PTI without PCID with ``page_walk``)."""
+
+KERNEL_TIME_FACTORS: dict[str, str] = {
+    "ibrs_factor": "how much slower the kernel's own execution is while legacy IBRS is set: "
+    "extra time per unit of kernel time [fraction]",
+    "retpoline_factor": "extra kernel time per unit of kernel time from retpoline thunks on "
+    "every indirect call and jump [fraction]",
+    "call_depth_factor": "extra kernel time per unit of kernel time from call-depth tracking's "
+    "accounting thunks and RSB refills (retbleed=stuff) [fraction]",
+    "its_factor": "extra kernel time per unit of kernel time from ITS's thunks for indirect "
+    "branches and returns in the lower half of a cacheline [fraction]",
+    "safe_ret_factor": "extra kernel time per unit of kernel time from SRSO's safe-RET thunk on "
+    "every kernel return [fraction]",
+}
+"""Mitigations whose cost is proportional to the time the CPU spends in the kernel: the extra
+time per unit of it, in ``unit: fraction``. What they slow is every indirect branch, call or
+return the kernel executes, so a count per op does not exist; the kernel time per op does."""
 
 RATE_COSTS: dict[str, str] = {
     "tick_exits": "ASI exits per second per CPU from the timer tick and the work it runs "
@@ -94,8 +114,10 @@ SHARE_COSTS: dict[str, str] = {
     "schedule), so exits ASI; the rest go back to the guest restricted [0-1]"
     for reason in VM_EXIT_REASONS
 }
-"""Uncertain shares of the CPU profile (what KVM's exit handlers do, not the workload), in
-``unit: fraction``: the one input a VM exit's ASI cost depends on besides its rate."""
+SHARE_COSTS.update(KERNEL_TIME_FACTORS)
+"""Uncertain shares and factors of the CPU profile, in ``unit: fraction`` (at most 1): what
+KVM's exit handlers do (the one input a VM exit's ASI cost depends on besides its rate), and
+the kernel-time factors of :data:`KERNEL_TIME_FACTORS`."""
 
 COST_NAMES: tuple[str, ...] = (
     *NATIVE_COSTS,

@@ -57,19 +57,23 @@ from .mechanism import (
     EXIT_SOURCES,
     FAULTING_SOURCES,
     GUEST_SOURCES,
-    MITIGATION_PRICE,
+    KERNEL_TIME_MITIGATIONS,
+    MITIGATION_TERMS,
     OP_SOURCES,
     TIME_SOURCES,
     VM_BASELINE_EVENTS,
+    active_defaults,
+    default_events,
     direct_vmm_switch_rate,
     dwell_counts,
     ephmap_use_per_op,
     exits_per_op,
-    mitigation_counts,
+    kernel_share_time,
     native_counts,
     time_exit_rates,
     vm_exit_asi_factor,
     vm_exit_rates,
+    vmm_exit_rate,
     vmm_exit_rates,
     work_counts,
 )
@@ -106,6 +110,7 @@ METRICS: tuple[str, ...] = (
     *(f"extra_ns_{cost}" for cost in ASI_COSTS),
     *(f"extra_ns_exit_{source}" for source in EXIT_SOURCES),
     "t_default_mean",
+    *(f"default_vs_off_{q}" for q in ("mean", *QUANTILES)),
     *(f"slowdown_vs_default_{q}" for q in ("mean", *QUANTILES)),
     "p_beats_default",
     *(f"default_ns_{m}" for m in DEFAULT_MITIGATIONS),
@@ -119,7 +124,8 @@ METRICS: tuple[str, ...] = (
 """Every output of :func:`evaluate`, in order: times [ns/op], slowdown and loss [fraction],
 exits [1/op] (sample means), exit rates by the prototype's reasons [1/s per CPU], and the
 mean extra time per op [ns/op] by ASI cost and by exit source; then the comparison with the
-kernel's default mitigations: the native time with them [ns/op], the slowdown of ASI (with
+kernel's default mitigations: the native time with them [ns/op], their own cost against
+``mitigations=off`` (``default_vs_off``: ``t_default / t_native - 1``), the slowdown of ASI (with
 what it keeps of them) against it, the share of samples where ASI is faster, and the cost of
 each default mitigation [ns/op]; then a guest's VM exits per op [1/op] (its rates times the
 native time) and the same comparison with the blanket VM protection of a host without ASI
@@ -344,46 +350,69 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
             else op.get(source, np.zeros((n, 1)))[:, 0] * inverse_mean
         )
     # ---- the alternatives without ASI: the kernel's default, and the blanket VM protection
-    vm = None
+    active = {m: _col(on, n) for m, on in active_defaults(c).items()}
+    per_sample = {}
+    if any(active[m].any() for m in KERNEL_TIME_MITIGATIONS):
+        # the op's kernel time: the kernel paths the model prices, and base_time's kernel share
+        kernel_time = _col(native["bytes"], n) * ns_per_byte + _col(kernel_share_time(c), n)
+        for name in NATIVE_PRICED:
+            if np.any(native[name]):
+                kernel_time = kernel_time + _col(native[name], n) * row[name]
+        per_sample["kernel_time"] = kernel_time
+    per_op = t_native * 1e-9  # [s] of guest time per op: VM exits are a rate over it
     vm_entries = np.zeros((1, 1))
-    if any(np.any(v) for v in vm_rates.values()):
-        per_op = t_native * 1e-9  # [s] of guest time per op: VM exits are a rate over it
+    guest = any(np.any(v) for v in vm_rates.values())
+    if guest:
         vm_entries = sum(_col(vm_rates[r], n) for r in VM_EXIT_REASONS) * per_op
         unsafe = sum(
             (_col(vm_rates[r], n) * row[f"vmexit_share_{r}"] for r in VM_EXIT_REASONS),
             np.zeros(shape),
         )
-        vm = {"vm_entries": vm_entries, "unsafe_vm_entries": unsafe * per_op}
+        per_sample |= {"vm_entries": vm_entries, "unsafe_vm_entries": unsafe * per_op}
+    vmm_rate = vmm_exit_rate(c)
+    if np.any(vmm_rate):
+        per_sample["vmm_exits"] = _col(vmm_rate, n) * per_op
     means["vm_exits_per_op"] = np.broadcast_to(vm_entries, shape).mean(axis=1)
+    events = default_events(c, per_sample)
     default, kept = np.zeros(shape), np.zeros(shape)
-    cond_l1d = None
-    for m, counts in mitigation_counts(c, vm).items():
-        cost = row[MITIGATION_PRICE[m]]
-        events = counts["default"]
-        events = events if np.ndim(events) == 2 else _col(events, n)
-        if np.any(events):
-            default += events * cost
-            # a (points, samples) product reduced row by row: the same sum whether or not
-            # other points of the chunk make the events per-sample (a guest's VM entries)
-            means[f"default_ns_{m}"] = (events * cost).mean(axis=1)
-        else:
+    by_mitigation = {}
+    for m, terms in MITIGATION_TERMS.items():
+        value = None
+        if active[m].any():
+            for event, cost in terms:
+                count = events[event]
+                if np.any(count):
+                    count = count if np.ndim(count) == 2 else _col(count, n)
+                    term = count * row[cost]
+                    value = term if value is None else value + term
+        if value is None:
             means[f"default_ns_{m}"] = np.zeros(n)
-        if m == "l1d_vmentry":
-            cond_l1d = events * cost
-        kept_events = counts["with_asi"]
-        if np.any(kept_events):
-            kept += (kept_events if np.ndim(kept_events) == 2 else _col(kept_events, n)) * cost
-    blanket = default if vm is None else default.copy()  # no VM exits: it is the default
+            continue
+        value = active[m] * value
+        by_mitigation[m] = value
+        default += value
+        # a (points, samples) product reduced row by row: the same sum whether or not other
+        # points of the chunk make the events per-sample (a guest's VM entries)
+        means[f"default_ns_{m}"] = np.broadcast_to(value, shape).mean(axis=1)
+        keep = _col(c[f"asi_keeps_{m}"], n)
+        if keep.any():
+            kept += keep * value
+    blanket = default if not guest else default.copy()  # no VM exits: it is the default
     for part, (_, cost_name, needs) in VM_BASELINE_EVENTS.items():
         means[f"baseline_ns_{part}"] = np.zeros(n)
-        if vm is None:
+        if not guest:
             continue
         flag = np.ones((n, 1)) if needs is None else _col(c[needs], n)
         value = vm_entries * flag * row[cost_name]
         means[f"baseline_ns_{part}"] = value.mean(axis=1)
         blanket += value
-    if vm is not None and np.any(cond_l1d):  # the always-flush replaces the conditional one
-        blanket -= cond_l1d * _col(c["l1tf"], n)
+    if guest:
+        # the always-flush replaces the conditional one, IBPB on every exit VMSCAPE's
+        if "l1d_vmentry" in by_mitigation:
+            blanket -= by_mitigation["l1d_vmentry"] * _col(c["l1tf"], n)
+        if "vmscape" in by_mitigation:  # on the points that run a guest
+            runs_guest = sum(_col(vm_rates[r], n) for r in VM_EXIT_REASONS) > 0
+            blanket -= by_mitigation["vmscape"] * runs_guest
     exits = {s: timed[s] if s in timed else op.get(s, np.zeros((n, 1))) for s in EXIT_SOURCES}
     return Priced(t_native, extra, means, default, kept, blanket, exits)
 
@@ -421,6 +450,13 @@ def sample_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
     """
     priced = price(_columns(points), costs)
     return priced.t_native, priced.t_native + priced.extra
+
+
+def sample_default_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
+    """Per-sample native time and time with the kernel's default mitigations per op [ns], each
+    of shape (points, samples): what a single-mechanism microbenchmark compares."""
+    priced = price(_columns(points), costs)
+    return priced.t_native, priced.t_native + priced.default
 
 
 def sample_breakdown(
@@ -510,7 +546,12 @@ def evaluate(
         for name, value in priced.means.items():
             out[name][rows] = value
         t_kept = t_asi + priced.kept
-        _compare(out, rows, "default", t_native + priced.default, t_kept)
+        t_default = t_native + priced.default
+        vs_off = priced.default / t_native
+        out["default_vs_off_mean"][rows] = vs_off.mean(axis=1)
+        for name, q in zip(QUANTILES, quantiles(vs_off, QUANTILES.values()), strict=True):
+            out[f"default_vs_off_{name}"][rows] = q
+        _compare(out, rows, "default", t_default, t_kept)
         _compare(out, rows, "ibpb_vmexit", t_native + priced.blanket, t_kept)
     for name in QUANTILES:
         s = out[f"slowdown_{name}"]

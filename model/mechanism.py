@@ -368,6 +368,13 @@ def vm_exit_rates(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {reason: c[f"vmexits_{reason}_per_s"] * user for reason in VM_EXIT_REASONS}
 
 
+def vmm_exit_rate(c: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A guest's returns to the VMM in user space per second per vCPU
+    (``kvm_run_returns_per_s``, whatever the roadmap stage: VMSCAPE's IBPB runs on each in a
+    kernel without ASI); zero for a ``kernel_thread`` op, which runs no guest."""
+    return c["kvm_run_returns_per_s"] * ~np.asarray(c["kernel_thread"], dtype=bool)
+
+
 def vm_exit_asi_factor(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per VM-exit source, what multiplies rate x share [0-1]: 1, and for ``vmexit_hlt`` the
     probability that the host context switch of a blocked vCPU exits
@@ -608,25 +615,138 @@ PAIR_COSTS: tuple[str, ...] = (
 
 
 # --------------------------------------------------------------------------- default mitigations
-MITIGATION_EVENTS: dict[str, tuple[str, ...]] = {
-    "pti": ("entries",),
-    "ibrs": ("entries",),
-    "verw": ("entries", "vm_entries"),
-    "srso": ("entries",),
-    "swapgs_fence": ("entries",),
-    "rsb_ctxsw": ("context_switches",),
-    "l1d_vmentry": ("unsafe_vm_entries",),
+DEFAULT_SINCE: dict[str, int] = {
+    "pti": 415,
+    "ibrs": 519,
+    "retpoline": 415,
+    "call_depth": 602,
+    "bhi": 609,
+    "its": 615,
+    "verw": 502,
+    "srso": 605,
+    "swapgs_fence": 503,
+    "rsb_ctxsw": 415,
+    "ibpb_cond": 420,
+    "l1d_vmentry": 419,
+    "pbrsb_vmexit": 600,
+    "vmscape": 617,
 }
-"""Where each default mitigation runs: on every kernel entry from user space (and its
-return: one pair), on every context switch, on every VM entry (VERW clears the buffers when
-entering a guest too), or on the VM entries after an exit that ran unaudited code (the
-conditional L1D flush)."""
+"""The first kernel version (major x 100 + minor) whose default runs each mitigation on a CPU
+that needs it, from that version's ``Documentation/admin-guide/hw-vuln/`` and
+``arch/x86/kernel/cpu/bugs.c`` (stable backports came earlier; the model follows mainline):
 
-MITIGATION_PRICE: dict[str, str] = {m: m for m in MITIGATION_EVENTS} | {
-    "rsb_ctxsw": "rsb_fill",
-    "l1d_vmentry": "l1d_flush",
+* ``pti`` 4.15 (``Documentation/x86/pti.txt``, now ``arch/x86/pti.rst``), ``retpoline`` and
+  ``rsb_ctxsw`` 4.15 (``spectre.rst``: ``spectre_v2=auto`` picks retpoline, and the RSB is
+  filled on context switch where there is no eIBRS);
+* ``l1d_vmentry`` 4.19 (``l1tf.rst``), ``ibpb_cond`` 4.20 (``spectre.rst``,
+  ``spectre_v2_user=prctl``/``seccomp``), ``verw`` 5.2 (``mds.rst``; TAA 5.4, MMIO 5.19 and
+  RFDS 6.9 reuse it), ``swapgs_fence`` 5.3 (``spectre.rst``, the SWAPGS variant);
+* ``ibrs`` 5.19 (``spectre.rst``, Retbleed: ``retbleed=auto`` selects IBRS on Intel parts
+  without eIBRS whose RSB underflows to the BTB, and ``spectre_v2=auto`` follows it with
+  ``ibrs`` in place of retpoline), ``pbrsb_vmexit`` 6.0 (``spectre.rst``, PBRSB);
+* ``call_depth`` 6.2: ``retbleed=stuff`` exists from 6.2 (``CONFIG_CALL_DEPTH_TRACKING``:
+  "off by default and needs to be enabled on the kernel command line via the retbleed=stuff
+  option"); IBRS stayed the default on Skylake-generation parts, so no shipped profile sets it;
+* ``srso`` 6.5 (``srso.rst``), ``bhi`` 6.9 (``spectre.rst``, "Branch History Injection":
+  ``spectre_bhi=on`` by default, the clearing loop where ``BHI_DIS_S`` is absent),
+  ``its`` 6.15 (``indirect-target-selection.rst``), ``vmscape`` 6.17 (``vmscape.rst``)."""
+
+MITIGATION_TERMS: dict[str, tuple[tuple[str, str], ...]] = {
+    "pti": (("entries", "pti"), ("pti_refills", "page_walk")),
+    "ibrs": (("spec_ctrl_writes", "spec_ctrl_write"), ("kernel_time", "ibrs_factor")),
+    "retpoline": (("kernel_time", "retpoline_factor"),),
+    "call_depth": (("kernel_time", "call_depth_factor"),),
+    "bhi": (("syscalls", "bhb_clear"), ("vm_entries", "bhb_clear")),
+    "its": (("kernel_time", "its_factor"),),
+    "verw": (("entries", "verw"), ("vm_entries", "verw")),
+    "srso": (("entries", "srso"), ("kernel_time", "safe_ret_factor")),
+    "swapgs_fence": (("entries", "swapgs_fence"),),
+    "rsb_ctxsw": (("context_switches", "rsb_fill"),),
+    "ibpb_cond": (("ibpb_switches", "ibpb"),),
+    "l1d_vmentry": (("unsafe_vm_entries", "l1d_flush"),),
+    "pbrsb_vmexit": (("vm_entries", "pbrsb"),),
+    "vmscape": (("vmm_exits", "ibpb"),),
 }
-"""The cost each default mitigation is priced with (:data:`model.costs.MITIGATION_COSTS`)."""
+"""Each default mitigation as a sum of terms, an event count per op (:func:`default_events`)
+times a cost, or the kernel time per op [ns] times a factor (:data:`model.costs.KERNEL_TIME_FACTORS`):
+
+* PTI: its CR3 switch pair on every kernel entry and return; without PCID both switches flush
+  the non-global TLB entries, so every entry refills the workload's ``tlb_working_set``;
+* legacy IBRS: two ``SPEC_CTRL`` writes per entry (set on entry, cleared on return to user),
+  and the kernel's own execution slowed while it is set;
+* retpolines, call-depth tracking, ITS's thunks, SRSO's safe-RET: per unit of kernel time;
+  SRSO also untrains the return predictor on every entry;
+* BHI: the clearing loop on syscall entry (not on faults) and on every VM exit; VERW on every
+  return to user and VM entry; the SWAPGS fence per entry; the RSB fill per context switch;
+  the conditional IBPB on switches into a task that asked for it; the conditional L1D flush
+  on VM entries after unaudited exits; the PBRSB fill per VM exit; VMSCAPE's IBPB per return
+  to the VMM in user space."""
+
+KERNEL_TIME_MITIGATIONS = tuple(
+    m for m, terms in MITIGATION_TERMS.items() if any(e == "kernel_time" for e, _ in terms)
+)
+"""The default mitigations with a kernel-time term: only they need the kernel time per op."""
+
+
+def active_defaults(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per default mitigation, whether the kernel of ``kernel_version`` runs it on the point's CPU.
+
+    A CPU's ``default_<m>`` takes effect from :data:`DEFAULT_SINCE`; where two mitigate the same
+    bug the later one replaces the earlier (``bugs.c``): call-depth tracking (``retbleed=stuff``)
+    replaces IBRS, and IBRS replaces the retpolines (``spectre_v2=ibrs``; call-depth tracking
+    keeps them: it needs ``spectre_v2=retpoline``).
+    """
+    version = np.asarray(c["kernel_version"], dtype=np.float64)
+    on = {
+        m: np.asarray(c[f"default_{m}"], dtype=bool) & (version >= since)
+        for m, since in DEFAULT_SINCE.items()
+    }
+    on["ibrs"] = on["ibrs"] & ~on["call_depth"]
+    on["retpoline"] = on["retpoline"] & ~on["ibrs"]
+    return on
+
+
+def kernel_share_time(c: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The part of ``base_time`` spent in the host kernel [ns]; with the kernel paths the model
+    prices (syscalls, page lookups, faults, switches, kernel copies) it makes the kernel time per
+    op (:func:`model.evaluate.price`)."""
+    return c["base_time"] * c["base_kernel_share"]
+
+
+def default_events(c: Mapping[str, np.ndarray], per_sample=None) -> dict[str, np.ndarray]:
+    """Events per op the default mitigations are priced on (:data:`MITIGATION_TERMS`).
+
+    Kernel entries from user space are the syscalls and user page faults (interrupts, a few per
+    millisecond, are left out); context switches as in :func:`native_counts`. ``per_sample``
+    holds what :mod:`model.evaluate` prices per cost sample, (points, samples) arrays: the
+    ``kernel_time`` per op [ns], a guest's ``vm_entries`` and ``unsafe_vm_entries`` and the
+    ``vmm_exits`` (rates times the native time); absent ones are zero.
+    """
+    native = native_counts(c)
+    extra = per_sample or {}
+    two_d = any(np.ndim(v) == 2 for v in extra.values())
+
+    def col(x):
+        x = np.asarray(x, dtype=np.float64)
+        return x[:, None] if two_d and x.ndim == 1 else x
+
+    entries = native["syscall"] + c["zero_fill_per_op"] + c["cow_per_op"]
+    no_pcid = ~np.asarray(c["pcid"], dtype=bool)
+    return {
+        "entries": col(entries),
+        "spec_ctrl_writes": col(2.0 * entries),
+        "syscalls": col(native["syscall"]),
+        "pti_refills": col(entries * c["tlb_working_set"] * no_pcid),
+        "context_switches": col(native["context_switch"]),
+        "ibpb_switches": col(
+            native["context_switch"] * c["ctxsw_mm_change"] * c["ibpb_task_share"]
+        ),
+        **{
+            name: extra.get(name, 0.0)
+            for name in ("kernel_time", "vm_entries", "unsafe_vm_entries", "vmm_exits")
+        },
+    }
+
 
 VM_BASELINE_EVENTS: dict[str, tuple[str, str, str | None]] = {
     "ibpb_vmexit": ("vm_entries", "ibpb", None),
@@ -634,38 +754,3 @@ VM_BASELINE_EVENTS: dict[str, tuple[str, str, str | None]] = {
 }
 """The blanket VM protection (:data:`model.params.VM_BASELINE`): per part, its event (every
 VM exit comes back through one VM entry), its cost and the CPU flag it needs (None: any)."""
-
-
-def mitigation_counts(c: Mapping[str, np.ndarray], vm=None) -> dict[str, dict[str, np.ndarray]]:
-    """Per default mitigation, its events per op: ``"default"`` (the kernel's default without
-    ASI) and ``"with_asi"`` (what stays on under ASI).
-
-    Kernel entries from user space are the syscalls and user page faults (interrupts, a
-    few per millisecond, are left out); context switches as in :func:`native_counts`.
-    ``vm`` holds a guest's ``vm_entries`` and ``unsafe_vm_entries`` per op (zero when not
-    given), which :mod:`model.evaluate` prices per cost sample (they are a rate times the
-    native time, and a share of it).
-    """
-    native = native_counts(c)
-    vm = vm or {}
-    # per-sample VM counts are (points, samples): per-point values become columns
-    two_d = any(np.ndim(v) == 2 for v in vm.values())
-
-    def col(x):
-        x = np.asarray(x, dtype=np.float64)
-        return x[:, None] if two_d and x.ndim == 1 else x
-
-    events = {
-        "entries": col(native["syscall"] + c["zero_fill_per_op"] + c["cow_per_op"]),
-        "context_switches": col(native["context_switch"]),
-        "vm_entries": vm.get("vm_entries", 0.0),
-        "unsafe_vm_entries": vm.get("unsafe_vm_entries", 0.0),
-    }
-    out = {}
-    for m, kinds in MITIGATION_EVENTS.items():
-        count = events[kinds[0]]
-        for kind in kinds[1:]:
-            count = count + events[kind]
-        default = count * col(c[f"default_{m}"])
-        out[m] = {"default": default, "with_asi": default * col(c[f"asi_keeps_{m}"])}
-    return out

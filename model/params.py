@@ -33,24 +33,42 @@ DESIGN_OPTIONS = frozenset({"smt_stun"})
 """Mitigation flags that no roadmap stage turns on: options a sweep can try."""
 
 DEFAULT_MITIGATIONS: dict[str, str] = {
-    "pti": "page-table isolation (Meltdown): a CR3 switch pair on every kernel entry and exit",
-    "ibrs": "IBRS on kernel entry and exit (Spectre v2 / Retbleed on CPUs without eIBRS)",
+    "pti": "page-table isolation (Meltdown): a CR3 switch pair on every kernel entry and exit; "
+    "without PCID each switch also flushes the TLB",
+    "ibrs": "legacy IBRS (retbleed=ibrs, spectre_v2=ibrs; CPUs without eIBRS): a SPEC_CTRL write "
+    "on every kernel entry and exit, and the kernel runs with restricted indirect prediction",
+    "retpoline": "retpoline thunks for the kernel's indirect calls and jumps (spectre_v2=retpoline)",
+    "call_depth": "call-depth tracking (retbleed=stuff): accounting thunks on every kernel call "
+    "and an RSB refill when the depth would underflow; opt-in, never the default",
+    "bhi": "the BHB clearing sequence on syscall entry and VM exit (spectre_bhi=on; CPUs "
+    "without the BHI_DIS_S control)",
+    "its": "ITS thunks for indirect branches and returns in the lower half of a cacheline "
+    "(indirect_target_selection=on; eIBRS parts released before Alder Lake)",
     "verw": "VERW buffer clear on every return to user (MDS, TAA, MMIO stale data; TSA on AMD)",
-    "srso": "SRSO safe-RET thunks and return untraining on kernel entry (AMD Zen 3/4)",
+    "srso": "SRSO return untraining on kernel entry and the safe-RET thunk on every kernel "
+    "return (AMD Zen 3/4)",
     "swapgs_fence": "LFENCE after SWAPGS on kernel entry (Spectre v1 SWAPGS variant)",
     "rsb_ctxsw": "RSB fill on every context switch (Spectre v2 without eIBRS)",
+    "ibpb_cond": "IBPB when switching to a task that asked for it (spectre_v2_user=prctl: the "
+    "PR_SPEC_INDIRECT_BRANCH prctl, or seccomp before 5.16)",
     "l1d_vmentry": "L1D flush on VM entry after a VM exit that ran unaudited code "
     "(kvm-intel.vmentry_l1d_flush=cond, L1TF CPUs)",
+    "pbrsb_vmexit": "the one-entry RSB fill after every VM exit (PBRSB, eIBRS parts)",
+    "vmscape": "IBPB before returning to the VMM in user space after a guest ran (vmscape=ibpb)",
 }
 """What the kernel runs by default (``mitigations=auto``) that the comparison with ASI prices:
-each is a CPU-profile choice (``cpu.default_<name>``, whether this CPU gets it) and a claim
-(``cpu.asi_keeps_<name>``, whether it stays on under ASI, with the profile's cited argument).
-IBPB on context switch and SSB are prctl/seccomp opt-ins by default and cost these workloads
-nothing (``arch/x86/kernel/cpu/bugs.c``). On a KVM host, VERW also runs on every VM entry
-(``Documentation/admin-guide/hw-vuln/mds.rst``: buffers are cleared "on return to user space
-and when entering a guest") and ``l1d_vmentry`` is the L1TF default, a flush on VM entry in
-the conditional mode (``l1tf.rst``: "The kernel defaults to conditional mode on affected
-processors"), priced on the VM exits whose handling touches sensitive data
+each is a CPU-profile choice (``cpu.default_<name>``: this CPU gets it from the kernel version
+that introduced it, :data:`model.mechanism.DEFAULT_SINCE`) and a claim (``cpu.asi_keeps_<name>``:
+whether it stays on under ASI, with the profile's cited argument). ``kernel_version`` decides
+which of them a kernel runs (:func:`model.mechanism.active_defaults`): legacy IBRS replaces the
+retpolines from 5.19 on CPUs that need it for Retbleed, call-depth tracking (an opt-in,
+``cpu.default_call_depth=true`` stands for ``retbleed=stuff``) replaces IBRS from 6.2. SSB is a
+prctl/seccomp opt-in and costs these workloads nothing (``arch/x86/kernel/cpu/bugs.c``). On a
+KVM host, VERW also runs on every VM entry (``Documentation/admin-guide/hw-vuln/mds.rst``:
+buffers are cleared "on return to user space and when entering a guest"), the BHB clearing
+and the PBRSB fill on every VM exit, and ``l1d_vmentry`` is the L1TF default, a flush on VM
+entry in the conditional mode (``l1tf.rst``: "The kernel defaults to conditional mode on
+affected processors"), priced on the VM exits whose handling touches sensitive data
 (``cpu.costs.vmexit_share_<reason>``), the paths the conditional mode does not audit as safe."""
 
 VM_BASELINE: dict[str, str] = {
@@ -68,6 +86,8 @@ the kernel's default (:data:`DEFAULT_MITIGATIONS`) plus these, priced per VM exi
 CPU_FLAGS: dict[str, str] = {
     "ibpb": "asi_exit runs IBPB + RSB fill (booted without clearcpuid=ibpb)",
     "l1tf": "the CPU has the L1TF bug: asi_enter after an exit flushes L1D",
+    "pcid": "the CPU has PCID and INVPCID and the kernel uses them (no nopcid): PTI keeps the "
+    "user and kernel TLB entries apart instead of flushing on every switch",
     **{
         f"default_{m}": f"the kernel's default runs {text}"
         for m, text in DEFAULT_MITIGATIONS.items()
@@ -121,6 +141,11 @@ WORKLOAD_PARAMS: dict[str, str] = {
     "kthread_switches_per_s": "context switches per second per CPU to and from kernel threads "
     "(kworker, ksoftirqd) that interrupts and timers wake, not counted in ctxsw_per_op; they keep "
     "the mm, so they exit only before ctxsw_same_mm [1/s]",
+    "base_kernel_share": "share of base_time the CPU spends in the host kernel (sys time the "
+    "model's counted paths leave out); with those paths it is the op's kernel time, which the "
+    "kernel-time mitigations (IBRS, retpolines, call-depth tracking, ITS, safe-RET) slow [0-1]",
+    "ibpb_task_share": "share of the context switches that switch mm into a task that asked for "
+    "IBPB (the PR_SPEC_INDIRECT_BRANCH prctl; seccomp before 5.16) [0-1]",
 }
 """Workload parameters (``conf/workload``)."""
 
@@ -168,6 +193,9 @@ WORKLOAD_PARAMS.update(GUEST_HOST_PARAMS)
 SYSTEM_PARAMS: dict[str, str] = {
     "cpus": "CPUs running the workload, one job each [count]",
     "ephmap_slots": "ephmap allocations one CPU can hold at once with multi_slot [count]",
+    "kernel_version": "the Linux version whose default mitigations ASI is compared with, as "
+    "major x 100 + minor (6.17 is 617): it decides which default each CPU gets "
+    "(conf/kernel) [version code]",
 }
 
 POINT_PARAMS: dict[str, str] = {**SYSTEM_PARAMS, **WORKLOAD_PARAMS, **MITIGATION_FLAGS, **CPU_FLAGS}
@@ -186,15 +214,32 @@ BOOL_PARAMS = frozenset(
     }
 )
 INT_PARAMS = frozenset(
-    {"cpus", "ephmap_slots", "io_size", "file_size", "page_cache_size", "readahead", "folio_pages"}
+    {
+        "cpus",
+        "ephmap_slots",
+        "kernel_version",
+        "io_size",
+        "file_size",
+        "page_cache_size",
+        "readahead",
+        "folio_pages",
+    }
 )
 FRACTION_PARAMS = frozenset(
-    {"ctxsw_mm_change", "metadata_per_io", "io_fault_fraction", "unconverted_io_share"}
+    {
+        "ctxsw_mm_change",
+        "metadata_per_io",
+        "io_fault_fraction",
+        "unconverted_io_share",
+        "base_kernel_share",
+        "ibpb_task_share",
+    }
 )
 POSITIVE_PARAMS = frozenset(
     {
         "cpus",
         "ephmap_slots",
+        "kernel_version",
         "io_size",
         "file_size",
         "page_cache_size",
@@ -209,6 +254,7 @@ POSITIVE_PARAMS = frozenset(
 UPPER_BOUNDS: dict[str, float] = {
     "cpus": 8192,  # the largest NR_CPUS x86-64 Kconfig allows
     "ephmap_slots": 512,  # slots cannot outnumber the pages of a CPU's region
+    "kernel_version": 9999,  # major x 100 + minor: a version past 99.99 is a typo
     "folio_pages": 512,  # MAX_PAGECACHE_ORDER = 9 on x86-64
     "io_size": 2**40,
     "file_size": 2**60,

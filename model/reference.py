@@ -325,29 +325,52 @@ def reference_op(point: dict, cost: dict) -> dict:
 
     # ---- the kernel's default mitigations, the alternative to ASI ----------
     entries = io + p["syscalls_per_op"] + p["zero_fill_per_op"] + p["cow_per_op"]
+    syscalls = io + p["syscalls_per_op"]
     switches = 2 * io * blocks + p["ctxsw_per_op"]
     # a guest: every VM exit comes back through a VM entry; the conditional L1D flush runs
     # after the exits that touched sensitive data (blocked or not)
     guest_seconds = t_native * 1e-9
     vm_entries = sum(vm_rate.values()) * guest_seconds
     unsafe_vm_entries = sum(vm_rate[r] * k[f"vmexit_share_{r}"] for r in vm_rate) * guest_seconds
-    per_event = {"pti": "pti", "ibrs": "ibrs", "verw": "verw", "srso": "srso"}
-    per_event |= {"swapgs_fence": "swapgs_fence", "rsb_ctxsw": "rsb_fill"}
-    per_event |= {"l1d_vmentry": "l1d_flush"}
-    default_cost = {}
-    kept = 0.0
-    for m, cost in per_event.items():
-        if m == "rsb_ctxsw":
-            events = switches
-        elif m == "verw":  # on return to user and when entering a guest
-            events = entries + vm_entries
-        elif m == "l1d_vmentry":
-            events = unsafe_vm_entries
-        else:
-            events = entries
-        default_cost[m] = (events * k[cost]) if p[f"default_{m}"] else 0.0
-        if p[f"asi_keeps_{m}"]:
-            kept += default_cost[m]
+    vmm_exits = (0.0 if p["kernel_thread"] else p["kvm_run_returns_per_s"]) * guest_seconds
+    # the kernel's own time per op: the kernel paths priced above and base_time's kernel share
+    kernel_time = (
+        p["base_time"] * p["base_kernel_share"]
+        + (io + p["syscalls_per_op"]) * k["syscall"]
+        + io * pages * k["page_lookup"]
+        + user_faults * k["user_fault"]
+        + (2 * io * blocks + p["ctxsw_per_op"]) * k["context_switch"]
+        + bytes_moved * ns_per_byte
+    )
+    # which defaults this kernel runs: each from its version; IBRS replaces the retpolines,
+    # call-depth tracking (retbleed=stuff) replaces IBRS
+    since = {"pti": 415, "ibrs": 519, "retpoline": 415, "call_depth": 602, "bhi": 609}
+    since |= {"its": 615, "verw": 502, "srso": 605, "swapgs_fence": 503, "rsb_ctxsw": 415}
+    since |= {"ibpb_cond": 420, "l1d_vmentry": 419, "pbrsb_vmexit": 600, "vmscape": 617}
+    runs = {m: p[f"default_{m}"] and p["kernel_version"] >= v for m, v in since.items()}
+    runs["ibrs"] = runs["ibrs"] and not runs["call_depth"]
+    runs["retpoline"] = runs["retpoline"] and not runs["ibrs"]
+    costs_of = {
+        # PTI: a CR3 pair per entry; without PCID each entry refills the TLB working set
+        "pti": entries * k["pti"]
+        + (0.0 if p["pcid"] else entries * p["tlb_working_set"] * k["page_walk"]),
+        # legacy IBRS: SPEC_CTRL written on entry and on exit, the kernel slowed while set
+        "ibrs": 2 * entries * k["spec_ctrl_write"] + kernel_time * k["ibrs_factor"],
+        "retpoline": kernel_time * k["retpoline_factor"],
+        "call_depth": kernel_time * k["call_depth_factor"],
+        "bhi": (syscalls + vm_entries) * k["bhb_clear"],
+        "its": kernel_time * k["its_factor"],
+        "verw": (entries + vm_entries) * k["verw"],
+        "srso": entries * k["srso"] + kernel_time * k["safe_ret_factor"],
+        "swapgs_fence": entries * k["swapgs_fence"],
+        "rsb_ctxsw": switches * k["rsb_fill"],
+        "ibpb_cond": switches * p["ctxsw_mm_change"] * p["ibpb_task_share"] * k["ibpb"],
+        "l1d_vmentry": unsafe_vm_entries * k["l1d_flush"],
+        "pbrsb_vmexit": vm_entries * k["pbrsb"],
+        "vmscape": vmm_exits * k["ibpb"],
+    }
+    default_cost = {m: cost if runs[m] else 0.0 for m, cost in costs_of.items()}
+    kept = sum(cost for m, cost in default_cost.items() if p[f"asi_keeps_{m}"])
     t_default = t_native + sum(default_cost.values())
 
     # ---- the blanket VM protection: IBPB on every VM exit, L1D flush on every VM entry
@@ -356,8 +379,10 @@ def reference_op(point: dict, cost: dict) -> dict:
         "l1d_always": vm_entries * k["l1d_flush"] if p["l1tf"] else 0.0,
     }
     t_blanket = t_default + sum(baseline_cost.values())
-    if p["l1tf"]:  # flushing always replaces the conditional flush
-        t_blanket -= default_cost["l1d_vmentry"]
+    if vm_entries > 0:
+        if p["l1tf"]:  # flushing always replaces the conditional flush
+            t_blanket -= default_cost["l1d_vmentry"]
+        t_blanket -= default_cost["vmscape"]  # an IBPB on every exit covers VMSCAPE's
     return {
         "t_native": t_native,
         "t_asi": t_asi,

@@ -16,6 +16,8 @@ _fractions = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))
 SPECIAL = {
     "cpus": st.integers(1, 512),
     "ephmap_slots": st.integers(1, 8),
+    # Linux versions around the defaults' changes (model.mechanism.DEFAULT_SINCE)
+    "kernel_version": st.sampled_from([414, 415, 502, 518, 519, 601, 602, 609, 615, 617, 618]),
     "io_size": st.one_of(_sizes, st.integers(1, 1 << 22)),
     "file_size": _sizes,
     "page_cache_size": _sizes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,18 @@ def test_the_presets_and_benchmarks_are_rendered_from_the_grid_and_the_results_f
         if path.read_text() != text
     ]
     assert not stale, f"run `make docs`: {stale}"
+
+
+def glob_size(key: str, value: str) -> int:
+    """Values of one sweep dimension: a group's options for ``glob(*)`` (less those of
+    ``exclude=[...]``), else the comma-separated values."""
+    from pipeline.configuration.compose import composer
+
+    if value.startswith("glob(*"):
+        excluded = re.findall(r"exclude=\[([^\]]*)\]", value)
+        dropped = [x for x in excluded[0].split(",") if x] if excluded else []
+        return len(set(composer().group_options(key)) - set(dropped))
+    return len(value.split(","))
 
 
 def test_each_preset_states_its_own_grid_size_and_was_benchmarked_at_it():

@@ -8,6 +8,8 @@ markers in README.md and is written from the current model, never by hand:
 * ``what-changed``: the long-term projection of model 0.1.0 (the last README
   it produced, pinned below) against the current model's at the same stage
   and at the end of today's roadmap;
+* ``default-cost``: what the kernel's default mitigations themselves cost per workload and
+  CPU profile against ``mitigations=off``, and their largest parts;
 * ``answer-example``: what ``asi-answer`` prints for the published benchmark;
 * ``validation``: ``asi-validate`` on the public record (in sample and leave one out), also
   written to ``conf/validation/score.json``, which ``asi-answer`` quotes;
@@ -38,7 +40,7 @@ from omegaconf import OmegaConf
 from model import MODEL_VERSION
 from model.evaluate import OVERHEAD_PARTS
 from pipeline.configuration.compose import composer
-from pipeline.projection.answer import evaluate_stages, run
+from pipeline.projection.answer import default_shares, evaluate_stages, run
 from pipeline.sweep.grid import classify, merge_by_key, parse
 from pipeline.validate.run import SCORE_FILE, score_document
 from pipeline.validate.run import run as validate
@@ -193,8 +195,29 @@ def tables() -> dict[str, str]:
                 f"{r.p_beats_ibpb_vmexit:.2f}",
             ]
         guests.append(f"| `{w}` | " + " | ".join(cells) + " |")
+    kernel = composer().compose([]).kernel
+    default_cost = [
+        f"The kernel's default mitigations themselves under Linux {kernel.release} "
+        f"(`kernel={kernel.name}`), against `mitigations=off`, model {MODEL_VERSION}: the "
+        "slowdown p50 [p05-p95] and the two largest parts (share of the mean cost):\n",
+        "| workload | "
+        + " | ".join(f"{CPU_LABELS[c]} default vs off | largest" for c in CPUS)
+        + " |",
+        "|---|" + "---|---|" * len(CPUS),
+    ]
+    for w in (*WORKLOADS, *GUEST_WORKLOADS):
+        cells = []
+        for c in CPUS:
+            r = (results[w, c] if (w, c) in results else stages_with(w, c)).loc[final]
+            shares = default_shares(r)
+            cells += [
+                band(r, "default_vs_off"),
+                ", ".join(f"{m} ({100 * v:.0f} %)" for m, v in list(shares.items())[:2]) or "none",
+            ]
+        default_cost.append(f"| `{w}` | " + " | ".join(cells) + " |")
     return {
         "short-answer": short,
+        "default-cost": "\n".join(default_cost),
         "guest-workloads": "\n".join(guests),
         "what-changed": "\n".join(changed),
         "answer-example": answer,

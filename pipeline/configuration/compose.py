@@ -164,6 +164,7 @@ def composer(config_dirs: tuple[str, ...] = (), config_name: str = "config") -> 
 PARAM_LABELS: dict[str, str] = {
     "cpus": "cpus",
     "ephmap_slots": "ephmap.slots",
+    "kernel_version": "kernel.version",
     **{name: f"workload.{name}" for name in WORKLOAD_PARAMS},
     **{name: f"mitigations.{name}" for name in MITIGATION_FLAGS},
     **{name: f"cpu.{name}" for name in CPU_FLAGS},
@@ -266,6 +267,7 @@ def point_from_config(cfg: DictConfig) -> dict:
     point.update({name: bool(cfg.cpu[name]) for name in CPU_FLAGS})
     point["cpus"] = cfg.cpus
     point["ephmap_slots"] = cfg.ephmap.slots
+    point["kernel_version"] = cfg.kernel.version
     return point
 
 

@@ -105,6 +105,16 @@ class EphmapConf:
 
 
 @dataclass
+class KernelConf:
+    """The Linux version whose default mitigations ASI is compared with (``conf/kernel``)."""
+
+    name: str = MISSING
+    release: str = MISSING  # "6.17"
+    version: int = MISSING  # major x 100 + minor (617): model.params.SYSTEM_PARAMS kernel_version
+    description: str = ""
+
+
+@dataclass
 class RoadmapConf:
     name: str = MISSING
     stages: list[str] = MISSING
@@ -215,6 +225,7 @@ class Config:
     mitigations: MitigationsConf = MISSING
     roadmap: RoadmapConf = MISSING
     baseline: BaselineConf = MISSING
+    kernel: KernelConf = MISSING
     ephmap: EphmapConf = field(default_factory=EphmapConf)
     answer: AnswerConf = field(default_factory=AnswerConf)
     store: StoreConf = field(default_factory=StoreConf)

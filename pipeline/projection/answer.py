@@ -20,7 +20,7 @@ from model import MODEL_VERSION
 from model.budget import cost_budget
 from model.costs import ASI_COSTS
 from model.evaluate import OVERHEAD_PARTS, TARGET, THRESHOLD, evaluate
-from model.mechanism import EXIT_REASONS, GUEST_SOURCES
+from model.mechanism import EXIT_REASONS, GUEST_SOURCES, active_defaults
 from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS, as_columns, check_ranges
 from pipeline.configuration.compose import (
     CONF_DIR,
@@ -284,9 +284,22 @@ def conditional_on(cfg) -> str:
     )
 
 
+def default_shares(row) -> dict[str, float]:
+    """Each default mitigation's share of the default's mean cost per op [0-1], largest first
+    (only those that cost anything)."""
+    costs = {m: float(getattr(row, f"default_ns_{m}")) for m in DEFAULT_MITIGATIONS}
+    total = sum(costs.values())
+    if total <= 0:
+        return {}
+    return {m: c / total for m, c in sorted(costs.items(), key=lambda kv: -kv[1]) if c > 0}
+
+
 def default_line(table: pd.DataFrame, cfg) -> str:
-    """The comparison with the kernel's default mitigations, in one paragraph."""
-    on = [m for m in DEFAULT_MITIGATIONS if cfg.cpu[f"default_{m}"]]
+    """The comparison with the kernel's default mitigations, in one paragraph: what the default
+    itself costs against ``mitigations=off`` and of what it is made, then ASI against it."""
+    flags = {f"default_{m}": bool(cfg.cpu[f"default_{m}"]) for m in DEFAULT_MITIGATIONS}
+    runs = active_defaults(flags | {"kernel_version": cfg.kernel.version})
+    on = [m for m in DEFAULT_MITIGATIONS if runs[m]]
     dropped = [m for m in on if not cfg.cpu[f"asi_keeps_{m}"]]
     last = table.iloc[-1]
     stage = beats_default_from(table)
@@ -295,16 +308,21 @@ def default_line(table: pd.DataFrame, cfg) -> str:
         if stage
         else "not faster than the default at any stage"
     )
+    shares = default_shares(last)
+    made_of = ", ".join(f"{m} {100 * v:.0f} %" for m, v in shares.items()) or "nothing"
     return (
-        f"Against the kernel's default mitigations on {cfg.cpu.name} "
-        f"({', '.join(on) if on else 'none with a per-event cost'}; ASI drops "
+        f"The kernel's default mitigations on {cfg.cpu.name} under Linux {cfg.kernel.release} "
+        f"(kernel={cfg.kernel.name}) cost {_pct(last.default_vs_off_p50)} % "
+        f"[{_pct(last.default_vs_off_p05)} to {_pct(last.default_vs_off_p95)} %] against "
+        f"mitigations=off: {made_of}.\n"
+        f"Against them ({', '.join(on) if on else 'none'}; ASI drops "
         f"{', '.join(dropped) if dropped else 'none of them'}): ASI is {when}; after {last.stage} "
         f"{_signed(last.slowdown_vs_default_p50)} % [{_signed(last.slowdown_vs_default_p05)} to "
         f"{_signed(last.slowdown_vs_default_p95)} %] (negative: faster), P(faster) {last.p_beats_default:.2f}."
     )
 
 
-HEADER_KEYS = ("workload", "cpu", "cpus", "ephmap.slots", "samples", "seed")
+HEADER_KEYS = ("workload", "cpu", "kernel", "cpus", "ephmap.slots", "samples", "seed")
 """What the answer's first line shows of the configuration; other overrides get the second."""
 
 
@@ -331,7 +349,7 @@ def header_lines(cfg, overrides: Sequence[str] = ()) -> list[str]:
     extra = model_overrides(overrides)
     return [
         f"ASI slowdown along the roadmap: workload={cfg.workload.name} cpu={cfg.cpu.name} "
-        f"cpus={cfg.cpus} ephmap.slots={cfg.ephmap.slots} samples={cfg.samples} seed={cfg.seed}",
+        f"kernel={cfg.kernel.name} (Linux {cfg.kernel.release}) cpus={cfg.cpus} ephmap.slots={cfg.ephmap.slots} samples={cfg.samples} seed={cfg.seed}",
         "Overrides in force: "
         + (" ".join(extra) if extra else "none (the presets' values, as shipped or configured)"),
     ]
@@ -358,6 +376,12 @@ STAGE_COLUMNS: tuple[tuple[str, Callable], ...] = (
     ("P(<1 %)", lambda r: f"{r.p_meets_target:.2f}"),
     ("P(<5 %)", lambda r: f"{r.p_under_threshold:.2f}"),
     ("vs default % p50", lambda r: _signed(r.slowdown_vs_default_p50)),
+    (
+        "default vs off % p50 [p05-p95]",
+        lambda r: (
+            f"{_pct(r.default_vs_off_p50)} [{_pct(r.default_vs_off_p05)}-{_pct(r.default_vs_off_p95)}]"
+        ),
+    ),
     ("exits/op", lambda r: _exits(r.exits_per_op)),
     ("top exit source", lambda r: r.dominant_exit_source),
     (
@@ -544,6 +568,10 @@ time goes, then the annotations."""
 
 VS_KEYS = ("value", "throughput_loss_p50", *SLOWDOWN_QUANTILES, "extra_ns_per_op")
 
+JSON_DERIVED_KEYS = ("default_shares",)
+"""Keys each stage's JSON object has besides :data:`JSON_KEYS`: each default mitigation's share
+of the default's mean cost (:func:`default_shares`)."""
+
 JSON_SECTIONS = ("configuration", "source", "stages")
 """The keys of ``answer.format=json``'s object, in order."""
 
@@ -566,6 +594,7 @@ def configuration(cfg, overrides: Sequence[str]) -> dict:
     return {
         "overrides": list(overrides),
         "model_version": MODEL_VERSION,
+        "kernel": {"name": cfg.kernel.name, "release": cfg.kernel.release},
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
 
@@ -588,6 +617,8 @@ def format_json(
     per cost (:func:`budgets`; ``null`` needs: not reachable in its range).
     """
     records = _records(table, JSON_KEYS)
+    for record, row in zip(records, table.itertuples(), strict=True):
+        record["default_shares"] = default_shares(row)
     for key, curve in (curves or {}).items():
         for record in records:
             record[_by(key)] = _records(curve[curve["stage"] == record["stage"]], VS_KEYS)

@@ -67,6 +67,7 @@ MODEL_ROOTS: tuple[str, ...] = (
     "workload",
     "cpu",
     "mitigations",
+    "kernel",
     "ephmap",
     "cpus",
     "seed",

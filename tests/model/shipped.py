@@ -27,16 +27,28 @@ def load(group: str) -> dict[str, dict]:
     return {p.stem: yaml.safe_load(p.read_text()) for p in sorted((CONF / group).glob("*.yaml"))}
 
 
+DEFAULT_KERNEL = "linux_6_17"
+"""The kernel whose defaults the shipped config compares with (``conf/config.yaml``)."""
+
+
 def point(
-    workload: str, stage: str, cpu: str, *, cpus: int = 1, slots: int = 2, **overrides
+    workload: str,
+    stage: str,
+    cpu: str,
+    *,
+    cpus: int = 1,
+    slots: int = 2,
+    kernel: str = DEFAULT_KERNEL,
+    **overrides,
 ) -> dict:
-    """The model point of a shipped workload at a roadmap stage on a CPU profile."""
+    """The model point of a shipped workload at a roadmap stage on a CPU profile, compared with
+    the defaults of a shipped kernel (``conf/kernel``)."""
     w, m, c = load("workload")[workload], load("mitigations")[stage], load("cpu")[cpu]
     out = {k: w[k] for k in WORKLOAD_PARAMS}
     out.update({k: parse_size(out[k]) for k in SIZES})
     out.update({k: bool(m.get(k, False)) for k in MITIGATION_FLAGS})
     out.update({k: bool(c[k]) for k in CPU_FLAGS})
-    out.update(cpus=cpus, ephmap_slots=slots)
+    out.update(cpus=cpus, ephmap_slots=slots, kernel_version=load("kernel")[kernel]["version"])
     return out | overrides
 
 

@@ -20,7 +20,7 @@ import hashlib
 import numpy as np
 from model.costs import COST_NAMES, RATE_COSTS, SHARE_COSTS, CostSpec, sample_costs
 from model.evaluate import evaluate
-from model.params import BOOL_PARAMS, POINT_PARAMS
+from model.params import BOOL_PARAMS, FRACTION_PARAMS, POINT_PARAMS
 
 rng = np.random.default_rng(0)
 n = 64
@@ -28,7 +28,7 @@ points = {
     name: rng.random(n) < 0.5 if name in BOOL_PARAMS else rng.integers(1, 64, n).astype(float)
     for name in POINT_PARAMS
 }
-for name in ("ctxsw_mm_change", "metadata_per_io", "io_fault_fraction", "unconverted_io_share"):
+for name in sorted(FRACTION_PARAMS):
     points[name] = rng.random(n)
 points["folio_pages"] = np.ones(n)
 specs = {name: CostSpec("loguniform", 5.0, 5000.0, unit="1/s" if name in RATE_COSTS else "ns")

@@ -70,6 +70,12 @@ def test_exits_and_extra_by_component_match_reference(point_rows, cost):
                 result[f"slowdown_vs_default_{stat}"][i], versus, rtol=RTOL, atol=1e-12
             )
         np.testing.assert_allclose(result["t_default_mean"][i], ref["t_default"], rtol=RTOL)
+        # the default's own cost against mitigations=off
+        vs_off = ref["t_default"] / ref["t_native"] - 1
+        for stat in ("mean", "p05", "p50", "p95"):
+            np.testing.assert_allclose(
+                result[f"default_vs_off_{stat}"][i], vs_off, rtol=RTOL, atol=1e-12
+            )
         # a guest's VM exits and the blanket VM protection (IBPB on every VM exit, L1D flush
         # on every VM entry on L1TF CPUs) against which ASI is also compared
         np.testing.assert_allclose(
