@@ -13,7 +13,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
+from pipeline.configuration.compose import CONF_DIR
 from pipeline.report.build import build
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
@@ -144,7 +146,8 @@ def test_the_report_opens_offline_with_every_image_and_no_console_error(nightly_
     # the answer is on the first screen, whole
     assert 0 < headline["top"] and headline["bottom"] <= FIRST_SCREEN["height"]
     assert headline["right"] <= FIRST_SCREEN["width"]
-    assert lead.startswith("After the whole roadmap (mapping_fastpath), ")
+    final = yaml.safe_load((CONF_DIR / "roadmap" / "default.yaml").read_text())["stages"][-1]
+    assert lead.startswith(f"After the whole roadmap ({final}), ")
     assert crossings and max(crossings) <= FIRST_SCREEN["width"]
     assert len(images) == 8
     for image in images:
