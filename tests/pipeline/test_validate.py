@@ -203,7 +203,7 @@ def _loo_errors(monkeypatch=None, mutate=False):
             "observation",
             lambda case: type(real(case))(**{**real(case).__dict__, "fitted": False}),
         )
-    result = score(case_set, points, {"sapphire_rapids": prior}, samples=256, seed=0, splits=False)
+    result = score(case_set, points, {"sapphire_rapids": prior}, samples=128, seed=0, splits=False)
     return {s.case.name: abs(s.loo_error) for s in result.cases}, result
 
 
