@@ -42,7 +42,7 @@ from model.evaluate import OVERHEAD_PARTS
 from pipeline.configuration.compose import composer
 from pipeline.projection.answer import default_shares, evaluate_stages, run
 from pipeline.sweep.grid import classify, merge_by_key, parse
-from pipeline.validate.run import SCORE_FILE, score_document
+from pipeline.validate.run import SCORE_FILE, error_text, score_document, value_text
 from pipeline.validate.run import run as validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,14 +232,10 @@ def validation() -> tuple[str, str]:
     )
 
     def frac(c, x):
-        if x is None:
-            return "-"
-        return f"{x:.3g}" if c["quantity"].startswith("exit") else f"{100 * x:.3g} %"
+        return value_text(c["quantity"], x)
 
     def err(c, x):
-        if x is None:
-            return "-"
-        return f"{100 * x:+.0f} %" if c["quantity"].startswith("exit") else f"{100 * x:+.1f} pp"
+        return error_text(c["quantity"], x)
 
     lines = [
         f"Model {MODEL_VERSION}, shipped profiles ({', '.join(doc['profile'])}: their priors), "

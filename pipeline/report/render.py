@@ -31,6 +31,7 @@ from pipeline.report.headline import final_rows, headline, is_guest, pct, signed
 from pipeline.report.settings import claim_folder
 from pipeline.report.summary import markdown
 from pipeline.store.parts import git_revision
+from pipeline.validate.run import error_text, value_text
 from pipeline.validate.run import figure as validation_plot
 
 # --------------------------------------------------------------------------- rendering
@@ -105,14 +106,10 @@ def validation_rows(validation: dict | None) -> dict | None:
     score = validation["score"]
 
     def value(c, x):
-        if x is None:
-            return "–"
-        return f"{x:.3g}" if c["quantity"].startswith("exit") else f"{100 * x:.3g} %"
+        return value_text(c["quantity"], x, "–")
 
     def error(c, x):
-        if x is None:
-            return "–"
-        return f"{100 * x:+.0f} %" if c["quantity"].startswith("exit") else f"{100 * x:+.1f} pp"
+        return error_text(c["quantity"], x, "–")
 
     return {
         "summary": score.get("summary", ""),

@@ -139,20 +139,26 @@ def evaluate_cases(cfg, overrides: Sequence[str], composer: Composer, progress=N
 
 
 # --------------------------------------------------------------------------- output
-def fmt(value: float | None, case) -> str:
+def value_text(quantity: str, value: float | None, dash: str = "-") -> str:
+    """A case's value as people read it: exit counts as numbers, the rest in %."""
     if value is None:
-        return "-"
-    if case.relative:
-        return f"{value:.3g}"
-    return f"{100 * value:.3g} %"
+        return dash
+    return f"{value:.3g}" if quantity.startswith("exit") else f"{100 * value:.3g} %"
+
+
+def error_text(quantity: str, error: float | None, dash: str = "-") -> str:
+    """A case's error: relative in % for exit counts, in percentage points for the rest."""
+    if error is None:
+        return dash
+    return f"{100 * error:+.0f} %" if quantity.startswith("exit") else f"{100 * error:+.1f} pp"
+
+
+def fmt(value: float | None, case) -> str:
+    return value_text(case.quantity, value)
 
 
 def fmt_error(value: float | None, case) -> str:
-    if value is None:
-        return "-"
-    if case.relative:
-        return f"{100 * value:+.0f} %"
-    return f"{100 * value:+.2f} pp"
+    return error_text(case.quantity, value)
 
 
 def rows(result: Score) -> list[dict]:
