@@ -288,7 +288,10 @@ def figure(cases: Sequence[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
-    values = []
+    # the axes span the published values and the medians; a band reaching zero or below (a
+    # slowdown can be negative) is drawn to the bottom edge of a log axis
+    shown = [v for c in cases for v in (c["published"], c["p50"], c["p95"]) if v > 0]
+    low, high = min(shown) / 3, max(shown) * 2
     for c in cases:
         colour = (
             "tab:blue"
@@ -297,23 +300,18 @@ def figure(cases: Sequence[dict], path: Path) -> Path:
             if c["quantity"].startswith("exit")
             else "tab:green"
         )
+        p50, p05 = max(c["p50"], low), max(c["p05"], low)
         ax.errorbar(
             c["published"],
-            c["p50"],
-            yerr=[[max(c["p50"] - c["p05"], 0)], [max(c["p95"] - c["p50"], 0)]],
+            p50,
+            yerr=[[max(p50 - p05, 0)], [max(c["p95"] - p50, 0)]],
             fmt="o" if c["inside_band"] else "x",
             color=colour,
             capsize=3,
         )
         ax.annotate(
-            c["name"],
-            (c["published"], c["p50"]),
-            fontsize=7,
-            xytext=(4, 3),
-            textcoords="offset points",
+            c["name"], (c["published"], p50), fontsize=7, xytext=(4, 3), textcoords="offset points"
         )
-        values += [c["published"], max(c["p05"], 1e-6), c["p95"]]
-    low, high = min(values) / 2, max(values) * 2
     ax.plot([low, high], [low, high], color="0.5", lw=1, ls="--", label="predicted = published")
     ax.set(
         xscale="log",
