@@ -455,8 +455,8 @@ def sample_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
 def sample_default_times(points: Mapping[str, object], costs: Mapping[str, np.ndarray]):
     """Per-sample native time and time with the kernel's default mitigations per op [ns], each
     of shape (points, samples): what a single-mechanism microbenchmark compares."""
-    priced = price(_columns(points), costs)
-    return priced.t_native, priced.t_native + priced.default
+    times = sample_breakdown(points, costs)
+    return times["native"], times["default"]
 
 
 def sample_breakdown(

@@ -235,20 +235,7 @@ FRACTION_PARAMS = frozenset(
         "ibpb_task_share",
     }
 )
-POSITIVE_PARAMS = frozenset(
-    {
-        "cpus",
-        "ephmap_slots",
-        "kernel_version",
-        "io_size",
-        "file_size",
-        "page_cache_size",
-        "readahead",
-        "folio_pages",
-        "device_bandwidth",
-        "base_time",
-    }
-)
+POSITIVE_PARAMS = INT_PARAMS | frozenset({"device_bandwidth", "base_time"})
 """Parameters that must be >= 1 (integers) or > 0 (floats); every other numeric one must be >= 0."""
 
 UPPER_BOUNDS: dict[str, float] = {

@@ -360,19 +360,13 @@ NIGHTS_FOLDER = "validation"
 in-sample score of every case, so the next night can say which case left its band."""
 
 
-def in_sample(cfg, composer: Composer) -> dict:
-    """Every case in sample under the shipped profiles (no refit: seconds), as the JSON of
-    ``asi-validate``, for the HTML report."""
-    result = evaluate_cases(cfg, [], composer)
-    return json.loads(format_json(result))
-
-
 def in_sample_quick(composer: Composer) -> dict:
-    """:func:`in_sample` for a report: leave-one-out and splits off, no progress lines."""
+    """Every case in sample under the shipped profiles (no refit, no splits: seconds), as the
+    JSON of ``asi-validate``, for a report whose ``score.json`` is of another model."""
     cfg = composer.compose(
         ["validate.leave_one_out=false", "validate.splits=false", "validate.progress=false"]
     )
-    return in_sample(cfg, composer)
+    return json.loads(format_json(evaluate_cases(cfg, [], composer)))
 
 
 def left_their_band(previous: dict | None, current: dict) -> list[str]:
