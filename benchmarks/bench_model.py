@@ -19,7 +19,8 @@ import numpy as np
 from model.evaluate import evaluate
 from model.params import POINT_PARAMS
 from model.reference import reference_op
-from pipeline.configuration.compose import CONF_DIR, compose_config, costs_for, point_from_config
+from pipeline.configuration.compose import CONF_DIR, compose_config
+from pipeline.configuration.profile import model_profile, point_from_config
 
 from .common import best_time, peak_rss_mb
 
@@ -60,7 +61,7 @@ def run() -> dict:
 
 
 def _measure() -> dict:
-    costs = costs_for(compose_config([]), samples=1024)
+    costs = model_profile(compose_config([])).costs(1024)
     points = bench_points(4096)
     n_points, n_samples = 4096, 1024
 
@@ -96,7 +97,7 @@ def _measure() -> dict:
 
 def _rss_main() -> None:
     """Evaluate 1e5 points x 1024 samples and print the peak RSS [MB]."""
-    costs = costs_for(compose_config([]), samples=1024)
+    costs = model_profile(compose_config([])).costs(1024)
     points = bench_points(100_000)
     evaluate(points, costs)
     print(f"{peak_rss_mb():.1f}")

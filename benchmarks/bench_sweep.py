@@ -186,7 +186,8 @@ def _hydra_basic_main() -> None:
     import numpy as np
 
     from model.evaluate import evaluate
-    from pipeline.configuration.compose import CONF_DIR, costs_for, point_from_config
+    from pipeline.configuration.compose import CONF_DIR
+    from pipeline.configuration.profile import model_profile, point_from_config
     from pipeline.configuration.schema import register
 
     totals = {"points": 0, "model_s": 0.0}
@@ -194,7 +195,7 @@ def _hydra_basic_main() -> None:
     def job(cfg) -> None:
         start = time.perf_counter()
         point = {k: np.array([v]) for k, v in point_from_config(cfg).items()}
-        evaluate(point, costs_for(cfg))
+        evaluate(point, model_profile(cfg).costs())
         totals["model_s"] += time.perf_counter() - start
         totals["points"] += 1
 

@@ -40,8 +40,9 @@ from omegaconf import OmegaConf
 from model import MODEL_VERSION
 from model.evaluate import OVERHEAD_PARTS
 from pipeline.configuration.compose import composer
+from pipeline.configuration.sweeps import classify, merge_by_key, parse
 from pipeline.projection.answer import default_shares, evaluate_stages, run
-from pipeline.sweep.grid import classify, merge_by_key, parse
+from pipeline.sweep.grid import MODEL_GROUPS
 from pipeline.validate.run import SCORE_FILE, error_text, score_document, value_text
 from pipeline.validate.run import run as validate
 
@@ -293,7 +294,7 @@ def preset_dimensions(name: str) -> list[tuple[str, int]]:
     overrides = [f"{key}={value}" for key, value in params.items()]
     loader = composer().loader()
     parsed = merge_by_key(parse(overrides, OverridesParser.create(config_loader=loader)))
-    dims = classify(parsed, loader.get_group_options)
+    dims = classify(parsed, loader.get_group_options, MODEL_GROUPS)
     return [(k, len(v)) for k, v in {**dims.groups, **dims.profiles, **dims.points}.items()]
 
 

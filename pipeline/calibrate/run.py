@@ -9,10 +9,9 @@ the report :mod:`pipeline.calibrate.report`.
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,35 +36,17 @@ from pipeline.calibrate.fit import (
 )
 from pipeline.calibrate.measurements import LOSS, Inputs, Tags, load_inputs
 from pipeline.calibrate.report import display_path, render_report
-from pipeline.configuration.compose import (
-    CONF_DIR,
-    cost_specs,
-    costs_for,
-    point_from_config,
-    user_config_dir,
-)
-from pipeline.configuration.compose import Composer as HydraComposer
+from pipeline.configuration.checks import check_calibrate
+from pipeline.configuration.compose import CONF_DIR, Composer, user_config_dir
 from pipeline.configuration.compose import composer as default_composer
-from pipeline.configuration.errors import ConfigError, one_line
+from pipeline.configuration.errors import EXIT_FAILED, ConfigError
+from pipeline.configuration.profile import ModelProfile, model_profile
 from pipeline.configuration.schema import SIZE_FIELDS
 from pipeline.store.schema import LOSS_QUANTILES
 
-OWN_PREFIX = "calibrate."
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-@dataclass
-class CalibrateConf:
-    """Options of ``asi-calibrate`` (``measurements=`` and ``calibrate.*``)."""
-
-    measurements: str = ""
-    name: str = ""
-    conf_dir: str = ""  # "": the user's config directory (ASI_CONFIG_DIR, default outputs/conf)
-    report_dir: str = "outputs/calibration"
-    time_sigma: float = 0.02
-    loss_sigma: float = 0.02
-    exit_sigma: float = 0.1
-    sys_sigma: float = 0.1
+Compose = Callable[[Sequence[str]], tuple[DictConfig, ModelProfile]]
+"""A datum's overrides composed on the command line's (:meth:`Composer.variant`): the
+config and its model inputs."""
 
 
 @dataclass(frozen=True)
@@ -106,66 +87,7 @@ class NativeRates:
     """The fio JSON files of these runs (and of no other)."""
 
 
-# --------------------------------------------------------------------------- arguments
-def split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """``(own, compose)``: ``measurements=``/``calibrate.*`` vs. project overrides."""
-    own, rest = [], []
-    for arg in argv:
-        key = arg.split("=", 1)[0].lstrip("+~")
-        (own if key == "measurements" or key.startswith(OWN_PREFIX) else rest).append(arg)
-    return own, rest
-
-
-def parse_options(own: Sequence[str]) -> CalibrateConf:
-    """Validate the calibration options; one-line :class:`ConfigError` on any problem."""
-    dotlist = []
-    for arg in own:
-        if "=" not in arg:
-            raise ConfigError(f"override {arg!r} is malformed: expected key=value")
-        key, value = arg.lstrip("+").split("=", 1)
-        dotlist.append(f"{key.removeprefix(OWN_PREFIX)}={value}")
-    try:
-        conf = OmegaConf.merge(OmegaConf.structured(CalibrateConf), OmegaConf.from_dotlist(dotlist))
-    except Exception as exc:
-        message = one_line(exc)
-        if not message.startswith("measurements"):
-            message = OWN_PREFIX + message
-        raise ConfigError(message) from None
-    options = CalibrateConf(**OmegaConf.to_container(conf))
-    if not options.measurements:
-        raise ConfigError("measurements is required: measurements=DIR (see asi-calibrate --help)")
-    for key in ("time_sigma", "loss_sigma", "exit_sigma", "sys_sigma"):
-        value = getattr(options, key)
-        if not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{OWN_PREFIX}{key} must be a number > 0, got {value}")
-    if options.name and not _NAME.match(options.name):
-        raise ConfigError(
-            f"{OWN_PREFIX}name must be a letter followed by letters, digits or _, got {options.name!r}"
-        )
-    for key in ("conf_dir", "report_dir"):
-        if getattr(options, key):
-            check_output_dir(getattr(options, key), OWN_PREFIX + key)
-    return options
-
-
-def check_output_dir(path: str, key: str) -> None:
-    """A directory to write into: it, or else its nearest existing parent, must be a directory.
-
-    Checked before anything is written, so a file in the way is one line, not a
-    profile written and its report lost.
-    """
-    target = Path(path).expanduser().absolute()
-    for candidate in (target, *target.parents):
-        if candidate.exists():
-            if not candidate.is_dir():
-                raise ConfigError(f"{key} must be a directory, but {candidate} is a file")
-            return
-
-
-def _drop_keys(overrides: Sequence[str], keys: set[str]) -> list[str]:
-    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in keys]
-
-
+# --------------------------------------------------------------------------- overrides
 def _value(x: float | int | bool) -> str:
     if isinstance(x, bool):
         return "true" if x else "false"
@@ -195,7 +117,9 @@ def switches_not_from_misses(ctx_per_op: float, point: dict) -> float:
     return max(0.0, ctx_per_op - point["io_per_op"] * float(blocks))
 
 
-def compose_for(composer, overrides: Sequence[str], where: str) -> DictConfig:
+def compose_for(
+    composer: Compose, overrides: Sequence[str], where: str
+) -> tuple[DictConfig, ModelProfile]:
     """``composer(overrides)``, a failure prefixed with the input row it is for.
 
     The command line's own overrides composed already, so a failure here is the
@@ -208,7 +132,9 @@ def compose_for(composer, overrides: Sequence[str], where: str) -> DictConfig:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def native_rates(workload: str, runs: Sequence[FioRun], composer, where: str = "") -> NativeRates:
+def native_rates(
+    workload: str, runs: Sequence[FioRun], composer: Compose, where: str = ""
+) -> NativeRates:
     """Average the native runs of one workload and derive its event rates."""
     shapes = {fio_shape(r) for r in runs}
     if len(shapes) > 1:
@@ -221,9 +147,7 @@ def native_rates(workload: str, runs: Sequence[FioRun], composer, where: str = "
     def mean(attr: str) -> float:
         return float(np.mean([getattr(r, attr) for r in runs]))
 
-    point = point_from_config(
-        compose_for(composer, (f"workload={workload}", *shape), where or workload)
-    )
+    point = compose_for(composer, (f"workload={workload}", *shape), where or workload)[1].point
     ctxsw = switches_not_from_misses(mean("ctx_per_op"), point)
     # Every minor fault is taken as a zero-fill fault: fio allocates its
     # buffers once, so the few it takes are first touches of fresh pages.
@@ -248,29 +172,6 @@ def native_rates(workload: str, runs: Sequence[FioRun], composer, where: str = "
 
 
 # --------------------------------------------------------------------------- data
-class Composer:
-    """``compose_config`` cached per override tuple (composition takes ~0.1-0.3 s)."""
-
-    def __init__(
-        self,
-        base: Sequence[str],
-        search_dir: Path | None = None,
-        hydra: HydraComposer | None = None,
-    ):
-        self.base = list(base)
-        self.hydra = hydra or default_composer()
-        self.search = [f"hydra.searchpath=[file://{search_dir}]"] if search_dir else []
-        self.cache: dict[tuple[str, ...], DictConfig] = {}
-
-    def __call__(self, overrides: Sequence[str]) -> DictConfig:
-        overrides = tuple(overrides)
-        if overrides not in self.cache:
-            keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
-            merged = [*self.search, *_drop_keys(self.base, keys), *overrides]
-            self.cache[overrides] = self.hydra.compose(merged)
-        return self.cache[overrides]
-
-
 def _tag_overrides(tags: Tags, workload: str, cpus: int) -> list[str]:
     out = [f"workload={workload}", f"cpus={cpus}"]
     if tags.asi:
@@ -284,7 +185,7 @@ PRESET_TAGS = {"stage": "mitigations", "workload": "workload"}
 """Tags that name a preset, and the config group it must be in."""
 
 
-def check_presets(inputs: Inputs, hydra: HydraComposer) -> None:
+def check_presets(inputs: Inputs, hydra: Composer) -> None:
     """Every ``stage`` and ``workload`` an input names is a preset of its config group;
     else one line naming the file, the row and the field (before anything is fitted)."""
     options = {group: hydra.group_options(group) for group in PRESET_TAGS.values()}
@@ -343,13 +244,14 @@ def vm_exit_overrides(inputs: Inputs, default_workload: str) -> dict[str, tuple[
 
 
 def build_data(
-    inputs: Inputs, cfg: DictConfig, options: CalibrateConf, composer: Composer
+    inputs: Inputs, cfg: DictConfig, composer: Compose
 ) -> tuple[list[Datum], dict[str, NativeRates]]:
     """Observations for every input, and the native rates of each natively measured workload.
 
     The event rates measured natively apply to every datum of that workload
     (its ASI runs and published points too), and its ``base_time`` is fitted.
     """
+    options = cfg.calibrate
     default_workload = cfg.workload.name
     by_workload: dict[str, list[FioRun]] = {}
     first_row: dict[str, str] = {}
@@ -371,7 +273,7 @@ def build_data(
             kind="asi_time" if r.tags.asi else "native_time",
             value=r.run.time_per_op,
             sigma=options.time_sigma,
-            point=point_from_config(compose_for(composer, overrides, r.where or r.run.path)),
+            point=compose_for(composer, overrides, r.where or r.run.path)[1].point,
             group=workload if workload in rates else None,
             sys_bound=None if r.tags.asi else system_time_bound(r.run),
         )
@@ -388,7 +290,7 @@ def build_data(
             kind=p.quantity,
             value=p.value,
             sigma=p.sigma or default_sigma,
-            point=point_from_config(compose_for(composer, overrides, p.where or p.label)),
+            point=compose_for(composer, overrides, p.where or p.label)[1].point,
             group=workload if workload in rates else None,
             fitted=p.fit,
         )
@@ -430,13 +332,14 @@ def now_utc() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def profile_document(cfg, name, result, data, inputs, rates, options, report_path) -> dict:
+def profile_document(cfg, name, result, data, inputs, rates, report_path) -> dict:
     """The calibrated profile as a plain mapping (validates against ``CpuConf``)."""
     base_costs = OmegaConf.to_container(cfg.cpu.costs, resolve=True)
+    priors = model_profile(cfg).cost_specs
     costs = {}
     for cost in COST_NAMES:
         fitted = result.costs.get(cost)
-        spec = fitted.spec if fitted else cost_specs(cfg)[cost]
+        spec = fitted.spec if fitted else priors[cost]
         source = base_costs[cost]["source"]
         costs[cost] = spec_dict(
             spec, calibrated_source(fitted, source, len(data)) if fitted else source
@@ -448,7 +351,7 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
         "base_profile": cfg.cpu.name,
         "seed": int(cfg.seed),
         "samples": int(cfg.samples),
-        "measurements": options.measurements,
+        "measurements": cfg.measurements,
         "inputs": [
             {"path": display_path(f.path), "sha256": f.sha256, "kind": f.kind} for f in inputs.files
         ],
@@ -498,9 +401,9 @@ def profile_document(cfg, name, result, data, inputs, rates, options, report_pat
     }
 
 
-def workload_document(name: str, rates: NativeRates, base_time: float, composer) -> dict:
+def workload_document(name: str, rates: NativeRates, base_time: float, composer: Compose) -> dict:
     """A calibrated workload: the base one with the measured shape and rates and the fitted base_time."""
-    composed = composer((f"workload={rates.workload}", *rates.shape, *rates.rates))
+    composed, _ = composer((f"workload={rates.workload}", *rates.shape, *rates.rates))
     doc = OmegaConf.to_container(composed.workload, resolve=True)
     doc["name"] = f"{rates.workload}_{name}"
     doc["description"] = f"{rates.workload} as measured natively on the {name} machine"
@@ -560,14 +463,25 @@ def workload_header(rates: NativeRates, name: str) -> str:
 VERIFIED_KEYS = ("t_native_mean", "t_asi_mean", *LOSS_QUANTILES)
 
 
-def written_search_path(conf_dir: Path, hydra: HydraComposer) -> Path | None:
-    """Where to find what asi-calibrate wrote: ``conf_dir``, unless it is already searched."""
+def written_search_path(conf_dir: Path, hydra: Composer) -> list[str]:
+    """The override that finds what asi-calibrate wrote in ``conf_dir``, unless it is already
+    searched (then none)."""
     on_path = [Path(d).resolve() for d in (*hydra.config_dirs, user_config_dir())]
-    return None if conf_dir.resolve() in on_path else conf_dir.resolve()
+    if conf_dir.resolve() in on_path:
+        return []
+    return [f"hydra.searchpath=[file://{conf_dir.resolve()}]"]
+
+
+def on_written(
+    name: str, conf_dir: Path, base_overrides: Sequence[str], hydra: Composer
+) -> Compose:
+    """Compose on the written profile (``cpu=<name>``) as a user would: from ``conf_dir``."""
+    search = written_search_path(conf_dir, hydra)
+    return partial(hydra.variant, [*search, *base_overrides, f"cpu={name}"])
 
 
 def verify(
-    data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides, hydra: HydraComposer
+    data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides, hydra: Composer
 ) -> list[dict]:
     """Compose the written profile (and workloads) as a user would, and evaluate each datum.
 
@@ -576,21 +490,17 @@ def verify(
     and, when the profile has correlations, the throughput loss p05/p95 with them
     dropped (``..._independent``): how much the correlations narrow the spread.
     """
-    search = written_search_path(conf_dir, hydra)
-    composer = Composer([*base_overrides, f"cpu={name}"], search, hydra)
+    composer = on_written(name, conf_dir, base_overrides, hydra)
     out = []
     for d in data:
         workload = f"{d.workload}_{name}" if d.workload in rates else d.workload
         cpus = int(d.observation.point["cpus"])
-        cfg = composer([*_tag_overrides(d.tags, workload, cpus), *d.kept_overrides])
-        point = point_from_config(cfg)
-        result = evaluate(point, costs_for(cfg))
+        cfg, model = composer([*_tag_overrides(d.tags, workload, cpus), *d.kept_overrides])
+        result = evaluate(model.point, model.costs())
         row = {key: float(result[key][0]) for key in VERIFIED_KEYS}
         row["predicted"] = float(statistic(result, d.observation.kind)[0])
-        if cfg.cpu.correlations:
-            independent = evaluate(
-                point, costs_for(OmegaConf.merge(cfg, {"cpu": {"correlations": []}}))
-            )
+        if model.correlations:
+            independent = evaluate(model.point, replace(model, correlations=()).costs())
             for key in ("throughput_loss_p05", "throughput_loss_p95"):
                 row[f"{key}_independent"] = float(independent[key][0])
         out.append(row)
@@ -598,7 +508,7 @@ def verify(
 
 
 # --------------------------------------------------------------------------- run
-EXIT_POOR_FIT = 1
+EXIT_POOR_FIT = EXIT_FAILED
 """``asi-calibrate``'s exit code when everything was written but some *fitted* datum's
 residual exceeds :data:`pipeline.calibrate.fit.POOR_FIT_Z` (the fit does not reproduce its
 own input). A check (``fit: false``) that far off is warned about too, but exits 0: it
@@ -638,21 +548,21 @@ class Outcome:
     """Some fitted datum is among :attr:`warnings`: ``asi-calibrate`` exits :data:`EXIT_POOR_FIT`."""
 
 
-def problem_for(data: Sequence[Datum], rates, cfg: DictConfig, options: CalibrateConf) -> Problem:
+def problem_for(data: Sequence[Datum], rates, cfg: DictConfig) -> Problem:
     """The fit problem: priors from the base profile, base_time free per native workload."""
     # base_time [ns] lies between 0 and the slowest native time per op of its workload.
     bounds = {w: (r.time_per_op / 2, r.max_time_per_op) for w, r in rates.items()}
     return Problem(
         observations=[d.observation for d in data],
-        priors=cost_specs(cfg),
+        priors=model_profile(cfg).cost_specs,
         ghz=float(cfg.cpu.ghz),
         base_time_bounds=bounds,
-        sys_sigma=options.sys_sigma,
+        sys_sigma=cfg.calibrate.sys_sigma,
     )
 
 
 def confidence_before_after(
-    data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides, hydra: HydraComposer
+    data: Sequence[Datum], name: str, rates, conf_dir: Path, base_overrides, hydra: Composer
 ) -> list[dict]:
     """P(meets the 1 % target) and P(under 5 %) at the roadmap's last stage, for every
     measured workload, under the base profile's priors and under the written profile.
@@ -661,29 +571,28 @@ def confidence_before_after(
     shares of paired cost samples (:data:`model.evaluate.CONFIDENCE`), so they move
     exactly as far as the data moved and narrowed the costs.
     """
-    search = written_search_path(conf_dir, hydra)
-    before = Composer(list(base_overrides), None, hydra)
-    after = Composer([*base_overrides, f"cpu={name}"], search, hydra)
-    stage = str(before([]).roadmap.stages[-1])
+    before = partial(hydra.variant, list(base_overrides))
+    after = on_written(name, conf_dir, base_overrides, hydra)
+    stage = str(before([])[0].roadmap.stages[-1])
     rows = []
     for workload in dict.fromkeys(d.workload for d in data):
         row = {"workload": workload, "stage": stage}
         calibrated = f"{workload}_{name}" if workload in rates else workload
         for label, composer, w in (("prior", before, workload), ("calibrated", after, calibrated)):
-            cfg = composer([f"workload={w}", f"mitigations={stage}"])
-            result = evaluate(point_from_config(cfg), costs_for(cfg))
+            _, model = composer([f"workload={w}", f"mitigations={stage}"])
+            result = evaluate(model.point, model.costs())
             for key in CONFIDENCE:
                 row[f"{key}_{label}"] = float(result[key][0])
         rows.append(row)
     return rows
 
 
-def prior_predictions(data: Sequence[Datum], composer: Composer) -> list[float]:
+def prior_predictions(data: Sequence[Datum], composer: Compose) -> list[float]:
     """Each datum's statistic under the base profile: where calibration started."""
     out = []
     for d in data:
-        cfg = composer(d.overrides)
-        result = evaluate(point_from_config(cfg), costs_for(cfg))
+        _, model = composer(d.overrides)
+        result = evaluate(model.point, model.costs())
         out.append(float(statistic(result, d.observation.kind)[0]))
     return out
 
@@ -699,26 +608,24 @@ def mismatches(data: Sequence[Datum], result: FitResult, verified) -> list[str]:
     return out
 
 
-def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
-    """Calibrate from command-line style arguments; return what was written.
+def run(argv: Sequence[str], hydra: Composer | None = None) -> Outcome:
+    """Calibrate from command-line overrides (``measurements=``, ``calibrate.*`` and the
+    project's); return what was written.
 
     The profile and workloads go to ``calibrate.conf_dir`` (default: the
     user's config directory, :func:`pipeline.configuration.compose.user_config_dir`),
     never into the installed package.
     """
-    own, overrides = split_args(argv)
-    options = parse_options(own)
     hydra = hydra or default_composer()
-    cfg = hydra.compose(overrides)
+    cfg = hydra.compose(argv)
+    name = check_calibrate(cfg)
+    options = cfg.calibrate
     base = cfg.cpu.name
-    name = options.name or f"{base}_calibrated"
-    if name == base:
-        raise ConfigError(f"{OWN_PREFIX}name must differ from the base profile {base!r}")
-    inputs = load_inputs(options.measurements, CONF_DIR)
+    inputs = load_inputs(cfg.measurements, CONF_DIR)
     check_profiles(inputs, base)
     check_presets(inputs, hydra)
-    composer = Composer(overrides, hydra=hydra)
-    data, rates = build_data(inputs, cfg, options, composer)
+    composer = partial(hydra.variant, list(argv))
+    data, rates = build_data(inputs, cfg, composer)
     if not data:
         extra = (
             " (perf kvm stat reports only set VM-exit rates: add the runs or published points "
@@ -727,7 +634,7 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
             else ""
         )
         raise ConfigError(
-            f"measurements: {options.measurements} holds no runs or published points{extra}"
+            f"measurements: {cfg.measurements} holds no runs or published points{extra}"
         )
 
     conf_dir = Path(options.conf_dir) if options.conf_dir else user_config_dir()
@@ -738,12 +645,12 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
         writable(path, "calibrate.name")
 
     result = fit(
-        problem_for(data, rates, cfg, options),
+        problem_for(data, rates, cfg),
         samples=int(cfg.samples),
         seed=int(cfg.seed),
     )
 
-    doc = profile_document(cfg, name, result, data, inputs, rates, options, report_path)
+    doc = profile_document(cfg, name, result, data, inputs, rates, report_path)
     usage = f"#   asi-answer cpu={name}" + "".join(f" workload={w}_{name}" for w in rates)
     write_yaml(
         profile_path,
@@ -756,7 +663,7 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
         wdoc = workload_document(name, rates[w], result.base_times[w], composer)
         write_yaml(path, wdoc, workload_header(rates[w], name))
 
-    verified = verify(data, name, rates, conf_dir, overrides, hydra)
+    verified = verify(data, name, rates, conf_dir, argv, hydra)
     report = render_report(
         name=name,
         cfg=cfg,
@@ -769,7 +676,7 @@ def run(argv: Sequence[str], hydra: HydraComposer | None = None) -> Outcome:
         workload_paths=workload_paths,
         prior=prior_predictions(data, composer),
         mismatches=mismatches(data, result, verified),
-        confidence=confidence_before_after(data, name, rates, conf_dir, overrides, hydra),
+        confidence=confidence_before_after(data, name, rates, conf_dir, argv, hydra),
     )
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(report, encoding="utf-8")

@@ -29,12 +29,13 @@ tonight could not be recorded in the history (disk full...), 2 bad input.
 """
 
 from pipeline.configuration.command import Invocation, command
+from pipeline.configuration.errors import EXIT_FAILED
 from pipeline.report.build import announce, build
 from pipeline.report.settings import report_options
 
 __doc__ = f"{__doc__}\n{report_options()}"  # --help lists every report.* option
 
-EXIT_NOT_RECORDED = 1
+EXIT_NOT_RECORDED = EXIT_FAILED
 """The report is written, but nightly mode could not record tonight in the history."""
 
 

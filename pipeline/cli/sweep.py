@@ -19,9 +19,9 @@ Overrides use Hydra's grammar (``a=1,2``, ``range()``, ``choice()``,
 """
 
 from pipeline.configuration.command import Invocation, command
-from pipeline.sweep.run import main_sweep
+from pipeline.sweep.run import interrupted_line, main_sweep
 
 
-@command("asi-sweep", multirun=True)
+@command("asi-sweep", multirun=True, interrupted=interrupted_line)
 def main(inv: Invocation) -> int:
     return main_sweep(inv.overrides, inv.composer, inv.config_name)

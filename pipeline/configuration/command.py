@@ -7,13 +7,13 @@ job|hydra|all`` with ``--package`` and ``--resolve``, ``--info [what]``,
 overrides, answers the inspection flags itself from the composed config, and
 hands the rest to the command as a :class:`Invocation`. Bad input of any kind
 (a flag, an override, a value) prints one ``error: ...`` line and exits 2; a
-closed pipe (``asi-answer | head``) ends quietly with 141.
+closed pipe (``asi-answer | head``) ends quietly with 141; the one mapping of
+how a command ends to its exit code is :func:`pipeline.configuration.errors.exit_codes`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ from pipeline.configuration.compose import (
     composer,
     user_config_dir,
 )
-from pipeline.configuration.errors import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, ConfigError
+from pipeline.configuration.errors import ConfigError, exit_codes
 
 INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 """``--info`` topics, as Hydra's."""
@@ -163,28 +163,28 @@ def inspect(args, inv: Invocation, doc: str) -> bool:
     return True
 
 
-def command(prog: str, *, multirun: bool = False) -> Callable:
+def command(
+    prog: str,
+    *,
+    multirun: bool = False,
+    interrupted: Callable[[BaseException], str] | None = None,
+) -> Callable:
     """Make ``body(invocation) -> exit code`` the entry point ``main(argv=None)`` of ``prog``.
 
     ``argv`` defaults to ``sys.argv[1:]``; the help text is the docstring of the
-    module that defines ``body``.
+    module that defines ``body``. How the command ends maps to its exit code in
+    :func:`~pipeline.configuration.errors.exit_codes`; ``interrupted(exc)`` is its last
+    line on Ctrl-C (default: ``<prog>: interrupted``).
     """
 
     def decorate(body: Callable[[Invocation], int | None]) -> Callable[..., int]:
         @wraps(body)
         def main(argv: Sequence[str] | None = None):
             argv = list(sys.argv[1:] if argv is None else argv)
-            try:
+            with exit_codes(interrupted or (lambda exc: f"{prog}: interrupted")):
                 args, inv = parse(argv, prog, multirun)
                 doc = sys.modules[body.__module__].__doc__ or ""
                 code = 0 if inspect(args, inv, doc) else body(inv)
-            except ConfigError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                raise SystemExit(EXIT_BAD_INPUT) from None
-            except BrokenPipeError:
-                # the reader went away (`asi-answer | head`): stop quietly, as cat does
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                raise SystemExit(EXIT_BROKEN_PIPE) from None
             raise SystemExit(code or 0)
 
         return main

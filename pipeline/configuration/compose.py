@@ -1,4 +1,4 @@
-"""The one way into Hydra: a composer per search path, and the config as model inputs.
+"""The one way into Hydra: a composer per search path, compositions checked and cached.
 
 Hydra is initialised once per process (:func:`composer`; again only if a
 command asks for another ``--config-dir``), from the packaged configs
@@ -7,8 +7,10 @@ config directory (:func:`user_config_dir`) and any ``--config-dir``, which a
 search-path plugin (``hydra_plugins/asi_slowdown``) appends. Compositions are
 cached per override tuple. Composition uses Hydra's own override grammar
 (``key=value``, ``group=option``, ``+key=value``), so entry points accept
-exactly what ``@hydra.main`` programs accept. Every failure becomes a
-one-line :class:`ConfigError`.
+exactly what ``@hydra.main`` programs accept. Every composition is checked
+(:func:`pipeline.configuration.checks.validate`), which converts it into the model's
+inputs once (:meth:`Composer.compose_profile`). Every failure becomes a one-line
+:class:`ConfigError`.
 """
 
 from __future__ import annotations
@@ -16,29 +18,20 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Sequence
-from dataclasses import fields
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from model.costs import (
-    Correlation,
-    CostSpec,
-    canonical_correlations,
-    check_correlations,
-    sample_costs,
-)
-from model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS, as_columns, check_ranges
-from model.units import parse_size
-from pipeline.configuration.errors import ConfigError, cannot_delete, one_line
-from pipeline.configuration.schema import SIZE_FIELDS, Config, register
+from pipeline.configuration.checks import validate
+from pipeline.configuration.errors import ConfigError, one_line
+from pipeline.configuration.profile import ModelProfile
+from pipeline.configuration.schema import register
 
 CONF_PACKAGE = "pipeline.conf"
 """The packaged configs: the repository's ``conf/``, installed as this package."""
@@ -142,16 +135,31 @@ class Composer:
                 raise ConfigError(one_line(exc, self.group_options)) from None
         return copy.deepcopy(self._cache[key])
 
-    def compose(self, overrides: Sequence[str] = (), config_name: str | None = None) -> DictConfig:
-        """One validated configuration (no sweeps), without the ``hydra`` node."""
+    def compose_profile(
+        self, overrides: Sequence[str] = (), config_name: str | None = None
+    ) -> tuple[DictConfig, ModelProfile]:
+        """One validated configuration (no sweeps), without the ``hydra`` node, and the
+        model's inputs its validation made (:func:`~pipeline.configuration.checks.validate`)."""
         check_override_syntax(overrides)
         check_no_sweeps(overrides)
         cfg = self.load(overrides, config_name)
         with open_dict(cfg):
             del cfg["hydra"]
         check_strict_bools(cfg, overrides)
-        validate(cfg)
-        return cfg
+        return cfg, validate(cfg)
+
+    def compose(self, overrides: Sequence[str] = (), config_name: str | None = None) -> DictConfig:
+        """One validated configuration (no sweeps), without the ``hydra`` node."""
+        return self.compose_profile(overrides, config_name)[0]
+
+    def variant(
+        self, base: Sequence[str], overrides: Sequence[str]
+    ) -> tuple[DictConfig, ModelProfile]:
+        """:meth:`compose_profile` of ``base`` with ``overrides`` in place of those of ``base``
+        for the same keys (``workload=a`` replaces a ``workload=b`` of ``base``, which Hydra
+        would refuse as a second choice of the group)."""
+        keys = {override_key(o) for o in overrides}
+        return self.compose_profile([*(o for o in base if override_key(o) not in keys), *overrides])
 
 
 @cache
@@ -161,17 +169,9 @@ def composer(config_dirs: tuple[str, ...] = (), config_name: str = "config") -> 
     return Composer(config_dirs, config_name=config_name)
 
 
-PARAM_LABELS: dict[str, str] = {
-    "cpus": "cpus",
-    "ephmap_slots": "ephmap.slots",
-    "kernel_version": "kernel.version",
-    **{name: f"workload.{name}" for name in WORKLOAD_PARAMS},
-    **{name: f"mitigations.{name}" for name in MITIGATION_FLAGS},
-    **{name: f"cpu.{name}" for name in CPU_FLAGS},
-}
-"""The config path a user knows each point parameter by."""
-
-ANSWER_FORMATS = ("table", "json")
+def override_key(override: str) -> str:
+    """The key an override sets, without its ``+``/``++``/``~`` (``+cpu.x=1`` -> ``cpu.x``)."""
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def compose_config(overrides: Sequence[str] = (), config_name: str | None = None) -> DictConfig:
@@ -213,98 +213,3 @@ def check_no_sweeps(overrides: Sequence[str]) -> None:
                 f"{override.key_or_group}: one value expected, got the sweep "
                 f"{override.input_line!r} (sweeps are for asi-sweep -m)"
             )
-
-
-MAX_SAMPLES = 1 << 20
-"""More Monte Carlo samples than this per point is a typo (1024 resolve p05/p95 well)."""
-
-
-def validate(cfg: DictConfig) -> None:
-    """Range-check everything the model will see, once, before any work."""
-    absent = [f.name for f in fields(Config) if f.name not in cfg]
-    if absent:  # ~cpus, ~answer: Hydra deletes what the schema requires
-        raise ConfigError(cannot_delete(absent[0]))
-    unknown = sorted(set(cfg.keys()) - {f.name for f in fields(Config)} - {"hydra"})
-    if unknown:
-        raise ConfigError(
-            f"{unknown[0]}: unknown key; allowed: {', '.join(f.name for f in fields(Config))}"
-        )
-    if cfg.samples < 1:
-        raise ConfigError(f"samples must be an integer >= 1, got {cfg.samples}")
-    if cfg.samples > MAX_SAMPLES:
-        raise ConfigError(f"samples must be an integer <= {MAX_SAMPLES}, got {cfg.samples}")
-    if cfg.seed < 0:  # numpy's SeedSequence rejects negative seeds
-        raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed}")
-    if cfg.seed >= 2**63:
-        raise ConfigError(f"seed must be an integer < 2**63, got {cfg.seed}")
-    if cfg.answer.format not in ANSWER_FORMATS:
-        raise ConfigError(
-            f"answer.format must be one of {', '.join(ANSWER_FORMATS)}, got {cfg.answer.format!r}"
-        )
-    if not str(cfg.store.path).strip():  # "" is the working directory: never a store
-        raise ConfigError(f"store.path must be a directory path, got {cfg.store.path!r}")
-    if not 0 < cfg.cpu.ghz <= 10:  # also false for NaN
-        raise ConfigError(f"cpu.ghz must be a number > 0 and <= 10, got {cfg.cpu.ghz}")
-    try:
-        check_ranges(as_columns(point_from_config(cfg)), PARAM_LABELS)
-        for name, spec in cost_specs(cfg).items():
-            spec.check(name)
-        check_correlations(cost_correlations(cfg))  # names, ranges, positive definite
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def point_from_config(cfg: DictConfig) -> dict:
-    """The model's point parameters for one composed config (Python scalars)."""
-    w = cfg.workload
-    point = {name: w[name] for name in WORKLOAD_PARAMS}
-    for name in SIZE_FIELDS:
-        try:
-            point[name] = parse_size(w[name], f"workload.{name}")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    point.update({name: bool(cfg.mitigations[name]) for name in MITIGATION_FLAGS})
-    point.update({name: bool(cfg.cpu[name]) for name in CPU_FLAGS})
-    point["cpus"] = cfg.cpus
-    point["ephmap_slots"] = cfg.ephmap.slots
-    point["kernel_version"] = cfg.kernel.version
-    return point
-
-
-def cost_specs(cfg: DictConfig) -> dict[str, CostSpec]:
-    """The CPU profile's cost distributions, without their ``source`` notes."""
-    costs = OmegaConf.to_container(cfg.cpu.costs, resolve=True)
-    return {
-        name: CostSpec(**{k: v for k, v in spec.items() if k != "source"})
-        for name, spec in costs.items()
-    }
-
-
-def cost_correlations(cfg: DictConfig) -> tuple[Correlation, ...]:
-    """The CPU profile's ``correlations`` as canonical ``(a, b, rho)`` triples.
-
-    Canonical (:func:`model.costs.canonical_correlations`): ordered, zeros
-    dropped, so equal matrices hash alike. A missing field, an unknown cost or
-    a rho outside [-1, 1] is a one-line ``ValueError``;
-    :func:`model.costs.check_correlations` also checks positive definiteness.
-    """
-    out = []
-    for i, entry in enumerate(cfg.cpu.get("correlations") or ()):
-        for key in ("a", "b", "rho"):
-            if OmegaConf.is_missing(entry, key):
-                raise ValueError(
-                    f"cpu.correlations[{i}].{key} is required (entries are {{a, b, rho}})"
-                )
-        out.append((str(entry.a), str(entry.b), float(entry.rho)))
-    return canonical_correlations(out)
-
-
-def costs_for(cfg: DictConfig, samples: int | None = None) -> dict[str, np.ndarray]:
-    """Common-random-number cost draws for the config's CPU profile (with its correlations)."""
-    return sample_costs(
-        cost_specs(cfg),
-        cfg.samples if samples is None else samples,
-        seed=cfg.seed,
-        ghz=cfg.cpu.ghz,
-        correlations=cost_correlations(cfg),
-    )

@@ -1,12 +1,28 @@
-"""User-facing errors: one line naming the bad field, exit code 2."""
+"""User-facing errors and every command's exit codes: one line naming the bad field, exit 2.
+
+:func:`exit_codes` is the one mapping from how a command ended to its exit code, for
+the entry points (:func:`pipeline.configuration.command.command`) and for the grid
+sweeper inside any Hydra app (:mod:`pipeline.sweep.sweeper`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import fields, is_dataclass
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""Done, but part of it failed: a sweep's failed points (rerun to retry), a report whose
+night could not be recorded, a calibration that does not reproduce a fitted datum; also
+a store or folder that cannot be written (:func:`exit_codes`)."""
 EXIT_BAD_INPUT = 2
+"""Bad input of any kind (a flag, an override, a value, an input file): one ``error:`` line,
+nothing run or written."""
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 _MISSING_OPTION = re.compile(r"Could not find '([\w/]+)/([^'/]+)'")
@@ -123,3 +139,36 @@ def one_line(exc: BaseException, group_options: Callable[[str], list[str]] | Non
     if keyed:
         return _keyed(keyed[-1])
     return _first_line(chain[0])
+
+
+def _interrupted_line(exc: BaseException) -> str:
+    return str(exc) or "interrupted"
+
+
+@contextlib.contextmanager
+def exit_codes(interrupted: Callable[[BaseException], str] = _interrupted_line) -> Iterator[None]:
+    """Map how the block ended to an exit code (``SystemExit``): the one mapping.
+
+    :class:`ConfigError`: its ``error:`` line on stderr, :data:`EXIT_BAD_INPUT`;
+    ``KeyboardInterrupt``: the line ``interrupted(exc)`` says (a sweep's: what stays in the
+    store) last on stderr, :data:`EXIT_INTERRUPTED`; a closed pipe (``asi-answer | head``):
+    quietly, as ``cat`` does, :data:`EXIT_BROKEN_PIPE`; any other ``OSError`` (a store or
+    folder that cannot be written): its ``error:`` line, :data:`EXIT_FAILED`. What the block
+    returns is its own business (a command's exit code).
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except KeyboardInterrupt as exc:
+        print(interrupted(exc), file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(EXIT_BROKEN_PIPE) from None
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None

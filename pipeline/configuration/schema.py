@@ -1,4 +1,5 @@
-"""Structured-config schemas, registered in Hydra's ConfigStore.
+"""Structured-config schemas, registered in Hydra's ConfigStore: one :class:`Config` with
+every section, each command's included (checked by :mod:`pipeline.configuration.checks`).
 
 The schemas mirror the model: workload fields are
 :data:`model.params.WORKLOAD_PARAMS`, mitigation flags
@@ -219,6 +220,19 @@ class ValidateConf:
 
 
 @dataclass
+class CalibrateConf:
+    """``asi-calibrate`` (``pipeline/calibrate``): how measurements are fitted, where the results go."""
+
+    name: str = ""  # the calibrated profile; "": <base profile>_calibrated
+    conf_dir: str = ""  # "": the user's config directory (ASI_CONFIG_DIR, default outputs/conf)
+    report_dir: str = "outputs/calibration"
+    time_sigma: float = 0.02  # relative standard error of a fio time per op
+    loss_sigma: float = 0.02  # standard error of a published loss (unless its row has sigma)
+    exit_sigma: float = 0.1  # relative standard error of a published exit count (ditto)
+    sys_sigma: float = 0.1  # softness of the system-CPU-time bound on kernel time
+
+
+@dataclass
 class Config:
     workload: WorkloadConf = MISSING
     cpu: CpuConf = MISSING
@@ -234,6 +248,9 @@ class Config:
     dask: DaskConf = field(default_factory=DaskConf)
     report: ReportConf = field(default_factory=ReportConf)
     validate: ValidateConf = field(default_factory=ValidateConf)
+    calibrate: CalibrateConf = field(default_factory=CalibrateConf)
+    # asi-calibrate's input: a directory, a CSV or a group of conf/validation ("": none)
+    measurements: str = ""
     cpus: int = 1
     samples: int = 1024
     seed: int = 0

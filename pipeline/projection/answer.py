@@ -21,18 +21,19 @@ from model.budget import cost_budget
 from model.costs import ASI_COSTS
 from model.evaluate import OVERHEAD_PARTS, TARGET, THRESHOLD, evaluate
 from model.mechanism import EXIT_REASONS, GUEST_SOURCES, active_defaults
-from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS, as_columns, check_ranges
-from pipeline.configuration.compose import (
-    CONF_DIR,
-    PARAM_LABELS,
-    Composer,
-    cost_specs,
-    costs_for,
-    point_from_config,
+from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
+from pipeline.configuration.checks import (
+    VS_DIMENSIONS,
+    check_answer,
+    check_source,
+    check_store_path,
+    check_vs,
 )
+from pipeline.configuration.compose import CONF_DIR, Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
-from pipeline.projection.projection import check_source, stored_stages
+from pipeline.configuration.profile import PARAM_LABELS, model_profile
+from pipeline.projection.projection import stored_stages
 from pipeline.projection.verdicts import (
     BASELINE_TEXT,
     annotate,
@@ -40,7 +41,6 @@ from pipeline.projection.verdicts import (
     crossing_line,
 )
 from pipeline.store.schema import METRIC_COLUMNS, SLOWDOWN_QUANTILES
-from pipeline.sweep.run import check_store_path
 
 
 def _without_group(overrides: Sequence[str], group: str) -> list[str]:
@@ -54,8 +54,8 @@ def stage_points(cfg, overrides: Sequence[str], composer: Composer | None = None
     if not stages:
         raise ConfigError("roadmap.stages must list at least one mitigations preset")
     base = _without_group(overrides, "mitigations")
-    compose = (composer or default_composer()).compose
-    return [point_from_config(compose([*base, f"mitigations={stage}"])) for stage in stages]
+    compose = (composer or default_composer()).compose_profile
+    return [dict(compose([*base, f"mitigations={stage}"])[1].point) for stage in stages]
 
 
 def _evaluate(points: list[dict], costs) -> pd.DataFrame:
@@ -71,9 +71,9 @@ def evaluate_stages(
     Returns the table and the base composed config.
     """
     composer = composer or default_composer()
-    cfg = composer.compose(overrides)
+    cfg, model = composer.compose_profile(overrides)
     points = stage_points(cfg, overrides, composer)
-    table = _evaluate(points, costs_for(cfg))
+    table = _evaluate(points, model.costs())
     table.insert(0, "stage", list(cfg.roadmap.stages))
     return annotate(table, cfg.baseline.name), cfg
 
@@ -82,40 +82,36 @@ MODEL_NOTE = "evaluated directly (answer.source=model)"
 """The source note of a table the model computed because ``answer.source=model`` says so."""
 
 
-def check_answer(cfg) -> str:
-    """Validate the ``answer`` options before any work (nothing is read or moved on bad input).
-
-    Returns ``answer.source``. The ``vs_*`` lists are checked by :func:`check_vs`, and
-    ``store.path`` as ``asi-sweep`` checks it whenever the store will be read.
-    """
-    source = check_source(cfg.answer.source)
-    for key in VS_DIMENSIONS:
-        check_vs(cfg, key, cfg.answer[key])
-    if source != "model":
-        check_store_path(str(cfg.store.path))
-    return source
-
-
 def sourced(
-    cfg, points: list[dict], stages: Sequence[str], labels: Sequence[str] | None = None
+    cfg,
+    points: list[dict],
+    stages: Sequence[str],
+    labels: Sequence[str] | None = None,
+    costs=None,
 ) -> tuple[pd.DataFrame, str]:
     """The metrics of ``points`` from where ``answer.source`` says, and a note saying where.
 
     ``auto``: the results store if it holds every point, else the model (the note
     says why); ``store``: the store, or a one-line :class:`ConfigError` naming what
     it lacks; ``model``: the model. ``stages`` and ``labels`` are as
-    :func:`pipeline.projection.projection.stored_stages` takes them.
+    :func:`pipeline.projection.projection.stored_stages` takes them; ``costs`` are the
+    config's cost draws if drawn already.
     """
     source = check_source(cfg.answer.source)
     if source == "model":
-        return _evaluate(points, costs_for(cfg)), MODEL_NOTE
+        return _evaluate(points, _costs(cfg, costs)), MODEL_NOTE
     check_store_path(str(cfg.store.path))
     table, note = stored_stages(cfg, points, stages, labels)
     if table is None:
         if source == "store":
             raise ConfigError(f"answer.source=store: {note}")
-        return _evaluate(points, costs_for(cfg)), f"evaluated directly ({note})"
+        return _evaluate(points, _costs(cfg, costs)), f"evaluated directly ({note})"
     return table, note
+
+
+def _costs(cfg, costs=None) -> dict:
+    """The config's cost draws: ``costs`` when drawn already, else drawn now."""
+    return model_profile(cfg).costs() if costs is None else costs
 
 
 def answer_stages(
@@ -135,46 +131,12 @@ def answer_stages(
     return table, cfg, note
 
 
-def stage_table(cfg, points: list[dict]) -> tuple[pd.DataFrame, str]:
+def stage_table(cfg, points: list[dict], costs=None) -> tuple[pd.DataFrame, str]:
     """The roadmap table of the stages' ``points`` (:func:`sourced`), annotated, and its note."""
     stages = list(cfg.roadmap.stages)
-    table, note = sourced(cfg, points, stages)
+    table, note = sourced(cfg, points, stages, costs=costs)
     table.insert(0, "stage", stages)
     return annotate(table, cfg.baseline.name), note
-
-
-VS_DIMENSIONS = {"vs_cpus": ("cpus", "CPUs"), "vs_slots": ("ephmap_slots", "slots")}
-"""``answer.<key>``: the point parameter it varies and the label of its columns."""
-
-
-def check_vs(cfg, key: str, values: Sequence) -> list[int]:
-    """``answer.<key>`` as a list of distinct integers, each in the range its parameter allows.
-
-    One-line :class:`ConfigError` otherwise: a value out of range gets the message
-    the scalar gets (``cpus=100000``), naming the list entry
-    (``answer.vs_cpus[0] must be an integer <= 8192, got 100000``); a repeated
-    value is refused rather than silently dropped.
-    """
-    param, _ = VS_DIMENSIONS[key]
-    try:
-        values = [int(v) for v in values]
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"answer.{key} must be a list of integers >= 1, got {list(values)}"
-        ) from None
-    base = point_from_config(cfg)
-    for i, value in enumerate(values):
-        try:
-            check_ranges(as_columns(base | {param: value}), {param: f"answer.{key}[{i}]"})
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    repeated = sorted({v for v in values if values.count(v) > 1})
-    if repeated:
-        raise ConfigError(
-            f"answer.{key} must list each value once, got {values} "
-            f"({', '.join(map(str, repeated))} repeated)"
-        )
-    return values
 
 
 def vs_points(cfg, key: str, values: Sequence[int], base: list[dict]):
@@ -210,16 +172,16 @@ def evaluate_vs(
     values = check_vs(cfg, key, values)
     base = stage_points(cfg, overrides) if points is None else points
     every, stages, column = vs_points(cfg, key, values, base)
-    return _vs_table(_evaluate(every, costs_for(cfg)), stages, column, cfg)
+    return _vs_table(_evaluate(every, _costs(cfg)), stages, column, cfg)
 
 
-def answer_vs(cfg, key: str, points: list[dict]) -> tuple[pd.DataFrame, str]:
+def answer_vs(cfg, key: str, points: list[dict], costs=None) -> tuple[pd.DataFrame, str]:
     """:func:`evaluate_vs` from where ``answer.source`` says (:func:`sourced`), and the note."""
     param, _ = VS_DIMENSIONS[key]
     values = check_vs(cfg, key, cfg.answer[key])
     every, stages, column = vs_points(cfg, key, values, points)
     labels = [f"{PARAM_LABELS[param]}={v}" for v in column]
-    table, note = sourced(cfg, every, stages, labels)
+    table, note = sourced(cfg, every, stages, labels, costs)
     return _vs_table(table, stages, column, cfg), note
 
 
@@ -659,14 +621,15 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
     table says where its numbers came from (:func:`sourced`).
     """
     composer = composer or default_composer()
-    cfg = composer.compose(argv)
+    cfg, model = composer.compose_profile(argv)
     check_answer(cfg)
     points = stage_points(cfg, argv, composer)  # composed once for every table
-    table, source = stage_table(cfg, points)
+    costs = model.costs()  # drawn once for every table
+    table, source = stage_table(cfg, points, costs)
     curves, sources = {}, {"stages": source}
     for key in (key for key in VS_DIMENSIONS if cfg.answer[key]):
-        curves[key], sources[_by(key)] = answer_vs(cfg, key, points)
-    budget = budgets(table, cfg, points) if cfg.answer.budget else None
+        curves[key], sources[_by(key)] = answer_vs(cfg, key, points, costs)
+    budget = budgets(table, cfg, points, costs) if cfg.answer.budget else None
     if cfg.answer.format == "json":
         print(f"source: {source}", file=sys.stderr)  # also in the JSON; stdout stays pure JSON
         return format_json(table, curves, budget, config=configuration(cfg, argv), sources=sources)
@@ -692,18 +655,20 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
     )
 
 
-def budgets(table: pd.DataFrame, cfg, points: list[dict]) -> pd.DataFrame:
+def budgets(table: pd.DataFrame, cfg, points: list[dict], costs=None) -> pd.DataFrame:
     """What the ASI costs would have to cost for the last stage to meet the 1 % target.
 
     For every cost that adds time at the last stage, and for the two that add
     the most moved together, the median it would need (its draws scaled, their
     spread kept) for the slowdown p50, and for P(meets target) >= 0.9, to reach
     1 % (:func:`model.budget.cost_budget`), within the documented ranges.
-    Rows sorted by what the cost adds now; the pair last.
+    Rows sorted by what the cost adds now; the pair last. ``costs``: the config's draws,
+    if drawn already.
     """
     last = points[-1]
-    costs = costs_for(cfg)
-    specs = cost_specs(cfg)
+    model = model_profile(cfg)
+    costs = model.costs() if costs is None else costs
+    specs = model.cost_specs
     row = table.iloc[-1]
 
     def lowest(name: str) -> float:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from model.units import format_size
-from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import (
     CONFIDENCE_COLUMNS,
     FINAL_METRICS,
@@ -97,16 +96,6 @@ PLACE: tuple[str, ...] = tuple(k for k in KEYS if k not in DIMENSIONS)
 """What stays when the focus point changes: workload, CPU profile, stage."""
 
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-
-
-def parse_date(text: str | None) -> str:
-    """``report.date`` as ``YYYY-MM-DD``; None is today (UTC)."""
-    if text is None:
-        return datetime.now(UTC).date().isoformat()
-    try:
-        return date.fromisoformat(str(text)).isoformat()
-    except ValueError:
-        raise ConfigError(f"report.date must be a date YYYY-MM-DD or null, got {text!r}") from None
 
 
 class HistoryWriteError(OSError):
@@ -350,14 +339,3 @@ def outcome(compared: pd.DataFrame, threshold: float, probability: float = PROBA
     if unmatched:
         text += f"; {unmatched} with {NO_PREVIOUS} (the focus point or the grid changed)"
     return text
-
-
-def check_threshold(value: object) -> float:
-    """``report.move_threshold`` validated (a fraction >= 0)."""
-    try:
-        threshold = float(value)
-    except (TypeError, ValueError):
-        threshold = float("nan")
-    if not np.isfinite(threshold) or threshold < 0:
-        raise ConfigError(f"report.move_threshold must be a number >= 0, got {value!r}")
-    return threshold

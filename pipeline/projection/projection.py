@@ -22,7 +22,6 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from model.evaluate import CONFIDENCE, QUANTILES
-from pipeline.configuration.errors import ConfigError
 from pipeline.projection.verdicts import (
     BASELINE_COLUMNS,
     TARGET,
@@ -51,9 +50,6 @@ kernel's default mitigations (negative: ASI is faster), as the model names them.
 
 BEATS_DEFAULT = "p_beats_default"
 """The share of paired samples where ASI is faster than the kernel's default mitigations."""
-
-ANSWER_SOURCES = ("auto", "store", "model")
-"""``answer.source``: the store when it holds every stage, else the model; only the store; only the model."""
 
 
 # --------------------------------------------------------------------------- projections
@@ -178,15 +174,6 @@ def at(frame: pd.DataFrame, where: Mapping[str, object]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- asi-answer
-def check_source(value: object) -> str:
-    """``answer.source`` validated."""
-    if value not in ANSWER_SOURCES:
-        raise ConfigError(
-            f"answer.source must be one of {', '.join(ANSWER_SOURCES)}, got {value!r}"
-        )
-    return str(value)
-
-
 def stage_point_ids(cfg: DictConfig, points: Sequence[Mapping], stages: Sequence[str]) -> list[str]:
     """The store's ``point_id`` of each stage's point, as the sweep computes it.
 

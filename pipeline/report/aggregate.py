@@ -45,7 +45,6 @@ from pipeline.projection.verdicts import TARGET, THRESHOLD
 from pipeline.report.schedulers import (  # noqa: F401  (the aggregation's public names)
     LineProgress,
     SchedulerInfo,
-    check_scheduler,
     progress,
     scheduler,
 )

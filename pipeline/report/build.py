@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow as pa
 from omegaconf import DictConfig
 
+from pipeline.configuration.checks import check_report, check_store_path
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
-from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import (
     projections,
     scenario_summary,
@@ -53,7 +53,7 @@ from pipeline.report.scope import (
     preset_points,
     store_presets,
 )
-from pipeline.report.settings import Out, _stderr, settings
+from pipeline.report.settings import Out, _stderr
 from pipeline.store import readers as results_store
 from pipeline.store.schema import CUBE_KEYS
 
@@ -73,12 +73,8 @@ def collect(
     timings: dict[str, float] = {}
     composer = composer or default_composer()
     cfg = composer.compose(overrides)
-    s = settings(cfg, composer=composer)
-    if not Path(cfg.store.path).is_dir():
-        raise ConfigError(
-            f"store.path: no results store at {cfg.store.path} "
-            "(run asi-sweep first, or point store.path at one)"
-        )
+    s = check_report(cfg, group_options=composer.group_options)
+    check_store_path(cfg.store.path, exists=True)
     stages = list(cfg.roadmap.stages)
     tick = time.perf_counter()
     grid = None

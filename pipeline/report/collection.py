@@ -20,6 +20,7 @@ from model.costs import ASI_COSTS
 from model.evaluate import QUANTILES
 from model.mechanism import EXIT_SOURCES
 from model.units import format_size
+from pipeline.configuration.checks import ReportSettings
 from pipeline.configuration.compose import Composer
 from pipeline.projection import history as hist
 from pipeline.projection.answer import budgets, conditional_on
@@ -34,7 +35,7 @@ from pipeline.report.aggregate import (
     Aggregates,
 )
 from pipeline.report.scope import KeptOut, _override_key, model_overrides
-from pipeline.report.settings import Out, Settings
+from pipeline.report.settings import Out
 from pipeline.store.parts import git_revision
 from pipeline.store.schema import DIMENSIONS, SLOWDOWN_QUANTILES
 from pipeline.sweep.grid import Grid, Profile, make_profile
@@ -79,7 +80,7 @@ def focus_wanted(
             (p.base_point for p in (grid.profiles if grid else []) if p.workload == workload), None
         )
         if base is None:
-            base = make_profile(composer.compose([f"workload={workload}"])).base_point
+            base = composer.compose_profile([f"workload={workload}"])[1].point
         size = int(base["file_size"])
     return {
         "cpus": cfg.report.focus.cpus or cfg.cpus,
@@ -160,7 +161,7 @@ def stage_profile(
             return profile
     overrides = [f"workload={workload}", f"cpu={cpu}", f"mitigations={stage}"]
     return make_profile(
-        composer.compose([*overrides, f"seed={cfg.seed}", f"samples={cfg.samples}"])
+        *composer.compose_profile([*overrides, f"seed={cfg.seed}", f"samples={cfg.samples}"])
     )
 
 
@@ -222,14 +223,13 @@ def cpu_config(
     mine = [f"cpu={cpu}", f"seed={stored.seed}", f"samples={stored.samples}"]
     taken = {_override_key(o) for o in mine} | {"experiment"}
     wanted = [o for o in model_overrides(overrides) if _override_key(o) not in taken] + mine
-    composed = composer.compose(wanted)
-    profile = make_profile(composed)
+    composed, model = composer.compose_profile(wanted)
+    profile = make_profile(composed, model)
     if profile.cost_profile == stored.cost_profile:
         return composed, True
     extra = stored_cost_overrides(profile, stored)
-    again = {_override_key(e) for e in extra}
-    composed = composer.compose([*(o for o in wanted if _override_key(o) not in again), *extra])
-    return composed, make_profile(composed).cost_profile == stored.cost_profile
+    composed, model = composer.variant(wanted, extra)
+    return composed, make_profile(composed, model).cost_profile == stored.cost_profile
 
 
 BUDGET_COLUMNS = (
@@ -305,7 +305,7 @@ def focus_budgets(
 class Report:
     """Everything the page, the Markdown and the CSVs show."""
 
-    settings: Settings
+    settings: ReportSettings
     stages: list[str]
     focus_cpu: str
     aggregates: Aggregates

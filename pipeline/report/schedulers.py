@@ -16,35 +16,15 @@ from dataclasses import dataclass
 
 from dask.callbacks import Callback
 
+from pipeline.configuration.checks import check_scheduler
 from pipeline.configuration.errors import ConfigError
 from pipeline.sweep.progress import LINE_PERCENT, clock_text, is_terminal
 
 CONNECT_TIMEOUT = "10s"
 """How long to try reaching a Dask distributed scheduler before giving up."""
 
-DISTRIBUTED_SCHEMES: tuple[str, ...] = (
-    "tcp://",
-    "tls://",
-    "inproc://",
-    "ucx://",
-    "ws://",
-    "wss://",
-)
-"""Address schemes of a Dask distributed scheduler (``inproc://`` only within one process)."""
-
 
 # --------------------------------------------------------------------------- scheduler
-def check_scheduler(value: object) -> str:
-    """``dask.scheduler`` validated: ``threads``, ``ray`` or a distributed address."""
-    text = str(value) if value is not None else ""
-    if text in ("threads", "ray") or text.startswith(DISTRIBUTED_SCHEMES):
-        return text
-    raise ConfigError(
-        f"dask.scheduler must be threads, ray or a Dask scheduler address "
-        f"(tcp://host:port), got {value!r}"
-    )
-
-
 @dataclass(frozen=True)
 class SchedulerInfo:
     """Which scheduler ran the aggregation, for the report's provenance."""

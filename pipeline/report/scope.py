@@ -16,14 +16,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from omegaconf import DictConfig
 
-from pipeline.configuration.compose import PARAM_LABELS, Composer
+from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
+from pipeline.configuration.profile import PARAM_LABELS
+from pipeline.configuration.sweeps import MODEL_ROOTS, sweeper_params
 from pipeline.report.aggregate import (
     Scope,
 )
 from pipeline.store import readers as results_store
 from pipeline.store.schema import CUBE_KEYS, DIMENSIONS, LABEL_COLUMNS
-from pipeline.sweep.grid import MODEL_GROUPS, MODEL_ROOTS, Grid, build_grid
+from pipeline.sweep.grid import MODEL_GROUPS, Grid, build_grid
 
 
 # --------------------------------------------------------------------------- the grid
@@ -42,8 +44,6 @@ def experiment_grid(
     experiment: str, overrides: Sequence[str] = (), composer: Composer | None = None
 ) -> Grid:
     """The grid ``asi-sweep experiment=<experiment> <overrides>`` expands (no point is run)."""
-    from pipeline.sweep.run import sweeper_params
-
     composer = composer or default_composer()
     wanted = [f"experiment={experiment}", *overrides]
     cfg = composer.load(wanted, multirun=True)

@@ -41,14 +41,31 @@ class Profile:
     correlations: tuple[Correlation, ...] = ()  # (a, b, rho): the profile's correlated costs
 
     def costs(self) -> dict[str, np.ndarray]:
-        """Common-random-number cost draws (identical for every chunk and worker)."""
-        return sample_costs(
-            self.cost_specs,
+        """Common-random-number cost draws (identical for every chunk and worker).
+
+        Drawn once: the driver's speed probe and the payload shipped to the workers
+        share them, and so do profiles whose costs are the same (a sweep's workloads and
+        stages on one CPU profile); :data:`KEPT_DRAWS_BYTES` of the latest draws are kept.
+        """
+        key = (
+            tuple(sorted(self.cost_specs.items())),
             self.samples,
-            seed=self.seed,
-            ghz=self.ghz,
-            correlations=self.correlations,
+            self.seed,
+            self.ghz,
+            self.correlations,
         )
+        if key not in _DRAWS:
+            _DRAWS[key] = sample_costs(
+                self.cost_specs,
+                self.samples,
+                seed=self.seed,
+                ghz=self.ghz,
+                correlations=self.correlations,
+            )
+            while len(_DRAWS) > 1 and _kept_bytes() > KEPT_DRAWS_BYTES:
+                del _DRAWS[next(iter(_DRAWS))]  # the oldest
+        _DRAWS[key] = _DRAWS.pop(key)  # the latest used last
+        return dict(_DRAWS[key])
 
     def id_prefix(self) -> bytes:
         """Canonical encoding of everything but the point's parameter values that its result depends on."""
@@ -66,6 +83,17 @@ class Profile:
             sort_keys=True,
             separators=(",", ":"),
         ).encode()
+
+
+KEPT_DRAWS_BYTES = 64 << 20
+"""Cost draws :meth:`Profile.costs` keeps in this process [bytes] (the latest one always):
+a sweep's distinct cost profiles, ~350 KB each at 1024 samples."""
+
+_DRAWS: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+def _kept_bytes() -> int:
+    return sum(a.nbytes for draws in _DRAWS.values() for a in draws.values())
 
 
 def point_columns(rows: pa.Table, profile: Profile) -> dict[str, np.ndarray]:

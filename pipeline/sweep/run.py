@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,15 +26,17 @@ import pyarrow.compute as pc
 from omegaconf import DictConfig, OmegaConf
 
 import pipeline.store as results_store
+from pipeline.configuration.checks import check_execution, check_launcher
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
-from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError, one_line
+from pipeline.configuration.errors import EXIT_FAILED, ConfigError, one_line
+from pipeline.configuration.sweeps import check_params_override, dimensions_text, sweeper_params
 from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
-from pipeline.sweep.grid import Grid, build_grid, dimensions_text
+from pipeline.sweep.grid import Grid, build_grid
 from pipeline.sweep.progress import progress_bar
 
-EXIT_FAILED_POINTS = 1
-EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
+EXIT_FAILED_POINTS = EXIT_FAILED
+"""Some chunks failed: their ids are in ``summary.json``; rerun to retry them."""
 MAX_IDS_SHOWN = 10
 """Point ids printed per failed chunk; all of them go to ``summary.json``."""
 GRID_LINE_PERCENT = 25
@@ -78,77 +80,6 @@ class SweepResult:
 
     def summary(self) -> dict:
         return {**asdict(self), "ok": self.ok, "failed_points": len(self.failed_point_ids)}
-
-
-# --------------------------------------------------------------------------- settings
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
-
-
-def check_store_path(path: str) -> None:
-    """``store.path`` names a directory, or nothing yet (a sweep creates it); else one line.
-
-    Every command that reads or writes the store (``asi-sweep``, ``asi-answer``) checks it
-    here, so a file given as the store gets the same error from each.
-    """
-    _check(bool(path), "store.path must be a directory path, got ''")
-    _check(
-        Path(path).exists() is False or Path(path).is_dir(),
-        f"store.path must be a directory, got the file {path!r}",
-    )
-
-
-def check_settings(cfg: DictConfig) -> None:
-    """Range-check the execution settings (``sweep``, ``store``, ``ray``) before any work."""
-    s, st, r = cfg.sweep, cfg.store, cfg.ray
-    _check(
-        s.chunk_size is None or s.chunk_size >= 1,
-        f"sweep.chunk_size must be an integer >= 1 or null, got {s.chunk_size}",
-    )
-    _check(
-        s.target_task_seconds > 0,
-        f"sweep.target_task_seconds must be a number > 0, got {s.target_task_seconds}",
-    )
-    _check(
-        s.points_per_second is None or s.points_per_second > 0,
-        f"sweep.points_per_second must be a number > 0 or null, got {s.points_per_second}",
-    )
-    _check(
-        s.max_chunk_points >= 1,
-        f"sweep.max_chunk_points must be an integer >= 1, got {s.max_chunk_points}",
-    )
-    _check(
-        s.max_in_flight is None or s.max_in_flight >= 1,
-        f"sweep.max_in_flight must be an integer >= 1 or null, got {s.max_in_flight}",
-    )
-    _check(s.max_retries >= 0, f"sweep.max_retries must be an integer >= 0, got {s.max_retries}")
-    check_store_path(st.path)
-    _check(st.part_rows >= 1, f"store.part_rows must be an integer >= 1, got {st.part_rows}")
-    _check(
-        st.flush_seconds >= 0, f"store.flush_seconds must be a number >= 0, got {st.flush_seconds}"
-    )
-    _check(
-        r.num_cpus is None or r.num_cpus >= 1,
-        f"ray.num_cpus must be an integer >= 1 or null, got {r.num_cpus}",
-    )
-    _check(
-        r.object_store_memory is None or r.object_store_memory >= 80 << 20,
-        f"ray.object_store_memory must be >= 83886080 bytes (80 MiB) or null, got {r.object_store_memory}",
-    )
-    address = r.address
-    _check(
-        address is None
-        or address == "auto"
-        or address.startswith("ray://")
-        or (":" in address and address.rsplit(":", 1)[1].isdigit()),
-        f"ray.address must be null (embedded Ray), auto, host:port or ray://host:port, got {address!r}",
-    )
-
-
-def sweeper_params(params: Mapping | None) -> list[str]:
-    """``hydra.sweeper.params`` as overrides (they come before the command line's)."""
-    return [f"{key}={value}" for key, value in (params or {}).items()]
 
 
 # --------------------------------------------------------------------------- running
@@ -373,7 +304,7 @@ def run(
     ``cfg`` is the composed base config (execution settings).
     """
     start = time.perf_counter()
-    check_settings(cfg)
+    check_execution(cfg)
     bars = []
 
     def plan(dims, steps: int):  # said at once: composing a large grid takes a while
@@ -406,40 +337,12 @@ def run(
     return result
 
 
-def check_launcher(cfg: DictConfig) -> None:
-    """Refuse ``hydra/launcher=...`` and another ``hydra/sweeper``: points run as Ray tasks
-    of the grid sweeper, never as Hydra jobs."""
-    choices = OmegaConf.select(cfg, "hydra.runtime.choices", default={})
-    sweeper = choices.get("hydra/sweeper")
-    if sweeper not in (None, "grid"):
-        raise ConfigError(
-            f"hydra/sweeper={sweeper}: asi-sweep runs its grid sweeper (chunks of points as "
-            "Ray tasks); Hydra's other sweepers would run one job per point"
-        )
-    choice = choices.get("hydra/launcher")
-    if choice not in (None, "basic"):
-        raise ConfigError(
-            f"hydra/launcher={choice}: the grid sweeper runs points as Ray tasks, not through a "
-            "Hydra launcher; choose where they run with ray=... or ray.address=..."
-        )
-
-
-def check_params_override(overrides: Sequence[str]) -> None:
-    """Refuse ``hydra.sweeper.params={...}`` in one line (Hydra's composition cannot merge it)."""
-    for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
-        if key == "hydra.sweeper.params":
-            raise ConfigError(
-                f"{override}: Hydra cannot replace hydra.sweeper.params as a whole; give each "
-                "sweep on its own (cpus=1,2 or +hydra.sweeper.params.cpus='1,2')"
-            )
-
-
 def sweep(
     overrides: Sequence[str] = (),
     *,
     config_name: str = "config",
     composer: Composer | None = None,
+    cfg: DictConfig | None = None,
     sweep_dir: Path | None = None,
     task_hook=None,
     out: Out = _stdout,
@@ -447,12 +350,14 @@ def sweep(
 ) -> SweepResult:
     """Run a sweep: what ``asi-sweep <overrides>`` does (also from tests and notebooks).
 
-    Raises :class:`ConfigError` on bad input. Reuses a Ray already initialised
-    in this process.
+    ``cfg``: the sweep's config, if composed already (``asi-sweep`` composes it for
+    ``hydra.sweep.dir``); it is composed once per run. Raises :class:`ConfigError` on bad
+    input. Reuses a Ray already initialised in this process.
     """
     composer = composer or default_composer()
-    check_params_override(overrides)
-    cfg = composer.load(overrides, config_name, multirun=True)
+    if cfg is None:
+        check_params_override(overrides)
+        cfg = composer.load(overrides, config_name, multirun=True)
     check_launcher(cfg)
     params = sweeper_params(cfg.hydra.sweeper.get("params"))
     return run(
@@ -528,27 +433,22 @@ def interrupted_once() -> Iterator[None]:
 
 
 def main_sweep(overrides: Sequence[str], composer: Composer, config_name: str) -> int:
-    """``asi-sweep``'s work: the sweep, its exit code (0, 1 failed points, 130 interrupted)."""
-    try:
-        with interrupted_once():
-            cfg = composer.load(overrides, config_name, multirun=True)
-            result = sweep(
-                overrides, config_name=config_name, composer=composer, sweep_dir=sweep_dir_of(cfg)
-            )
-    except KeyboardInterrupt as exc:
-        # Ray is stopped and its processes gone by now (raybackend.stop); say so last.
-        print(interrupted_line(exc), file=sys.stderr, flush=True)
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()
-        return EXIT_INTERRUPTED
-    except OSError as exc:  # the store or the sweep directory cannot be written
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED_POINTS
+    """``asi-sweep``'s work: the sweep and its exit code (0, or 1 when points failed); the
+    command maps the rest (:func:`pipeline.configuration.errors.exit_codes`)."""
+    with interrupted_once():
+        check_params_override(overrides)
+        cfg = composer.load(overrides, config_name, multirun=True)
+        result = sweep(
+            overrides,
+            config_name=config_name,
+            composer=composer,
+            cfg=cfg,
+            sweep_dir=sweep_dir_of(cfg),
+        )
     return 0 if result.ok else EXIT_FAILED_POINTS
 
 
 __all__ = [
-    "EXIT_BAD_INPUT",
     "EXIT_FAILED_POINTS",
     "SweepInterrupted",
     "SweepResult",

@@ -13,7 +13,6 @@ import: Hydra imports every plugin whenever any app starts.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError
+from pipeline.configuration.errors import exit_codes
 
 
 @dataclass
@@ -56,18 +55,14 @@ class GridSweeperImpl(Sweeper):
         self.config = config
 
     def sweep(self, arguments: list[str]) -> Any:
+        from pipeline.configuration.checks import check_launcher
         from pipeline.configuration.compose import Composer
-        from pipeline.sweep.run import (
-            EXIT_FAILED_POINTS,
-            EXIT_INTERRUPTED,
-            check_launcher,
-            interrupted_line,
-            run,
-            sweeper_params,
-        )
+        from pipeline.configuration.sweeps import sweeper_params
+        from pipeline.sweep.run import EXIT_FAILED_POINTS, interrupted_line, run
 
         assert self.config is not None and self.hydra_context is not None
-        try:
+        # Ray is already stopped in order (raybackend.stop) when an interrupt gets here
+        with exit_codes(interrupted_line):
             check_launcher(self.config)
             result = run(
                 [*sweeper_params(self.params), *arguments],
@@ -76,15 +71,6 @@ class GridSweeperImpl(Sweeper):
                 config_name=self.config.hydra.job.config_name,
                 sweep_dir=Path(self.config.hydra.sweep.dir),
             )
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(EXIT_BAD_INPUT) from None
-        except KeyboardInterrupt as exc:  # Ray is already stopped in order (raybackend.stop)
-            print(interrupted_line(exc), file=sys.stderr, flush=True)
-            raise SystemExit(EXIT_INTERRUPTED) from None
-        except OSError as exc:  # the store or the sweep directory cannot be written
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(EXIT_FAILED_POINTS) from None
         if not result.ok:
             raise SystemExit(EXIT_FAILED_POINTS)
         return result

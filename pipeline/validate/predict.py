@@ -24,13 +24,9 @@ from model.costs import Correlation, CostSpec, sample_costs, stream_uniforms
 from model.evaluate import QUANTILES, quantiles, sample_breakdown
 from model.mechanism import EXIT_REASONS, EXIT_SOURCES
 from pipeline.calibrate.cases import Case
-from pipeline.configuration.compose import (
-    Composer,
-    cost_correlations,
-    cost_specs,
-    point_from_config,
-)
+from pipeline.configuration.compose import Composer
 from pipeline.configuration.errors import ConfigError
+from pipeline.configuration.profile import ModelProfile, model_profile
 
 SIDES = ("measured", "reference")
 
@@ -50,8 +46,10 @@ class Profile:
         )
 
 
-def profile_from_config(cfg: DictConfig) -> Profile:
-    return Profile(str(cfg.cpu.name), cost_specs(cfg), float(cfg.cpu.ghz), cost_correlations(cfg))
+def profile_from_config(cfg: DictConfig, model: ModelProfile | None = None) -> Profile:
+    """A composed config's :class:`Profile`, from its model inputs (``model``, if made already)."""
+    model = model_profile(cfg) if model is None else model
+    return Profile(str(cfg.cpu.name), model.cost_specs, model.ghz, model.correlations)
 
 
 @dataclass
@@ -102,12 +100,12 @@ def case_points(case: Case, composer: Composer, extra: Sequence[str] = ()) -> Ca
         rows[side] = []
         for i, phase in enumerate(case.benchmark.phases):
             try:
-                cfg = composer.compose(phase_overrides(case, i, side, extra))
+                cfg, model = composer.compose_profile(phase_overrides(case, i, side, extra))
             except ConfigError as exc:
                 raise ConfigError(f"validation case {case.name!r}: {exc}") from None
             if profile is None:
-                profile = profile_from_config(cfg)
-            base = point_from_config(cfg)
+                profile = profile_from_config(cfg, model)
+            base = dict(model.point)
             index = []
             for j, v in enumerate(values):
                 busy = v if phase.parallel is None else phase.parallel

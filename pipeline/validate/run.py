@@ -18,14 +18,13 @@ from pathlib import Path
 
 from model import MODEL_VERSION
 from pipeline.calibrate.cases import CaseSet, read_cases
+from pipeline.configuration.checks import check_validate
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.answer import SCORE_FILE
 from pipeline.validate.predict import Profile, case_points, profile_from_config
 from pipeline.validate.score import ASI_QUANTITIES, Score, score
-
-FORMATS = ("table", "json")
 
 
 def score_document(doc: dict) -> dict:
@@ -76,12 +75,6 @@ def shipped_or_live(composer: Composer) -> tuple[dict, str]:
     return live, f"asi-validate in sample, model {MODEL_VERSION}, computed for this report"
 
 
-def check_validate(cfg) -> None:
-    v = cfg.validate
-    if v.format not in FORMATS:
-        raise ConfigError(f"validate.format must be one of {', '.join(FORMATS)}, got {v.format!r}")
-
-
 def chosen_profile(cfg, overrides: Sequence[str]) -> tuple[str | None, Profile | None, str]:
     """The profile a ``cpu=NAME`` override asks to validate, and the machine (the shipped
     profile) whose cases it replaces: its ``provenance.base_profile``, or itself."""
@@ -92,22 +85,19 @@ def chosen_profile(cfg, overrides: Sequence[str]) -> tuple[str | None, Profile |
     return machine, profile_from_config(cfg), str(cfg.cpu.name)
 
 
-def select(case_set: CaseSet, names: Sequence[str]) -> CaseSet:
+def select(case_set: CaseSet, cfg) -> CaseSet:
+    """The cases ``validate.cases`` names (checked against the record), or every case."""
+    names = list(cfg.validate.cases)
     if not names:
         return case_set
-    known = case_set.by_name()
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ConfigError(
-            f"validate.cases: unknown case {unknown[0]!r}; allowed: {', '.join(known)}"
-        )
+    check_validate(cfg, cases=list(case_set.by_name()))
     chosen = tuple(c for c in case_set.cases if c.name in set(names))
     return CaseSet(chosen, ())
 
 
 def evaluate_cases(cfg, overrides: Sequence[str], composer: Composer, progress=None):
     """Compose, predict and score every case; returns ``(score, profiles used)``."""
-    case_set = select(read_cases(), list(cfg.validate.cases))
+    case_set = select(read_cases(), cfg)
     if not case_set.cases:
         raise ConfigError("no validation case found (conf/validation/*.yaml)")
     base = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("cpu",)]

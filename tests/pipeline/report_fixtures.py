@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.configuration.checks import ReportSettings
 from pipeline.report.collection import Report
 from pipeline.report.scope import experiment_grid_from
-from pipeline.report.settings import Settings
 from pipeline.store.parts import write_part
 from pipeline.sweep.chunks import evaluate_chunk, iter_chunks
 from pipeline.sweep.grid import Grid
@@ -71,7 +71,7 @@ def report_overrides(tmp_path: Path, store: Path, *extra: str) -> list[str]:
 
 def nightly_stub(history: Path, night: str, focus: pd.DataFrame) -> tuple[Report, list[str]]:
     """A :class:`Report` with just what :func:`nightly` reads (the rest is not needed there)."""
-    settings = Settings(
+    settings = ReportSettings(
         mode="nightly",
         experiment=None,
         folder=history / "report",

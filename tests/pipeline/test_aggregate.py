@@ -9,6 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from model.evaluate import evaluate
+from pipeline.configuration.checks import check_scheduler
 from pipeline.configuration.errors import ConfigError
 from pipeline.projection.projection import (
     BEATS_DEFAULT,
@@ -206,7 +207,7 @@ def test_lookup_reads_a_few_points_by_id(small_store):
 @pytest.mark.parametrize("bad", ["thread", "", "http://x:1", None])
 def test_a_bad_scheduler_is_one_line(bad):
     with pytest.raises(ConfigError, match=r"^dask\.scheduler must be threads, ray or"):
-        agg.check_scheduler(bad)
+        check_scheduler(bad)
 
 
 def test_dask_distributed_local_cluster(small_store):

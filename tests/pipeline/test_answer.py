@@ -16,8 +16,9 @@ from model.costs import COST_NAMES
 from model.evaluate import sample_times
 from model.mechanism import exits_per_op
 from model.params import as_columns
-from pipeline.configuration.compose import compose_config, costs_for, point_from_config
+from pipeline.configuration.compose import compose_config
 from pipeline.configuration.errors import ConfigError
+from pipeline.configuration.profile import model_profile, point_from_config
 from pipeline.projection.answer import (
     JSON_DERIVED_KEYS,
     JSON_KEYS,
@@ -107,23 +108,25 @@ def test_anchor_costs_stay_inside_their_documented_ranges():
         },
     )
     for profile in (cfg, correlated):
-        draws = costs_for(profile)
+        draws = model_profile(profile).costs()
         for name, (dist, low, high, unit) in documented.items():
             scale = 1.0 / ghz if unit == "cycles" else 1.0
             check_in_documented_range(draws[name], dist, low * scale, high * scale)
-    draws = costs_for(cfg)
+    draws = model_profile(cfg).costs()
     assert 14.28 < draws["cr3_write"].min() < 15.0 and 55.0 < draws["cr3_write"].max() < 57.15
 
 
 def test_overridden_costs_follow_the_override_and_the_clock_or_fail_in_one_line():
-    base = costs_for(compose_config(["cpu=sapphire_rapids", "samples=512"]))
+    base = model_profile(compose_config(["cpu=sapphire_rapids", "samples=512"])).costs()
     # a wider range than the profile documents is a choice a sweep may make: the draws follow it
-    wide = costs_for(
+    wide = model_profile(
         compose_config(["cpu=sapphire_rapids", "samples=512", "cpu.costs.ibpb.high=20000"])
-    )
+    ).costs()
     check_in_documented_range(wide["ibpb"], "loguniform", 1000 / 3.5, 20000 / 3.5)
     # another clock converts every cycle cost at it (the same draws, 3.5/2 times as long)
-    slow = costs_for(compose_config(["cpu=sapphire_rapids", "samples=512", "cpu.ghz=2.0"]))
+    slow = model_profile(
+        compose_config(["cpu=sapphire_rapids", "samples=512", "cpu.ghz=2.0"])
+    ).costs()
     np.testing.assert_allclose(slow["cr3_write"], base["cr3_write"] * 3.5 / 2.0, rtol=1e-12)
     np.testing.assert_array_equal(slow["syscall"], base["syscall"])  # ns stay ns
     # a range upside down is refused, in one line naming the cost
@@ -157,7 +160,7 @@ def test_fio_tmpfs_improves_or_holds_at_every_stage_for_every_sample():
     stages = list(cfg.roadmap.stages)
     points = stage_points(cfg, overrides)
     columns = {k: np.array([p[k] for p in points]) for k in points[0]}
-    costs = costs_for(cfg)
+    costs = model_profile(cfg).costs()
 
     def slowdown(costs) -> np.ndarray:  # (stages, samples), the model's own per-sample times
         t_native, t_asi = sample_times(columns, costs)
@@ -224,7 +227,7 @@ def test_cli_prints_json_and_bad_input_exits_2_with_one_line():
 
 
 def test_costs_cover_the_model():
-    assert set(costs_for(compose_config([]), samples=4)) == set(COST_NAMES)
+    assert set(model_profile(compose_config([])).costs(4)) == set(COST_NAMES)
 
 
 def test_fork_exec_answer_shows_the_slot_count_per_stage():
@@ -353,13 +356,13 @@ def test_help_lists_every_answer_option(capsys):
 
 def test_a_file_as_the_store_gets_asi_sweeps_error(tmp_path, capsys):
     from pipeline.cli.answer import main
+    from pipeline.configuration.checks import check_execution
     from pipeline.configuration.errors import ConfigError
-    from pipeline.sweep.run import check_settings
 
     path = tmp_path / "not-a-store"
     path.write_text("")
     with pytest.raises(ConfigError) as sweep:
-        check_settings(compose_config([f"store.path={path}"]))
+        check_execution(compose_config([f"store.path={path}"]))
     with pytest.raises(SystemExit) as exit_info:
         main([f"store.path={path}", "samples=8"])
     assert exit_info.value.code == 2

@@ -30,14 +30,9 @@ from pipeline.calibrate.fit import (
 from pipeline.calibrate.measurements import load_inputs
 from pipeline.calibrate.run import run
 from pipeline.cli.calibrate import main
-from pipeline.configuration.compose import (
-    CONF_DIR,
-    compose_config,
-    cost_specs,
-    costs_for,
-    point_from_config,
-)
+from pipeline.configuration.compose import CONF_DIR, compose_config
 from pipeline.configuration.errors import ConfigError
+from pipeline.configuration.profile import model_profile, point_from_config
 from pipeline.projection.answer import run as answer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fio"
@@ -61,7 +56,7 @@ def compose_calibrated(conf: Path, *overrides: str):
 
 
 def predict(cfg) -> dict:
-    result = evaluate(point_from_config(cfg), costs_for(cfg))
+    result = evaluate(point_from_config(cfg), model_profile(cfg).costs())
     return {k: float(v[0]) for k, v in result.items()}
 
 
@@ -90,7 +85,7 @@ def test_calibration_does_work_the_prior_alone_would_not():
     target = prior - 0.12
     problem = Problem(
         [Observation("target", "throughput_loss", target, 0.01, point_from_config(cfg))],
-        cost_specs(cfg),
+        model_profile(cfg).cost_specs,
         float(cfg.cpu.ghz),
     )
     result = fit(problem, samples=256, seed=0)
@@ -118,7 +113,7 @@ def test_calibrated_profile_validates_and_keeps_unconstrained_priors(anchor):
     conf, outcome = anchor
     cfg = compose_calibrated(conf, "cpu=sr_anchor")  # composition checks the CpuConf schema
     base = compose_config(["cpu=sapphire_rapids"])
-    calibrated, prior = cost_specs(cfg), cost_specs(base)
+    calibrated, prior = model_profile(cfg).cost_specs, model_profile(base).cost_specs
     kept = set(cfg.cpu.provenance.kept_at_prior)
     assert "l1d_flush" in kept  # Sapphire Rapids has no L1TF: the data cannot see it
     for name in kept:
@@ -195,7 +190,7 @@ def test_nothing_constrained_means_no_correlations():
     prior = predict(cfg)["throughput_loss_p50"]
     problem = Problem(
         [Observation("vague", "throughput_loss", prior, 0.5, point_from_config(cfg))],
-        cost_specs(cfg),
+        model_profile(cfg).cost_specs,
         float(cfg.cpu.ghz),
     )
     assert fit(problem, samples=64, seed=0).correlations == ()
@@ -230,13 +225,13 @@ def test_data_the_prior_already_explains_leave_every_cost_at_its_prior():
     prior = predict(cfg)["throughput_loss_p50"]
     problem = Problem(
         [Observation("vague", "throughput_loss", prior, 0.5, point)],
-        cost_specs(cfg),
+        model_profile(cfg).cost_specs,
         float(cfg.cpu.ghz),
     )
     result = fit(problem, samples=256, seed=0)
     assert all(c.status == "prior" for c in result.costs.values())
     assert {n: c.spec for n, c in result.costs.items()} == {
-        n: s for n, s in cost_specs(cfg).items() if n in result.costs
+        n: s for n, s in model_profile(cfg).cost_specs.items() if n in result.costs
     }
 
 
@@ -244,7 +239,7 @@ def test_fit_is_deterministic():
     cfg = compose_config(["mitigations=rfc_v2"])
     problem = Problem(
         [Observation("a", "throughput_loss", 0.65, 0.02, point_from_config(cfg))],
-        cost_specs(cfg),
+        model_profile(cfg).cost_specs,
         float(cfg.cpu.ghz),
     )
     first = fit(problem, samples=128, seed=3)
@@ -511,7 +506,7 @@ def test_command_line_errors_exit_2_with_one_line(capsys, args, message):
 # --------------------------------------------------------------------------- exit counts, IBPB pairs
 def _true_costs(cfg, **truth: float) -> dict[str, np.ndarray]:
     """One deterministic cost sample: the profile's medians, except ``truth`` (in each cost's unit)."""
-    specs = cost_specs(cfg)
+    specs = model_profile(cfg).cost_specs
     return {
         n: to_model_units(np.array([truth.get(n, float(s.median()))]), s.unit, float(cfg.cpu.ghz))
         for n, s in specs.items()
@@ -634,7 +629,7 @@ def test_an_exit_rate_recovers_the_tick_rate_it_was_generated_with():
                 point_from_config(cfg),
             )
         ],
-        cost_specs(cfg),
+        model_profile(cfg).cost_specs,
         float(cfg.cpu.ghz),
     )
     tick = fit(problem, samples=256, seed=0).costs["tick_exits"]
@@ -644,7 +639,7 @@ def test_an_exit_rate_recovers_the_tick_rate_it_was_generated_with():
 
 def test_a_derived_exit_count_is_the_sum_of_its_sources():
     cfg = compose_config(["workload=kernel_compile", "mitigations=rfc_v2"])
-    out = evaluate(point_from_config(cfg), costs_for(cfg))
+    out = evaluate(point_from_config(cfg), model_profile(cfg).costs())
     reason = statistic(out, "exits_reason_page_fault")[0]
     assert reason == pytest.approx(sum(out[f"exits_{s}"][0] for s in EXIT_REASONS["page_fault"]))
     tick_rate = statistic(out, "exit_rate_source_tick")[0]
@@ -656,7 +651,7 @@ def test_a_fitted_count_no_cost_moves_is_reported_as_a_check():
     point = point_from_config(cfg)
     problem = Problem(
         [Observation("page-cache exits", "exits_page_cache", 1.0, 0.05, point)],
-        cost_specs(cfg),
+        model_profile(cfg).cost_specs,
         float(cfg.cpu.ghz),
     )
     result = fit(problem, samples=64, seed=0)

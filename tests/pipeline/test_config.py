@@ -10,14 +10,9 @@ import pytest
 
 from model.costs import COST_NAMES, SHARE_COSTS
 from model.params import DESIGN_OPTIONS, MITIGATION_FLAGS
-from pipeline.configuration.compose import (
-    CONF_DIR,
-    compose_config,
-    cost_specs,
-    costs_for,
-    point_from_config,
-)
+from pipeline.configuration.compose import CONF_DIR, compose_config
 from pipeline.configuration.errors import ConfigError
+from pipeline.configuration.profile import model_profile, point_from_config
 
 WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
 CPUS = sorted(p.stem for p in (CONF_DIR / "cpu").glob("*.yaml"))
@@ -29,7 +24,7 @@ def test_every_workload_and_profile_composes(workload, cpu):
     cfg = compose_config([f"workload={workload}", f"cpu={cpu}"])
     point = point_from_config(cfg)
     assert point["io_size"] > 0
-    draws = costs_for(cfg, samples=8)
+    draws = model_profile(cfg).costs(8)
     assert set(draws) == set(COST_NAMES)
     # every cost is positive but a share, which KVM's code may fix at 0 (cpu.costs.vmexit_share_*)
     assert all(
@@ -181,7 +176,7 @@ def test_bad_input_is_one_line_naming_the_field(overrides, message):
 
 
 def test_cost_specs_drop_sources_and_keep_distributions():
-    specs = cost_specs(compose_config([]))
+    specs = model_profile(compose_config([])).cost_specs
     assert set(specs) == set(COST_NAMES)
     assert specs["cr3_write"].unit == "cycles"
 
@@ -190,7 +185,7 @@ def test_correlations_compose_and_change_the_draws():
     plain = compose_config([])
     assert list(plain.cpu.correlations) == []
     cfg = compose_config(["cpu.correlations=[{a: ibpb, b: page_walk, rho: -0.8}]"])
-    drawn, before = costs_for(cfg, samples=4096), costs_for(plain, samples=4096)
+    drawn, before = model_profile(cfg).costs(4096), model_profile(plain).costs(4096)
     assert (drawn["invlpg"] == before["invlpg"]).all()  # in no pair: untouched
     assert np.corrcoef(np.log(drawn["ibpb"]), np.log(drawn["page_walk"]))[0, 1] < -0.6
 

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from model.evaluate import evaluate
 from pipeline.calibrate.fio import decode_fio_json, file_sha256, read_fio, summarize
 from pipeline.calibrate.run import run as calibrate
-from pipeline.configuration.compose import compose_config, costs_for, point_from_config
+from pipeline.configuration.compose import compose_config
 from pipeline.configuration.errors import ConfigError
+from pipeline.configuration.profile import model_profile, point_from_config
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fio"
 ROOT = Path(__file__).resolve().parents[2]
@@ -378,7 +379,7 @@ def test_calibrating_on_genuine_fio_reproduces_native_iops(genuine_native, tmp_p
             "workload=fio_randread_tmpfs_fio_here",
         ]
     )
-    result = evaluate(point_from_config(cfg), costs_for(cfg))
+    result = evaluate(point_from_config(cfg), model_profile(cfg).costs())
     measured = read_fio(genuine_native)
     predicted_iops = cfg.cpus * 1e9 / result["t_native_mean"][0]
     assert predicted_iops == pytest.approx(measured.iops, rel=0.05)

@@ -21,8 +21,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.configuration.compose import composer, point_from_config
+from pipeline.configuration.compose import composer
 from pipeline.configuration.errors import ConfigError
+from pipeline.configuration.profile import point_from_config
 from pipeline.sweep.grid import build_grid
 
 COMPARED = ("cpus", "ephmap_slots", "file_size", "ephmap")

@@ -15,14 +15,14 @@ from pipeline.configuration.compose import (
     USER_CONFIG_ENV,
     compose_config,
     composer,
-    costs_for,
     packaged_options,
-    point_from_config,
 )
 from pipeline.configuration.errors import ConfigError
+from pipeline.configuration.profile import model_profile, point_from_config
+from pipeline.configuration.sweeps import dimensions_text
 from pipeline.store.schema import METRIC_COLUMNS
 from pipeline.sweep.chunks import ROW_SCHEMA, chunk_size, evaluate_chunk, iter_chunks
-from pipeline.sweep.grid import build_grid, dimensions_text, point_ids
+from pipeline.sweep.grid import build_grid, point_ids
 
 STAGES = sorted(p.stem for p in (CONF_DIR / "mitigations").glob("*.yaml"))
 VALIDATION_LOOPS = {"lseek1_loop", "sys_time_loop", "outl_to_kernel"}
@@ -216,7 +216,8 @@ def test_chunk_rows_match_the_model_on_the_composed_config(loader):
                 [f"mitigations={row['mitigations']}", f"cpus={row['cpus']}", "samples=64"]
             )
             expected = evaluate(
-                {k: np.array([v]) for k, v in point_from_config(cfg).items()}, costs_for(cfg)
+                {k: np.array([v]) for k, v in point_from_config(cfg).items()},
+                model_profile(cfg).costs(),
             )
             for name in METRIC_COLUMNS:
                 assert row[name] == expected[name][0], name
@@ -243,15 +244,21 @@ def test_experiment_presets_are_valid_grids_of_the_promised_size(loader, preset,
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
-    from pipeline.sweep.grid import classify, merge_by_key, parse, point_dimensions
-    from pipeline.sweep.run import sweeper_params
+    from pipeline.configuration.sweeps import (
+        classify,
+        merge_by_key,
+        parse,
+        point_dimensions,
+        sweeper_params,
+    )
+    from pipeline.sweep.grid import MODEL_GROUPS
 
     cfg = loader.loader().load_configuration(
         "config", [f"experiment={preset}"], run_mode=RunMode.MULTIRUN
     )
     params = sweeper_params(cfg.hydra.sweeper.params)
     overrides = merge_by_key(parse(params, OverridesParser.create(config_loader=loader.loader())))
-    dims = classify(overrides, loader.loader().get_group_options)
+    dims = classify(overrides, loader.loader().get_group_options, MODEL_GROUPS)
     assert set(dims.groups) == {"workload", "cpu", "mitigations"}
     assert dims.groups["workload"] == SWEPT_WORKLOADS and dims.groups["mitigations"] == STAGES
     columns = point_dimensions(cfg.copy(), dims)  # validates every value once
@@ -275,8 +282,8 @@ def test_the_expansion_says_what_it_expands_before_composing_then_counts_every_s
     composed: list[tuple] = []
     real = grid_module.validated
 
-    def counting(composer, config_name="config"):
-        compose = real(composer, config_name)
+    def counting(*args):
+        compose = real(*args)
         return lambda overrides: composed.append(tuple(overrides)) or compose(overrides)
 
     monkeypatch.setattr(grid_module, "validated", counting)
@@ -306,14 +313,15 @@ def preset_dimensions(loader, preset: str, *command_line: str):
     but the run's config)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from pipeline.sweep.grid import classify, merge_by_key, parse
-    from pipeline.sweep.run import sweeper_params
+    from pipeline.configuration.sweeps import classify, merge_by_key, parse, sweeper_params
+    from pipeline.sweep.grid import MODEL_GROUPS
 
     wanted = [f"experiment={preset}", *command_line]
     cfg = loader.load(wanted, multirun=True)
     params = sweeper_params(cfg.hydra.sweeper.params)
     parser = OverridesParser.create(config_loader=loader.loader())
-    return classify(merge_by_key(parse([*params, *wanted], parser)), loader.group_options)
+    overrides = merge_by_key(parse([*params, *wanted], parser))
+    return classify(overrides, loader.group_options, MODEL_GROUPS)
 
 
 @pytest.mark.parametrize("preset", ["default", "nightly"])
@@ -347,7 +355,7 @@ def loader_yaml(node) -> dict:
 
 def test_assembled_combinations_equal_hydras_own_composition(loader):
     """Multi-group grids compose each option once; the profiles must match composing each combination."""
-    from pipeline.configuration.compose import validate
+    from pipeline.configuration.checks import validate
     from pipeline.sweep.grid import (
         Dimensions,
         compose_each,
@@ -369,10 +377,10 @@ def test_assembled_combinations_equal_hydras_own_composition(loader):
     compose = validated(loader)
     fast, slow = compose_groups(dims, compose), compose_each(dims, compose)
     assert len(fast) == len(slow) == 12
-    probe = fast[0].copy()
+    probe = fast[0][0].copy()
     assert expand_profiles(fast, dims, probe) == expand_profiles(slow, dims, probe)
-    for cfg in fast:
-        validate(cfg)
+    for cfg, model in fast:
+        assert validate(cfg) == model
         assert cfg.workload.io_size == "8K" and cfg.cpus == 3
 
 
@@ -384,10 +392,10 @@ def test_an_option_reaching_outside_its_group_falls_back_to_full_composition(loa
 
     def counting(overrides):
         calls.append(overrides)
-        cfg = compose(overrides)
+        cfg, model = compose(overrides)
         if "cpu=amd_zen4" in overrides:  # as if amd_zen4 also set a top-level key
             cfg.cpus = 7
-        return cfg
+        return cfg, model
 
     dims = Dimensions(
         fixed=(),
@@ -397,7 +405,7 @@ def test_an_option_reaching_outside_its_group_falls_back_to_full_composition(loa
     )
     configs = compose_groups(dims, counting)
     assert len(configs) == 4
-    assert [c.cpus for c in configs] == [1, 1, 7, 7]  # Hydra's own composition of each
+    assert [c.cpus for c, _ in configs] == [1, 1, 7, 7]  # Hydra's own composition of each
 
 
 def test_the_run_config_hydra_composed_is_reused_for_its_own_combination(loader):
@@ -410,11 +418,13 @@ def test_the_run_config_hydra_composed_is_reused_for_its_own_combination(loader)
     assert reused.profiles == fresh.profiles
     assert reused.points.equals(fresh.points)
     assert base.hydra.runtime.choices["mitigations"] == "ephmap_prototype"
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from pipeline.configuration.sweeps import dimensions
+    from pipeline.sweep.grid import MODEL_GROUPS, validated
 
-    from pipeline.sweep.grid import classify, merge_by_key, parse, reuse_base
+    class Refusing:
+        def load(self, overrides, config_name):
+            pytest.fail(f"composed {overrides}")
 
-    parser = OverridesParser.create(config_loader=loader.loader())
-    dims = classify(merge_by_key(parse(overrides, parser)), loader.loader().get_group_options)
-    composer = reuse_base(lambda o: pytest.fail(f"composed {o}"), base, dims)
-    assert composer([*dims.fixed, "mitigations=ephmap_prototype"]) is base
+    dims = dimensions(overrides, loader.loader(), MODEL_GROUPS)
+    compose = validated(Refusing(), base=base, dims=dims)
+    assert compose([*dims.fixed, "mitigations=ephmap_prototype"])[0] is base

@@ -11,9 +11,10 @@ import pytest
 from omegaconf import OmegaConf
 from ray.exceptions import RayTaskError, WorkerCrashedError
 
+from pipeline.configuration.checks import check_execution
 from pipeline.configuration.compose import compose_config
 from pipeline.sweep import raybackend
-from pipeline.sweep.run import SweepResult, check_settings, interrupted_once
+from pipeline.sweep.run import SweepResult, interrupted_once
 from pipeline.sweep.sweeper import GridSweeperImpl
 
 
@@ -129,7 +130,7 @@ def test_bad_settings_are_named(override, message):
     from pipeline.configuration.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        check_settings(compose_config([override]))
+        check_execution(compose_config([override]))
 
 
 def _sweeper_with(monkeypatch, tmp_path: Path, result: SweepResult) -> GridSweeperImpl:

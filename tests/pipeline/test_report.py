@@ -20,9 +20,12 @@ from omegaconf import OmegaConf
 
 from model.evaluate import evaluate
 from model.units import parse_size
-from pipeline.configuration.compose import compose_config, costs_for, point_from_config
+from pipeline.configuration.checks import REPORTS
+from pipeline.configuration.checks import check_report as settings
+from pipeline.configuration.compose import compose_config
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
+from pipeline.configuration.profile import model_profile, point_from_config
 from pipeline.projection import history as hist
 from pipeline.projection.answer import budgets, conditional_on
 from pipeline.projection.projection import (
@@ -39,7 +42,7 @@ from pipeline.report.collection import Replaced, focus_table, nightly, replaced_
 from pipeline.report.headline import headline, pct, signed
 from pipeline.report.render import budget_context, page, page_context, projection_matrix
 from pipeline.report.scope import experiment_grid_from, preset_points, store_presets
-from pipeline.report.settings import REPORTS, claim_folder, settings
+from pipeline.report.settings import claim_folder
 from pipeline.report.summary import markdown
 from pipeline.store import readers as results_store
 from pipeline.store.schema import CUBE_KEYS, METRIC_COLUMNS
@@ -266,7 +269,9 @@ def test_the_budget_table_is_what_asi_answer_solves(partial_report):
         ]
     )
     point = point_from_config(cfg)
-    table = pd.DataFrame(evaluate({k: np.array([v]) for k, v in point.items()}, costs_for(cfg)))
+    table = pd.DataFrame(
+        evaluate({k: np.array([v]) for k, v in point.items()}, model_profile(cfg).costs())
+    )
     expected = budgets(table, cfg, [point])
     mine = budget[budget["workload"] == row["workload"]].reset_index(drop=True)
     assert list(mine["cost"]) == list(expected["cost"])

@@ -7,12 +7,8 @@ import pytest
 from scipy.special import ndtri
 
 from model.costs import correlate_uniforms, stream_uniforms
-from pipeline.configuration.compose import (
-    compose_config,
-    cost_correlations,
-    costs_for,
-    point_from_config,
-)
+from pipeline.configuration.compose import compose_config
+from pipeline.configuration.profile import model_profile, point_from_config
 from pipeline.projection.sensitivity import (
     correlation_groups,
     cost_sensitivity,
@@ -88,7 +84,9 @@ def test_a_shipped_point_gets_shares_that_add_up_to_at_most_one():
     overrides = ["workload=fio_randread_tmpfs", "mitigations=mapping_fastpath", "samples=1024"]
     cfg = compose_config(overrides)
     point = point_from_config(cfg)
-    table, stats = point_sensitivity(point, costs_for(cfg), correlations=cost_correlations(cfg))
+    table, stats = point_sensitivity(
+        point, model_profile(cfg).costs(), correlations=model_profile(cfg).correlations
+    )
     shares = table.drop_duplicates("group")["group_share"]
     assert shares.sum() <= 1.0 + 0.1 and (table["group"] == table["cost"]).all()
     assert table.iloc[0]["group_share"] == shares.max() > 0.2
@@ -97,7 +95,9 @@ def test_a_shipped_point_gets_shares_that_add_up_to_at_most_one():
     correlated = compose_config(
         [*overrides, "cpu.correlations=[{a: ephmap_pte, b: ephmap_software, rho: 0.8}]"]
     )
-    table, _ = point_sensitivity(point, costs_for(correlated), correlations=correlations)
+    table, _ = point_sensitivity(
+        point, model_profile(correlated).costs(), correlations=correlations
+    )
     pair = table[table["cost"].isin(["ephmap_pte", "ephmap_software"])]
     assert set(pair["group"]) == {"ephmap_pte+ephmap_software"}
     assert table.drop_duplicates("group")["group_share"].sum() <= 1.0 + 0.1

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from model.evaluate import TARGET, THRESHOLD, sample_times
-from pipeline.configuration.compose import compose_config, costs_for
+from pipeline.configuration.compose import compose_config
+from pipeline.configuration.profile import model_profile
 from pipeline.projection.answer import evaluate_stages, run, stage_points
 
 
@@ -17,7 +18,7 @@ def stage_samples(overrides):
     cfg = compose_config(overrides)
     points = stage_points(cfg, overrides)
     columns = {k: np.array([p[k] for p in points]) for k in points[0]}
-    return sample_times(columns, costs_for(cfg))
+    return sample_times(columns, model_profile(cfg).costs())
 
 
 def test_json_gives_the_confidence_and_the_comparison_per_stage():
