@@ -215,12 +215,11 @@ def compose_groups(
     an option changes only its own subtree, which is checked for every option;
     if any option reaches outside its subtree (a ``_global_`` package, a
     defaults list), every combination is composed by Hydra instead. ``first`` is
-    as :func:`compose_each` takes it.
+    as :func:`compose_each` takes it. With fewer than two group dimensions there is
+    nothing to assemble: :func:`compose_each`.
     """
     progress = _Uncounted() if progress is None else progress
     keys = list(dims.groups)
-    if len(keys) < 2:
-        return compose_each(dims, compose, progress, first)
     chosen = [dims.groups[k][0] for k in keys]
     first = compose(_choice(dims, chosen)) if first is None else first
     anchor = first[0]
@@ -418,7 +417,8 @@ def build_grid(
     profiles = expand_profiles([first], dims, probe)
     progress = planner(dims, expansion_steps(dims)) if planner else None
     progress = _Uncounted() if progress is None else progress
-    configs = compose_groups(dims, compose, progress, first)
+    expand = compose_groups if len(dims.groups) >= 2 else compose_each
+    configs = expand(dims, compose, progress, first)
     profiles += expand_profiles(configs[1:], dims, probe)
     tables = []
     for i, profile in enumerate(profiles):

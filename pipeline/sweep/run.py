@@ -337,12 +337,18 @@ def run(
     return result
 
 
+def grid_overrides(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
+    """What the grid expands: the sweep's ``hydra.sweeper.params``, then the command line's
+    ``overrides``; refused if ``cfg`` (the sweep's config) asks for a Hydra launcher."""
+    check_launcher(cfg)
+    return [*sweeper_params(cfg.hydra.sweeper.get("params")), *overrides]
+
+
 def sweep(
     overrides: Sequence[str] = (),
     *,
     config_name: str = "config",
     composer: Composer | None = None,
-    cfg: DictConfig | None = None,
     sweep_dir: Path | None = None,
     task_hook=None,
     out: Out = _stdout,
@@ -350,18 +356,14 @@ def sweep(
 ) -> SweepResult:
     """Run a sweep: what ``asi-sweep <overrides>`` does (also from tests and notebooks).
 
-    ``cfg``: the sweep's config, if composed already (``asi-sweep`` composes it for
-    ``hydra.sweep.dir``); it is composed once per run. Raises :class:`ConfigError` on bad
-    input. Reuses a Ray already initialised in this process.
+    Raises :class:`ConfigError` on bad input. Reuses a Ray already initialised
+    in this process.
     """
     composer = composer or default_composer()
-    if cfg is None:
-        check_params_override(overrides)
-        cfg = composer.load(overrides, config_name, multirun=True)
-    check_launcher(cfg)
-    params = sweeper_params(cfg.hydra.sweeper.get("params"))
+    check_params_override(overrides)
+    cfg = composer.load(overrides, config_name, multirun=True)
     return run(
-        [*params, *overrides],
+        grid_overrides(cfg, overrides),
         composer,
         cfg,
         config_name=config_name,
@@ -435,14 +437,14 @@ def interrupted_once() -> Iterator[None]:
 def main_sweep(overrides: Sequence[str], composer: Composer, config_name: str) -> int:
     """``asi-sweep``'s work: the sweep and its exit code (0, or 1 when points failed); the
     command maps the rest (:func:`pipeline.configuration.errors.exit_codes`)."""
-    with interrupted_once():
+    with interrupted_once():  # the sweep's config composed once, for its folder too
         check_params_override(overrides)
         cfg = composer.load(overrides, config_name, multirun=True)
-        result = sweep(
-            overrides,
+        result = run(
+            grid_overrides(cfg, overrides),
+            composer,
+            cfg,
             config_name=config_name,
-            composer=composer,
-            cfg=cfg,
             sweep_dir=sweep_dir_of(cfg),
         )
     return 0 if result.ok else EXIT_FAILED_POINTS
