@@ -35,9 +35,7 @@ COST_INPUTS = 2
 """Distinct cost draws: one per CPU profile (workloads and stages do not change costs)."""
 
 
-def test_one_sweep_composes_each_config_and_draws_each_profiles_costs_once(
-    tmp_path, monkeypatch
-):
+def test_one_sweep_composes_each_config_and_draws_each_profiles_costs_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     points._DRAWS.clear()  # draws kept from earlier tests in this process
     composed: collections.Counter = collections.Counter()
