@@ -25,6 +25,7 @@ from pathlib import Path
 from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -122,6 +123,9 @@ class Composer:
         """Compose with the ``hydra`` node, unvalidated (``--cfg``, the sweeper); cached."""
         config_name = config_name or self.config_name
         check_override_syntax(overrides)
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        # a multirun's own config leaves the sweeps out: its jobs apply them
+        check_deleted_keys([o for o in parsed if not (multirun and o.is_sweep_override())])
         key = (config_name, tuple(overrides), multirun)
         if key not in self._cache:
             loader = self.loader()
@@ -203,6 +207,26 @@ def check_override_syntax(overrides: Sequence[str]) -> None:
             raise ConfigError(f"override {override!r} is malformed: {one_line(exc)}") from None
         if not parsed.key_or_group:
             raise ConfigError(f"override {override!r} is malformed: it names no key")
+
+
+def check_deleted_keys(overrides: Sequence[Override]) -> None:
+    """Refuse setting a key after deleting it (``~cpus cpus=3``; ``~cpus cpus=1,2`` for a
+    sweep's jobs), in one line naming the deletion: Hydra fails there (``cpus: unknown
+    key``), as a deleted key can only be added back (``+cpus=3``, ``++cpus=3``)."""
+    deleted: dict[tuple, Override] = {}
+    for op in overrides:
+        key = (op.key_or_group, op.package)
+        if op.is_delete():
+            deleted[key] = op
+        elif op.is_add() or op.is_force_add():
+            deleted.pop(key, None)
+        elif key in deleted:
+            name = op.key_or_group
+            raise ConfigError(
+                f"{deleted[key].input_line}: deletes {name}, and {op.input_line} after it cannot "
+                f"set a deleted key (Hydra fails every job so: {name}: unknown key); drop one "
+                f"of them, or add it back with ++{name}=..."
+            )
 
 
 def check_no_sweeps(overrides: Sequence[str]) -> None:

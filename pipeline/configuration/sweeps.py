@@ -38,7 +38,7 @@ from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode, StringNode
 
 from model.params import BOOL_PARAMS, check_ranges
 from model.units import parse_size
-from pipeline.configuration.compose import check_override_syntax
+from pipeline.configuration.compose import check_deleted_keys, check_override_syntax
 from pipeline.configuration.errors import ConfigError, one_line
 from pipeline.configuration.profile import PARAM_LABELS
 from pipeline.configuration.schema import SIZE_FIELDS
@@ -123,7 +123,8 @@ def merge_by_key(overrides: Sequence[Override]) -> list[Override]:
     * a key without a sweep keeps all its overrides, in order: the composition applies
       them as a job does (``~cpus +cpus=3`` deletes, then adds back);
     * a deleted key cannot be set until it is added back (``~cpus cpus=1,2``: Hydra fails
-      every job, ``cpus: unknown key``): refused in one line naming the deletion.
+      every job, ``cpus: unknown key``): refused in one line naming the deletion
+      (:func:`~pipeline.configuration.compose.check_deleted_keys`).
     """
     spelled: dict[str, Override] = {}
     for override in overrides:
@@ -141,21 +142,15 @@ def merge_by_key(overrides: Sequence[Override]) -> list[Override]:
 
 def _deciding(ops: Sequence[Override]) -> list[Override]:
     """The overrides of one key (in a job's order) that decide it; see :func:`merge_by_key`."""
-    present, deleted_by = True, None
-    adds_when_there = []
+    check_deleted_keys(ops)
+    present, adds_when_there = True, []
     for op in ops:
         if op.is_delete():
-            present, deleted_by = False, op
+            present = False
         elif op.is_add() or op.is_force_add():
             if op.is_add() and present:
                 adds_when_there.append(op)  # fails in Hydra's jobs: the composition says so
             present = True
-        elif not present:
-            key = op.key_or_group
-            raise ConfigError(
-                f"{deleted_by.input_line}: deletes {key}, and {op.input_line} after it cannot "
-                f"set a deleted key (Hydra fails every job: {key}: unknown key); drop one of them"
-            )
     sweeps = [i for i, op in enumerate(ops) if op.is_sweep_override()]
     if not sweeps:
         return list(ops)

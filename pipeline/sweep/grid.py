@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from model.params import POINT_PARAMS
 from pipeline.configuration.checks import validate as validate_config
 from pipeline.configuration.compose import Composer, check_strict_bools
-from pipeline.configuration.profile import ModelProfile
+from pipeline.configuration.profile import ModelProfile, model_profile
 from pipeline.configuration.sweeps import (
     MODEL_ROOTS,
     Dimensions,
@@ -261,9 +261,12 @@ def _model_sections(cfg: DictConfig) -> dict:
     }
 
 
-def make_profile(cfg: DictConfig, model: ModelProfile, profile_overrides: str = "") -> Profile:
-    """The :class:`Profile` of a composed, validated config and its model inputs (``model``,
-    what :func:`~pipeline.configuration.checks.validate` made of it)."""
+def make_profile(
+    cfg: DictConfig, model: ModelProfile | None = None, profile_overrides: str = ""
+) -> Profile:
+    """The :class:`Profile` of a composed, validated config and its model inputs (``model``:
+    what :func:`~pipeline.configuration.checks.validate` made of it; made now if None)."""
+    model = model_profile(cfg) if model is None else model
     payload = {
         "cpu": cfg.cpu.name,
         "ghz": model.ghz,
