@@ -17,9 +17,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from model import MODEL_VERSION
-from model.budget import cost_budget
-from model.costs import ASI_COSTS
-from model.evaluate import OVERHEAD_PARTS, TARGET, THRESHOLD, evaluate
+from model.evaluate import OVERHEAD_PARTS, evaluate
 from model.mechanism import EXIT_REASONS, GUEST_SOURCES, active_defaults
 from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
 from pipeline.configuration.checks import (
@@ -33,7 +31,11 @@ from pipeline.configuration.compose import CONF_DIR, Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.configuration.profile import PARAM_LABELS, model_profile
+from pipeline.projection.budget import budgets, format_budget
 from pipeline.projection.projection import stored_stages
+from pipeline.projection.text import fixed_width as _fixed_width
+from pipeline.projection.text import pct as _pct
+from pipeline.projection.text import signed as _signed
 from pipeline.projection.verdicts import (
     BASELINE_TEXT,
     annotate,
@@ -183,29 +185,6 @@ def answer_vs(cfg, key: str, points: list[dict], costs=None) -> tuple[pd.DataFra
     labels = [f"{PARAM_LABELS[param]}={v}" for v in column]
     table, note = sourced(cfg, every, stages, labels, costs)
     return _vs_table(table, stages, column, cfg), note
-
-
-BOUNDARIES = (TARGET, THRESHOLD)
-"""The lines a printed percentage must never appear to cross: the 1 % target and the 5 % threshold."""
-MAX_DECIMALS = 6
-"""Decimals :func:`_pct` stops adding at (a value this close to a line is on it for any purpose)."""
-
-
-def _pct(x: float) -> str:
-    """A fraction as a percentage [%]: two decimals under 10 %, one above, and more when
-    fewer would show it on the other side of the 1 % target or the 5 % threshold, or on
-    the line (0.9996 % prints ``0.9996``, not ``1.00``; verdicts test ``< line``)."""
-    decimals = 2 if abs(100 * x) < 10 else 1
-    while True:
-        text = f"{100 * x:.{decimals}f}"
-        shown = float(text) / 100
-        if decimals >= MAX_DECIMALS or all((shown < b) == (x < b) for b in BOUNDARIES):
-            return text
-        decimals += 1
-
-
-def _signed(x: float) -> str:
-    return ("+" if x >= 0 else "") + _pct(x)
 
 
 SCORE_FILE = CONF_DIR / "validation" / "score.json"
@@ -389,17 +368,6 @@ def format_table(table: pd.DataFrame, cfg, overrides: Sequence[str] = ()) -> str
             default_line(table, cfg),
         ]
     )
-
-
-def _fixed_width(rows: list[tuple[str, ...]]) -> list[str]:
-    """Rows as left-aligned columns two spaces apart, a rule under the first (the header)."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
 
 
 def format_overhead(table: pd.DataFrame) -> str:
@@ -653,85 +621,3 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
             *([format_budget(budget, table, cfg)] if budget is not None else []),
         ]
     )
-
-
-def budgets(table: pd.DataFrame, cfg, points: list[dict], costs=None) -> pd.DataFrame:
-    """What the ASI costs would have to cost for the last stage to meet the 1 % target.
-
-    For every cost that adds time at the last stage, and for the two that add
-    the most moved together, the median it would need (its draws scaled, their
-    spread kept) for the slowdown p50, and for P(meets target) >= 0.9, to reach
-    1 % (:func:`model.budget.cost_budget`), within the documented ranges.
-    Rows sorted by what the cost adds now; the pair last. ``costs``: the config's draws,
-    if drawn already.
-    """
-    last = points[-1]
-    model = model_profile(cfg)
-    costs = model.costs() if costs is None else costs
-    specs = model.cost_specs
-    row = table.iloc[-1]
-
-    def lowest(name: str) -> float:
-        spec = specs[name]
-        low = spec.value if spec.dist == "fixed" else spec.low
-        return low / cfg.cpu.ghz if spec.unit == "cycles" else low
-
-    adding = [
-        c
-        for c in sorted(ASI_COSTS, key=lambda c: -row[f"extra_ns_{c}"])
-        if row[f"extra_ns_{c}"] > 0
-    ]
-    groups = [(c,) for c in adding] + ([tuple(adding[:2])] if len(adding) >= 2 else [])
-    rows = []
-    for names in groups:
-        lows = [lowest(n) for n in names]
-        p50 = cost_budget(last, costs, names, lowest=lows)
-        confident = cost_budget(last, costs, names, lowest=lows, statistic="confidence")
-        rows.append(
-            {
-                "cost": p50.cost,
-                "adds_ns_per_op": float(sum(row[f"extra_ns_{n}"] for n in names)),
-                "median_ns": p50.current,
-                "lowest_ns": lows[0],
-                "p50_factor": p50.factor,
-                "confident_factor": confident.factor,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def budget_needs(factor: float | None, median: float, single: bool) -> str:
-    """What a budget row asks of a cost (or of a pair, ``single=False``), in words."""
-    if factor is None or factor != factor:  # None, or NaN once in a DataFrame
-        return "not reachable in range"
-    if factor >= 1.0:
-        return "already met"
-    if single:
-        return f"<= {factor * median:,.3g} ns ({100 * factor:.0f} %)"
-    return f"each at <= {100 * factor:.0f} %"
-
-
-def format_budget(frame: pd.DataFrame, table: pd.DataFrame, cfg) -> str:
-    """The budget as a table: per cost, the median it would need (and as a share of today's)."""
-    last = table.iloc[-1]
-    head = (
-        f"What it would take for {cfg.workload.name} on {cfg.cpu.name} to meet the 1 % target "
-        f"after {last.stage} (slowdown p50 now {_pct(last.slowdown_p50)} %): the median each "
-        f"cost would need, its spread kept, within its documented range:"
-    )
-    if frame.empty:
-        return head + "\n\nnothing: ASI adds no time at this stage."
-    rows = [("cost", "adds ns/op", "median ns", "range from ns", "p50 at 1 %", "P(meets) >= 0.9")]
-    for r in frame.itertuples():
-        single = "+" not in r.cost
-        rows.append(
-            (
-                r.cost,
-                f"{r.adds_ns_per_op:,.3g}",
-                f"{r.median_ns:,.3g}" if single else "",
-                f"{r.lowest_ns:,.3g}" if single else "",
-                budget_needs(r.p50_factor, r.median_ns, single),
-                budget_needs(r.confident_factor, r.median_ns, single),
-            )
-        )
-    return "\n".join([head, "", *_fixed_width(rows)])

@@ -23,7 +23,8 @@ from model.units import format_size
 from pipeline.configuration.checks import ReportSettings
 from pipeline.configuration.compose import Composer
 from pipeline.projection import history as hist
-from pipeline.projection.answer import budgets, conditional_on
+from pipeline.projection.answer import conditional_on
+from pipeline.projection.budget import budgets
 from pipeline.projection.projection import (
     CONFIDENCE_COLUMNS,
     at,
@@ -247,7 +248,7 @@ BUDGET_COLUMNS = (
     "matches",
 )
 """The budget table: per focus point and cost (or the top pair, ``a+b``), what
-:func:`pipeline.projection.answer.budgets` finds, and whether the costs solved are the stored ones."""
+:func:`pipeline.projection.budget.budgets` finds, and whether the costs solved are the stored ones."""
 
 
 def focus_budgets(
@@ -260,7 +261,7 @@ def focus_budgets(
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """What each cost would need at ``stage`` for every focus (workload, CPU profile).
 
-    :func:`pipeline.projection.answer.budgets` on each focus point (the stored
+    :func:`pipeline.projection.budget.budgets` on each focus point (the stored
     profile's point at the focus dimensions, as the sensitivity uses it) with the
     CPU profile's composed configuration (:func:`cpu_config`, one composition per
     CPU profile), ranked by the stored row's extra time per cost: every cost that

@@ -12,7 +12,7 @@ import pandas as pd
 from model import MODEL_VERSION
 from model.evaluate import QUANTILES
 from pipeline.projection import history as hist
-from pipeline.projection.answer import budget_needs
+from pipeline.projection.budget import budget_needs
 from pipeline.projection.projection import (
     VS_DEFAULT_QUANTILES,
     at,

@@ -27,7 +27,8 @@ from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
 from pipeline.configuration.profile import model_profile, point_from_config
 from pipeline.projection import history as hist
-from pipeline.projection.answer import budgets, conditional_on
+from pipeline.projection.answer import conditional_on
+from pipeline.projection.budget import budgets
 from pipeline.projection.projection import (
     CONFIDENCE_COLUMNS,
     SCENARIO_KEYS,
