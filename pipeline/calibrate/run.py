@@ -36,7 +36,7 @@ from pipeline.calibrate.fit import (
 )
 from pipeline.calibrate.measurements import LOSS, Inputs, Tags, load_inputs
 from pipeline.calibrate.report import display_path, render_report
-from pipeline.configuration.checks import check_calibrate
+from pipeline.configuration.checks import check_calibrate, check_calibrated_name
 from pipeline.configuration.compose import CONF_DIR, Composer, user_config_dir
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import EXIT_FAILED, ConfigError
@@ -437,17 +437,6 @@ def _dump(doc: dict, header: str) -> str:
     return header + body
 
 
-def writable(path: Path, what: str) -> None:
-    """Refuse to overwrite a hand-written config (one without calibration provenance)."""
-    if not path.exists():
-        return
-    text = path.read_text(encoding="utf-8")
-    if "asi-calibrate" not in text:
-        raise ConfigError(
-            f"{what}: {path} exists and was not written by asi-calibrate; pick another calibrate.name"
-        )
-
-
 def workload_header(rates: NativeRates, name: str) -> str:
     """The comment atop a calibrated workload: when, from which of the native runs, how to use it."""
     files = ", ".join(Path(path).name for path in rates.files)
@@ -642,7 +631,7 @@ def run(argv: Sequence[str], hydra: Composer | None = None) -> Outcome:
     workload_paths = {w: conf_dir / "workload" / f"{w}_{name}.yaml" for w in rates}
     report_path = Path(options.report_dir) / name / "report.md"
     for path in (profile_path, *workload_paths.values()):
-        writable(path, "calibrate.name")
+        check_calibrated_name(path)
 
     result = fit(
         problem_for(data, rates, cfg),

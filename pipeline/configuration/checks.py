@@ -80,7 +80,15 @@ def validate(cfg: DictConfig) -> ModelProfile:
     return model_profile(cfg)
 
 
-# --------------------------------------------------------------------------- answer
+# --------------------------------------------------------------------------- roadmap, answer
+def check_roadmap(cfg: DictConfig) -> list[str]:
+    """``roadmap.stages``: at least one stage; returns them (for the commands that walk it)."""
+    stages = list(cfg.roadmap.stages)
+    if not stages:
+        raise ConfigError("roadmap.stages must list at least one mitigations preset")
+    return stages
+
+
 ANSWER_FORMATS = ("table", "json")
 
 ANSWER_SOURCES = ("auto", "store", "model")
@@ -439,6 +447,19 @@ def check_output_dir(path: str, key: str) -> None:
             if not candidate.is_dir():
                 raise ConfigError(f"{key} must be a directory, but {candidate} is a file")
             return
+
+
+def check_calibrated_name(path: Path) -> None:
+    """``calibrate.name`` must not overwrite a hand-written config at ``path`` (one without
+    calibration provenance); checked for each file the calibration will write, before the fit."""
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    if "asi-calibrate" not in text:
+        raise ConfigError(
+            f"calibrate.name: {path} exists and was not written by asi-calibrate; "
+            "pick another calibrate.name"
+        )
 
 
 def check_calibrate(cfg: DictConfig) -> str:

@@ -23,6 +23,7 @@ from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
 from pipeline.configuration.checks import (
     VS_DIMENSIONS,
     check_answer,
+    check_roadmap,
     check_source,
     check_store_path,
     check_vs,
@@ -52,9 +53,7 @@ def _without_group(overrides: Sequence[str], group: str) -> list[str]:
 
 def stage_points(cfg, overrides: Sequence[str], composer: Composer | None = None) -> list[dict]:
     """The model point of every roadmap stage, in order, for the configuration."""
-    stages = list(cfg.roadmap.stages)
-    if not stages:
-        raise ConfigError("roadmap.stages must list at least one mitigations preset")
+    stages = check_roadmap(cfg)
     base = _without_group(overrides, "mitigations")
     compose = (composer or default_composer()).compose_profile
     return [dict(compose([*base, f"mitigations={stage}"])[1].point) for stage in stages]
