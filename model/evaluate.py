@@ -139,9 +139,12 @@ exits per second per vCPU by source (:data:`model.mechanism.GUEST_SOURCES`: VM-e
 time with ASI like ``exit_rate_<reason>``, comparable with ``perf kvm stat`` and the
 prototype's ``asi_exit`` tracepoints."""
 
-DEFAULT_CHUNK_ELEMENTS = 1 << 16
-"""Points x samples per internal chunk: small enough to stay in cache and to
-bound memory (1e5 points x 1024 samples never materialise at once)."""
+DEFAULT_CHUNK_ELEMENTS = {"compiled": 1 << 22, "numpy": 1 << 16}
+"""Points x samples per internal chunk, by engine: the numpy engine's temporaries are (points x
+samples), so its chunks stay small enough for the cache (1e5 points x 1024 samples never
+materialise at once); the compiled engine holds only per-point factors and sums, so its chunks
+are large enough that the per-chunk numpy work (:func:`model.kernel.point_factors`,
+:func:`summarise`) is spread over thousands of points."""
 
 
 @dataclass
@@ -653,7 +656,7 @@ def evaluate(
     points: Mapping[str, object],
     costs: Mapping[str, np.ndarray],
     *,
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    chunk_elements: int | None = None,
     engine: str = "compiled",
 ) -> dict[str, np.ndarray]:
     """Evaluate points over cost samples and summarise each point.
@@ -664,8 +667,8 @@ def evaluate(
         Columns named as in :data:`model.params.POINT_PARAMS`.
     costs : mapping of str to ndarray of shape (samples,)
         From :func:`model.costs.sample_costs`.
-    chunk_elements : int
-        Upper bound on points x samples held at once.
+    chunk_elements : int, optional
+        Points x samples per internal chunk (default: :data:`DEFAULT_CHUNK_ELEMENTS`).
     engine : {"compiled", "numpy"}
         :data:`ENGINES`; both give the same results to rounding.
 
@@ -688,12 +691,12 @@ def evaluate(
     n_points = cols["cpus"].shape[0]
     n_samples = np.asarray(costs["syscall"]).shape[0]
     out = {name: np.zeros(n_points) for name in METRICS}
+    step = max(1, (chunk_elements or DEFAULT_CHUNK_ELEMENTS[engine]) // max(n_samples, 1))
     if engine == "compiled":
         from .kernel import cost_rows, evaluate_points, point_factors
 
         rows = cost_rows(costs)
         ranks, fractions = order_ranks(n_samples)
-        step = max(1, (1 << 20) // max(n_samples, 1))  # bounds the per-point factor arrays
         for start in range(0, n_points, step):
             rows_slice = slice(start, min(start + step, n_points))
             factors = point_factors({k: v[rows_slice] for k, v in cols.items()})
@@ -701,7 +704,6 @@ def evaluate(
             for name, value in summarise(factors, costs, sums, stats, fractions).items():
                 out[name][rows_slice] = value
     else:
-        step = max(1, chunk_elements // max(n_samples, 1))
         for start in range(0, n_points, step):
             _evaluate_chunk(out, slice(start, min(start + step, n_points)), cols, costs)
     for name in QUANTILES:

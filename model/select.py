@@ -14,7 +14,8 @@ costs a few:
 
 The result is exactly the ``k``-th smallest value, ties and all: brackets are half-open
 ``(lo, hi]`` with the count of values ``<= lo`` known, and a bracket whose values are all
-equal returns that value. Values that are not all finite go through ``np.sort`` (NaN last,
+equal returns that value. Values that are not all finite, or so small that their squares
+underflow, go through ``np.sort`` (NaN last,
 as numpy orders them). Everything is per point: no value depends on other points.
 """
 
@@ -164,14 +165,15 @@ def order_statistics(x, total, total_sq, ranks, out, work, sorted_, spare, pivot
     """
     n = x.shape[0]
     n_ranks = ranks.shape[0]
-    if not (math.isfinite(total) and math.isfinite(total_sq)):
+    # not all finite, or squares that underflow (subnormal values): sort
+    if not (math.isfinite(total) and math.isfinite(total_sq)) or total_sq < 1e-290:
+        if total_sq == 0.0 and not np.any(x):  # every value is zero: the common case
+            for j in range(n_ranks):
+                out[j] = 0.0
+            return
         ordered = np.sort(x)
         for j in range(n_ranks):
             out[j] = ordered[ranks[j]]
-        return
-    if total_sq == 0.0:  # every value is zero
-        for j in range(n_ranks):
-            out[j] = 0.0
         return
     mean = total / n
     sd = math.sqrt(max(total_sq / n - mean * mean, 0.0))
