@@ -1,11 +1,15 @@
 """Model speed against the scalar reference and a plain memory copy; peak memory.
 
-Keys written: ``model_point_samples_per_s`` (one core), ``model_vs_scalar_ratio``
-(vectorized over scalar throughput, same inputs), ``model_vs_memcopy_ratio``
-(model time over a numpy copy of as many bytes as the model's inputs plus
-outputs) and ``model_peak_rss_mb_1e5x1024`` (1e5 points x 1024 samples, in a
-fresh process). Targets: >= 1e7 point-samples/s, >= 100x the reference,
-< 2 GB.
+Keys written: ``model_point_samples_per_s`` (the default, compiled engine, one core),
+``model_numpy_point_samples_per_s`` and ``model_compiled_vs_numpy_ratio`` (the numpy engine on
+the same points in the same run: numba is worth its dependency only at >= 3x),
+``model_vs_scalar_ratio`` (over the scalar reference, same inputs), ``model_vs_memcopy_ratio``
+(model time over a numpy copy of as many bytes as the model's inputs plus outputs),
+``model_floor_point_samples_per_s`` and ``model_vs_floor_ratio`` (the floor: the compiled
+pass's floating-point operations per point-sample, counted from its source, at this core's
+multiply-add rate measured in the same run by a compiled loop of independent multiply-adds),
+and ``model_peak_rss_mb_1e5x1024`` (1e5 points x 1024 samples, in a fresh process). Targets
+(issue 21): >= 5e7 point-samples/s, < 2 GB.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import subprocess
 import sys
 
+import numba as nb
 import numpy as np
 
 from model.evaluate import evaluate
@@ -59,13 +64,50 @@ def run() -> dict:
             os.sched_setaffinity(0, allowed)
 
 
+FLOPS_PER_POINT_SAMPLE = 260
+"""Floating-point operations per point-sample of :func:`model.kernel._point` for a typical point
+(counted from its source: about 60 in the native and restricted time, 20 in the refill
+probability, 50 in the pair cost and extra time, 70 in the sums, 30 in the alternatives without
+ASI, 30 in the ratios and the selection's counting pass), the floor's numerator."""
+
+
+@nb.njit(cache=True, fastmath={"reassoc"})
+def _multiply_adds(x, rounds):
+    """``rounds`` passes of 8 independent multiply-add chains over ``x``: the core's peak rate
+    for the model's kind of arithmetic (vectorized, in cache); 2 flops each."""
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    for _ in range(rounds):
+        for i in range(0, x.shape[0], 8):
+            a0 = a0 * 0.999 + x[i]
+            a1 = a1 * 0.999 + x[i + 1]
+            a2 = a2 * 0.999 + x[i + 2]
+            a3 = a3 * 0.999 + x[i + 3]
+            a4 = a4 * 0.999 + x[i + 4]
+            a5 = a5 * 0.999 + x[i + 5]
+            a6 = a6 * 0.999 + x[i + 6]
+            a7 = a7 * 0.999 + x[i + 7]
+    return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
+
+
+def multiply_add_flops_per_s() -> float:
+    """This core's rate of dependent-free multiply-adds [flop/s] over an L1-resident buffer."""
+    x = np.ones(1024)
+    rounds = 2000
+    t = best_time(lambda: _multiply_adds(x, rounds), repeat=5)
+    return 2.0 * x.shape[0] * rounds / t
+
+
 def _measure() -> dict:
     costs = costs_for(compose_config([]), samples=1024)
     points = bench_points(4096)
     n_points, n_samples = 4096, 1024
 
+    evaluate(points, costs)  # compiles (or loads the cached machine code) outside the timing
     t_model = best_time(lambda: evaluate(points, costs), repeat=3)
     point_samples_per_s = n_points * n_samples / t_model
+    t_numpy = best_time(lambda: evaluate(points, costs, engine="numpy"), repeat=2)
+    numpy_per_s = n_points * n_samples / t_numpy
+    floor_per_s = multiply_add_flops_per_s() / FLOPS_PER_POINT_SAMPLE
 
     # Scalar reference on a subset: it is ~1000x slower.
     rows = [{k: v[i].item() for k, v in points.items()} for i in range(40)]
@@ -87,6 +129,10 @@ def _measure() -> dict:
     ).stdout.strip()
     return {
         "model_point_samples_per_s": point_samples_per_s,
+        "model_numpy_point_samples_per_s": numpy_per_s,
+        "model_compiled_vs_numpy_ratio": point_samples_per_s / numpy_per_s,
+        "model_floor_point_samples_per_s": floor_per_s,
+        "model_vs_floor_ratio": floor_per_s / point_samples_per_s,
         "model_scalar_point_samples_per_s": scalar_per_s,
         "model_vs_scalar_ratio": point_samples_per_s / scalar_per_s,
         "model_vs_memcopy_ratio": t_model / t_copy,

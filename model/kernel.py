@@ -333,42 +333,39 @@ def refill_probability(invalidations, exits):
     """``1 - exp(-invalidations / exits)`` (0 without exits), the chance that a pair under
     ``cr3_noflush`` finds an invalidation since the last switch (:data:`model.mechanism.PAIR_COSTS`).
 
-    Written without a call to ``expm1`` so the loop over samples vectorizes: below 0.1 the
-    series to ``x**14`` (truncation < 1e-18 relative), else ``exp`` by Cody-Waite reduction to
-    ``|r| <= ln2 / 2``, its series to ``r**13`` (< 1e-17) and a power of two by table. Within
-    1e-15 of ``-np.expm1(-x)`` (``tests/model/test_kernel.py``). No fastmath: the reduction's
-    order of operations matters.
+    Written without a call to ``expm1`` so the loop over samples vectorizes: Cody and Waite's
+    reduction ``-x = k ln2 + r`` with ``|r| <= ln2 / 2``, ``expm1(r)`` by its series to ``r**14``
+    (truncation < 1e-17 relative), then ``expm1(-x) = 2**k expm1(r) + (2**k - 1)`` with the power
+    of two by table. Within 2e-15 of ``-np.expm1(-x)`` (``tests/model/test_kernel.py``). No
+    fastmath: the reduction's order of operations matters.
     """
     f = _INV_FACTORIAL
-    x = invalidations / exits if exits > 0.0 else 0.0
-    # 1 - exp(-x) = x - x^2/2! + x^3/3! - ...: Horner in -x, without the constant term
-    z = -x
+    x = min(invalidations / exits if exits > 0.0 else 0.0, 745.0)
+    y = -x
+    k = np.floor(y * 1.4426950408889634 + 0.5)
+    r = (y - k * LN2_HI) - k * LN2_LO
     series = f[14]
-    for k in range(13, 0, -1):
-        series = series * z + f[k]
-    small = -(series * z)
-    y = -min(x, 745.0)
-    k2 = np.floor(y * 1.4426950408889634 + 0.5)
-    r = (y - k2 * LN2_HI) - k2 * LN2_LO
-    p = f[13]
-    for k in range(12, -1, -1):
-        p = p * r + f[k]
-    large = 1.0 - p * POW2[int(-k2)]
-    return small if x < 0.1 else large
+    for j in range(13, 0, -1):
+        series = series * r + f[j]
+    scale = POW2[int(-k)]
+    return -(scale * (series * r) + (scale - 1.0))
 
 
 @nb.njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
-def _point(f, vm_rate, vm_coef, work, term_coef, rows, ranks, sums, stats, buf, scratch):
+def _point(
+    f, vm_rate, vm_coef, work, term_coef, rows, inverse_bandwidth, ranks, sums, stats, buf, scratch
+):
     """Price one point over every sample; its :data:`SUMS` into ``sums`` and the order statistics
     ``ranks`` of each of :data:`RATIOS` into ``stats`` (ratios x ranks).
 
     ``f`` is the point's :data:`FACTORS` row, ``term_coef`` its (default, kept, blanket)
-    coefficients of :data:`TERMS`, ``rows`` the cost rows (:data:`ROWS` x samples). ``buf``
+    coefficients of :data:`TERMS`, ``rows`` the cost rows (:data:`ROWS` x samples) and
+    ``inverse_bandwidth`` one over the copy and the memory bandwidths per sample. ``buf``
     (buffers x samples) and ``scratch`` hold per-sample values between the loops.
     """
     n = rows.shape[1]
-    copy_bw = rows[Row.copy_bandwidth]
-    mem_bw = rows[Row.mem_bandwidth]
+    inv_copy_bw = inverse_bandwidth[0]  # [ns/byte]
+    inv_mem_bw = inverse_bandwidth[1]
     syscall = rows[Row.syscall]
     page_lookup = rows[Row.page_lookup]
     user_fault = rows[Row.user_fault]
@@ -465,14 +462,14 @@ def _point(f, vm_rate, vm_coef, work, term_coef, rows, ranks, sums, stats, buf, 
     s_rpw = 0.0
     # native time, unrestricted and restricted time, exits per op
     for s in range(n):
-        ns_per_byte = max(1.0 / copy_bw[s], cpus / mem_bw[s])
+        ns_per_byte = max(inv_copy_bw[s], cpus * inv_mem_bw[s])
         tn = nbytes * ns_per_byte + fixed
         tn += n_syscall * syscall[s] + n_lookup * page_lookup[s]
         tn += n_fault * user_fault[s] + n_switch * context_switch[s]
         dwell_io = io_syscall * syscall[s] + io_lookup * page_lookup[s] + io_bytes * ns_per_byte
         dwell_fault = user_fault[s] + PAGE_SIZE * ns_per_byte
         unr = u_io * dwell_io + u_fault * dwell_fault + u_rest * kernel_rest[s]
-        restr = max(0.0, 1.0 - unr / tn) * tn * 1e-9
+        restr = max(0.0, 1.0 - unr / tn) * tn * 1e-9  # a division: rounding as the numpy engine's
         tick = tick_on * tick_exits[s]
         timed = (tick + rate + vm_rate_s[s]) * restr
         unr += timed * kernel_rest[s]
@@ -555,7 +552,8 @@ def _point(f, vm_rate, vm_coef, work, term_coef, rows, ranks, sums, stats, buf, 
             + switches * (2.0 * cr3_write[s] + tlb * (1.0 - noflush) * page_walk[s])
         )
         t_asi = tn + ex
-        inv = 1e9 / t_asi
+        inv_asi = 1.0 / t_asi
+        inv = 1e9 * inv_asi
         slow = ex / tn
         extra[s] = ex
         pair_cost[s] = pair
@@ -564,7 +562,7 @@ def _point(f, vm_rate, vm_coef, work, term_coef, rows, ranks, sums, stats, buf, 
         s_extra += ex
         s_slow += slow
         s_slow2 += slow * slow
-        s_loss += ex / t_asi
+        s_loss += ex * inv_asi
         s_meets += slow < 0.01
         s_under += slow < 0.05
         s_r_pair += restr * pair
@@ -746,6 +744,10 @@ def _point(f, vm_rate, vm_coef, work, term_coef, rows, ranks, sums, stats, buf, 
 def _points(scalars, vm_rate, vm_coef, work, terms, rows, ranks, sums, stats):
     n = rows.shape[1]
     buf = np.empty((14, n))
+    inverse_bandwidth = np.empty((2, n))
+    for s in range(n):
+        inverse_bandwidth[0, s] = 1.0 / rows[Row.copy_bandwidth, s]
+        inverse_bandwidth[1, s] = 1.0 / rows[Row.mem_bandwidth, s]
     scratch = np.empty((9 + ranks.shape[0], n))
     for p in range(scalars.shape[0]):
         _point(
@@ -755,6 +757,7 @@ def _points(scalars, vm_rate, vm_coef, work, terms, rows, ranks, sums, stats):
             work[p],
             terms[p],
             rows,
+            inverse_bandwidth,
             ranks,
             sums[p],
             stats[p],
