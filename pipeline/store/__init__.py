@@ -1,6 +1,9 @@
 """The results store: a directory of Parquet part files, one row per point.
 
 * :mod:`.schema`: every column-name tuple and the Arrow schema (from the model's tables);
+* :mod:`.identity`: point identity, the ``point_id`` a sweep stores a point under and
+  ``asi-answer`` looks it up by (hashes of the model version, labels, cost profile,
+  seed, samples and the point's parameters);
 * :mod:`.parts`: committing a part (temporary name, fsync, rename, digest in the name),
   verifying and quarantining parts, litter of killed writers (the nightly history,
   :mod:`pipeline.projection.history`, commits and checks its parts with the same functions);

@@ -161,7 +161,7 @@ _MIX = np.array(
 def id_keys(ids: pa.Array | pa.ChunkedArray | pd.Series) -> np.ndarray:
     """A 64-bit key per ``point_id``: equal ids give equal keys.
 
-    Point ids are 32 characters (:func:`pipeline.grid.point_ids`): their bytes
+    Point ids are 32 characters (:func:`pipeline.store.identity.point_ids`): their bytes
     are read straight from Arrow's string buffer as four 64-bit words and
     mixed, with no Python object per row. Ids of other lengths fall back to
     pandas' hash. Distinct ids may share a key: keys only nominate candidates
