@@ -50,7 +50,8 @@ from pipeline.report.schedulers import (  # noqa: F401  (the aggregation's publi
     scheduler,
 )
 from pipeline.store import readers as results_store
-from pipeline.store.readers import has_key, id_keys, is_unique, repeated_keys
+from pipeline.store.dedup import has_key, id_keys, repeated_keys
+from pipeline.store.readers import is_unique
 from pipeline.store.schema import (
     CUBE_KEYS,
     DEDUP_COLUMNS,

@@ -9,12 +9,15 @@
   :mod:`pipeline.projection.history`, commits and checks its parts with the same functions);
 * :mod:`.readers`: checked reads (digests verified once, cached in the store's index),
   ids for resuming, rows, lookups by id, with a duplicate check as a safety net;
+* :mod:`.dedup`: the one dedup rule (earliest ``created_at``, then smallest ``run_id``)
+  and the losing copies found by position from the ids alone (compaction, the frame);
 * :mod:`.compaction`: after a sweep commits, one row per point on disk.
 
 This package re-exports the functions callers use (``store.read(path)``).
 """
 
 from pipeline.store.compaction import compact
+from pipeline.store.dedup import dedupe
 from pipeline.store.parts import (
     DIGEST_CHARS,
     QUARANTINE,
@@ -43,7 +46,6 @@ from pipeline.store.readers import (
     INDEX,
     check_folder,
     check_parts,
-    dedupe,
     existing_ids,
     load_index,
     lookup,

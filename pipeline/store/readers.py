@@ -9,7 +9,7 @@ missing. The index (``_index.json``, hidden from ``pyarrow.dataset``
 discovery) also records the set of parts the last compaction
 (:mod:`pipeline.store.compaction`) left with one row per point; a read whose
 parts all belong to it is a plain filtered read, and any other read
-deduplicates (:func:`dedupe`) as a safety net. The index is a cache: deleting
+deduplicates (:func:`~pipeline.store.dedup.dedupe`) as a safety net. The index is a cache: deleting
 it costs one re-hash and one deduplicating read, never a result.
 """
 
@@ -23,11 +23,10 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.store.dedup import dedupe
 from pipeline.store.parts import (
     TMP_PREFIX,
     CorruptPart,
@@ -151,58 +150,6 @@ def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
 
 
 # --------------------------------------------------------------------------- ids
-_MIX = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
-    dtype=np.uint64,
-)
-"""Odd multipliers mixing the four 8-byte words of a 32-character id into one key."""
-
-
-def id_keys(ids: pa.Array | pa.ChunkedArray | pd.Series) -> np.ndarray:
-    """A 64-bit key per ``point_id``: equal ids give equal keys.
-
-    Point ids are 32 characters (:func:`pipeline.store.identity.point_ids`): their bytes
-    are read straight from Arrow's string buffer as four 64-bit words and
-    mixed, with no Python object per row. Ids of other lengths fall back to
-    pandas' hash. Distinct ids may share a key: keys only nominate candidates
-    for :func:`pipeline.store.dedupe`, which compares full ids.
-    """
-    if isinstance(ids, pd.Series):
-        ids = pa.array(ids, type=pa.string())
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
-    ids = ids.cast(pa.string())
-    n = len(ids)
-    if n == 0:
-        return np.empty(0, dtype=np.uint64)
-    if ids.null_count == 0:
-        offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
-        if np.all(np.diff(offsets) == 32):
-            data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)
-            words = data[offsets[0] : offsets[0] + 32 * n].view(np.uint64).reshape(n, 4)
-            with np.errstate(over="ignore"):  # wrapping multiplication is the point
-                mixed = words * _MIX
-            return mixed[:, 0] ^ mixed[:, 1] ^ mixed[:, 2] ^ mixed[:, 3]
-    values = np.asarray(ids.to_pylist(), dtype=object)
-    return pd.util.hash_array(values, categorize=False).astype(np.uint64)
-
-
-def has_key(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """Whether each of ``keys`` is in ``sorted_keys`` (sorted, distinct): a binary search each."""
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return sorted_keys[at] == keys
-
-
-def repeated_keys(keys: Sequence[np.ndarray]) -> np.ndarray:
-    """Keys that occur more than once across all partitions, sorted and distinct."""
-    if not keys:
-        return np.empty(0, dtype=np.uint64)
-    ordered = np.sort(np.concatenate(keys))
-    return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-
-
 def read_ids(parts: Sequence[Path]) -> pa.Array:
     """The ``point_id`` column of ``parts``, in order (only that column is decoded)."""
     import pyarrow.dataset as ds  # imports pandas: only readers pay for it
@@ -237,18 +184,6 @@ def existing_ids(store: Path) -> tuple[pa.Array, list[Path]]:
 
 
 # --------------------------------------------------------------------------- rows
-def dedupe(table: pa.Table) -> pa.Table:
-    """One row per ``point_id``: the earliest ``created_at``, then the smallest ``run_id``."""
-    if table.num_rows == 0:
-        return table
-    order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in DEDUP_COLUMNS])
-    ids = table.column("point_id").take(order).combine_chunks()
-    keep = np.ones(len(ids), dtype=bool)
-    if len(ids) > 1:
-        keep[1:] = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
-    return table.take(order.filter(pa.array(keep)))
-
-
 def _scan(
     store: Path, columns: Sequence[str], filter_=None, always_dedupe: bool = False
 ) -> pa.Table:
@@ -291,7 +226,7 @@ def read(
 def lookup(
     store: Path | str, point_ids: Sequence[str], columns: Sequence[str] | None = None
 ) -> pa.Table:
-    """The stored rows of ``point_ids`` (one per point, by :func:`dedupe`), as Arrow.
+    """The stored rows of ``point_ids`` (one per point, by :func:`~pipeline.store.dedup.dedupe`), as Arrow.
 
     For a handful of ids (``asi-answer``): one pyarrow scan with the id filter
     pushed down, no Dask. Unreadable parts are skipped. The result has the
