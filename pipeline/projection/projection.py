@@ -250,8 +250,10 @@ def stored_stages(
     if not Path(store).exists():
         return None, f"the results store {store} does not exist: no sweep has written there"
     try:
-        _, bad = check_parts(store)  # what lookup() reads; said here, since it drops them
-        rows = lookup(store, ids, [*METRIC_COLUMNS, "run_id", "created_at", "git_revision"])
+        checked = check_parts(store)  # once: lookup() reads these; said here, since it drops some
+        bad = checked[1]
+        columns = [*METRIC_COLUMNS, "run_id", "created_at", "git_revision"]
+        rows = lookup(store, ids, columns, checked)
     except (OSError, ValueError) as exc:  # an unreadable store is no answer, but no error either
         return None, f"the results store {store} could not be read: {exc}"
     quarantined = (

@@ -143,6 +143,33 @@ def check_folder(folder: Path | str) -> tuple[list[Path], dict[Path, Path | None
     return good, moved
 
 
+def read_folder(folder: Path | str) -> tuple[list[pa.Table], dict[Path, Path | None]]:
+    """Every committed part of ``folder`` that passes its check and decodes, whole, oldest first;
+    and where each that did not went (:func:`check_folder`'s mapping).
+
+    The nightly history's read of one night (a folder of parts written by
+    :func:`~pipeline.store.parts.commit_bytes`, not the results store's schema):
+    temporaries of dead writers are removed, each part is checked
+    (:func:`check_folder`), and one that verifies but does not decode (a
+    damaged part written without a digest) is quarantined too. A part moved
+    by a concurrent reader since the check maps to None.
+    """
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    remove_stale_temporaries(folder)
+    good, moved = check_folder(folder)
+    tables = []
+    for part in good:
+        try:
+            tables.append(pq.read_table(part))
+        except FileNotFoundError:  # moved by a concurrent reader since the check
+            moved[part] = None
+        except (pa.ArrowException, OSError):
+            moved[part] = quarantine(part)
+    return tables, moved
+
+
 def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
     """The store's committed parts that verify, and those that did not (:func:`check_folder`)."""
     good, moved = check_folder(store)
@@ -184,18 +211,32 @@ def existing_ids(store: Path) -> tuple[pa.Array, list[Path]]:
 
 
 # --------------------------------------------------------------------------- rows
+def check_columns(columns: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the ``columns`` that are not store columns."""
+    unknown = [c for c in columns if c not in STORE_SCHEMA.names]
+    if unknown:
+        raise ValueError(f"not store columns: {', '.join(unknown)}")
+
+
+Checked = tuple[list[Path], list[Path]]
+"""A store's committed parts that passed their check, and those that did not
+(:func:`check_parts`): a reader given one does not check again."""
+
+
 def _scan(
-    store: Path, columns: Sequence[str], filter_=None, always_dedupe: bool = False
+    store: Path,
+    columns: Sequence[str],
+    filter_=None,
+    always_dedupe: bool = False,
+    checked: Checked | None = None,
 ) -> pa.Table:
     """The verified parts' ``columns`` (plus the dedup columns), one row per point."""
     import pyarrow.dataset as ds  # imports pandas: only readers pay for it
 
-    unknown = [c for c in columns if c not in STORE_SCHEMA.names]
-    if unknown:
-        raise ValueError(f"not store columns: {', '.join(unknown)}")
+    check_columns(columns)
     wanted = list(dict.fromkeys([*DEDUP_COLUMNS, *columns]))
-    for _ in range(3):  # a part compacted away between the listing and the read: list again
-        parts, _bad = check_parts(store)
+    for attempt in range(3):  # a part compacted away between the listing and the read: list again
+        parts, _bad = checked if checked is not None and attempt == 0 else check_parts(store)
         if not parts:
             return STORE_SCHEMA.empty_table().select(wanted)
         dataset = ds.dataset([str(p) for p in parts], format="parquet", schema=STORE_SCHEMA)
@@ -210,28 +251,35 @@ def _scan(
 
 
 def read(
-    store: Path | str, columns: Iterable[str] | None = None, where: pc.Expression | None = None
+    store: Path | str,
+    columns: Iterable[str] | None = None,
+    where: pc.Expression | None = None,
+    checked: Checked | None = None,
 ) -> pa.Table:
     """The store as one table, one row per ``point_id``, sorted by ``point_id``.
 
     Only parts that pass :func:`check_parts` are read; the others are
     quarantined. ``columns`` (default: all) selects store columns, also on an
     empty store; ``where``, a pyarrow filter pushed down to the part files,
-    keeps only the rows it matches.
+    keeps only the rows it matches. ``checked``, what :func:`check_parts`
+    returned moments ago, spares the check (a part gone since is listed again).
     """
     names = list(STORE_SCHEMA.names if columns is None else columns)
-    return _scan(Path(store), names, where).select(names)
+    return _scan(Path(store), names, where, checked=checked).select(names)
 
 
 def lookup(
-    store: Path | str, point_ids: Sequence[str], columns: Sequence[str] | None = None
+    store: Path | str,
+    point_ids: Sequence[str],
+    columns: Sequence[str] | None = None,
+    checked: Checked | None = None,
 ) -> pa.Table:
-    """The stored rows of ``point_ids`` (one per point, by :func:`~pipeline.store.dedup.dedupe`), as Arrow.
+    """The stored rows of ``point_ids`` (one per point, by the store's dedup rule), as Arrow.
 
     For a handful of ids (``asi-answer``): one pyarrow scan with the id filter
-    pushed down, no Dask. Unreadable parts are skipped. The result has the
-    dedup columns and ``columns`` (default: all).
+    pushed down, no Dask. Unreadable parts are skipped (``checked`` as in
+    :func:`read`). The result has the dedup columns and ``columns`` (default: all).
     """
     names = list(STORE_SCHEMA.names if columns is None else columns)
     ids_filter = pc.field("point_id").isin(list(point_ids))
-    return _scan(Path(store), names, ids_filter, always_dedupe=True)
+    return _scan(Path(store), names, ids_filter, always_dedupe=True, checked=checked)

@@ -18,7 +18,7 @@ from pipeline.projection.projection import (
 )
 from pipeline.projection.verdicts import verdict
 from pipeline.report import aggregate as agg
-from pipeline.store import lookup, part_files
+from pipeline.store import part_files
 from pipeline.sweep.points import point_columns
 
 from .report_fixtures import write_store
@@ -37,31 +37,6 @@ def threads(workers: int = 2):
 
 def frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), rtol=1e-12)
-
-
-# --------------------------------------------------------------------------- keys
-def test_id_keys_match_for_equal_ids_whatever_the_buffer_offset():
-    ids = pa.array([f"{i:032x}" for i in (5, 7, 5, 2**100, 7)])
-    keys = agg.id_keys(ids)
-    assert keys.dtype == np.uint64
-    assert keys[0] == keys[2] and keys[1] == keys[4] and len(set(keys.tolist())) == 3
-    np.testing.assert_array_equal(agg.id_keys(ids.slice(2)), keys[2:])  # offset into the buffer
-    np.testing.assert_array_equal(agg.id_keys(pa.chunked_array([ids[:2], ids[2:]])), keys)
-
-
-def test_id_keys_fall_back_for_ids_of_other_lengths():
-    keys = agg.id_keys(pa.array(["a", "bb", "a", "c" * 40]))
-    assert keys[0] == keys[2] and len(set(keys.tolist())) == 3
-
-
-def test_repeated_keys_and_has_key():
-    keys = [np.array([3, 1, 2], np.uint64), np.array([2, 9], np.uint64), np.array([9], np.uint64)]
-    repeated = agg.repeated_keys(keys)
-    np.testing.assert_array_equal(repeated, [2, 9])
-    np.testing.assert_array_equal(
-        agg.has_key(np.array([1, 2, 9, 10], np.uint64), repeated), [False, True, True, False]
-    )
-    assert not agg.has_key(np.array([1], np.uint64), repeated[:0]).any()
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -164,42 +139,6 @@ def test_an_empty_store_aggregates_to_empty_tables(tmp_path):
     with threads():
         result = agg.aggregate(tmp_path / "nothing-here")
     assert result.cube.empty and result.stage_summary.empty and result.scan.parts == 0
-
-
-def test_duplicates_keep_the_earliest_copy_by_the_store_rule(tmp_path):
-    store = tmp_path / "store"
-    write_store(store, keep=lambda chunk: chunk < 4, run_id="first")
-    write_store(store, keep=lambda chunk: 2 <= chunk < 6, run_id="second")  # chunks 2, 3 twice
-    with threads():
-        frame, scan = agg.store_frame(store, ["point_id", "run_id", "created_at"])
-        rows = frame.compute()
-        assert agg.aggregate(store).cube["points"].sum() == 6 * 12
-    assert scan.duplicates_dropped == 2 * 12 and scan.rows_in_scope == 8 * 12
-    assert rows["point_id"].is_unique and len(rows) == 6 * 12
-    # The first run committed its copies earlier: all of them are kept, and the second
-    # run contributes only the chunks the first never stored.
-    assert (rows["run_id"] == "first").sum() == 4 * 12
-    assert (rows["run_id"] == "second").sum() == 2 * 12
-
-
-def test_scope_is_pushed_down_and_restricts_to_the_grid(small_store):
-    store, grid = small_store
-    scope = agg.Scope(workloads=("fork_exec",), stages=("rfc_v2", "multi_slot"), equals={"cpus": 4})
-    with threads():
-        cube = agg.aggregate(store, scope).cube
-    assert set(cube["workload"]) == {"fork_exec"} and set(cube["cpus"]) == {4}
-    assert set(cube["mitigations"]) == {"rfc_v2", "multi_slot"} and len(cube) == 2 * 4
-    some = grid.points.column("point_id").slice(0, 5).combine_chunks()
-    with threads():
-        assert agg.aggregate(store, agg.Scope(point_ids=some)).cube["points"].sum() == 5
-    assert agg.Scope().expression() is None
-
-
-def test_lookup_reads_a_few_points_by_id(small_store):
-    store, grid = small_store
-    ids = grid.points.column("point_id").to_pylist()[:3] + ["not-stored"]
-    table = lookup(store, ids, ["slowdown_p50"])
-    assert sorted(table.column("point_id").to_pylist()) == sorted(ids[:3])
 
 
 # --------------------------------------------------------------------------- schedulers
