@@ -7,8 +7,8 @@ projections and the report read (:class:`Aggregates`): a summary per
 (workload, CPU profile, stage) and the cube of mean metrics per
 :data:`~pipeline.store.schema.CUBE_KEYS` cell, both from one read of each part.
 
-The scheduler is chosen in the ``dask`` config section
-(:func:`pipeline.execution.dask.scheduler`): ``threads`` (default), ``ray``
+It runs on the current Dask scheduler, chosen in the ``dask`` config section
+(:func:`pipeline.execution.scheduler.scheduler`): ``threads`` (default), ``ray``
 (Dask-on-Ray) or the address of a Dask distributed scheduler.
 """
 
@@ -22,15 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.execution.scheduler import check_scheduler  # noqa: F401  (report.settings's)
 from pipeline.projection.projection import CONFIDENCE_COLUMNS, VS_DEFAULT_QUANTILES
 from pipeline.projection.verdicts import TARGET, THRESHOLD
-from pipeline.report.schedulers import (  # noqa: F401  (the aggregation's public names)
-    LineProgress,
-    SchedulerInfo,
-    check_scheduler,
-    progress,
-    scheduler,
-)
 from pipeline.store.frame import Checked, Scope, StoreScan, pandas_frame, store_frame
 from pipeline.store.schema import CUBE_KEYS, HEADLINE_METRICS, LABEL_COLUMNS, METRIC_COLUMNS
 

@@ -20,15 +20,12 @@ from omegaconf import DictConfig
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import ConfigError
+from pipeline.execution.scheduler import progress, scheduler
 from pipeline.projection.projection import (
     projections,
     scenario_summary,
 )
-from pipeline.report.aggregate import (
-    aggregate,
-    progress,
-    scheduler,
-)
+from pipeline.report.aggregate import aggregate
 from pipeline.report.collection import (
     REPORT_METRICS,
     Report,

@@ -1,7 +1,7 @@
 """Cutting a grid into chunks, and evaluating one chunk into store rows.
 
 Everything here is plain Python and numpy, so the Ray task
-(:mod:`pipeline.sweep.raybackend`) is a thin wrapper and tests can call it directly.
+(:mod:`pipeline.sweep.dispatch`) is a thin wrapper and tests can call it directly.
 """
 
 from __future__ import annotations

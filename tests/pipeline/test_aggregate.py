@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pytest
 from omegaconf import OmegaConf
 
 from model.evaluate import evaluate
-from pipeline.configuration.errors import ConfigError
+from pipeline.execution.scheduler import scheduler
 from pipeline.projection.projection import (
     BEATS_DEFAULT,
     CONFIDENCE_COLUMNS,
@@ -24,15 +23,8 @@ from pipeline.sweep.points import point_columns
 from .report_fixtures import write_store
 
 
-@pytest.fixture(scope="module")
-def small_store(tmp_path_factory):
-    """The small grid, every point stored (168 points in 14 part files)."""
-    store = tmp_path_factory.mktemp("store")
-    return store, write_store(store)
-
-
 def threads(workers: int = 2):
-    return agg.scheduler(OmegaConf.create({"scheduler": "threads", "num_workers": workers}))
+    return scheduler(OmegaConf.create({"scheduler": "threads", "num_workers": workers}))
 
 
 def frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -139,77 +131,3 @@ def test_an_empty_store_aggregates_to_empty_tables(tmp_path):
     with threads():
         result = agg.aggregate(tmp_path / "nothing-here")
     assert result.cube.empty and result.stage_summary.empty and result.scan.parts == 0
-
-
-# --------------------------------------------------------------------------- schedulers
-@pytest.mark.parametrize("bad", ["thread", "", "http://x:1", None])
-def test_a_bad_scheduler_is_one_line(bad):
-    with pytest.raises(ConfigError, match=r"^dask\.scheduler must be threads, ray or"):
-        agg.check_scheduler(bad)
-
-
-def test_dask_distributed_local_cluster(small_store):
-    """A Dask distributed scheduler by address (in-process cluster: no __main__ guard needed)."""
-    from distributed import LocalCluster
-
-    store, grid = small_store
-    with LocalCluster(
-        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
-    ) as cluster:
-        conf = OmegaConf.create({"scheduler": cluster.scheduler_address, "num_workers": None})
-        with agg.scheduler(conf) as info:
-            assert info.name == "distributed" and info.workers == 2
-            result = agg.aggregate(store)
-    frames_equal(result.cube, agg.aggregate_pandas(store).cube)
-
-
-def test_an_unreachable_distributed_scheduler_is_one_line(monkeypatch):
-    monkeypatch.setattr("pipeline.report.schedulers.CONNECT_TIMEOUT", "1s")
-    conf = OmegaConf.create({"scheduler": "tcp://127.0.0.1:9", "num_workers": None})
-    with pytest.raises(ConfigError, match=r"^dask\.scheduler: cannot reach 'tcp://127\.0\.0\.1:9'"):
-        with agg.scheduler(conf):
-            pass
-
-
-@pytest.mark.slow
-def test_dask_on_ray_on_the_sweeps_embedded_ray(small_store):
-    import ray
-
-    store, _ = small_store
-    dask_conf = OmegaConf.create({"scheduler": "ray", "num_workers": None})
-    ray_conf = OmegaConf.create(
-        {
-            "address": None,
-            "num_cpus": 2,
-            "object_store_memory": 256 << 20,
-            "log_to_driver": False,
-            "ship_code": False,
-        }
-    )
-    with agg.scheduler(dask_conf, ray_conf) as info:
-        assert info.name == "ray" and ray.is_initialized()
-        result = agg.aggregate(store)
-    assert not ray.is_initialized()  # started here, so stopped here
-    frames_equal(result.cube, agg.aggregate_pandas(store).cube)
-
-
-def test_dask_progress_in_a_log_is_plain_lines_without_carriage_returns():
-    """Issue 15 item 12 for asi-report: Dask's bar redraws with '\\r'; a log gets lines."""
-    import io
-
-    import dask
-    import dask.bag as db
-
-    from pipeline.report.aggregate import LineProgress, progress
-
-    log = io.StringIO()  # not a terminal
-    with progress(True, out=log), dask.config.set(scheduler="sync"):
-        db.from_sequence(range(40), npartitions=20).map(lambda x: x + 1).sum().compute()
-    assert log.getvalue() == ""  # shorter than the 1 s minimum: silent, like Dask's bar
-    with LineProgress(log, minimum=0.0), dask.config.set(scheduler="sync"):
-        db.from_sequence(range(40), npartitions=20).map(lambda x: x + 1).sum().compute()
-    text = log.getvalue()
-    assert "\r" not in text
-    lines = text.splitlines()
-    assert 5 <= len(lines) <= 11 and lines[-1].startswith("asi-report: aggregation ")
-    assert "(100 %)" in lines[-1]

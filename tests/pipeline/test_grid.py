@@ -257,8 +257,8 @@ def test_the_expansion_says_what_it_expands_before_composing_then_counts_every_s
     import io
 
     import pipeline.sweep.grid as grid_module
+    from pipeline.execution.progress import LineProgress
     from pipeline.sweep.grid import expansion_steps
-    from pipeline.sweep.progress import LineProgress
 
     composed: list[tuple] = []
     real = grid_module.validated

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline.report import aggregate as agg
+from pipeline.execution.scheduler import scheduler
 from pipeline.store import lookup, part_files
 from pipeline.store.dedup import has_key, id_keys, repeated_keys
 from pipeline.store.frame import Scope, pandas_frame, store_frame
@@ -17,15 +17,8 @@ from pipeline.store.frame import Scope, pandas_frame, store_frame
 from .report_fixtures import write_store
 
 
-@pytest.fixture(scope="module")
-def small_store(tmp_path_factory):
-    """The small grid, every point stored (168 points in 14 part files)."""
-    store = tmp_path_factory.mktemp("store")
-    return store, write_store(store)
-
-
 def threads(workers: int = 2):
-    return agg.scheduler(OmegaConf.create({"scheduler": "threads", "num_workers": workers}))
+    return scheduler(OmegaConf.create({"scheduler": "threads", "num_workers": workers}))
 
 
 # --------------------------------------------------------------------------- keys
@@ -90,7 +83,6 @@ def test_duplicates_keep_the_earliest_copy_by_the_store_rule(tmp_path):
     with threads():
         frame, scan = store_frame(store, ["point_id", "run_id", "created_at"])
         rows = frame.compute()
-        assert agg.aggregate(store).cube["points"].sum() == 6 * 12
     assert scan.duplicates_dropped == 2 * 12 and scan.rows_in_scope == 8 * 12
     assert rows["point_id"].is_unique and len(rows) == 6 * 12
     # The first run committed its copies earlier: all of them are kept, and the second
@@ -102,13 +94,15 @@ def test_duplicates_keep_the_earliest_copy_by_the_store_rule(tmp_path):
 def test_scope_is_pushed_down_and_restricts_to_the_grid(small_store):
     store, grid = small_store
     scope = Scope(workloads=("fork_exec",), stages=("rfc_v2", "multi_slot"), equals={"cpus": 4})
+    columns = ["workload", "mitigations", "cpus", "slowdown_p50"]
     with threads():
-        cube = agg.aggregate(store, scope).cube
-    assert set(cube["workload"]) == {"fork_exec"} and set(cube["cpus"]) == {4}
-    assert set(cube["mitigations"]) == {"rfc_v2", "multi_slot"} and len(cube) == 2 * 4
+        rows = store_frame(store, columns, scope)[0].compute()
+    assert set(rows["workload"]) == {"fork_exec"} and set(rows["cpus"]) == {4}
+    assert set(rows["mitigations"]) == {"rfc_v2", "multi_slot"} and len(rows) == 2 * 4
     some = grid.points.column("point_id").slice(0, 5).combine_chunks()
     with threads():
-        assert agg.aggregate(store, Scope(point_ids=some)).cube["points"].sum() == 5
+        assert len(store_frame(store, columns, Scope(point_ids=some))[0].compute()) == 5
+    assert len(pandas_frame(store, columns, Scope(point_ids=some))[0]) == 5
     assert Scope().expression() is None
 
 
