@@ -6,7 +6,7 @@ roadmap order (``conf/roadmap``), with the slowdown and throughput-loss
 quantiles, the exit source and the cost component that dominate, and the
 verdict against the 1 % target and the 5 % threshold (:mod:`pipeline.projection.verdicts`).
 
-The rows come from the results store's cube (:func:`pipeline.aggregate.aggregate`)
+The rows come from the results store's cube (:func:`pipeline.report.aggregate.aggregate`)
 or, for ``asi-answer``, straight from the store by point id
 (:func:`stored_stages`), falling back to evaluating the model.
 """
@@ -66,7 +66,7 @@ def projections(
     ----------
     cube : DataFrame
         One row per (workload, cpu, mitigations, cpus, file_size, ephmap_slots)
-        with the store's metric columns (:attr:`pipeline.aggregate.Aggregates.cube`).
+        with the store's metric columns (:attr:`pipeline.report.aggregate.Aggregates.cube`).
     stages : sequence of str
         The roadmap, in order.
     baseline : str

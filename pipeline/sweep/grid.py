@@ -19,7 +19,7 @@ split into three kinds:
 Every distinct value is validated once (type against the structured-config
 schema, range with :func:`model.params.check_ranges`, sizes with
 :func:`model.units.parse_size`) before anything runs; errors are one-line
-:class:`~pipeline.errors.ConfigError` naming the field and what is allowed.
+:class:`~pipeline.configuration.errors.ConfigError` naming the field and what is allowed.
 """
 
 from __future__ import annotations
