@@ -19,19 +19,17 @@ split into three kinds:
 Every distinct value is validated once (type against the structured-config
 schema, range with :func:`model.params.check_ranges`, sizes with
 :func:`model.units.parse_size`) before anything runs; errors are one-line
-:class:`~pipeline.errors.ConfigError` naming the field and what is allowed.
+:class:`~pipeline.configuration.errors.ConfigError` naming the field and what is allowed.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from math import prod
 from typing import Protocol
 
@@ -57,6 +55,7 @@ from pipeline.configuration.compose import (
 from pipeline.configuration.compose import validate as validate_config
 from pipeline.configuration.errors import ConfigError, one_line
 from pipeline.configuration.schema import SIZE_FIELDS
+from pipeline.store.identity import cost_profile, point_ids, point_record, stable_hash
 from pipeline.store.schema import LABEL_COLUMNS
 from pipeline.sweep.points import Profile
 
@@ -95,12 +94,6 @@ its own cost draws (~140 KB at 1024 samples) in the Ray object store."""
 MAX_GRID_POINTS = 10_000_000
 """Points one sweep may have (the nightly grid has ~2.3e5): bounds the planner's memory
 (ids, columns) and catches a typo before composing anything."""
-
-
-def stable_hash(payload: object, length: int = 16) -> str:
-    """A stable hex hash of JSON-serialisable ``payload`` (sorted keys, shortest float repr)."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 # --------------------------------------------------------------------------- results of expansion
@@ -548,14 +541,6 @@ def make_profile(cfg: DictConfig, profile_overrides: str = "") -> Profile:
     """The :class:`Profile` of a composed, validated config."""
     specs = cost_specs(cfg)
     correlations = cost_correlations(cfg)
-    payload = {
-        "cpu": cfg.cpu.name,
-        "ghz": float(cfg.cpu.ghz),
-        "costs": {name: asdict(spec) for name, spec in specs.items()},
-    }
-    if correlations:  # only then: profiles without any keep their cost_profile and point ids
-        payload["correlations"] = [list(c) for c in correlations]
-    cost_profile = stable_hash(payload)
     return Profile(
         workload=str(cfg.workload.name),
         cpu=str(cfg.cpu.name),
@@ -564,7 +549,7 @@ def make_profile(cfg: DictConfig, profile_overrides: str = "") -> Profile:
         samples=int(cfg.samples),
         ghz=float(cfg.cpu.ghz),
         cost_specs=specs,
-        cost_profile=cost_profile,
+        cost_profile=cost_profile(cfg.cpu.name, cfg.cpu.ghz, specs, correlations),
         profile_overrides=profile_overrides,
         config_hash=stable_hash(_model_sections(cfg)),
         base_point=point_from_config(cfg),
@@ -602,31 +587,13 @@ def product_index(sizes: Sequence[int], rows: np.ndarray) -> Iterator[np.ndarray
         yield (rows // stride) % size
 
 
-def point_ids(prefix: bytes, records: np.ndarray) -> list[str]:
-    """blake2b-128 hex ids of ``prefix`` + each row of ``records`` (float64, little-endian).
-
-    128 bits keep collisions negligible (~1e-26 at 10^6 points); hashing a
-    fixed binary layout is exact, unlike hashing printed floats.
-    """
-    rows = np.ascontiguousarray(records, dtype="<f8")
-    width = rows.shape[1] * 8
-    view = memoryview(rows.tobytes())
-    base = hashlib.blake2b(prefix, digest_size=16)
-    out = []
-    for start in range(0, len(view), width):
-        h = base.copy()
-        h.update(view[start : start + width])
-        out.append(h.hexdigest())
-    return out
-
-
 def profile_points(index: int, profile: Profile, dims: Mapping[str, np.ndarray]) -> pa.Table:
     """The grid rows of one profile: the product of the point dimensions, with ids."""
     names = list(dims)
     sizes = [len(dims[n]) for n in names]
     n = prod(sizes)
     swept = {name: np.empty(n, dtype=dims[name].dtype) for name in names}
-    base = np.array([float(profile.base_point[p]) for p in POINT_PARAMS])
+    base = point_record(profile.base_point)
     position = {p: i for i, p in enumerate(POINT_PARAMS)}
     prefix = profile.id_prefix()
     ids: list[str] = []

@@ -29,9 +29,9 @@ import pipeline.store as results_store
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import EXIT_BAD_INPUT, ConfigError, one_line
+from pipeline.execution.progress import progress_bar
 from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
 from pipeline.sweep.grid import Grid, build_grid, dimensions_text
-from pipeline.sweep.progress import progress_bar
 
 EXIT_FAILED_POINTS = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
@@ -182,7 +182,7 @@ def execute(
 
     ``cfg`` supplies the execution settings (``store``, ``ray``, ``sweep``).
     ``task_hook`` is a test-only fault injector run in each task
-    (:data:`pipeline.raybackend.TaskHook`). Raises :class:`ConfigError`
+    (:data:`pipeline.sweep.dispatch.TaskHook`). Raises :class:`ConfigError`
     before computing anything if the store (when there are points to
     compute) or ``sweep_dir`` (where ``summary.json`` will go) cannot be
     written.
@@ -268,9 +268,10 @@ def _compute(
     grid: Grid, todo: pa.Table, cfg: DictConfig, result: SweepResult, hook, out: Out, err: Out
 ) -> None:
     """Run ``todo`` on Ray and commit its rows; fill ``result`` in place."""
-    from pipeline.sweep import raybackend
+    from pipeline.execution import raysession  # Ray takes a second to import: only here
+    from pipeline.sweep import dispatch
 
-    with raybackend.session(cfg.ray) as ray_info:
+    with raysession.session(cfg.ray) as ray_info:
         result.timings["ray_start_s"] = ray_info.start_seconds
         first = todo.filter(pc.equal(todo.column("profile"), todo.column("profile")[0]))
         probe_start = time.perf_counter()
@@ -285,13 +286,13 @@ def _compute(
             cfg.sweep.target_task_seconds,
             cfg.sweep.max_chunk_points,
         )
-        payloads = raybackend.put_payloads(
+        payloads = dispatch.put_payloads(
             grid.profiles, np.unique(todo.column("profile").to_numpy())
         )
         if ray_info.started_here:
             warm_start = time.perf_counter()
             first_chunk = next(iter_chunks(todo.slice(0, 1), 1))
-            raybackend.warm_up(first_chunk, payloads[first_chunk.profile], ray_info.cpus)
+            dispatch.warm_up(first_chunk, payloads[first_chunk.profile], ray_info.cpus)
             result.timings["ray_start_s"] += time.perf_counter() - warm_start
         writer = results_store.PartWriter(
             Path(cfg.store.path), result.run_id, cfg.store.part_rows, cfg.store.flush_seconds
@@ -299,7 +300,7 @@ def _compute(
         progress = progress_bar(result.new, bool(cfg.sweep.progress))
         dispatch_start = time.perf_counter()
         try:
-            stats = raybackend.dispatch(
+            stats = dispatch.dispatch(
                 iter_chunks(todo, result.chunk_size),
                 payloads,
                 on_rows=writer.add,
@@ -536,7 +537,7 @@ def main_sweep(overrides: Sequence[str], composer: Composer, config_name: str) -
                 overrides, config_name=config_name, composer=composer, sweep_dir=sweep_dir_of(cfg)
             )
     except KeyboardInterrupt as exc:
-        # Ray is stopped and its processes gone by now (raybackend.stop); say so last.
+        # Ray is stopped and its processes gone by now (raysession.stop); say so last.
         print(interrupted_line(exc), file=sys.stderr, flush=True)
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()

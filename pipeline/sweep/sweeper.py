@@ -79,7 +79,7 @@ class GridSweeperImpl(Sweeper):
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_BAD_INPUT) from None
-        except KeyboardInterrupt as exc:  # Ray is already stopped in order (raybackend.stop)
+        except KeyboardInterrupt as exc:  # Ray is already stopped in order (raysession.stop)
             print(interrupted_line(exc), file=sys.stderr, flush=True)
             raise SystemExit(EXIT_INTERRUPTED) from None
         except OSError as exc:  # the store or the sweep directory cannot be written
