@@ -8,8 +8,10 @@ the same points in the same run: numba is worth its dependency only at >= 3x),
 ``model_floor_point_samples_per_s`` and ``model_vs_floor_ratio`` (the floor: the compiled
 pass's floating-point operations per point-sample, counted from its source, at this core's
 multiply-add rate measured in the same run by a compiled loop of independent multiply-adds),
-and ``model_peak_rss_mb_1e5x1024`` (1e5 points x 1024 samples, in a fresh process). Targets
-(issue 21): >= 5e7 point-samples/s, < 2 GB.
+``model_peak_rss_mb_1e5x1024`` (1e5 points x 1024 samples, in a fresh process) and
+``model_answer_s`` (what ``asi-answer`` waits for the model: nine stages of one configuration at
+1024 samples in a fresh process, loading the compiled code included). Targets (issue 21):
+>= 5e7 point-samples/s, < 2 GB, < 1 s.
 """
 
 from __future__ import annotations
@@ -114,6 +116,12 @@ def _measure() -> dict:
     src = np.ones(nbytes // 8)
     t_copy = best_time(lambda: src.copy(), repeat=5)
 
+    answer = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_model", "--answer"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     rss = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_model", "--rss"],
         capture_output=True,
@@ -130,6 +138,7 @@ def _measure() -> dict:
         "model_vs_scalar_ratio": point_samples_per_s / scalar_per_s,
         "model_vs_memcopy_ratio": t_model / t_copy,
         "model_peak_rss_mb_1e5x1024": float(rss),
+        "model_answer_s": float(answer),
     }
 
 
@@ -141,8 +150,24 @@ def _rss_main() -> None:
     print(f"{peak_rss_mb():.1f}")
 
 
+def _answer_main() -> None:
+    """Print the seconds a fresh process takes to evaluate one configuration's nine stages at
+    1024 samples, importing the model and loading its compiled code included."""
+    import time
+
+    costs = costs_for(compose_config([]), samples=1024)
+    points = {k: v[:9] for k, v in bench_points(9).items()}
+    start = time.perf_counter()
+    from model.kernel import evaluate_points  # noqa: F401  (numba and the cached machine code)
+
+    evaluate(points, costs)
+    print(f"{time.perf_counter() - start:.4f}")
+
+
 if __name__ == "__main__":
     if "--rss" in sys.argv:
         _rss_main()
+    elif "--answer" in sys.argv:
+        _answer_main()
     else:
         print(run())

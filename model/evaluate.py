@@ -641,9 +641,11 @@ def summarise(
         out[f"slowdown_vs_default_{q}"] = quantile["vs_default"][k]
         out[f"slowdown_vs_ibpb_vmexit_{q}"] = quantile["vs_blanket"][k]
     # each default mitigation's mean cost: its terms' coefficients times the terms' means
-    term_mean = np.stack([mean[f"term_{base}_{cost}"] for base, cost in TERMS], axis=1)
+    term_mean = [mean[f"term_{base}_{cost}"] for base, cost in TERMS]
     for m, coef in factors["by_mitigation"].items():
-        out[f"default_ns_{m}"] = np.einsum("pt,pt->p", coef, term_mean)
+        out[f"default_ns_{m}"] = sum(
+            (value * term_mean[j] for j, value in sorted(coef.items())), np.zeros(n)
+        )
     vm_total = factors["vm_total"]
     out["vm_exits_per_op"] = vm_total * mean["native_s"]
     for part, (_, cost_name, needs) in VM_BASELINE_EVENTS.items():

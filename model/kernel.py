@@ -56,7 +56,7 @@ from .mechanism import (
     work_counts,
 )
 from .params import VM_EXIT_REASONS
-from .select import order_statistics
+from .select import LADDER, order_statistics
 from .units import PAGE_SIZE
 
 ROWS: tuple[str, ...] = COST_NAMES
@@ -295,26 +295,30 @@ def _term_coefficients(c, n: int, vm_rate: np.ndarray):
     index = {term: k for k, term in enumerate(TERMS)}
     default = np.zeros((n, len(TERMS)))
     kept = np.zeros((n, len(TERMS)))
-    by_mitigation = {}
+    # per mitigation, its terms' coefficients: {term index: (points,)}, a few terms each
+    by_mitigation: dict[str, dict[int, np.ndarray]] = {}
     for m, terms in MITIGATION_TERMS.items():
-        coef = np.zeros((n, len(TERMS)))
+        keep = np.broadcast_to(np.asarray(c[f"asi_keeps_{m}"], dtype=np.float64), (n,))
+        coef: dict[int, np.ndarray] = {}
         for event, cost in terms:
-            base = _EVENT_BASE.get(event, "one")
+            j = index[(_EVENT_BASE.get(event, "one"), cost)]
             count = per_base[event] if event in _EVENT_BASE else events[event]
-            coef[:, index[(base, cost)]] += np.broadcast_to(count, (n,)) * active[m]
+            coef[j] = coef.get(j, 0.0) + np.broadcast_to(count, (n,)) * active[m]
+        for j, value in coef.items():
+            default[:, j] += value
+            kept[:, j] += value * keep
         by_mitigation[m] = coef
-        default += coef
-        kept += (
-            coef * np.broadcast_to(np.asarray(c[f"asi_keeps_{m}"], dtype=np.float64), (n,))[:, None]
-        )
     guest = vm_total > 0
     blanket = default.copy()
     for _, (event, cost, needs) in VM_BASELINE_EVENTS.items():
         flag = np.ones(n) if needs is None else np.broadcast_to(c[needs], (n,)).astype(np.float64)
         blanket[:, index[(_EVENT_BASE[event], cost)]] += per_base[event] * flag
     l1tf = np.broadcast_to(c["l1tf"], (n,)).astype(np.float64)
-    blanket -= by_mitigation["l1d_vmentry"] * l1tf[:, None]
-    blanket -= by_mitigation["vmscape"] * guest[:, None]
+    # the always-flush replaces the conditional one, IBPB on every exit VMSCAPE's
+    for j, value in by_mitigation["l1d_vmentry"].items():
+        blanket[:, j] -= value * l1tf
+    for j, value in by_mitigation["vmscape"].items():
+        blanket[:, j] -= value * guest
     blanket[~guest] = default[~guest]
     return default, kept, blanket, by_mitigation, vm_total
 
@@ -353,7 +357,19 @@ def refill_probability(invalidations, exits):
 
 @nb.njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
 def _point(
-    f, vm_rate, vm_coef, work, term_coef, rows, inverse_bandwidth, ranks, sums, stats, buf, scratch
+    f,
+    vm_rate,
+    vm_coef,
+    work,
+    term_coef,
+    rows,
+    inverse_bandwidth,
+    ranks,
+    sums,
+    stats,
+    buf,
+    scratch,
+    selection,
 ):
     """Price one point over every sample; its :data:`SUMS` into ``sums`` and the order statistics
     ``ranks`` of each of :data:`RATIOS` into ``stats`` (ratios x ranks).
@@ -361,7 +377,8 @@ def _point(
     ``f`` is the point's :data:`FACTORS` row, ``term_coef`` its (default, kept, blanket)
     coefficients of :data:`TERMS`, ``rows`` the cost rows (:data:`ROWS` x samples) and
     ``inverse_bandwidth`` one over the copy and the memory bandwidths per sample. ``buf``
-    (buffers x samples) and ``scratch`` hold per-sample values between the loops.
+    (buffers x samples) and ``scratch`` hold per-sample values between the loops, ``selection``
+    the small scratch of :func:`model.select.order_statistics`: nothing is allocated per point.
     """
     n = rows.shape[1]
     inv_copy_bw = inverse_bandwidth[0]  # [ns/byte]
@@ -443,7 +460,8 @@ def _point(
             for s in range(n):
                 base_extra[s] += w * row[s]
 
-    acc = np.zeros(N_SUMS)
+    acc = sums
+    acc[:] = 0.0
     total_b = buf[10]
     faulting_b = buf[11]
     unrestricted_b = buf[12]
@@ -716,25 +734,70 @@ def _point(
     acc[Sum.vs_blanket] = s_vb
     acc[Sum.beats_blanket] = s_bb
     acc[Sum.native_s] = s_ns
-    sums[:] = acc
 
     work_buf = scratch[9 : 9 + ranks.shape[0]]
     sorted_ = scratch[7]
     spare = scratch[8]
-    pivots = np.empty(32)
-    counts = np.empty(32, dtype=np.int64)
+    pivots = selection[0]
+    counts = selection[1]
+    bounds = selection[2]
+    index = selection[3]
     order_statistics(
-        slowdown, s_slow, s_slow2, ranks, stats[0], work_buf, sorted_, spare, pivots, counts
+        slowdown,
+        s_slow,
+        s_slow2,
+        ranks,
+        stats[0],
+        work_buf,
+        sorted_,
+        spare,
+        pivots,
+        counts,
+        bounds,
+        index,
     )
     order_statistics(
-        vs_off, s_off, s_off2, ranks, stats[1], work_buf, sorted_, spare, pivots, counts
+        vs_off,
+        s_off,
+        s_off2,
+        ranks,
+        stats[1],
+        work_buf,
+        sorted_,
+        spare,
+        pivots,
+        counts,
+        bounds,
+        index,
     )
     order_statistics(
-        vs_default, s_vd, s_vd2, ranks, stats[2], work_buf, sorted_, spare, pivots, counts
+        vs_default,
+        s_vd,
+        s_vd2,
+        ranks,
+        stats[2],
+        work_buf,
+        sorted_,
+        spare,
+        pivots,
+        counts,
+        bounds,
+        index,
     )
     if differs:
         order_statistics(
-            vs_blanket, s_vb, s_vb2, ranks, stats[3], work_buf, sorted_, spare, pivots, counts
+            vs_blanket,
+            s_vb,
+            s_vb2,
+            ranks,
+            stats[3],
+            work_buf,
+            sorted_,
+            spare,
+            pivots,
+            counts,
+            bounds,
+            index,
         )
     else:
         stats[3, :] = stats[2, :]
@@ -749,6 +812,13 @@ def _points(scalars, vm_rate, vm_coef, work, terms, rows, ranks, sums, stats):
         inverse_bandwidth[0, s] = 1.0 / rows[Row.copy_bandwidth, s]
         inverse_bandwidth[1, s] = 1.0 / rows[Row.mem_bandwidth, s]
     scratch = np.empty((9 + ranks.shape[0], n))
+    n_pivots = LADDER.shape[0] + 8
+    selection = (
+        np.empty(n_pivots),
+        np.empty(n_pivots, dtype=np.int64),
+        np.empty((2, ranks.shape[0])),
+        np.empty((3, ranks.shape[0]), dtype=np.int64),
+    )
     for p in range(scalars.shape[0]):
         _point(
             scalars[p],
@@ -763,6 +833,7 @@ def _points(scalars, vm_rate, vm_coef, work, terms, rows, ranks, sums, stats):
             stats[p],
             buf,
             scratch,
+            selection,
         )
 
 

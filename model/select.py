@@ -156,12 +156,15 @@ def _select_gathered(gathered, m, rank, work, spare, pivots, counts):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def order_statistics(x, total, total_sq, ranks, out, work, sorted_, spare, pivots, counts):
+def order_statistics(
+    x, total, total_sq, ranks, out, work, sorted_, spare, pivots, counts, bounds, index
+):
     """``out[j]`` = the ``ranks[j]``-th smallest of ``x`` (0-based; ``ranks`` ascending).
 
     ``total`` and ``total_sq`` are the sums of ``x`` and ``x**2`` (the ladder's centre and
     width). ``work`` (ranks x ``len(x)``), ``sorted_`` and ``spare`` (``len(x)``), ``pivots`` and ``counts``
-    (at least ``len(LADDER)``) are scratch buffers the caller reuses.
+    (at least ``len(LADDER)``), ``bounds`` (2 x ranks) and ``index`` (3 x ranks, int) are scratch
+    buffers the caller reuses: nothing is allocated per call.
     """
     n = x.shape[0]
     n_ranks = ranks.shape[0]
@@ -182,10 +185,11 @@ def order_statistics(x, total, total_sq, ranks, out, work, sorted_, spare, pivot
         pivots[k] = mean + LADDER[k] * sd
     _count_le(x, n, pivots, n_ladder, counts)
     # each rank's bracket; neighbouring ranks often share one
-    lo = np.empty(n_ranks)
-    hi = np.empty(n_ranks)
-    below = np.empty(n_ranks, dtype=np.int64)
-    bracket_of = np.empty(n_ranks, dtype=np.int64)
+    lo = bounds[0]
+    hi = bounds[1]
+    below = index[0]
+    bracket_of = index[1]
+    sizes = index[2]
     n_brackets = 0
     for j in range(n_ranks):
         low, high, b, _ = _bracket(pivots, counts, n_ladder, ranks[j], -np.inf, np.inf, 0, n)
@@ -197,7 +201,6 @@ def order_statistics(x, total, total_sq, ranks, out, work, sorted_, spare, pivot
         below[n_brackets] = b
         bracket_of[j] = n_brackets
         n_brackets += 1
-    sizes = np.empty(n_brackets, dtype=np.int64)
     _gather_brackets(x, lo, hi, n_brackets, work, sizes)
     first = -1  # the bracket's work[:size] holds the values of ranks first .. first + size - 1
     size = 0

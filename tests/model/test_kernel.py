@@ -32,6 +32,8 @@ def _rows(values, ranks, out):
     spare = np.empty(n)
     pivots = np.empty(LADDER.shape[0] + 8)
     counts = np.empty(LADDER.shape[0] + 8, dtype=np.int64)
+    bounds = np.empty((2, ranks.shape[0]))
+    index = np.empty((3, ranks.shape[0]), dtype=np.int64)
     for p in range(values.shape[0]):
         x = values[p]
         total = 0.0
@@ -39,7 +41,9 @@ def _rows(values, ranks, out):
         for v in x:
             total += v
             total_sq += v * v
-        order_statistics(x, total, total_sq, ranks, out[p], work, sorted_, spare, pivots, counts)
+        order_statistics(
+            x, total, total_sq, ranks, out[p], work, sorted_, spare, pivots, counts, bounds, index
+        )
 
 
 def _selected(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
