@@ -8,10 +8,11 @@ points stored twice by a later run (two overlapping sweeps), then compacted
 as every sweep does (:func:`pipeline.store.compact`). Both sides then compute
 the same reductions (:func:`pipeline.report.aggregate.stage_summary` and
 :func:`~pipeline.report.aggregate.cube` of the headline metrics) on Dask
-threads: the project's :func:`~pipeline.report.aggregate.aggregate` (parts
-checked against their digests through the store's cache, the duplicate check,
-filters pushed down) and a plain ``dask.dataframe.read_parquet(...)`` of the
-same columns with no integrity work.
+threads: the project's :func:`~pipeline.report.aggregate.aggregate` of the
+store's frame (:func:`pipeline.store.frame.store_frame`: parts checked
+against their digests through the store's cache, the duplicate check, filters
+pushed down) and a plain ``dask.dataframe.read_parquet(...)`` of the same
+columns with no integrity work.
 
 Keys: ``aggregate_rows_per_s``, ``aggregate_plain_dask_rows_per_s``,
 ``aggregate_vs_plain_dask_ratio`` (plain time / project time: 1 means the
@@ -37,7 +38,7 @@ import pyarrow as pa
 
 from pipeline import store
 from pipeline.report import aggregate as agg
-from pipeline.store.schema import METRIC_COLUMNS, STORE_SCHEMA
+from pipeline.store.schema import DEDUP_COLUMNS, METRIC_COLUMNS, STORE_SCHEMA
 
 from .common import peak_rss_mb
 
@@ -57,7 +58,7 @@ SUMMARISED = tuple(k for k in agg.STAGE_SUMMARY_AGGS if k in METRIC_COLUMNS)
 """Metrics the stage summary reads besides the quantiles (the confidence shares, the slowdown
 against the kernel's default): the synthetic store needs them too."""
 COLUMNS = tuple(
-    dict.fromkeys([*agg.DEDUP_COLUMNS, *agg.CUBE_KEYS, "seed", *agg.HEADLINE_METRICS, *SUMMARISED])
+    dict.fromkeys([*DEDUP_COLUMNS, *agg.CUBE_KEYS, "seed", *agg.HEADLINE_METRICS, *SUMMARISED])
 )
 SCHEMA = pa.schema([STORE_SCHEMA.field(c) for c in COLUMNS])
 

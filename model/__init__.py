@@ -1,9 +1,11 @@
-"""The ASI slowdown model: pure, vectorized numpy, no I/O.
+"""The ASI slowdown model: pure, no I/O; numpy, and numba for the compiled evaluation.
 
 * :mod:`model.params`    the point parameters (glossary, units, range checks)
 * :mod:`model.costs`     uncertain per-operation costs and their draws
 * :mod:`model.mechanism` exits and ephmap work per op, by source
-* :mod:`model.evaluate`  pricing over (points x samples) and summaries
+* :mod:`model.evaluate`  pricing over (points x samples) in numpy, and the metrics
+* :mod:`model.kernel`    the compiled evaluation: each point's samples in one pass
+* :mod:`model.select`    exact order statistics by selection
 * :mod:`model.reference` a slow scalar reference for one point and one sample
 """
 

@@ -62,6 +62,7 @@ from .mechanism import (
     OP_SOURCES,
     TIME_SOURCES,
     VM_BASELINE_EVENTS,
+    VM_EXIT_SOURCES,
     active_defaults,
     default_events,
     direct_vmm_switch_rate,
@@ -78,6 +79,8 @@ from .mechanism import (
     work_counts,
 )
 from .params import DEFAULT_MITIGATIONS, VM_BASELINE, VM_EXIT_REASONS, as_columns, check_ranges
+
+VM_EXIT_REASONS_LIST = list(VM_EXIT_REASONS)
 
 NATIVE_PRICED = ("syscall", "page_lookup", "user_fault", "context_switch")
 """Native costs that multiply a count (the bandwidths enter through ``bytes``)."""
@@ -136,9 +139,12 @@ exits per second per vCPU by source (:data:`model.mechanism.GUEST_SOURCES`: VM-e
 time with ASI like ``exit_rate_<reason>``, comparable with ``perf kvm stat`` and the
 prototype's ``asi_exit`` tracepoints."""
 
-DEFAULT_CHUNK_ELEMENTS = 1 << 16
-"""Points x samples per internal chunk: small enough to stay in cache and to
-bound memory (1e5 points x 1024 samples never materialise at once)."""
+DEFAULT_CHUNK_ELEMENTS = {"compiled": 1 << 22, "numpy": 1 << 16}
+"""Points x samples per internal chunk, by engine: the numpy engine's temporaries are (points x
+samples), so its chunks stay small enough for the cache (1e5 points x 1024 samples never
+materialise at once); the compiled engine holds only per-point factors and sums, so its chunks
+are large enough that the per-chunk numpy work (:func:`model.kernel.point_factors`,
+:func:`summarise`) is spread over thousands of points."""
 
 
 @dataclass
@@ -494,11 +500,166 @@ def _compare(out: dict, rows, name: str, t_alternative: np.ndarray, t_kept: np.n
         out[f"slowdown_vs_{name}_{q_name}"][rows] = q
 
 
+ENGINES = ("compiled", "numpy")
+"""How :func:`evaluate` prices: ``compiled`` (:mod:`model.kernel`, point by point in machine
+code, the default) or ``numpy`` (:func:`price` over (points x samples) chunks, the readable
+statement of the same sums and the baseline ``benchmarks/bench_model.py`` measures against)."""
+
+
+def order_ranks(n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The order statistics :data:`QUANTILES` interpolate between, for ``n_samples`` samples:
+    the ranks (0-based, ascending, each quantile's lower then upper) and each quantile's
+    fraction of the way between them (numpy's default ``"linear"`` method)."""
+    ranks, fractions = [], []
+    for q in QUANTILES.values():
+        position = q * (n_samples - 1)
+        lo = int(np.floor(position))
+        ranks += [lo, min(lo + 1, n_samples - 1)]
+        fractions.append(position - lo)
+    return np.array(ranks, dtype=np.int64), np.array(fractions)
+
+
+def _interpolate(stats: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """Quantiles (quantiles, points) from order statistics (points, ranks) of :func:`order_ranks`."""
+    lo, hi = stats[:, 0::2], stats[:, 1::2]
+    return (lo + fractions * (hi - lo)).T
+
+
+def summarise(
+    factors: Mapping[str, object],
+    costs: Mapping[str, np.ndarray],
+    sums: np.ndarray,
+    stats: np.ndarray,
+    fractions: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The :data:`METRICS` of points from what :func:`model.kernel.evaluate_points` returns:
+    their sums over samples, the order statistics of each ratio, and the per-point factors and
+    cost draws they came from. Means are sums over the number of samples; a time-driven
+    source's mean exits are its rate times the mean restricted time, an op-driven one's its
+    count; per cost, work that does not depend on the sample is its count times the cost's mean."""
+    from .kernel import RATIOS, SUMS, TERMS, Factor, Row
+
+    n_samples = np.asarray(costs["syscall"]).shape[0]
+    f = factors["scalars"]
+    n = f.shape[0]
+    mean = {name: sums[:, k] / n_samples for k, name in enumerate(SUMS)}
+    cost_mean = {name: float(np.mean(v)) for name, v in costs.items()}
+    cost_mean["ephmap_software_fast"] = float(
+        np.mean(np.minimum(costs["ephmap_software_fast"], costs["ephmap_software"]))
+    )
+    flag = {k: f[:, Factor[k]] for k in ("ibpb", "l1tf", "cr3_noflush", "smt_stun")}
+    smt = flag["smt_stun"]
+    out: dict[str, np.ndarray] = {}
+    out["t_native_mean"] = mean["t_native"]
+    out["t_asi_mean"] = mean["t_native"] + mean["extra"]
+    out["slowdown_mean"] = mean["slowdown"]
+    out["throughput_loss_mean"] = mean["loss"]
+    out["p_meets_target"] = mean["meets_target"]
+    out["p_under_threshold"] = mean["under_threshold"]
+    quantile = {name: _interpolate(stats[:, k], fractions) for k, name in enumerate(RATIOS)}
+    for k, q in enumerate(QUANTILES):
+        out[f"slowdown_{q}"] = quantile["slowdown"][k]
+
+    # exits, their cost and their rate, by source: for a time-driven source, sums weighted by
+    # its rate (a constant, the tick's draw, or a VM exit's rate times its sampled share)
+    op, rates = factors["op"], factors["rates"]
+    weighted = {}  # source -> (rate, sum prefix) with mean(rate x restricted x what)
+    for source in TIME_SOURCES:
+        if source == "tick":
+            weighted[source] = (f[:, Factor.tick_on], "tick")
+        elif source in VM_EXIT_SOURCES:
+            r = VM_EXIT_REASONS_LIST.index(source.removeprefix("vmexit_"))
+            weighted[source] = (factors["vm_coef"][:, r], ("vm", source.removeprefix("vmexit_")))
+        else:
+            weighted[source] = (rates[source], "restricted")
+
+    def timed(source: str, what: str) -> np.ndarray:
+        rate, prefix = weighted[source]
+        if isinstance(prefix, tuple):
+            return rate * mean[f"vm_{what}_{prefix[1]}"]
+        return rate * mean[prefix if not what else f"{prefix}_{what}"]
+
+    dwell_mean = {
+        "io": mean["dwell_io"],
+        "fault": mean["dwell_fault"],
+        "rest": np.full(n, cost_mean["kernel_rest"]),
+    }
+    for source in EXIT_SOURCES:
+        out[f"exits_{source}"] = timed(source, "") if source in weighted else op[source].copy()
+    for source in EXIT_SOURCES:
+        entry = source in FAULTING_SOURCES
+        if source in weighted:
+            value = timed(source, "pair")
+            if entry:
+                value = value + timed(source, "entry")
+            value = value + smt * timed(source, "rest")
+        else:
+            pair = mean["pair"] + (cost_mean["fault_entry"] if entry else 0.0)
+            pair = pair + smt * dwell_mean[DWELL[source]]
+            value = op[source] * pair
+        out[f"extra_ns_exit_{source}"] = value
+    # extra time by ASI cost: the pairs, the fault entries, the stunned sibling, the work
+    per_pair = {
+        "cr3_write": mean["total_cr3_write"],
+        "page_walk": mean["total_page_walk"],
+        "ibpb": flag["ibpb"] * mean["total_ibpb"],
+        "rsb_fill": mean["total_rsb_fill"],
+        "l1d_flush": flag["l1tf"] * mean["total_l1d_flush"],
+        "generation_check": flag["cr3_noflush"] * mean["total_generation_check"],
+        "smt_stun": smt * mean["total_smt_stun"] + smt * mean["unrestricted"],
+        "fault_entry": mean["faulting_entry"],
+    }
+    direct = f[:, Factor.direct_rate]
+    refill = f[:, Factor.tlb_working_set] * (1.0 - flag["cr3_noflush"])
+    per_pair["cr3_write"] = per_pair["cr3_write"] + 2.0 * direct * mean["restricted_cr3_write"]
+    per_pair["page_walk"] = per_pair["page_walk"] + direct * refill * mean["restricted_page_walk"]
+    work = factors["work"]
+    for name in ASI_COSTS:
+        out[f"extra_ns_{name}"] = per_pair.get(name, 0.0) + work[:, Row[name]] * cost_mean[name]
+    for reason, sources in EXIT_REASONS.items():
+        rate = sum((op[s] for s in sources if s in op and s not in weighted), np.zeros(n))
+        rate = rate * mean["inverse"]
+        for s in sources:
+            if s in weighted:
+                rate = rate + timed(s, "inverse")
+        out[f"exit_rate_{reason}"] = rate
+    for source in GUEST_SOURCES:
+        out[f"host_exit_rate_{source}"] = (
+            timed(source, "inverse") if source in weighted else op[source] * mean["inverse"]
+        )
+
+    # the alternatives without ASI
+    out["t_default_mean"] = mean["t_default"]
+    out["default_vs_off_mean"] = mean["default_vs_off"]
+    out["slowdown_vs_default_mean"] = mean["vs_default"]
+    out["p_beats_default"] = mean["beats_default"]
+    out["t_ibpb_vmexit_mean"] = mean["t_blanket"]
+    out["slowdown_vs_ibpb_vmexit_mean"] = mean["vs_blanket"]
+    out["p_beats_ibpb_vmexit"] = mean["beats_blanket"]
+    for k, q in enumerate(QUANTILES):
+        out[f"default_vs_off_{q}"] = quantile["default_vs_off"][k]
+        out[f"slowdown_vs_default_{q}"] = quantile["vs_default"][k]
+        out[f"slowdown_vs_ibpb_vmexit_{q}"] = quantile["vs_blanket"][k]
+    # each default mitigation's mean cost: its terms' coefficients times the terms' means
+    term_mean = [mean[f"term_{base}_{cost}"] for base, cost in TERMS]
+    for m, coef in factors["by_mitigation"].items():
+        out[f"default_ns_{m}"] = sum(
+            (value * term_mean[j] for j, value in sorted(coef.items())), np.zeros(n)
+        )
+    vm_total = factors["vm_total"]
+    out["vm_exits_per_op"] = vm_total * mean["native_s"]
+    for part, (_, cost_name, needs) in VM_BASELINE_EVENTS.items():
+        flag_part = np.ones(n) if needs is None else f[:, Factor[needs]]
+        out[f"baseline_ns_{part}"] = vm_total * flag_part * mean[f"term_native_s_{cost_name}"]
+    return out
+
+
 def evaluate(
     points: Mapping[str, object],
     costs: Mapping[str, np.ndarray],
     *,
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    chunk_elements: int | None = None,
+    engine: str = "compiled",
 ) -> dict[str, np.ndarray]:
     """Evaluate points over cost samples and summarise each point.
 
@@ -508,8 +669,10 @@ def evaluate(
         Columns named as in :data:`model.params.POINT_PARAMS`.
     costs : mapping of str to ndarray of shape (samples,)
         From :func:`model.costs.sample_costs`.
-    chunk_elements : int
-        Upper bound on points x samples held at once.
+    chunk_elements : int, optional
+        Points x samples per internal chunk (default: :data:`DEFAULT_CHUNK_ELEMENTS`).
+    engine : {"compiled", "numpy"}
+        :data:`ENGINES`; both give the same results to rounding.
 
     Returns
     -------
@@ -524,40 +687,58 @@ def evaluate(
         time per op by ASI cost and by exit source [ns/op]. All sample means
         but the quantiles.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     cols = _columns(points)
     n_points = cols["cpus"].shape[0]
     n_samples = np.asarray(costs["syscall"]).shape[0]
     out = {name: np.zeros(n_points) for name in METRICS}
-    step = max(1, chunk_elements // max(n_samples, 1))
-    for start in range(0, n_points, step):
-        rows = slice(start, min(start + step, n_points))
-        priced = price({k: v[rows] for k, v in cols.items()}, costs)
-        t_native, extra = priced.t_native, priced.extra
-        t_asi = t_native + extra
-        slowdown = extra / t_native
-        out["t_native_mean"][rows] = t_native.mean(axis=1)
-        out["t_asi_mean"][rows] = out["t_native_mean"][rows] + extra.mean(axis=1)
-        out["slowdown_mean"][rows] = slowdown.mean(axis=1)
-        out["throughput_loss_mean"][rows] = (extra / t_asi).mean(axis=1)
-        for name, line in CONFIDENCE.items():
-            out[name][rows] = (slowdown < line).mean(axis=1)
-        for name, q in zip(QUANTILES, quantiles(slowdown, QUANTILES.values()), strict=True):
-            out[f"slowdown_{name}"][rows] = q
-        for name, value in priced.means.items():
-            out[name][rows] = value
-        t_kept = t_asi + priced.kept
-        t_default = t_native + priced.default
-        vs_off = priced.default / t_native
-        out["default_vs_off_mean"][rows] = vs_off.mean(axis=1)
-        for name, q in zip(QUANTILES, quantiles(vs_off, QUANTILES.values()), strict=True):
-            out[f"default_vs_off_{name}"][rows] = q
-        _compare(out, rows, "default", t_default, t_kept)
-        _compare(out, rows, "ibpb_vmexit", t_native + priced.blanket, t_kept)
+    step = max(1, (chunk_elements or DEFAULT_CHUNK_ELEMENTS[engine]) // max(n_samples, 1))
+    if engine == "compiled":
+        from .kernel import cost_rows, evaluate_points, point_factors
+
+        rows = cost_rows(costs)
+        ranks, fractions = order_ranks(n_samples)
+        for start in range(0, n_points, step):
+            rows_slice = slice(start, min(start + step, n_points))
+            factors = point_factors({k: v[rows_slice] for k, v in cols.items()})
+            sums, stats = evaluate_points(factors, rows, ranks)
+            for name, value in summarise(factors, costs, sums, stats, fractions).items():
+                out[name][rows_slice] = value
+    else:
+        for start in range(0, n_points, step):
+            _evaluate_chunk(out, slice(start, min(start + step, n_points)), cols, costs)
     for name in QUANTILES:
         s = out[f"slowdown_{name}"]
         out[f"throughput_loss_{name}"] = s / (1.0 + s)
     out["exits_per_op"] = sum(out[f"exits_{source}"] for source in EXIT_SOURCES)
     return out
+
+
+def _evaluate_chunk(out: dict, rows: slice, cols, costs) -> None:
+    """The numpy engine: one chunk of points priced by :func:`price` and summarised."""
+    priced = price({k: v[rows] for k, v in cols.items()}, costs)
+    t_native, extra = priced.t_native, priced.extra
+    t_asi = t_native + extra
+    slowdown = extra / t_native
+    out["t_native_mean"][rows] = t_native.mean(axis=1)
+    out["t_asi_mean"][rows] = out["t_native_mean"][rows] + extra.mean(axis=1)
+    out["slowdown_mean"][rows] = slowdown.mean(axis=1)
+    out["throughput_loss_mean"][rows] = (extra / t_asi).mean(axis=1)
+    for name, line in CONFIDENCE.items():
+        out[name][rows] = (slowdown < line).mean(axis=1)
+    for name, q in zip(QUANTILES, quantiles(slowdown, QUANTILES.values()), strict=True):
+        out[f"slowdown_{name}"][rows] = q
+    for name, value in priced.means.items():
+        out[name][rows] = value
+    t_kept = t_asi + priced.kept
+    t_default = t_native + priced.default
+    vs_off = priced.default / t_native
+    out["default_vs_off_mean"][rows] = vs_off.mean(axis=1)
+    for name, q in zip(QUANTILES, quantiles(vs_off, QUANTILES.values()), strict=True):
+        out[f"default_vs_off_{name}"][rows] = q
+    _compare(out, rows, "default", t_default, t_kept)
+    _compare(out, rows, "ibpb_vmexit", t_native + priced.blanket, t_kept)
 
 
 OVERHEAD_PARTS: dict[str, str] = {

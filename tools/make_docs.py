@@ -362,14 +362,25 @@ def presets_table(bench: dict) -> str:
 
 # --------------------------------------------------------------------------- benchmarks
 BENCH_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("model_point_samples_per_s", "one core", ">= 1e7"),
+    ("model_point_samples_per_s", "one core, compiled engine (`model/kernel.py`)", ">= 5e7"),
+    (
+        "model_compiled_vs_numpy_ratio",
+        "compiled / the numpy engine, same points, same run",
+        ">= 3 (numba's worth)",
+    ),
+    (
+        "model_vs_floor_ratio",
+        "floor (flops per point-sample at this core's multiply-add rate) / model",
+        "",
+    ),
     ("model_vs_scalar_ratio", "vs `model/reference.py`, same inputs", ">= 100"),
     (
         "model_vs_memcopy_ratio",
         "model time / a numpy copy of its inputs + outputs",
-        "compute-bound: 1024 samples and a sort per point",
+        "compute-bound: 1024 samples and four selections per point",
     ),
     ("model_peak_rss_mb_1e5x1024", "", "< 2048"),
+    ("model_answer_s", "asi-answer's model time: 9 stages x 1024 samples, fresh process", "< 1"),
     ("sweep_overhead_us_per_point_1e5", "wall - Ray start/stop - model time", "<= 50"),
     ("hydra_basic_overhead_us_per_point", "BasicSweeper + BasicLauncher, 200 jobs", ""),
     ("sweep_vs_hydra_basic_ratio", "", ">= 1000"),

@@ -14,13 +14,13 @@ the results store, written and checked by the same functions
 (:mod:`pipeline.store.parts`, :mod:`pipeline.store.readers`): a recording is
 committed with :func:`~pipeline.store.parts.commit_bytes` (temporary file,
 fsync, atomic rename, digest of its bytes in its name); every read checks
-each part against its digest (:func:`~pipeline.store.readers.check_folder`),
-moves one that fails to that night's ``_quarantine/`` and reads the rest;
-temporaries of dead writers are removed on the way. Parts recorded by
-earlier versions (``part-<UTC time>.parquet``, no digest in the name) stay
-readable: like the store's digest-less parts they are checked by their
-Parquet footer, and one that does not decode is quarantined too (a flipped
-bit that still decodes cannot be seen in them).
+each part against its digest and reads the rest
+(:func:`~pipeline.store.readers.read_folder`), moving one that fails to that
+night's ``_quarantine/``; temporaries of dead writers are removed on the way.
+Parts recorded by earlier versions (``part-<UTC time>.parquet``, no digest in
+the name) stay readable: like the store's digest-less parts they are checked
+by their Parquet footer, and one that does not decode is quarantined too (a
+flipped bit that still decodes cannot be seen in them).
 
 A night recorded again (a second nightly run on the same date) replaces the
 night's earlier recording: the new part is committed first, then the older
@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from model.units import format_size
 from pipeline.projection.projection import (
@@ -57,10 +56,8 @@ from pipeline.store.parts import (
     new_run_id,
     part_files,
     part_name,
-    quarantine,
-    remove_stale_temporaries,
 )
-from pipeline.store.readers import check_folder
+from pipeline.store.readers import read_folder
 from pipeline.store.schema import DIMENSIONS
 
 KEYS: tuple[str, ...] = (*SCENARIO_KEYS, "stage")
@@ -185,10 +182,10 @@ def read(history: Path | str) -> tuple[pd.DataFrame, list[Unreadable]]:
     """Every recorded row that passes its check, with a ``date`` column, and what was left out.
 
     The rows are empty (with the recorded columns) if there is no history.
-    Each night's folder is checked like the results store
-    (:func:`~pipeline.store.readers.check_folder`); a part that fails, or
-    that verifies but does not decode (a damaged part written without a
-    digest), is quarantined and listed instead of read.
+    Each night's folder is read by the store's functions
+    (:func:`~pipeline.store.readers.read_folder`: checked like the results store);
+    a part that fails, or that verifies but does not decode (a damaged part
+    written without a digest), is quarantined and listed instead of read.
     """
     frames = []
     unreadable: list[Unreadable] = []
@@ -198,22 +195,12 @@ def read(history: Path | str) -> tuple[pd.DataFrame, list[Unreadable]]:
         if not found or not folder.is_dir():
             continue
         night = found.group(1)
-        remove_stale_temporaries(folder)
-        good, moved = check_folder(folder)
-        read_here = 0
-        for part in good:
-            try:
-                frame = pq.read_table(part).to_pandas()
-            except FileNotFoundError:  # moved by a concurrent reader since the check
-                moved[part] = None
-                continue
-            except (pa.ArrowException, OSError):
-                moved[part] = quarantine(part)
-                continue
+        tables, moved = read_folder(folder)
+        for table in tables:
+            frame = table.to_pandas()
             frame.insert(0, "date", night)
             frames.append(frame)
-            read_here += 1
-        unreadable += [Unreadable(night, p, to, read_here == 0) for p, to in moved.items()]
+        unreadable += [Unreadable(night, p, to, not tables) for p, to in moved.items()]
     if not frames:
         return pd.DataFrame(columns=["date", *KEYS, *VALUES, "recorded_at"]), unreadable
     return pd.concat(frames, ignore_index=True), unreadable

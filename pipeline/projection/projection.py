@@ -6,7 +6,7 @@ roadmap order (``conf/roadmap``), with the slowdown and throughput-loss
 quantiles, the exit source and the cost component that dominate, and the
 verdict against the 1 % target and the 5 % threshold (:mod:`pipeline.projection.verdicts`).
 
-The rows come from the results store's cube (:func:`pipeline.aggregate.aggregate`)
+The rows come from the results store's cube (:func:`pipeline.report.aggregate.aggregate`)
 or, for ``asi-answer``, straight from the store by point id
 (:func:`stored_stages`), falling back to evaluating the model.
 """
@@ -14,7 +14,6 @@ or, for ``asi-answer``, straight from the store by point id
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from model.evaluate import CONFIDENCE, QUANTILES
+from pipeline.configuration.profile import model_profile
 from pipeline.projection.verdicts import (
     BASELINE_COLUMNS,
     TARGET,
@@ -30,10 +30,10 @@ from pipeline.projection.verdicts import (
     beats_default_from,
     crossing,
 )
+from pipeline.store.identity import cost_profile, id_prefix, point_id
 from pipeline.store.parts import QUARANTINE
 from pipeline.store.readers import check_parts, lookup
 from pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS, SLOWDOWN_QUANTILES
-from pipeline.sweep.grid import make_profile, profile_points
 
 SCENARIO_KEYS: tuple[str, ...] = ("workload", "cpu", *DIMENSIONS)
 """What identifies a scenario across the stages of the roadmap."""
@@ -62,7 +62,7 @@ def projections(
     ----------
     cube : DataFrame
         One row per (workload, cpu, mitigations, cpus, file_size, ephmap_slots)
-        with the store's metric columns (:attr:`pipeline.aggregate.Aggregates.cube`).
+        with the store's metric columns (:attr:`pipeline.report.aggregate.Aggregates.cube`).
     stages : sequence of str
         The roadmap, in order.
     baseline : str
@@ -177,16 +177,25 @@ def at(frame: pd.DataFrame, where: Mapping[str, object]) -> pd.DataFrame:
 def stage_point_ids(cfg: DictConfig, points: Sequence[Mapping], stages: Sequence[str]) -> list[str]:
     """The store's ``point_id`` of each stage's point, as the sweep computes it.
 
-    One profile from the requested config, relabelled per stage: ids hash the
-    labels, the cost profile, seed, samples and the point's parameters, so a
-    sweep over the same configuration finds the same ids
-    (:func:`pipeline.grid.profile_points`).
+    The requested config's labels, cost profile, seed and samples, relabelled per
+    stage, and each stage's point parameters (:mod:`pipeline.store.identity`, which
+    names the sweep's points too), so a sweep over the same configuration finds
+    the same ids.
     """
-    base = make_profile(cfg)
+    cpu = str(cfg.cpu.name)
+    model = model_profile(cfg)
+    costs = cost_profile(cpu, model.ghz, model.cost_specs, model.correlations)
     ids = []
     for stage, point in zip(stages, points, strict=True):
-        profile = replace(base, mitigations=stage, base_point=dict(point))
-        ids.append(profile_points(0, profile, {}).column("point_id")[0].as_py())
+        prefix = id_prefix(
+            workload=str(cfg.workload.name),
+            cpu=cpu,
+            mitigations=stage,
+            cost_profile=costs,
+            seed=int(cfg.seed),
+            samples=int(cfg.samples),
+        )
+        ids.append(point_id(prefix, point))
     return ids
 
 
@@ -229,8 +238,10 @@ def stored_stages(
     if not Path(store).exists():
         return None, f"the results store {store} does not exist: no sweep has written there"
     try:
-        _, bad = check_parts(store)  # what lookup() reads; said here, since it drops them
-        rows = lookup(store, ids, [*METRIC_COLUMNS, "run_id", "created_at", "git_revision"])
+        checked = check_parts(store)  # once: lookup() reads these; said here, since it drops some
+        bad = checked[1]
+        columns = [*METRIC_COLUMNS, "run_id", "created_at", "git_revision"]
+        rows = lookup(store, ids, columns, checked)
     except (OSError, ValueError) as exc:  # an unreadable store is no answer, but no error either
         return None, f"the results store {store} could not be read: {exc}"
     quarantined = (

@@ -1,7 +1,7 @@
 """Collect a report into typed tables (:class:`Report`), then render HTML, Markdown and CSV.
 
 :func:`collect` composes, re-expands the experiment's grid, aggregates the
-store (:mod:`pipeline.report.aggregate`) and projects it
+store's frame (:mod:`pipeline.report.aggregate`) and projects it
 (:mod:`pipeline.projection`); :func:`render` writes the folder. ``asi-report``
 (:mod:`pipeline.cli.report`) is :func:`build` plus a line saying where.
 """
@@ -20,16 +20,12 @@ from omegaconf import DictConfig
 from pipeline.configuration.checks import check_report, check_store_path
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
+from pipeline.execution.scheduler import progress, scheduler
 from pipeline.projection.projection import (
     projections,
     scenario_summary,
 )
-from pipeline.report.aggregate import (
-    Scope,
-    aggregate,
-    progress,
-    scheduler,
-)
+from pipeline.report.aggregate import aggregate
 from pipeline.report.collection import (
     REPORT_METRICS,
     Report,
@@ -55,6 +51,7 @@ from pipeline.report.scope import (
 )
 from pipeline.report.settings import Out, _stderr
 from pipeline.store import readers as results_store
+from pipeline.store.frame import Scope
 from pipeline.store.schema import CUBE_KEYS
 
 
@@ -82,18 +79,17 @@ def collect(
         grid = experiment_grid_from(grid_overrides, composer)
     elif s.experiment is not None:
         grid = experiment_grid(s.experiment, model_overrides(overrides), composer)
+    checked = None  # the store's parts, checked once: by the presets' read or the aggregation
     if grid is not None:
         err(
             f"asi-report: grid {'of the given overrides' if grid_overrides is not None else s.experiment}: "
             f"{len(grid):,} points in {len(grid.profiles)} profiles"
         )
         grid, kept_out = preset_points(grid)
-        presets, moved_first = grid, []
+        presets = grid
     else:
-        # Quarantine damage before the presets' read, so that the count below still says so.
-        store_path = Path(cfg.store.path)
-        moved_first = results_store.check_parts(store_path)[1] if store_path.is_dir() else []
-        presets, kept_out = store_presets(cfg, overrides, composer)
+        checked = results_store.check_parts(cfg.store.path)
+        presets, kept_out = store_presets(cfg, overrides, composer, checked)
     timings["grid_s"] = time.perf_counter() - tick
     if kept_out.points:
         err(f"asi-report: {kept_out.text()}")
@@ -107,10 +103,10 @@ def collect(
             f"asi-report: aggregating {cfg.store.path} on Dask ({info.name}, {info.workers} workers)"
         )
         with progress(bool(cfg.dask.progress) and info.name != "distributed"):
-            aggs = aggregate(cfg.store.path, scope, REPORT_METRICS)
+            aggs = aggregate(cfg.store.path, scope, REPORT_METRICS, checked)
     timings["aggregate_s"] = time.perf_counter() - tick
     scan = aggs.scan
-    unreadable = len(scan.unreadable) + len(moved_first)
+    unreadable = len(scan.unreadable)
     err(
         f"asi-report: {int(aggs.cube['points'].sum()):,} points in scope from {scan.parts} part files"
         + (f" ({unreadable} unreadable, skipped)" if unreadable else "")

@@ -2,7 +2,7 @@
 
 The grid is re-expanded exactly as ``asi-sweep`` expands it; what-if points (swept
 costs and flags) are kept out of the roadmap (:class:`KeptOut`); :func:`grid_scope`
-turns the grid into the filters pushed down to the store (:class:`~.aggregate.Scope`).
+turns the grid into the filters pushed down to the store (:class:`~pipeline.store.frame.Scope`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.profile import PARAM_LABELS
 from pipeline.configuration.sweeps import MODEL_ROOTS, sweeper_params
-from pipeline.report.aggregate import (
-    Scope,
-)
 from pipeline.store import readers as results_store
+from pipeline.store.frame import Scope
+from pipeline.store.readers import Checked
 from pipeline.store.schema import CUBE_KEYS, DIMENSIONS, LABEL_COLUMNS
 from pipeline.sweep.grid import MODEL_GROUPS, Grid, build_grid
 
@@ -178,7 +177,7 @@ def preset_points(grid: Grid) -> tuple[Grid, KeptOut]:
 
 
 def store_presets(
-    cfg: DictConfig, overrides: Sequence[str], composer: Composer
+    cfg: DictConfig, overrides: Sequence[str], composer: Composer, checked: Checked | None = None
 ) -> tuple[Grid | None, KeptOut]:
     """The whole store's presets grid, and the stored points it leaves out (:class:`KeptOut`).
 
@@ -187,11 +186,11 @@ def store_presets(
     would with the report's model overrides, seed and samples; restricting the
     aggregation to its ids keeps each roadmap cell to the presets' own points.
     None when the store holds nothing at this seed and samples that the configuration
-    can compose.
+    can compose. ``checked``: the store's parts as the report checked them (not again).
     """
     where = Scope(seed=int(cfg.seed), samples=int(cfg.samples)).expression()
     columns = ["point_id", *LABEL_COLUMNS, *DIMENSIONS, "profile_overrides"]
-    stored = results_store.read(cfg.store.path, columns, where)
+    stored = results_store.read(cfg.store.path, columns, where, checked)
     if stored.num_rows == 0:
         return None, KeptOut()
     wanted = [o for o in model_overrides(overrides) if _override_key(o) != "experiment"]

@@ -3,14 +3,14 @@
 Duplicates arise only when two sweeps compute the same point at once (or
 from stores written by older code): both commit it. :func:`compact` finds
 them from the id columns alone (64-bit keys, exact on the candidates), keeps
-each point's winner by the store's one rule (:func:`~pipeline.store.readers.dedupe`:
+each point's winner by the store's one rule (:func:`~pipeline.store.dedup.dedupe`:
 earliest ``created_at``, then smallest ``run_id``) and rewrites every part
 holding a loser without it, rows otherwise byte-for-byte the same (their
-provenance included). Each rewrite is a commit like any other (temporary
-name, fsync, rename) followed by the removal of the part it replaces, so a
-crash at any moment leaves every point stored: at worst once more than
-needed, which every reader's duplicate check handles and the next compaction
-removes. Compactions of one store take turns (``flock`` on
+provenance included). Each rewrite is a commit like any other
+(:func:`~pipeline.store.parts.commit_bytes`: temporary name, fsync, rename)
+followed by the removal of the part it replaces, so a crash at any moment
+leaves every point stored: at worst once more than needed, which every
+reader's duplicate check handles and the next compaction removes. Compactions of one store take turns (``flock`` on
 ``_compact.lock``, released by the kernel if its holder dies). The parts a
 compaction leaves are recorded in the index as duplicate-free.
 """
@@ -18,7 +18,6 @@ compaction leaves are recorded in the index as duplicate-free.
 from __future__ import annotations
 
 import fcntl
-import os
 from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,26 +27,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.store.dedup import candidates, id_keys, tagged
+from pipeline.store.dedup import losers as dedup_losers
 from pipeline.store.parts import (
     _fsync_dir,
-    _publish,
+    commit_bytes,
     content_digest,
-    discard,
+    encode_part,
     new_run_id,
     part_name,
-    temporary_name,
 )
-from pipeline.store.readers import (
-    check_parts,
-    dedupe,
-    has_key,
-    id_keys,
-    is_unique,
-    load_index,
-    read_ids,
-    repeated_keys,
-    save_index,
-)
+from pipeline.store.readers import check_parts, is_unique, load_index, read_ids, save_index
 from pipeline.store.schema import DEDUP_COLUMNS
 
 LOCK = "_compact.lock"
@@ -65,49 +55,33 @@ def _turn(store: Path):
 
 
 def losers(parts: Sequence[Path]) -> dict[Path, np.ndarray]:
-    """Per part, the row positions of the copies that lose the dedup (none: no entry)."""
-    ids = [read_ids([p]) for p in parts]
-    keys = [id_keys(i) for i in ids]
-    repeated = repeated_keys(keys)
-    if not len(repeated):
+    """Per part, the row positions of the copies that lose the dedup (none: no entry).
+
+    The store's position dedup (:mod:`pipeline.store.dedup`), one part a group.
+    """
+    found = candidates([id_keys(read_ids([p])) for p in parts])
+    if not found:
         return {}
-    tables = []
-    for index, (part, part_keys) in enumerate(zip(parts, keys, strict=True)):
-        hits = np.flatnonzero(has_key(part_keys, repeated))
-        if len(hits):
-            rows = pq.read_table(part, columns=list(DEDUP_COLUMNS)).take(pa.array(hits))
-            where = (np.int64(index) << 32) | hits.astype(np.int64)
-            tables.append(rows.append_column("_where", pa.array(where)))
-    candidates = pa.concat_tables(tables)
-    kept = dedupe(candidates).column("_where").to_numpy()
-    lost = np.setdiff1d(candidates.column("_where").to_numpy(), kept)
-    out: dict[Path, list[int]] = {}
-    for where in lost.tolist():
-        out.setdefault(parts[where >> 32], []).append(where & 0xFFFFFFFF)
-    return {p: np.array(sorted(v), dtype=np.int64) for p, v in out.items()}
+    tables = [
+        tagged(pq.read_table(parts[i], columns=list(DEDUP_COLUMNS)).take(pa.array(hits)), i, hits)
+        for i, hits in found.items()
+    ]
+    return {parts[i]: positions for i, positions in dedup_losers(tables).items()}
 
 
 def rewrite(part: Path, drop: np.ndarray) -> Path | None:
-    """Commit ``part`` without the rows at ``drop``, then remove it; the new part (None: empty)."""
+    """Commit ``part`` without the rows at ``drop``, then remove it; the new part (None: empty).
+
+    The new part is committed like every part (:func:`~pipeline.store.parts.commit_bytes`).
+    """
     table = pq.read_table(part)
     keep = np.ones(table.num_rows, dtype=bool)
     keep[drop] = False
     new = None
     if keep.any():
-        sink = pa.BufferOutputStream()
-        pq.write_table(table.filter(pa.array(keep)), sink, compression="zstd")
-        data = sink.getvalue()
-        new = part.parent / part_name(new_run_id(), 0, datetime.now(UTC), content_digest(data))
-        tmp = part.parent / temporary_name(new.name)
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            _publish(tmp, new)
-        except BaseException:
-            discard(tmp)
-            raise
+        data = encode_part(table.filter(pa.array(keep)))
+        name = part_name(new_run_id(), 0, datetime.now(UTC), content_digest(data))
+        new = commit_bytes(part.parent, name, data)
     part.unlink()
     _fsync_dir(part.parent)
     return new

@@ -25,7 +25,7 @@ The design choices that the reliability and aggregation work build on:
   named after its process, removed by the next sweep once that process is
   gone (:func:`remove_stale_temporaries`).
 * **Rows are keyed by ``point_id``**, a hash of everything that determines
-  the result (:mod:`pipeline.sweep.grid`). A rerun computes exactly the ids that no
+  the result (:mod:`pipeline.store.identity`). A rerun computes exactly the ids that no
   committed part holds (:func:`existing_ids`).
 * **Duplicates are harmless.** Two sweeps writing the same store, or a driver
   killed between a commit and its bookkeeping, can leave one id in several

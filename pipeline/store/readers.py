@@ -9,7 +9,7 @@ missing. The index (``_index.json``, hidden from ``pyarrow.dataset``
 discovery) also records the set of parts the last compaction
 (:mod:`pipeline.store.compaction`) left with one row per point; a read whose
 parts all belong to it is a plain filtered read, and any other read
-deduplicates (:func:`dedupe`) as a safety net. The index is a cache: deleting
+deduplicates (:func:`~pipeline.store.dedup.dedupe`) as a safety net. The index is a cache: deleting
 it costs one re-hash and one deduplicating read, never a result.
 """
 
@@ -23,11 +23,10 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.store.dedup import dedupe
 from pipeline.store.parts import (
     TMP_PREFIX,
     CorruptPart,
@@ -144,6 +143,33 @@ def check_folder(folder: Path | str) -> tuple[list[Path], dict[Path, Path | None
     return good, moved
 
 
+def read_folder(folder: Path | str) -> tuple[list[pa.Table], dict[Path, Path | None]]:
+    """Every committed part of ``folder`` that passes its check and decodes, whole, oldest first;
+    and where each that did not went (:func:`check_folder`'s mapping).
+
+    The nightly history's read of one night (a folder of parts written by
+    :func:`~pipeline.store.parts.commit_bytes`, not the results store's schema):
+    temporaries of dead writers are removed, each part is checked
+    (:func:`check_folder`), and one that verifies but does not decode (a
+    damaged part written without a digest) is quarantined too. A part moved
+    by a concurrent reader since the check maps to None.
+    """
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    remove_stale_temporaries(folder)
+    good, moved = check_folder(folder)
+    tables = []
+    for part in good:
+        try:
+            tables.append(pq.read_table(part))
+        except FileNotFoundError:  # moved by a concurrent reader since the check
+            moved[part] = None
+        except (pa.ArrowException, OSError):
+            moved[part] = quarantine(part)
+    return tables, moved
+
+
 def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
     """The store's committed parts that verify, and those that did not (:func:`check_folder`)."""
     good, moved = check_folder(store)
@@ -151,58 +177,6 @@ def check_parts(store: Path | str) -> tuple[list[Path], list[Path]]:
 
 
 # --------------------------------------------------------------------------- ids
-_MIX = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
-    dtype=np.uint64,
-)
-"""Odd multipliers mixing the four 8-byte words of a 32-character id into one key."""
-
-
-def id_keys(ids: pa.Array | pa.ChunkedArray | pd.Series) -> np.ndarray:
-    """A 64-bit key per ``point_id``: equal ids give equal keys.
-
-    Point ids are 32 characters (:func:`pipeline.grid.point_ids`): their bytes
-    are read straight from Arrow's string buffer as four 64-bit words and
-    mixed, with no Python object per row. Ids of other lengths fall back to
-    pandas' hash. Distinct ids may share a key: keys only nominate candidates
-    for :func:`pipeline.store.dedupe`, which compares full ids.
-    """
-    if isinstance(ids, pd.Series):
-        ids = pa.array(ids, type=pa.string())
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
-    ids = ids.cast(pa.string())
-    n = len(ids)
-    if n == 0:
-        return np.empty(0, dtype=np.uint64)
-    if ids.null_count == 0:
-        offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
-        if np.all(np.diff(offsets) == 32):
-            data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)
-            words = data[offsets[0] : offsets[0] + 32 * n].view(np.uint64).reshape(n, 4)
-            with np.errstate(over="ignore"):  # wrapping multiplication is the point
-                mixed = words * _MIX
-            return mixed[:, 0] ^ mixed[:, 1] ^ mixed[:, 2] ^ mixed[:, 3]
-    values = np.asarray(ids.to_pylist(), dtype=object)
-    return pd.util.hash_array(values, categorize=False).astype(np.uint64)
-
-
-def has_key(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """Whether each of ``keys`` is in ``sorted_keys`` (sorted, distinct): a binary search each."""
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return sorted_keys[at] == keys
-
-
-def repeated_keys(keys: Sequence[np.ndarray]) -> np.ndarray:
-    """Keys that occur more than once across all partitions, sorted and distinct."""
-    if not keys:
-        return np.empty(0, dtype=np.uint64)
-    ordered = np.sort(np.concatenate(keys))
-    return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-
-
 def read_ids(parts: Sequence[Path]) -> pa.Array:
     """The ``point_id`` column of ``parts``, in order (only that column is decoded)."""
     import pyarrow.dataset as ds  # imports pandas: only readers pay for it
@@ -237,30 +211,32 @@ def existing_ids(store: Path) -> tuple[pa.Array, list[Path]]:
 
 
 # --------------------------------------------------------------------------- rows
-def dedupe(table: pa.Table) -> pa.Table:
-    """One row per ``point_id``: the earliest ``created_at``, then the smallest ``run_id``."""
-    if table.num_rows == 0:
-        return table
-    order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in DEDUP_COLUMNS])
-    ids = table.column("point_id").take(order).combine_chunks()
-    keep = np.ones(len(ids), dtype=bool)
-    if len(ids) > 1:
-        keep[1:] = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
-    return table.take(order.filter(pa.array(keep)))
+def check_columns(columns: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the ``columns`` that are not store columns."""
+    unknown = [c for c in columns if c not in STORE_SCHEMA.names]
+    if unknown:
+        raise ValueError(f"not store columns: {', '.join(unknown)}")
+
+
+Checked = tuple[list[Path], list[Path]]
+"""A store's committed parts that passed their check, and those that did not
+(:func:`check_parts`): a reader given one does not check again."""
 
 
 def _scan(
-    store: Path, columns: Sequence[str], filter_=None, always_dedupe: bool = False
+    store: Path,
+    columns: Sequence[str],
+    filter_=None,
+    always_dedupe: bool = False,
+    checked: Checked | None = None,
 ) -> pa.Table:
     """The verified parts' ``columns`` (plus the dedup columns), one row per point."""
     import pyarrow.dataset as ds  # imports pandas: only readers pay for it
 
-    unknown = [c for c in columns if c not in STORE_SCHEMA.names]
-    if unknown:
-        raise ValueError(f"not store columns: {', '.join(unknown)}")
+    check_columns(columns)
     wanted = list(dict.fromkeys([*DEDUP_COLUMNS, *columns]))
-    for _ in range(3):  # a part compacted away between the listing and the read: list again
-        parts, _bad = check_parts(store)
+    for attempt in range(3):  # a part compacted away between the listing and the read: list again
+        parts, _bad = checked if checked is not None and attempt == 0 else check_parts(store)
         if not parts:
             return STORE_SCHEMA.empty_table().select(wanted)
         dataset = ds.dataset([str(p) for p in parts], format="parquet", schema=STORE_SCHEMA)
@@ -275,28 +251,35 @@ def _scan(
 
 
 def read(
-    store: Path | str, columns: Iterable[str] | None = None, where: pc.Expression | None = None
+    store: Path | str,
+    columns: Iterable[str] | None = None,
+    where: pc.Expression | None = None,
+    checked: Checked | None = None,
 ) -> pa.Table:
     """The store as one table, one row per ``point_id``, sorted by ``point_id``.
 
     Only parts that pass :func:`check_parts` are read; the others are
     quarantined. ``columns`` (default: all) selects store columns, also on an
     empty store; ``where``, a pyarrow filter pushed down to the part files,
-    keeps only the rows it matches.
+    keeps only the rows it matches. ``checked``, what :func:`check_parts`
+    returned moments ago, spares the check (a part gone since is listed again).
     """
     names = list(STORE_SCHEMA.names if columns is None else columns)
-    return _scan(Path(store), names, where).select(names)
+    return _scan(Path(store), names, where, checked=checked).select(names)
 
 
 def lookup(
-    store: Path | str, point_ids: Sequence[str], columns: Sequence[str] | None = None
+    store: Path | str,
+    point_ids: Sequence[str],
+    columns: Sequence[str] | None = None,
+    checked: Checked | None = None,
 ) -> pa.Table:
-    """The stored rows of ``point_ids`` (one per point, by :func:`dedupe`), as Arrow.
+    """The stored rows of ``point_ids`` (one per point, by the store's dedup rule), as Arrow.
 
     For a handful of ids (``asi-answer``): one pyarrow scan with the id filter
-    pushed down, no Dask. Unreadable parts are skipped. The result has the
-    dedup columns and ``columns`` (default: all).
+    pushed down, no Dask. Unreadable parts are skipped (``checked`` as in
+    :func:`read`). The result has the dedup columns and ``columns`` (default: all).
     """
     names = list(STORE_SCHEMA.names if columns is None else columns)
     ids_filter = pc.field("point_id").isin(list(point_ids))
-    return _scan(Path(store), names, ids_filter, always_dedupe=True)
+    return _scan(Path(store), names, ids_filter, always_dedupe=True, checked=checked)

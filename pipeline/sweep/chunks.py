@@ -1,7 +1,7 @@
 """Cutting a grid into chunks, and evaluating one chunk into store rows.
 
 Everything here is plain Python and numpy, so the Ray task
-(:mod:`pipeline.sweep.raybackend`) is a thin wrapper and tests can call it directly.
+(:mod:`pipeline.sweep.dispatch`) is a thin wrapper and tests can call it directly.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def chunk_size(
 def iter_chunks(points: pa.Table, size: int) -> Iterator[Chunk]:
     """Chunks of at most ``size`` consecutive rows, never spanning two profiles.
 
-    ``points`` must be ordered by profile (as :func:`pipeline.grid.build_grid`
+    ``points`` must be ordered by profile (as :func:`pipeline.sweep.grid.build_grid`
     makes it). Each chunk is a compact copy (``take``): a pickled slice would
     ship its parent's whole buffers.
     """

@@ -21,11 +21,9 @@ Every distinct value is validated before anything runs; errors are one-line
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from math import prod
 from typing import Protocol
 
@@ -46,6 +44,7 @@ from pipeline.configuration.sweeps import (
     point_dimensions,
     typed_values,
 )
+from pipeline.store.identity import cost_profile, point_ids, point_record, stable_hash
 from pipeline.store.schema import LABEL_COLUMNS
 from pipeline.sweep.points import Profile
 
@@ -57,12 +56,6 @@ HASHED_SECTIONS: tuple[str, ...] = MODEL_ROOTS
 
 ID_BLOCK_ROWS = 1 << 16
 """Rows hashed per block: bounds the (rows x parameters) matrix built for hashing."""
-
-
-def stable_hash(payload: object, length: int = 16) -> str:
-    """A stable hex hash of JSON-serialisable ``payload`` (sorted keys, shortest float repr)."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 # --------------------------------------------------------------------------- results of expansion
@@ -267,14 +260,6 @@ def make_profile(
     """The :class:`Profile` of a composed, validated config and its model inputs (``model``:
     what :func:`~pipeline.configuration.checks.validate` made of it; made now if None)."""
     model = model_profile(cfg) if model is None else model
-    payload = {
-        "cpu": cfg.cpu.name,
-        "ghz": model.ghz,
-        "costs": {name: asdict(spec) for name, spec in model.cost_specs.items()},
-    }
-    if model.correlations:  # only then: profiles without any keep their cost_profile and ids
-        payload["correlations"] = [list(c) for c in model.correlations]
-    cost_profile = stable_hash(payload)
     return Profile(
         workload=str(cfg.workload.name),
         cpu=str(cfg.cpu.name),
@@ -283,7 +268,7 @@ def make_profile(
         samples=model.samples,
         ghz=model.ghz,
         cost_specs=model.cost_specs,
-        cost_profile=cost_profile,
+        cost_profile=cost_profile(cfg.cpu.name, model.ghz, model.cost_specs, model.correlations),
         profile_overrides=profile_overrides,
         config_hash=stable_hash(_model_sections(cfg)),
         base_point=model.point,
@@ -321,31 +306,13 @@ def product_index(sizes: Sequence[int], rows: np.ndarray) -> Iterator[np.ndarray
         yield (rows // stride) % size
 
 
-def point_ids(prefix: bytes, records: np.ndarray) -> list[str]:
-    """blake2b-128 hex ids of ``prefix`` + each row of ``records`` (float64, little-endian).
-
-    128 bits keep collisions negligible (~1e-26 at 10^6 points); hashing a
-    fixed binary layout is exact, unlike hashing printed floats.
-    """
-    rows = np.ascontiguousarray(records, dtype="<f8")
-    width = rows.shape[1] * 8
-    view = memoryview(rows.tobytes())
-    base = hashlib.blake2b(prefix, digest_size=16)
-    out = []
-    for start in range(0, len(view), width):
-        h = base.copy()
-        h.update(view[start : start + width])
-        out.append(h.hexdigest())
-    return out
-
-
 def profile_points(index: int, profile: Profile, dims: Mapping[str, np.ndarray]) -> pa.Table:
     """The grid rows of one profile: the product of the point dimensions, with ids."""
     names = list(dims)
     sizes = [len(dims[n]) for n in names]
     n = prod(sizes)
     swept = {name: np.empty(n, dtype=dims[name].dtype) for name in names}
-    base = np.array([float(profile.base_point[p]) for p in POINT_PARAMS])
+    base = point_record(profile.base_point)
     position = {p: i for i, p in enumerate(POINT_PARAMS)}
     prefix = profile.id_prefix()
     ids: list[str] = []

@@ -6,7 +6,6 @@ pyarrow and the model (their start-up is part of every sweep's latency).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -68,21 +67,19 @@ class Profile:
         return dict(_DRAWS[key])
 
     def id_prefix(self) -> bytes:
-        """Canonical encoding of everything but the point's parameter values that its result depends on."""
-        return json.dumps(
-            {
-                "model_version": self.model_version,
-                "workload": self.workload,
-                "cpu": self.cpu,
-                "mitigations": self.mitigations,
-                "cost_profile": self.cost_profile,
-                "seed": self.seed,
-                "samples": self.samples,
-                "params": list(POINT_PARAMS),
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        ).encode()
+        """What the ids of this profile's points hash besides their parameters
+        (:func:`pipeline.store.identity.id_prefix`)."""
+        from pipeline.store.identity import id_prefix  # the driver's: workers never name points
+
+        return id_prefix(
+            workload=self.workload,
+            cpu=self.cpu,
+            mitigations=self.mitigations,
+            cost_profile=self.cost_profile,
+            seed=self.seed,
+            samples=self.samples,
+            model_version=self.model_version,
+        )
 
 
 KEPT_DRAWS_BYTES = 64 << 20

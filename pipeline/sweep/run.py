@@ -31,9 +31,9 @@ from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
 from pipeline.configuration.errors import EXIT_FAILED, ConfigError, one_line
 from pipeline.configuration.sweeps import check_params_override, dimensions_text, sweeper_params
+from pipeline.execution.progress import progress_bar
 from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
 from pipeline.sweep.grid import Grid, build_grid
-from pipeline.sweep.progress import progress_bar
 
 EXIT_FAILED_POINTS = EXIT_FAILED
 """Some chunks failed: their ids are in ``summary.json``; rerun to retry them."""
@@ -113,7 +113,7 @@ def execute(
 
     ``cfg`` supplies the execution settings (``store``, ``ray``, ``sweep``).
     ``task_hook`` is a test-only fault injector run in each task
-    (:data:`pipeline.raybackend.TaskHook`). Raises :class:`ConfigError`
+    (:data:`pipeline.sweep.dispatch.TaskHook`). Raises :class:`ConfigError`
     before computing anything if the store (when there are points to
     compute) or ``sweep_dir`` (where ``summary.json`` will go) cannot be
     written.
@@ -199,9 +199,10 @@ def _compute(
     grid: Grid, todo: pa.Table, cfg: DictConfig, result: SweepResult, hook, out: Out, err: Out
 ) -> None:
     """Run ``todo`` on Ray and commit its rows; fill ``result`` in place."""
-    from pipeline.sweep import raybackend
+    from pipeline.execution import raysession  # Ray takes a second to import: only here
+    from pipeline.sweep import dispatch
 
-    with raybackend.session(cfg.ray) as ray_info:
+    with raysession.session(cfg.ray) as ray_info:
         result.timings["ray_start_s"] = ray_info.start_seconds
         first = todo.filter(pc.equal(todo.column("profile"), todo.column("profile")[0]))
         probe_start = time.perf_counter()
@@ -216,13 +217,13 @@ def _compute(
             cfg.sweep.target_task_seconds,
             cfg.sweep.max_chunk_points,
         )
-        payloads = raybackend.put_payloads(
+        payloads = dispatch.put_payloads(
             grid.profiles, np.unique(todo.column("profile").to_numpy())
         )
         if ray_info.started_here:
             warm_start = time.perf_counter()
             first_chunk = next(iter_chunks(todo.slice(0, 1), 1))
-            raybackend.warm_up(first_chunk, payloads[first_chunk.profile], ray_info.cpus)
+            dispatch.warm_up(first_chunk, payloads[first_chunk.profile], ray_info.cpus)
             result.timings["ray_start_s"] += time.perf_counter() - warm_start
         writer = results_store.PartWriter(
             Path(cfg.store.path), result.run_id, cfg.store.part_rows, cfg.store.flush_seconds
@@ -230,7 +231,7 @@ def _compute(
         progress = progress_bar(result.new, bool(cfg.sweep.progress))
         dispatch_start = time.perf_counter()
         try:
-            stats = raybackend.dispatch(
+            stats = dispatch.dispatch(
                 iter_chunks(todo, result.chunk_size),
                 payloads,
                 on_rows=writer.add,

@@ -61,7 +61,7 @@ class GridSweeperImpl(Sweeper):
         from pipeline.sweep.run import EXIT_FAILED_POINTS, interrupted_line, run
 
         assert self.config is not None and self.hydra_context is not None
-        # Ray is already stopped in order (raybackend.stop) when an interrupt gets here
+        # Ray is already stopped in order (raysession.stop) when an interrupt gets here
         with exit_codes(interrupted_line):
             check_launcher(self.config)
             result = run(

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model.costs import ASI_COSTS, COST_NAMES, RATE_COSTS, SHARE_COSTS, CostSpec, sample_costs
-from model.evaluate import CONFIDENCE, evaluate, quantiles, sample_times
+from model.evaluate import CONFIDENCE, ENGINES, evaluate, quantiles, sample_times
 from model.mechanism import (
     EXIT_SOURCES,
     OP_SOURCES,
@@ -42,20 +42,22 @@ def table(rows):
     return {name: np.array([r[name] for r in rows]) for name in POINT_PARAMS}
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @given(st.lists(points, min_size=1, max_size=20), st.sampled_from([1, 7, 1000, 1 << 16]))
-def test_results_do_not_depend_on_chunking(rows, chunk_elements):
+def test_results_do_not_depend_on_chunking(engine, rows, chunk_elements):
     c = costs(64)
-    whole = evaluate(table(rows), c)
-    chunked = evaluate(table(rows), c, chunk_elements=chunk_elements)
+    whole = evaluate(table(rows), c, engine=engine)
+    chunked = evaluate(table(rows), c, chunk_elements=chunk_elements, engine=engine)
     for key in whole:
         np.testing.assert_array_equal(whole[key], chunked[key], err_msg=key)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @given(st.lists(points, min_size=2, max_size=10))
-def test_a_point_gives_the_same_result_alone_or_with_others(rows):
+def test_a_point_gives_the_same_result_alone_or_with_others(engine, rows):
     c = costs(32)
-    together = evaluate(table(rows), c)
-    alone = evaluate(table(rows[1:2]), c)
+    together = evaluate(table(rows), c, engine=engine)
+    alone = evaluate(table(rows[1:2]), c, engine=engine)
     for key in together:
         assert together[key][1] == alone[key][0], key
 

@@ -1,7 +1,7 @@
 """Small real results stores for the aggregation, report and browser tests (no Ray).
 
 Points are evaluated in-process with the sweep's own chunk code
-(:func:`pipeline.chunks.evaluate_chunk`) and committed with the store's writer,
+(:func:`pipeline.sweep.chunks.evaluate_chunk`) and committed with the store's writer,
 so the stores are exactly what ``asi-sweep`` writes, minus the fan-out.
 :func:`nightly_stub` is the least :class:`~pipeline.report.collection.Report` that
 nightly mode's recording and comparison run on, without a store.

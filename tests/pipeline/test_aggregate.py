@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pytest
 from omegaconf import OmegaConf
 
 from model.evaluate import evaluate
-from pipeline.configuration.checks import check_scheduler
-from pipeline.configuration.errors import ConfigError
+from pipeline.execution.scheduler import scheduler
 from pipeline.projection.projection import (
     BEATS_DEFAULT,
     CONFIDENCE_COLUMNS,
@@ -19,50 +17,18 @@ from pipeline.projection.projection import (
 )
 from pipeline.projection.verdicts import verdict
 from pipeline.report import aggregate as agg
-from pipeline.store import lookup, part_files
+from pipeline.store import part_files
 from pipeline.sweep.points import point_columns
 
 from .report_fixtures import write_store
 
 
-@pytest.fixture(scope="module")
-def small_store(tmp_path_factory):
-    """The small grid, every point stored (168 points in 14 part files)."""
-    store = tmp_path_factory.mktemp("store")
-    return store, write_store(store)
-
-
 def threads(workers: int = 2):
-    return agg.scheduler(OmegaConf.create({"scheduler": "threads", "num_workers": workers}))
+    return scheduler(OmegaConf.create({"scheduler": "threads", "num_workers": workers}))
 
 
 def frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), rtol=1e-12)
-
-
-# --------------------------------------------------------------------------- keys
-def test_id_keys_match_for_equal_ids_whatever_the_buffer_offset():
-    ids = pa.array([f"{i:032x}" for i in (5, 7, 5, 2**100, 7)])
-    keys = agg.id_keys(ids)
-    assert keys.dtype == np.uint64
-    assert keys[0] == keys[2] and keys[1] == keys[4] and len(set(keys.tolist())) == 3
-    np.testing.assert_array_equal(agg.id_keys(ids.slice(2)), keys[2:])  # offset into the buffer
-    np.testing.assert_array_equal(agg.id_keys(pa.chunked_array([ids[:2], ids[2:]])), keys)
-
-
-def test_id_keys_fall_back_for_ids_of_other_lengths():
-    keys = agg.id_keys(pa.array(["a", "bb", "a", "c" * 40]))
-    assert keys[0] == keys[2] and len(set(keys.tolist())) == 3
-
-
-def test_repeated_keys_and_has_key():
-    keys = [np.array([3, 1, 2], np.uint64), np.array([2, 9], np.uint64), np.array([9], np.uint64)]
-    repeated = agg.repeated_keys(keys)
-    np.testing.assert_array_equal(repeated, [2, 9])
-    np.testing.assert_array_equal(
-        agg.has_key(np.array([1, 2, 9, 10], np.uint64), repeated), [False, True, True, False]
-    )
-    assert not agg.has_key(np.array([1], np.uint64), repeated[:0]).any()
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -165,113 +131,3 @@ def test_an_empty_store_aggregates_to_empty_tables(tmp_path):
     with threads():
         result = agg.aggregate(tmp_path / "nothing-here")
     assert result.cube.empty and result.stage_summary.empty and result.scan.parts == 0
-
-
-def test_duplicates_keep_the_earliest_copy_by_the_store_rule(tmp_path):
-    store = tmp_path / "store"
-    write_store(store, keep=lambda chunk: chunk < 4, run_id="first")
-    write_store(store, keep=lambda chunk: 2 <= chunk < 6, run_id="second")  # chunks 2, 3 twice
-    with threads():
-        frame, scan = agg.store_frame(store, ["point_id", "run_id", "created_at"])
-        rows = frame.compute()
-        assert agg.aggregate(store).cube["points"].sum() == 6 * 12
-    assert scan.duplicates_dropped == 2 * 12 and scan.rows_in_scope == 8 * 12
-    assert rows["point_id"].is_unique and len(rows) == 6 * 12
-    # The first run committed its copies earlier: all of them are kept, and the second
-    # run contributes only the chunks the first never stored.
-    assert (rows["run_id"] == "first").sum() == 4 * 12
-    assert (rows["run_id"] == "second").sum() == 2 * 12
-
-
-def test_scope_is_pushed_down_and_restricts_to_the_grid(small_store):
-    store, grid = small_store
-    scope = agg.Scope(workloads=("fork_exec",), stages=("rfc_v2", "multi_slot"), equals={"cpus": 4})
-    with threads():
-        cube = agg.aggregate(store, scope).cube
-    assert set(cube["workload"]) == {"fork_exec"} and set(cube["cpus"]) == {4}
-    assert set(cube["mitigations"]) == {"rfc_v2", "multi_slot"} and len(cube) == 2 * 4
-    some = grid.points.column("point_id").slice(0, 5).combine_chunks()
-    with threads():
-        assert agg.aggregate(store, agg.Scope(point_ids=some)).cube["points"].sum() == 5
-    assert agg.Scope().expression() is None
-
-
-def test_lookup_reads_a_few_points_by_id(small_store):
-    store, grid = small_store
-    ids = grid.points.column("point_id").to_pylist()[:3] + ["not-stored"]
-    table = lookup(store, ids, ["slowdown_p50"])
-    assert sorted(table.column("point_id").to_pylist()) == sorted(ids[:3])
-
-
-# --------------------------------------------------------------------------- schedulers
-@pytest.mark.parametrize("bad", ["thread", "", "http://x:1", None])
-def test_a_bad_scheduler_is_one_line(bad):
-    with pytest.raises(ConfigError, match=r"^dask\.scheduler must be threads, ray or"):
-        check_scheduler(bad)
-
-
-def test_dask_distributed_local_cluster(small_store):
-    """A Dask distributed scheduler by address (in-process cluster: no __main__ guard needed)."""
-    from distributed import LocalCluster
-
-    store, grid = small_store
-    with LocalCluster(
-        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
-    ) as cluster:
-        conf = OmegaConf.create({"scheduler": cluster.scheduler_address, "num_workers": None})
-        with agg.scheduler(conf) as info:
-            assert info.name == "distributed" and info.workers == 2
-            result = agg.aggregate(store)
-    frames_equal(result.cube, agg.aggregate_pandas(store).cube)
-
-
-def test_an_unreachable_distributed_scheduler_is_one_line(monkeypatch):
-    monkeypatch.setattr("pipeline.report.schedulers.CONNECT_TIMEOUT", "1s")
-    conf = OmegaConf.create({"scheduler": "tcp://127.0.0.1:9", "num_workers": None})
-    with pytest.raises(ConfigError, match=r"^dask\.scheduler: cannot reach 'tcp://127\.0\.0\.1:9'"):
-        with agg.scheduler(conf):
-            pass
-
-
-@pytest.mark.slow
-def test_dask_on_ray_on_the_sweeps_embedded_ray(small_store):
-    import ray
-
-    store, _ = small_store
-    dask_conf = OmegaConf.create({"scheduler": "ray", "num_workers": None})
-    ray_conf = OmegaConf.create(
-        {
-            "address": None,
-            "num_cpus": 2,
-            "object_store_memory": 256 << 20,
-            "log_to_driver": False,
-            "ship_code": False,
-        }
-    )
-    with agg.scheduler(dask_conf, ray_conf) as info:
-        assert info.name == "ray" and ray.is_initialized()
-        result = agg.aggregate(store)
-    assert not ray.is_initialized()  # started here, so stopped here
-    frames_equal(result.cube, agg.aggregate_pandas(store).cube)
-
-
-def test_dask_progress_in_a_log_is_plain_lines_without_carriage_returns():
-    """Issue 15 item 12 for asi-report: Dask's bar redraws with '\\r'; a log gets lines."""
-    import io
-
-    import dask
-    import dask.bag as db
-
-    from pipeline.report.aggregate import LineProgress, progress
-
-    log = io.StringIO()  # not a terminal
-    with progress(True, out=log), dask.config.set(scheduler="sync"):
-        db.from_sequence(range(40), npartitions=20).map(lambda x: x + 1).sum().compute()
-    assert log.getvalue() == ""  # shorter than the 1 s minimum: silent, like Dask's bar
-    with LineProgress(log, minimum=0.0), dask.config.set(scheduler="sync"):
-        db.from_sequence(range(40), npartitions=20).map(lambda x: x + 1).sum().compute()
-    text = log.getvalue()
-    assert "\r" not in text
-    lines = text.splitlines()
-    assert 5 <= len(lines) <= 11 and lines[-1].startswith("asi-report: aggregation ")
-    assert "(100 %)" in lines[-1]

@@ -20,9 +20,10 @@ from pipeline.configuration.compose import (
 from pipeline.configuration.errors import ConfigError
 from pipeline.configuration.profile import model_profile, point_from_config
 from pipeline.configuration.sweeps import dimensions_text
+from pipeline.store.identity import point_ids
 from pipeline.store.schema import METRIC_COLUMNS
 from pipeline.sweep.chunks import ROW_SCHEMA, chunk_size, evaluate_chunk, iter_chunks
-from pipeline.sweep.grid import build_grid, point_ids
+from pipeline.sweep.grid import build_grid
 
 STAGES = sorted(p.stem for p in (CONF_DIR / "mitigations").glob("*.yaml"))
 VALIDATION_LOOPS = {"lseek1_loop", "sys_time_loop", "outl_to_kernel"}
@@ -223,19 +224,6 @@ def test_chunk_rows_match_the_model_on_the_composed_config(loader):
                 assert row[name] == expected[name][0], name
 
 
-def test_point_ids_are_pinned_blake2b_of_prefix_and_float64_rows():
-    """Pinned: changing the encoding silently breaks resume of every store (bump MODEL_VERSION instead).
-
-    Expected value: ``hashlib.blake2b(b"prefix" + np.arange(4, dtype="<f8").tobytes(),
-    digest_size=16).hexdigest()``, computed once by hand.
-    """
-    rows = np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 4.0]])
-    ids = point_ids(b"prefix", rows)
-    assert ids[0] == "a2bcfeefe720936c5a93542b01c46388"
-    assert ids[1] != ids[0]
-    assert point_ids(b"prefix2", rows[:1]) != ids[:1]
-
-
 @pytest.mark.parametrize(
     ("preset", "low", "high"), [("default", 5_000, 50_000), ("nightly", 10**5, 10**6)]
 )
@@ -276,8 +264,8 @@ def test_the_expansion_says_what_it_expands_before_composing_then_counts_every_s
     import io
 
     import pipeline.sweep.grid as grid_module
+    from pipeline.execution.progress import LineProgress
     from pipeline.sweep.grid import expansion_steps
-    from pipeline.sweep.progress import LineProgress
 
     composed: list[tuple] = []
     real = grid_module.validated

@@ -18,9 +18,20 @@ from pipeline.store.schema import STORE_SCHEMA
 ROOT = Path(pipeline.__file__).resolve().parent
 REPO = ROOT.parent
 SUBPACKAGES = sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "conf")
-LAYERS = ["configuration", "store", "sweep", "projection", "calibrate", "validate", "report", "cli"]
-"""Lowest first: a subpackage may import only those before it. ``validate`` scores the model
-against the public record with ``calibrate``'s fit; the report shows that score."""
+LAYERS = [
+    "configuration",
+    "store",
+    "execution",
+    "sweep",
+    "projection",
+    "calibrate",
+    "validate",
+    "report",
+    "cli",
+]
+"""Lowest first: a subpackage may import only those before it. ``execution`` (Ray, Dask,
+progress) serves the sweep and the report; ``validate`` scores the model against the public
+record with ``calibrate``'s fit; the report shows that score."""
 
 
 def modules(subpackage: str) -> list[str]:
@@ -76,6 +87,35 @@ def test_dependencies_point_one_way_no_cycles():
                 target = parts[1] if len(parts) > 1 else None
                 if target is not None and target not in allowed:  # ``import pipeline``: the root
                     wrong.append(f"{path.relative_to(REPO)} imports {name}")
+    assert not wrong
+
+
+PART_READERS = ("pyarrow.parquet", "pyarrow.dataset")
+"""What reads Parquet part files: only ``store/`` imports them (issue 23)."""
+
+PART_READ_CALLS = ("read_parquet", "read_table", "ParquetFile", "dataset")
+"""... nor calls these (``dd.read_parquet``, ``pq.read_table``, ``ds.dataset``)."""
+
+
+def test_only_the_store_reads_its_part_files():
+    """The store owns its on-disk format and every read: no module outside ``store/`` imports
+    pyarrow's Parquet readers or calls ``read_parquet`` / ``read_table`` / ``dataset``; the
+    report asks the store for a frame (``store.frame``), the nightly history for its parts
+    (``store.readers.read_folder``)."""
+    wrong = []
+    for path in ROOT.rglob("*.py"):
+        if path.is_relative_to(ROOT / "store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Attribute) and node.attr in PART_READ_CALLS:
+                names = [node.attr]
+            where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}"
+            wrong += [f"{where} {n}" for n in names if n in (*PART_READERS, *PART_READ_CALLS)]
     assert not wrong
 
 

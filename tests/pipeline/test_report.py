@@ -947,21 +947,29 @@ def test_a_second_run_on_the_same_night_replaces_it_and_says_so(tmp_path):
 
 
 def test_the_aggregation_reads_only_the_columns_the_report_uses(partial_report, monkeypatch):
+    """... and the whole store's parts are checked once (they were three times)."""
     import pipeline.report.build as report_build
+    from pipeline.store import frame, readers
 
     _, report, _ = partial_report
-    asked = []
+    asked, checks = [], []
     real = report_build.aggregate
     monkeypatch.setattr(
         report_build,
         "aggregate",
-        lambda store, scope, metrics=None: asked.append(metrics) or real(store, scope, metrics),
+        lambda store, scope, metrics=None, checked=None: (
+            asked.append(metrics) or real(store, scope, metrics, checked)
+        ),
     )
+    real_check = readers.check_parts
+    for module in (readers, frame):  # every reader of the results store checks through these
+        monkeypatch.setattr(module, "check_parts", lambda s: checks.append(s) or real_check(s))
     store = report.aggregates.scan.store
     root = Path(store).parent
     report_build.collect(
         overrides(root, store, "columns", "report.whole_store=true"), err=lambda _: None
     )
+    assert len(checks) == 1
     (metrics,) = asked
     unused = {
         c for c in METRIC_COLUMNS if c.startswith(("exit_rate_", "default_ns_", "baseline_ns"))

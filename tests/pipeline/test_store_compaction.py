@@ -12,7 +12,8 @@ import pytest
 
 from pipeline import store
 from pipeline.report import aggregate
-from pipeline.store import compaction, parts, readers
+from pipeline.store import compaction, frame, parts, readers
+from pipeline.store.frame import Scope
 from tests.pipeline.test_store import worker_rows
 
 
@@ -102,9 +103,8 @@ def test_a_crash_during_compaction_loses_no_point(overlapping, monkeypatch, mome
 
         monkeypatch.setattr(compaction.Path, "unlink", crash)
     else:
-        monkeypatch.setattr(
-            compaction, "_publish", lambda tmp, final: (_ for _ in ()).throw(Crash())
-        )
+        # compaction commits through commit_bytes, which publishes with parts._publish
+        monkeypatch.setattr(parts, "_publish", lambda tmp, final: (_ for _ in ()).throw(Crash()))
     with pytest.raises(Crash):
         store.compact(path)
     monkeypatch.undo()
@@ -166,14 +166,14 @@ def test_aggregation_of_a_compacted_store_is_a_plain_read(overlapping, monkeypat
     path, *_ = overlapping
     before = aggregate.aggregate(path, metrics=("slowdown_p50",))  # deduplicates on the way
     store.compact(path)
-    monkeypatch.setattr(aggregate, "survey_part", lambda *a: pytest.fail("dedup pass ran"))
+    monkeypatch.setattr(frame, "survey_part", lambda *a: pytest.fail("dedup pass ran"))
     after = aggregate.aggregate(path, metrics=("slowdown_p50",))
     assert int(after.cube["points"].sum()) == int(before.cube["points"].sum()) == 12
     assert after.scan.rows_in_scope == 12 and after.scan.plain and not before.scan.plain
     cols = ["workload", "cpu", "mitigations", "slowdown_p50"]
     np.testing.assert_allclose(after.cube[cols[-1]], before.cube[cols[-1]])
     some = pa.array(["a0", "c3"])
-    scoped = aggregate.aggregate(path, aggregate.Scope(point_ids=some), metrics=("slowdown_p50",))
+    scoped = aggregate.aggregate(path, Scope(point_ids=some), metrics=("slowdown_p50",))
     assert int(scoped.cube["points"].sum()) == 2
 
 

@@ -1,4 +1,7 @@
-"""A sweep's progress on stderr: a live bar on a terminal, plain lines in a log.
+"""Progress on stderr: a live bar on a terminal, plain lines in a log.
+
+A sweep's points (and the grid's expansion) here; the report's Dask tasks in
+:func:`pipeline.execution.scheduler.progress`, with the same rule.
 
 tqdm redraws its bar in place with carriage returns. A terminal shows one
 moving line; a log file (cron, CI, ``2> sweep.log``) keeps every redraw

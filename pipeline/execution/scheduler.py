@@ -1,8 +1,9 @@
-"""Where the report's Dask work runs, and its progress on stderr.
+"""The Dask scheduler: where the report's Dask work runs, and its progress on stderr.
 
-The scheduler is chosen in the ``dask`` config section (:func:`scheduler`):
-``threads`` (default), ``ray`` (Dask-on-Ray on the sweep's Ray: embedded or
-``ray.address``) or the address of a Dask distributed scheduler.
+The scheduler is chosen in the ``dask`` config section (``conf/dask/``,
+:func:`scheduler`): ``threads`` (default), ``ray`` (Dask-on-Ray on the sweep's
+Ray session, :mod:`pipeline.execution.raysession`: embedded or ``ray.address``
+from ``conf/ray/``) or the address of a Dask distributed scheduler.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dask.callbacks import Callback
 
 from pipeline.configuration.checks import check_scheduler
 from pipeline.configuration.errors import ConfigError
-from pipeline.sweep.progress import LINE_PERCENT, clock_text, is_terminal
+from pipeline.execution.progress import LINE_PERCENT, clock_text, is_terminal
 
 CONNECT_TIMEOUT = "10s"
 """How long to try reaching a Dask distributed scheduler before giving up."""
@@ -44,7 +45,7 @@ def scheduler(dask_conf, ray_conf=None) -> Iterator[SchedulerInfo]:
         The ``dask`` section: ``scheduler``, ``num_workers``.
     ray_conf : DictConfig or None
         The ``ray`` section, for ``scheduler=ray``: the same embedded Ray or
-        cluster address as the sweep (:func:`pipeline.raybackend.session`).
+        cluster address as the sweep (:func:`pipeline.execution.raysession.session`).
     """
     import dask
 
@@ -58,11 +59,11 @@ def scheduler(dask_conf, ray_conf=None) -> Iterator[SchedulerInfo]:
         # Imported here: Ray takes a second to import and most runs use threads.
         from ray.util.dask import ray_dask_get
 
-        from pipeline.sweep import raybackend
+        from pipeline.execution import raysession
 
         if ray_conf is None:
             raise ConfigError("dask.scheduler=ray needs the ray config section")
-        with raybackend.session(ray_conf) as info:
+        with raysession.session(ray_conf) as info:
             with dask.config.set(scheduler=ray_dask_get):
                 yield SchedulerInfo("ray", info.cpus, info.address)
         return
@@ -85,7 +86,7 @@ class LineProgress(Callback):
     """Dask's progress as plain lines, for logs: one each :data:`LINE_PERCENT` of the tasks.
 
     Dask's ``ProgressBar`` redraws itself with carriage returns, which a log
-    file keeps as one unreadable line (as tqdm's bar, :mod:`pipeline.sweep.progress`).
+    file keeps as one unreadable line (as tqdm's bar, :mod:`pipeline.execution.progress`).
     Nothing is printed for an aggregation shorter than ``minimum`` seconds.
     """
 

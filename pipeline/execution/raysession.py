@@ -1,0 +1,235 @@
+"""The Ray session: start or reach Ray for a sweep (or Dask-on-Ray), stop it in order.
+
+* :func:`session` starts an embedded local Ray (dashboard off, object store
+  sized for the machine, worker logs quiet) when ``ray.address`` is null, or
+  connects to a running cluster (``auto``, ``host:port``, ``ray://host:port``)
+  without passing any resource settings, which belong to the cluster (and,
+  if it asks for one, with this machine's token: :mod:`pipeline.execution.rayauth`).
+  A Ray already initialised in this process (tests, notebooks) is reused as is.
+* On the way out (done, interrupted or failed), :func:`stop` shuts Ray down
+  and, for an embedded Ray, waits for every process it started (raylet, GCS,
+  agents, workers), ending the stragglers (:func:`reap`). Further Ctrl-C's
+  are ignored meanwhile (:func:`sigint_ignored`), so none lands inside Ray's
+  own shutdown.
+
+What runs on the session is its users' business: the sweep's chunks as tasks
+(:mod:`pipeline.sweep.dispatch`), the report's Dask graph
+(:func:`pipeline.execution.scheduler.scheduler` with ``dask.scheduler=ray``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
+import ray
+
+from pipeline.configuration.errors import ConfigError
+from pipeline.execution import rayauth
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+MIN_OBJECT_STORE = 256 << 20
+MAX_OBJECT_STORE = 2 << 30
+OBJECT_STORE_FRACTION = 0.10
+"""An embedded object store gets 10 % of RAM within [256 MiB, 2 GiB]: chunks and
+results are a few MB each and few are in flight, and Ray's default (30 % of
+RAM) would take memory the model's workers need."""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the sweep learned about Ray."""
+
+    started_here: bool
+    start_seconds: float
+    cpus: int
+    address: str
+
+
+def object_store_bytes(total_memory: int) -> int:
+    """Object store size for an embedded Ray on a machine with ``total_memory`` [bytes]."""
+    return int(min(MAX_OBJECT_STORE, max(MIN_OBJECT_STORE, total_memory * OBJECT_STORE_FRACTION)))
+
+
+def total_memory() -> int:
+    """Physical memory of this machine [bytes]."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def init_kwargs(conf: DictConfig) -> dict:
+    """Keyword arguments of ``ray.init`` for the ``ray`` config section."""
+    # ERROR, not WARNING: an embedded Ray's start-up notices (token auth, ...) are noise here.
+    quiet = {"log_to_driver": bool(conf.log_to_driver), "logging_level": logging.ERROR}
+    if conf.address is None:
+        return {
+            **quiet,
+            "address": "local",  # start a new instance even if a `ray start` cluster runs here
+            "num_cpus": conf.num_cpus or os.cpu_count(),
+            "include_dashboard": False,
+            "object_store_memory": conf.object_store_memory or object_store_bytes(total_memory()),
+        }
+    kwargs = {**quiet, "address": str(conf.address)}
+    ship = conf.ship_code if conf.ship_code is not None else str(conf.address).startswith("ray://")
+    if ship:
+        kwargs["runtime_env"] = {"py_modules": shipped_code()}
+    return kwargs
+
+
+def shipped_code() -> list[str]:
+    """The directories of ``model`` and ``pipeline``, as ``runtime_env`` ``py_modules``.
+
+    Paths, not the module objects Ray also accepts: a ``ray://`` client deep-copies its
+    runtime environment (the uv hook of Ray 2.60), and a module cannot be copied.
+    """
+    import model
+    import pipeline
+
+    return [str(Path(module.__file__).parent) for module in (model, pipeline)]
+
+
+GRACE_SECONDS = 2.0
+"""How long each step of :func:`reap` waits for an embedded Ray's processes to end [s]:
+first after ``ray.shutdown`` (which ends raylet and GCS), then after SIGTERM, then after
+SIGKILL. Ray's agents otherwise notice their raylet's death only after about a minute."""
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT for the block: a shutdown in progress is not cut short by another Ctrl-C.
+
+    Python handles signals in the main thread only, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def session(conf: DictConfig) -> Iterator[SessionInfo]:
+    """Ray for the duration of a sweep; shut down on exit only if started here.
+
+    An embedded Ray (``ray.address`` null) is this process's own: its
+    processes are ended with it (:func:`stop`). A cluster it connected to is
+    only disconnected from, never stopped.
+    """
+    if ray.is_initialized():
+        yield SessionInfo(False, 0.0, cluster_cpus(), "existing")
+        return
+    embedded = conf.address is None
+    if not embedded:
+        rayauth.authenticate(str(conf.address))  # a token asked for: settled now, in one line
+    before = _descendants()
+    start = time.perf_counter()
+    try:
+        _init(init_kwargs(conf))
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        stop(embedded, before)
+        where = conf.address or "local"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"ray.address: cannot start or reach Ray at {where!r}: {first}") from None
+    except BaseException:  # interrupted while Ray starts: stop what has started
+        stop(embedded, before)
+        raise
+    try:
+        yield SessionInfo(
+            True, time.perf_counter() - start, cluster_cpus(), conf.address or "local"
+        )
+    finally:
+        stop(embedded, before)
+
+
+def _descendants() -> dict[int, psutil.Process]:
+    """This process's children, grandchildren, ... by pid."""
+    with suppress(psutil.Error):
+        return {p.pid: p for p in psutil.Process().children(recursive=True)}
+    return {}
+
+
+def stop(embedded: bool, before: Mapping[int, psutil.Process]) -> None:
+    """``ray.shutdown()``, and for an embedded Ray, every process it started ended too.
+
+    ``before`` are the descendants this process had before ``ray.init``: they
+    are not Ray's and are left alone. Ray's are listed before the shutdown,
+    while they are still descendants (a raylet's agents and workers are
+    re-parented once it exits, and would be missed after).
+    """
+    with sigint_ignored():
+        ours = []
+        if embedded:
+            ours = [p for pid, p in _descendants().items() if pid not in before]
+        with suppress(Exception):  # shutting down: whatever Ray raises now changes nothing
+            ray.shutdown()
+        reap(ours)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _wait_gone(processes: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Wait up to ``seconds`` for ``processes`` to end; those still running."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [p for p in processes if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def reap(processes: list[psutil.Process], grace: float = GRACE_SECONDS) -> list[psutil.Process]:
+    """End ``processes``: wait ``grace``, then SIGTERM, then SIGKILL; those that outlived all.
+
+    ``psutil.Process`` checks a pid still names the process it was created
+    for, so a pid reused meanwhile is never signalled.
+    """
+    alive = _wait_gone(processes, grace)
+    for ending in (psutil.Process.terminate, psutil.Process.kill):
+        for process in alive:
+            with suppress(psutil.Error):
+                ending(process)
+        alive = _wait_gone(alive, grace)
+    return alive
+
+
+CLIENT_ATTEMPTS = 4
+"""Connections tried through ``ray://`` before giving up: a head that has just started
+accepts clients before its runtime-env agent is up, and the first one fails with
+"Initialization failure from server"."""
+
+
+def _init(kwargs: dict) -> None:
+    for attempt in range(CLIENT_ATTEMPTS):
+        try:
+            ray.init(**kwargs)
+            return
+        except ConnectionError as exc:
+            client = str(kwargs.get("address", "")).startswith("ray://")
+            if not client or "Initialization failure" not in str(exc):
+                raise
+            if attempt == CLIENT_ATTEMPTS - 1:
+                raise
+            time.sleep(2.0 * (attempt + 1))
+
+
+def cluster_cpus() -> int:
+    """CPUs the cluster offers to tasks (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
