@@ -19,7 +19,7 @@ Per-op rates are over all I/Os of the run (reads and writes):
 * ``ctx_per_op``, ``majf_per_op``, ``minf_per_op`` [1/op]: context switches
   (voluntary and involuntary, from ``getrusage``), major and minor faults.
 
-Every problem is a one-line :class:`~pipeline.errors.ConfigError` naming the
+Every problem is a one-line :class:`~pipeline.configuration.errors.ConfigError` naming the
 file and, where it applies, the job.
 """
 

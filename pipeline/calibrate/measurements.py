@@ -65,7 +65,7 @@ Their VM exits per second per vCPU by reason replace the workload's
 ``vmexits_<reason>_per_s`` in every datum of that workload (the recording's
 length and vCPU count are not in the report, so the entry gives them).
 
-Every problem is a one-line :class:`~pipeline.errors.ConfigError` naming the
+Every problem is a one-line :class:`~pipeline.configuration.errors.ConfigError` naming the
 file, the row (a CSV row by its line in the file, comments counted; a YAML
 run by its number) and the field.
 """
