@@ -131,8 +131,12 @@ def inspect(args, inv: Invocation, doc: str) -> bool:
     if args.help or args.hydra_help:
         print("\n\n".join([doc.strip(), _flags_help(), _groups(inv)]))
     elif args.version:
+        from model import MODEL_VERSION
+
+        # the model version is what users compare: it names every stored result
         print(
-            f"{inv.prog} {metadata.version('asi-slowdown')} (hydra-core {metadata.version('hydra-core')})"
+            f"{inv.prog} {metadata.version('asi-slowdown')}, model {MODEL_VERSION} "
+            f"(hydra-core {metadata.version('hydra-core')})"
         )
     elif args.cfg:
         cfg = inv.load()

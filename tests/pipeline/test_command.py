@@ -197,3 +197,13 @@ def test_config_name_picks_another_primary_config(tmp_path, capsys):
     assert code == 0 and yaml.safe_load(out)["cpus"] == 8, err
     code, out, err = call(answer.main, [*argv, "samples=16", "answer.source=model"], capsys)
     assert code == 0 and "cpus=8" in out, err
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_version_prints_the_model_version_beside_the_package(name, capsys):
+    """Users compare stored results by the model version, not the package's."""
+    from model import MODEL_VERSION
+
+    code, out, _ = call(COMMANDS[name], ["--version"], capsys)
+    assert code == 0
+    assert f"model {MODEL_VERSION}" in out and out.startswith(name), out
