@@ -117,18 +117,7 @@ def _measure() -> dict:
     src = np.ones(nbytes // 8)
     t_copy = best_time(lambda: src.copy(), repeat=5)
 
-    answer = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_model", "--answer"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    rss = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_model", "--rss"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    answer, rss = (_in_a_fresh_process(flag) for flag in ("--answer", "--rss"))
     return {
         "model_point_samples_per_s": point_samples_per_s,
         "model_numpy_point_samples_per_s": numpy_per_s,
@@ -141,6 +130,16 @@ def _measure() -> dict:
         "model_peak_rss_mb_1e5x1024": float(rss),
         "model_answer_s": float(answer),
     }
+
+
+def _in_a_fresh_process(flag: str) -> str:
+    """What ``python -m benchmarks.bench_model <flag>`` prints, in a new interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_model", flag],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def _rss_main() -> None:

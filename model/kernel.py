@@ -735,72 +735,35 @@ def _point(
     acc[Sum.beats_blanket] = s_bb
     acc[Sum.native_s] = s_ns
 
-    work_buf = scratch[9 : 9 + ranks.shape[0]]
-    sorted_ = scratch[7]
-    spare = scratch[8]
-    pivots = selection[0]
-    counts = selection[1]
-    bounds = selection[2]
-    index = selection[3]
-    order_statistics(
-        slowdown,
-        s_slow,
-        s_slow2,
-        ranks,
-        stats[0],
-        work_buf,
-        sorted_,
-        spare,
-        pivots,
-        counts,
-        bounds,
-        index,
-    )
-    order_statistics(
-        vs_off,
-        s_off,
-        s_off2,
-        ranks,
-        stats[1],
-        work_buf,
-        sorted_,
-        spare,
-        pivots,
-        counts,
-        bounds,
-        index,
-    )
-    order_statistics(
-        vs_default,
-        s_vd,
-        s_vd2,
-        ranks,
-        stats[2],
-        work_buf,
-        sorted_,
-        spare,
-        pivots,
-        counts,
-        bounds,
-        index,
-    )
+    _percentiles(slowdown, s_slow, s_slow2, ranks, stats[0], scratch, selection)
+    _percentiles(vs_off, s_off, s_off2, ranks, stats[1], scratch, selection)
+    _percentiles(vs_default, s_vd, s_vd2, ranks, stats[2], scratch, selection)
     if differs:
-        order_statistics(
-            vs_blanket,
-            s_vb,
-            s_vb2,
-            ranks,
-            stats[3],
-            work_buf,
-            sorted_,
-            spare,
-            pivots,
-            counts,
-            bounds,
-            index,
-        )
+        _percentiles(vs_blanket, s_vb, s_vb2, ranks, stats[3], scratch, selection)
     else:
         stats[3, :] = stats[2, :]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _percentiles(x, total, total_sq, ranks, out, scratch, selection):
+    """The order statistics ``ranks`` of one per-sample ratio ``x`` into ``out``, with the
+    scratch :func:`_points` allocates once (``scratch`` rows 7 and 8 and from 9 on)."""
+    n_ranks = ranks.shape[0]
+    pivots, counts, bounds, index = selection
+    order_statistics(
+        x,
+        total,
+        total_sq,
+        ranks,
+        out,
+        scratch[9 : 9 + n_ranks],
+        scratch[7],
+        scratch[8],
+        pivots,
+        counts,
+        bounds,
+        index,
+    )
 
 
 @nb.njit(cache=True, error_model="numpy")
