@@ -68,8 +68,8 @@ def run() -> dict:
 
 
 FLOPS_PER_POINT_SAMPLE = 260
-"""Floating-point operations per point-sample of :func:`model.kernel._point` for a typical point
-(counted from its source: about 60 in the native and restricted time, 20 in the refill
+"""Floating-point operations per point-sample of :func:`model.kernel._point` for a typical point,
+an estimate read off its source by part (about 60 in the native and restricted time, 20 in the refill
 probability, 50 in the pair cost and extra time, 70 in the sums, 30 in the alternatives without
 ASI, 30 in the ratios and the selection's counting pass), the floor's numerator."""
 

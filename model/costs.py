@@ -210,6 +210,15 @@ class CostSpec:
         return float(self.ppf(np.array([0.5]))[0])
 
 
+def priced_draws(costs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The draws as the model prices them: the optimised mapping path does a subset of the
+    walk's work, so ``ephmap_software_fast`` is never dearer than ``ephmap_software`` in the
+    same sample. Both engines (:mod:`model.evaluate`, :mod:`model.kernel`) price these."""
+    out = {name: np.asarray(values, dtype=np.float64) for name, values in costs.items()}
+    out["ephmap_software_fast"] = np.minimum(out["ephmap_software_fast"], out["ephmap_software"])
+    return out
+
+
 def stream_uniforms(n: int, *, seed: int, cost: str) -> np.ndarray:
     """The first ``n`` uniforms of the stream for ``(seed, cost)``.
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .costs import ASI_COSTS
+from .costs import ASI_COSTS, priced_draws
 from .mechanism import (
     DWELL,
     EXIT_REASONS,
@@ -62,7 +62,6 @@ from .mechanism import (
     OP_SOURCES,
     TIME_SOURCES,
     VM_BASELINE_EVENTS,
-    VM_EXIT_SOURCES,
     active_defaults,
     default_events,
     direct_vmm_switch_rate,
@@ -79,8 +78,6 @@ from .mechanism import (
     work_counts,
 )
 from .params import DEFAULT_MITIGATIONS, VM_BASELINE, VM_EXIT_REASONS, as_columns, check_ranges
-
-VM_EXIT_REASONS_LIST = list(VM_EXIT_REASONS)
 
 NATIVE_PRICED = ("syscall", "page_lookup", "user_fault", "context_switch")
 """Native costs that multiply a count (the bandwidths enter through ``bytes``)."""
@@ -198,9 +195,7 @@ def price(c: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray]) -> Price
     n = c["cpus"].shape[0]
     samples = np.asarray(costs["syscall"]).shape[0]
     shape = (n, samples)
-    row = {name: _row(values) for name, values in costs.items()}
-    # the optimised path does a subset of the walk's work: never dearer than the walk
-    row["ephmap_software_fast"] = np.minimum(row["ephmap_software_fast"], row["ephmap_software"])
+    row = {name: _row(values) for name, values in priced_draws(costs).items()}
 
     # ---- native time
     native = native_counts(c)
@@ -543,10 +538,7 @@ def summarise(
     f = factors["scalars"]
     n = f.shape[0]
     mean = {name: sums[:, k] / n_samples for k, name in enumerate(SUMS)}
-    cost_mean = {name: float(np.mean(v)) for name, v in costs.items()}
-    cost_mean["ephmap_software_fast"] = float(
-        np.mean(np.minimum(costs["ephmap_software_fast"], costs["ephmap_software"]))
-    )
+    cost_mean = {name: float(np.mean(v)) for name, v in priced_draws(costs).items()}
     flag = {k: f[:, Factor[k]] for k in ("ibpb", "l1tf", "cr3_noflush", "smt_stun")}
     smt = flag["smt_stun"]
     out: dict[str, np.ndarray] = {}
@@ -564,13 +556,11 @@ def summarise(
     # its rate (a constant, the tick's draw, or a VM exit's rate times its sampled share)
     op, rates = factors["op"], factors["rates"]
     weighted = {}  # source -> (rate, sum prefix) with mean(rate x restricted x what)
+    for r, reason in enumerate(VM_EXIT_REASONS):
+        weighted[f"vmexit_{reason}"] = (factors["vm_coef"][:, r], ("vm", reason))
+    weighted["tick"] = (f[:, Factor.tick_on], "tick")
     for source in TIME_SOURCES:
-        if source == "tick":
-            weighted[source] = (f[:, Factor.tick_on], "tick")
-        elif source in VM_EXIT_SOURCES:
-            r = VM_EXIT_REASONS_LIST.index(source.removeprefix("vmexit_"))
-            weighted[source] = (factors["vm_coef"][:, r], ("vm", source.removeprefix("vmexit_")))
-        else:
+        if source not in weighted:
             weighted[source] = (rates[source], "restricted")
 
     def timed(source: str, what: str) -> np.ndarray:

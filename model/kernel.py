@@ -33,7 +33,7 @@ from enum import IntEnum
 import numba as nb
 import numpy as np
 
-from .costs import COST_NAMES
+from .costs import COST_NAMES, priced_draws
 from .mechanism import (
     DWELL,
     FAULTING_SOURCES,
@@ -481,9 +481,11 @@ def _point(
     # native time, unrestricted and restricted time, exits per op
     for s in range(n):
         ns_per_byte = max(inv_copy_bw[s], cpus * inv_mem_bw[s])
-        tn = nbytes * ns_per_byte + fixed
-        tn += n_syscall * syscall[s] + n_lookup * page_lookup[s]
-        tn += n_fault * user_fault[s] + n_switch * context_switch[s]
+        # the kernel paths the model prices: the native time without its fixed part, and the
+        # kernel time per op without base_time's kernel share
+        paths = nbytes * ns_per_byte + n_syscall * syscall[s] + n_lookup * page_lookup[s]
+        paths += n_fault * user_fault[s] + n_switch * context_switch[s]
+        tn = paths + fixed
         dwell_io = io_syscall * syscall[s] + io_lookup * page_lookup[s] + io_bytes * ns_per_byte
         dwell_fault = user_fault[s] + PAGE_SIZE * ns_per_byte
         unr = u_io * dwell_io + u_fault * dwell_fault + u_rest * kernel_rest[s]
@@ -496,14 +498,7 @@ def _point(
         total_b[s] = op_total + timed
         faulting_b[s] = op_faulting + (tick + rate_faulting + vm_faulting_s[s]) * restr
         unrestricted_b[s] = unr
-        kernel_time[s] = (
-            nbytes * ns_per_byte
-            + kernel_share
-            + n_syscall * syscall[s]
-            + n_lookup * page_lookup[s]
-            + n_fault * user_fault[s]
-            + n_switch * context_switch[s]
-        )
+        kernel_time[s] = paths + kernel_share
         unsafe[s] *= tn * 1e-9
         s_tn += tn
         s_r += restr
@@ -801,12 +796,9 @@ def _points(scalars, vm_rate, vm_coef, work, terms, rows, ranks, sums, stats):
 
 
 def cost_rows(costs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The cost draws as a (:data:`ROWS`, samples) array; the optimised mapping path is priced
-    at most at the walk's cost, as in :func:`model.evaluate.price`."""
-    rows = np.stack([np.asarray(costs[name], dtype=np.float64) for name in ROWS])
-    fast, walk = Row.ephmap_software_fast, Row.ephmap_software
-    rows[fast] = np.minimum(rows[fast], rows[walk])
-    return rows
+    """The draws as priced (:func:`model.costs.priced_draws`), a (:data:`ROWS`, samples) array."""
+    priced = priced_draws(costs)
+    return np.stack([priced[name] for name in ROWS])
 
 
 def evaluate_points(factors: Mapping[str, object], rows: np.ndarray, ranks: np.ndarray):
