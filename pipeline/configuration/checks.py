@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -51,6 +52,26 @@ MAX_SAMPLES = 1 << 20
 """More Monte Carlo samples than this per point is a typo (1024 resolve p05/p95 well)."""
 
 
+def unknown_key(node: DictConfig, schema: type, prefix: str = "") -> str | None:
+    """The first key of ``node`` its ``schema`` (a dataclass) does not have, searched into the
+    sections that are dataclasses too, as a one-line message naming it and what is allowed;
+    None when there is none. Struct mode refuses such keys on a merge, but Hydra's ``+key=``
+    force-adds them (``+calibrate.x=1``), so the schema is checked here, at every depth."""
+    hints = typing.get_type_hints(schema)
+    names = [f.name for f in fields(schema)]
+    for key in sorted(str(k) for k in node.keys()):
+        if not prefix and key == "hydra":
+            continue
+        if key not in names:
+            return f"{prefix}{key}: unknown key; allowed: {', '.join(prefix + n for n in names)}"
+        child = node[key] if OmegaConf.is_dict(node) else None
+        if is_dataclass(hints[key]) and isinstance(child, DictConfig):
+            found = unknown_key(child, hints[key], f"{prefix}{key}.")
+            if found:
+                return found
+    return None
+
+
 def validate(cfg: DictConfig) -> ModelProfile:
     """Check what every command needs, once, before any work; return the model's inputs.
 
@@ -62,11 +83,9 @@ def validate(cfg: DictConfig) -> ModelProfile:
     absent = [f.name for f in fields(Config) if f.name not in cfg]
     if absent:  # ~cpus, ~answer: Hydra deletes what the schema requires
         raise ConfigError(cannot_delete(absent[0]))
-    unknown = sorted(set(cfg.keys()) - {f.name for f in fields(Config)} - {"hydra"})
+    unknown = unknown_key(cfg, Config)
     if unknown:
-        raise ConfigError(
-            f"{unknown[0]}: unknown key; allowed: {', '.join(f.name for f in fields(Config))}"
-        )
+        raise ConfigError(unknown)
     if cfg.samples < 1:
         raise ConfigError(f"samples must be an integer >= 1, got {cfg.samples}")
     if cfg.samples > MAX_SAMPLES:

@@ -314,8 +314,20 @@ class PartWriter:
             return
         rows = pa.concat_tables(self._buffer)
         self._buffer, self._buffered = [], 0
-        self.parts.append(write_part(self.store, rows, self.run_id, len(self.parts)))
+        seq = len(self.parts)
+        try:
+            path = write_part(self.store, rows, self.run_id, seq)
+        except BaseException:
+            # an interrupt (Ctrl-C) can land after the rename published the part and before
+            # it is recorded here: what is on disk under this run and sequence is committed
+            marker = f"-{self.run_id}-{seq:05d}"
+            path = next((p for p in part_files(self.store) if marker in p.name), None)
+            if path is not None:
+                self.rows_written += rows.num_rows
+                self.parts.append(path)
+            raise
         self.rows_written += rows.num_rows
+        self.parts.append(path)
 
 
 # --------------------------------------------------------------------------- reading
