@@ -66,3 +66,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV)
+	find model pipeline tests -name __pycache__ -prune -exec rm -rf {} +  # numba's cache too

@@ -1,1 +1,1 @@
-"""The packaged Hydra configs (``pkg://pipeline.conf``): this directory ships as ``pipeline.conf``."""
+"""The packaged Hydra configs (``pkg://asi_slowdown.pipeline.conf``): this directory ships as ``asi_slowdown.pipeline.conf``."""

@@ -13,5 +13,5 @@ way (``configuration`` <- ``store`` <- ``sweep`` <- ``projection`` <- ``report``
 * :mod:`pipeline.calibrate`: fio output, measurements, the fit and its report;
 * :mod:`pipeline.cli`: the four entry points, a few lines each.
 
-The packaged Hydra configs are ``pipeline.conf`` (the repository's ``conf/``).
+The packaged Hydra configs are ``asi_slowdown.pipeline.conf`` (the repository's ``conf/``).
 """

@@ -4,13 +4,13 @@
 
 Runs ``asi-sweep``'s entry point (:func:`pipeline.cli.sweep.main`) in-process, in a
 temporary directory, under ``sys.setprofile``, until the first call of
-:func:`model.evaluate.evaluate` (the driver's speed probe: the first priced point); the
+:func:`evaluate.evaluate` (the driver's speed probe: the first priced point); the
 sweep then finishes as usual. The *path* is the set of distinct project functions (under
 ``pipeline/``, ``model/``, ``hydra_plugins/``) on the call stack at each event that takes
 the overrides toward that point: a Hydra composition (``ConfigLoaderImpl.load_configuration``),
 a conversion of a config into model inputs (any of ``point_from_config``, ``cost_specs``,
 ``cost_correlations``, ``model_profile`` in ``pipeline/configuration``), a worker profile
-made (``Profile.__init__``), a cost draw (``model.costs.sample_costs``) and the evaluation.
+made (``Profile.__init__``), a cost draw (``costs.sample_costs``) and the evaluation.
 Printed: the events (before the first priced point and in the whole run), the number of
 functions on the path, of their files, and of returns to a file already left (the path's
 calls in call order, consecutive calls in one file counted once), then the functions.
@@ -39,29 +39,28 @@ def events() -> dict:
     """The code objects of the events, by kind."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
-    import model.costs
-    import model.evaluate
-    import pipeline.configuration
-    import pipeline.sweep.points
+    from asi_slowdown import pipeline
+    from asi_slowdown.model import costs, evaluate
+    from asi_slowdown.pipeline.sweep import points
 
     found = {}
-    for path in Path(pipeline.configuration.__file__).parent.glob("*.py"):
-        module = importlib.import_module(f"pipeline.configuration.{path.stem}")
+    for path in (Path(pipeline.__file__).parent / "configuration").glob("*.py"):
+        module = importlib.import_module(f"asi_slowdown.pipeline.configuration.{path.stem}")
         for name in CONVERSIONS:
             function = getattr(module, name, None)
             if function is not None and function.__module__ == module.__name__:
                 found[function.__code__] = "convert"
     found[ConfigLoaderImpl.load_configuration.__code__] = "compose"
-    found[pipeline.sweep.points.Profile.__init__.__code__] = "profile"
-    found[model.costs.sample_costs.__code__] = "draw"
-    found[model.evaluate.evaluate.__code__] = "evaluate"
+    found[points.Profile.__init__.__code__] = "profile"
+    found[costs.sample_costs.__code__] = "draw"
+    found[evaluate.evaluate.__code__] = "evaluate"
     return found
 
 
 def main(overrides: list[str]) -> None:
     os.chdir(tempfile.mkdtemp(prefix="asi-call-path-"))
     kinds = events()
-    from pipeline.cli.sweep import main as asi_sweep
+    from asi_slowdown.pipeline.cli.sweep import main as asi_sweep
 
     before, total = collections.Counter(), collections.Counter()
     path: dict[str, None] = {}

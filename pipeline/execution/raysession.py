@@ -19,9 +19,12 @@ What runs on the session is its users' business: the sweep's chunks as tasks
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -33,8 +36,8 @@ from typing import TYPE_CHECKING
 import psutil
 import ray
 
-from pipeline.configuration.errors import ConfigError
-from pipeline.execution import rayauth
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.execution import rayauth
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -87,15 +90,27 @@ def init_kwargs(conf: DictConfig) -> dict:
 
 
 def shipped_code() -> list[str]:
-    """The directories of ``model`` and ``pipeline``, as ``runtime_env`` ``py_modules``.
+    """The code a cluster's workers get, as ``runtime_env`` ``py_modules``: one directory,
+    ``asi_slowdown``, holding ``model`` and ``pipeline``.
 
-    Paths, not the module objects Ray also accepts: a ``ray://`` client deep-copies its
-    runtime environment (the uv hook of Ray 2.60), and a module cannot be copied.
+    Ray ships a directory under its own name, and the code's import names are
+    ``asi_slowdown.model`` and ``asi_slowdown.pipeline`` (in a checkout the folders are
+    ``model/`` and ``pipeline/``), so both are copied under that name into a scratch
+    directory, removed when this process ends. Paths, not the module objects Ray also
+    accepts: a ``ray://`` client deep-copies its runtime environment (the uv hook of
+    Ray 2.60), and a module cannot be copied.
     """
-    import model
-    import pipeline
+    from asi_slowdown import model, pipeline
 
-    return [str(Path(module.__file__).parent) for module in (model, pipeline)]
+    scratch = Path(tempfile.mkdtemp(prefix="asi-slowdown-code-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    for module in (model, pipeline):
+        shutil.copytree(
+            Path(module.__file__).parent,
+            scratch / "asi_slowdown" / module.__name__.rpartition(".")[2],
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    return [str(scratch / "asi_slowdown")]
 
 
 GRACE_SECONDS = 2.0

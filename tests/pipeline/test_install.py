@@ -68,9 +68,11 @@ def test_the_wheel_ships_the_configs(installed):
 
     _, wheel = installed
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"pipeline/conf/config.yaml", "pipeline/conf/cpu/sapphire_rapids.yaml",
-            "pipeline/conf/validation/rfc_v2.yaml",
-            "pipeline/report/templates/report.html.j2",
+    assert {"asi_slowdown/pipeline/conf/config.yaml",
+            "asi_slowdown/pipeline/conf/cpu/sapphire_rapids.yaml",
+            "asi_slowdown/pipeline/conf/validation/rfc_v2.yaml",
+            "asi_slowdown/pipeline/report/templates/report.html.j2",
+            "asi_slowdown/model/kernel.py",
             "hydra_plugins/asi_slowdown/grid_sweeper.py"} <= names  # fmt: skip
 
 
@@ -98,11 +100,18 @@ def test_installed_commands_work_from_any_directory(installed, tmp_path):
     bin_ = venv / "bin"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ASI_CONFIG_DIR")}
     where = run(
-        [bin_ / "python", "-c", "import pipeline.conf, pipeline; print(pipeline.__file__)"],
+        [bin_ / "python", "-c", "import asi_slowdown.pipeline.conf as c, asi_slowdown.pipeline as p;"
+         "print(p.__file__)"],
         tmp_path,
         env,
-    )
+    )  # fmt: skip
     assert str(venv) in where.stdout, "the wheel, not the checkout, is imported"
+    # every top-level name the wheel installs is the project's own (or Hydra's plugin namespace)
+    files = run([bin_ / "python", "-c", "from importlib.metadata import files;"
+                 "print('\\n'.join(str(f) for f in files('asi-slowdown')))"], tmp_path, env)  # fmt: skip
+    tops = {line.split("/")[0] for line in files.stdout.split()}
+    tops = {top for top in tops if not top.endswith(".dist-info") and top not in ("..", "bin")}
+    assert tops == {"asi_slowdown", "hydra_plugins"}, tops
 
     answer = run([bin_ / "asi-answer", "samples=64", "answer.source=model"], tmp_path, env)
     assert "metadata_mapped" in answer.stdout and "Long term" in answer.stdout

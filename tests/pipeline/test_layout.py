@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import pipeline
-from pipeline.store.schema import STORE_SCHEMA
+from asi_slowdown import pipeline
+from asi_slowdown.pipeline.store.schema import STORE_SCHEMA
 
 ROOT = Path(pipeline.__file__).resolve().parent
 REPO = ROOT.parent
@@ -190,9 +190,12 @@ CITED_FILE = re.compile(r"\b(?:pipeline|model|tools|hydra_plugins|tests)/[\w./-]
 
 
 def resolves(dotted: str) -> bool:
-    """Whether ``dotted`` is a module, or a module's attribute (``pipeline.calibrate.fit.X``)."""
-    parts = dotted.split(".")
-    for cut in range(len(parts), 1, -1):
+    """Whether ``dotted`` is a module, or a module's attribute (``pipeline.calibrate.fit.X``).
+
+    Prose names the modules by their folders (``pipeline.calibrate.fit``); the import name
+    puts ``asi_slowdown.`` before that."""
+    parts = ["asi_slowdown", *dotted.split(".")]
+    for cut in range(len(parts), 2, -1):
         name = ".".join(parts[:cut])
         try:
             spec = importlib.util.find_spec(name)
@@ -218,16 +221,16 @@ def test_every_folder_that_ships_is_a_listed_package():
         "packages"
     ])  # fmt: skip
     folders = {
-        "pipeline.conf",
-        *("pipeline.conf." + p.name for p in (REPO / "conf").iterdir() if p.is_dir()),
+        "asi_slowdown.pipeline.conf",
+        *("asi_slowdown.pipeline.conf." + p.name for p in (REPO / "conf").iterdir() if p.is_dir()),
     }
-    for top in ("model", "pipeline", "hydra_plugins"):
+    for top, name in (("model", "asi_slowdown"), ("pipeline", "asi_slowdown"), ("hydra_plugins", "")):
         folders |= {
-            ".".join(p.relative_to(REPO).parts)
+            ".".join(filter(None, (name, *p.relative_to(REPO).parts)))
             for p in [REPO / top, *(REPO / top).rglob("*")]
             if p.is_dir() and p.name != "__pycache__"
         }
-    folders.discard("pipeline.conf.__pycache__")
+    folders.discard("asi_slowdown.pipeline.conf.__pycache__")
     assert folders == listed
 
 
@@ -250,7 +253,7 @@ def test_the_cost_sources_page_lists_every_cost_as_the_profiles_state_it():
     import contextlib
     import io
 
-    from model.costs import COST_NAMES
+    from asi_slowdown.model.costs import COST_NAMES
 
     page = (REPO / "docs" / "costs.md").read_text()
     missing = [c for c in COST_NAMES if f"`{c}`" not in page]
