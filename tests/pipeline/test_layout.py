@@ -224,7 +224,11 @@ def test_every_folder_that_ships_is_a_listed_package():
         "asi_slowdown.pipeline.conf",
         *("asi_slowdown.pipeline.conf." + p.name for p in (REPO / "conf").iterdir() if p.is_dir()),
     }
-    for top, name in (("model", "asi_slowdown"), ("pipeline", "asi_slowdown"), ("hydra_plugins", "")):
+    for top, name in (
+        ("model", "asi_slowdown"),
+        ("pipeline", "asi_slowdown"),
+        ("hydra_plugins", ""),
+    ):
         folders |= {
             ".".join(filter(None, (name, *p.relative_to(REPO).parts)))
             for p in [REPO / top, *(REPO / top).rglob("*")]
