@@ -31,7 +31,7 @@ from asi_slowdown.pipeline.configuration.checks import (
 from asi_slowdown.pipeline.configuration.compose import CONF_DIR, Composer
 from asi_slowdown.pipeline.configuration.compose import composer as default_composer
 from asi_slowdown.pipeline.configuration.errors import ConfigError
-from asi_slowdown.pipeline.configuration.profile import PARAM_LABELS, model_profile
+from asi_slowdown.pipeline.configuration.profile import PARAM_LABELS, ModelProfile, model_profile
 from asi_slowdown.pipeline.projection.budget import budgets, format_budget
 from asi_slowdown.pipeline.projection.projection import stored_stages
 from asi_slowdown.pipeline.projection.text import fixed_width as _fixed_width
@@ -89,6 +89,7 @@ def sourced(
     stages: Sequence[str],
     labels: Sequence[str] | None = None,
     costs=None,
+    model: ModelProfile | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The metrics of ``points`` from where ``answer.source`` says, and a note saying where.
 
@@ -96,13 +97,13 @@ def sourced(
     says why); ``store``: the store, or a one-line :class:`ConfigError` naming what
     it lacks; ``model``: the model. ``stages`` and ``labels`` are as
     :func:`pipeline.projection.projection.stored_stages` takes them; ``costs`` are the
-    config's cost draws if drawn already.
+    config's cost draws and ``model`` its model inputs, if made already.
     """
     source = check_source(cfg.answer.source)
     if source == "model":
         return _evaluate(points, _costs(cfg, costs)), MODEL_NOTE
     check_store_path(str(cfg.store.path))
-    table, note = stored_stages(cfg, points, stages, labels)
+    table, note = stored_stages(cfg, points, stages, labels, model)
     if table is None:
         if source == "store":
             raise ConfigError(f"answer.source=store: {note}")
@@ -132,10 +133,10 @@ def answer_stages(
     return table, cfg, note
 
 
-def stage_table(cfg, points: list[dict], costs=None) -> tuple[pd.DataFrame, str]:
+def stage_table(cfg, points: list[dict], costs=None, model=None) -> tuple[pd.DataFrame, str]:
     """The roadmap table of the stages' ``points`` (:func:`sourced`), annotated, and its note."""
     stages = list(cfg.roadmap.stages)
-    table, note = sourced(cfg, points, stages, costs=costs)
+    table, note = sourced(cfg, points, stages, costs=costs, model=model)
     table.insert(0, "stage", stages)
     return annotate(table, cfg.baseline.name), note
 
@@ -176,13 +177,15 @@ def evaluate_vs(
     return _vs_table(_evaluate(every, _costs(cfg)), stages, column, cfg)
 
 
-def answer_vs(cfg, key: str, points: list[dict], costs=None) -> tuple[pd.DataFrame, str]:
+def answer_vs(
+    cfg, key: str, points: list[dict], costs=None, model=None
+) -> tuple[pd.DataFrame, str]:
     """:func:`evaluate_vs` from where ``answer.source`` says (:func:`sourced`), and the note."""
     param, _ = VS_DIMENSIONS[key]
     values = check_vs(cfg, key, cfg.answer[key])
     every, stages, column = vs_points(cfg, key, values, points)
     labels = [f"{PARAM_LABELS[param]}={v}" for v in column]
-    table, note = sourced(cfg, every, stages, labels, costs)
+    table, note = sourced(cfg, every, stages, labels, costs, model)
     return _vs_table(table, stages, column, cfg), note
 
 
@@ -592,11 +595,11 @@ def run(argv: Sequence[str], composer: Composer | None = None) -> str:
     check_answer(cfg)
     points = stage_points(cfg, argv, composer)  # composed once for every table
     costs = model.costs()  # drawn once for every table
-    table, source = stage_table(cfg, points, costs)
+    table, source = stage_table(cfg, points, costs, model)
     curves, sources = {}, {"stages": source}
     for key in (key for key in VS_DIMENSIONS if cfg.answer[key]):
-        curves[key], sources[_by(key)] = answer_vs(cfg, key, points, costs)
-    budget = budgets(table, cfg, points, costs) if cfg.answer.budget else None
+        curves[key], sources[_by(key)] = answer_vs(cfg, key, points, costs, model)
+    budget = budgets(table, cfg, points, costs, model) if cfg.answer.budget else None
     if cfg.answer.format == "json":
         print(f"source: {source}", file=sys.stderr)  # also in the JSON; stdout stays pure JSON
         return format_json(table, curves, budget, config=configuration(cfg, argv), sources=sources)

@@ -10,22 +10,24 @@ import pandas as pd
 
 from asi_slowdown.model.budget import cost_budget
 from asi_slowdown.model.costs import ASI_COSTS
-from asi_slowdown.pipeline.configuration.profile import model_profile
+from asi_slowdown.pipeline.configuration.profile import ModelProfile, model_profile
 from asi_slowdown.pipeline.projection.text import fixed_width, pct
 
 
-def budgets(table: pd.DataFrame, cfg, points: list[dict], costs=None) -> pd.DataFrame:
+def budgets(
+    table: pd.DataFrame, cfg, points: list[dict], costs=None, model: ModelProfile | None = None
+) -> pd.DataFrame:
     """What the ASI costs would have to cost for the last stage to meet the 1 % target.
 
     For every cost that adds time at the last stage, and for the two that add
     the most moved together, the median it would need (its draws scaled, their
     spread kept) for the slowdown p50, and for P(meets target) >= 0.9, to reach
     1 % (:func:`model.budget.cost_budget`), within the documented ranges.
-    Rows sorted by what the cost adds now; the pair last. ``costs``: the config's draws,
-    if drawn already.
+    Rows sorted by what the cost adds now; the pair last. ``costs`` and ``model``: the
+    config's draws and model inputs, if made already.
     """
     last = points[-1]
-    model = model_profile(cfg)
+    model = model_profile(cfg) if model is None else model
     costs = model.costs() if costs is None else costs
     specs = model.cost_specs
     row = table.iloc[-1]

@@ -21,7 +21,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from asi_slowdown.model.evaluate import CONFIDENCE, QUANTILES
-from asi_slowdown.pipeline.configuration.profile import model_profile
+from asi_slowdown.pipeline.configuration.profile import ModelProfile, model_profile
 from asi_slowdown.pipeline.projection.verdicts import (
     BASELINE_COLUMNS,
     TARGET,
@@ -174,16 +174,21 @@ def at(frame: pd.DataFrame, where: Mapping[str, object]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- asi-answer
-def stage_point_ids(cfg: DictConfig, points: Sequence[Mapping], stages: Sequence[str]) -> list[str]:
+def stage_point_ids(
+    cfg: DictConfig,
+    points: Sequence[Mapping],
+    stages: Sequence[str],
+    model: ModelProfile | None = None,
+) -> list[str]:
     """The store's ``point_id`` of each stage's point, as the sweep computes it.
 
     The requested config's labels, cost profile, seed and samples, relabelled per
     stage, and each stage's point parameters (:mod:`pipeline.store.identity`, which
     names the sweep's points too), so a sweep over the same configuration finds
-    the same ids.
+    the same ids. ``model``: the config's :class:`ModelProfile`, if made already.
     """
     cpu = str(cfg.cpu.name)
-    model = model_profile(cfg)
+    model = model_profile(cfg) if model is None else model
     costs = cost_profile(cpu, model.ghz, model.cost_specs, model.correlations)
     ids = []
     for stage, point in zip(stages, points, strict=True):
@@ -212,6 +217,7 @@ def stored_stages(
     points: Sequence[Mapping],
     stages: Sequence[str],
     labels: Sequence[str] | None = None,
+    model: ModelProfile | None = None,
 ) -> tuple[pd.DataFrame | None, str]:
     """The metrics of every point from the results store, or None; and a note on the source.
 
@@ -222,6 +228,8 @@ def stored_stages(
     labels : sequence of str, optional
         What to call each point when the store lacks it (``"cpus=3"``: the note lists
         them, each once); default: its stage (the note counts the stages held).
+    model : ModelProfile, optional
+        The config's model inputs, if made already (they name the points).
 
     Returns
     -------
@@ -234,7 +242,7 @@ def stored_stages(
         also says when part files failed their check and were quarantined.
     """
     store = str(cfg.store.path)
-    ids = stage_point_ids(cfg, points, stages)
+    ids = stage_point_ids(cfg, points, stages, model)
     if not Path(store).exists():
         return None, f"the results store {store} does not exist: no sweep has written there"
     try:
