@@ -102,7 +102,7 @@ def grid_points(grid) -> set:
 
 
 @settings(
-    max_examples=200,
+    max_examples=100,  # derandomized: the same 100 sets each run (200 also agreed, in twice the time)
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
