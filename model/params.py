@@ -146,6 +146,11 @@ WORKLOAD_PARAMS: dict[str, str] = {
     "kernel-time mitigations (IBRS, retpolines, call-depth tracking, ITS, safe-RET) slow [0-1]",
     "ibpb_task_share": "share of the context switches that switch mm into a task that asked for "
     "IBPB (the PR_SPEC_INDIRECT_BRANCH prctl; seccomp before 5.16) [0-1]",
+    "ctxsw_in_exiting_io": "share of ctxsw_per_op that block inside one of the op's I/O syscalls "
+    "whose copy exits anyway (a pipe read or write waiting for the other end: pipe buffers are "
+    "user pages, copied through the physmap at every stage). The switch's asi_exit comes first "
+    "and the copy after it runs unrestricted (asi_exit does nothing when the CPU is already "
+    "unrestricted), so the syscall still exits once and the switch adds no exit [0-1]",
 }
 """Workload parameters (``conf/workload``)."""
 
@@ -233,6 +238,7 @@ FRACTION_PARAMS = frozenset(
         "unconverted_io_share",
         "base_kernel_share",
         "ibpb_task_share",
+        "ctxsw_in_exiting_io",
     }
 )
 POSITIVE_PARAMS = INT_PARAMS | frozenset({"device_bandwidth", "base_time"})

@@ -101,7 +101,10 @@ def reference_op(point: dict, cost: dict) -> dict:
         per_io["zeroing"] = per_io["nested_slot"] = 0.0
 
     exits = {name: io * value for name, value in per_io.items()}
-    exits["context_switch"] += p["ctxsw_per_op"] * switch_exits
+    # a switch that waits inside an I/O call whose copy exits anyway (a pipe read or write)
+    # exits first, and the copy then runs unrestricted: that call exits once, counted above
+    own_switches = p["ctxsw_per_op"] * (1.0 - p["ctxsw_in_exiting_io"])
+    exits["context_switch"] += own_switches * switch_exits
     exits["zeroing"] += 0.0 if zero_via_ephmap else p["zero_fill_per_op"]
     exits["cow"] = 0.0 if cow_via_ephmap else p["cow_per_op"]
     # host pages backing guest RAM, zeroed on the EPT violation of the guest's first touch:

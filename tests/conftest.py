@@ -97,6 +97,7 @@ def base_point():
         "kthread_switches_per_s": 0.0,
         "base_kernel_share": 0.0,
         "ibpb_task_share": 0.0,
+        "ctxsw_in_exiting_io": 0.0,
         **{f"vmexits_{r}_per_s": 0.0 for r in VM_EXIT_REASONS},
         "kvm_run_returns_per_s": 0.0,
         "vmm_io_syscalls_per_s": 0.0,

@@ -162,6 +162,26 @@ def test_context_switch_exits_only_on_mm_change_once_fixed(base_point, round_cos
     assert exits["context_switch"] == pytest.approx(0.6)
 
 
+def test_a_switch_inside_an_exiting_io_call_adds_no_exit(base_point, round_costs):
+    # one 4 KiB read that exits on its copy (RFC v2: 2230 ns) and one switch per op (native
+    # 1000 ns): native 856 + 1000 = 1856 ns. Counted apart, the switch is a second pair
+    # without the fault entry (1980 ns); waiting inside that read (a pipe read that blocks
+    # before it copies), the switch's asi_exit is the read's one exit and the copy after it
+    # runs unrestricted: no second pair. Half of the switches inside: 0.5 x 1980.
+    point = base_point | {"ctxsw_per_op": 1.0, "ctxsw_mm_change": 1.0}
+    t_native, t_asi, exits = run(point, round_costs)
+    assert t_native == pytest.approx(1856.0)
+    assert t_asi == pytest.approx(1856.0 + 2230.0 + 1980.0)
+    assert exits["context_switch"] == pytest.approx(1.0)
+    t_native, t_asi, exits = run(point | {"ctxsw_in_exiting_io": 1.0}, round_costs)
+    assert t_native == pytest.approx(1856.0)
+    assert t_asi == pytest.approx(1856.0 + 2230.0)
+    assert exits["context_switch"] == 0.0 and exits["page_cache"] == pytest.approx(1.0)
+    _, t_asi, exits = run(point | {"ctxsw_in_exiting_io": 0.5}, round_costs)
+    assert t_asi == pytest.approx(1856.0 + 2230.0 + 990.0)
+    assert exits["context_switch"] == pytest.approx(0.5)
+
+
 def test_invlpg_ceiling_switches_to_a_full_flush(base_point, round_costs):
     # a 256 KiB read = 64 pages; folios of 64 pages: one mapping >= 33 pages -> a full
     # flush (invpcid_flush_all: no exit): 64 x pte 10 + one use 40 + flush 50 + refill 1000
