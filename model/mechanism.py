@@ -304,8 +304,7 @@ def exits_per_op(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         "metadata": metadata,
         # a switch that blocks inside an I/O syscall exiting anyway (a pipe wait) is that
         # syscall's one exit, already counted with its copy
-        "context_switch": block
-        + c["ctxsw_per_op"] * (1.0 - c["ctxsw_in_exiting_io"]) * ctx_exit,
+        "context_switch": block + c["ctxsw_per_op"] * (1.0 - c["ctxsw_in_exiting_io"]) * ctx_exit,
         "zeroing": io_zeroing + c["zero_fill_per_op"] * ~zeroing_via_ephmap,
         "cow": c["cow_per_op"] * ~cow_via_ephmap,
         "nested_slot": nested_slot,
