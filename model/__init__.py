@@ -9,5 +9,5 @@
 * :mod:`model.reference` a slow scalar reference for one point and one sample
 """
 
-MODEL_VERSION = "0.6.0"
+MODEL_VERSION = "0.7.0"
 """Bumped whenever a change alters any result; part of every point id."""
