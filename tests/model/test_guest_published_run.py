@@ -10,10 +10,11 @@ time is ``t x ops / parallel``, the benchmark's the sum over phases, its slowdow
 5-95 % band, the p50 within 2 percentage points.
 
 Known miss (strict xfail, so a fix that brings the run into the band flips it): with the
-exits that KVM's and the prototype's code give and the host rates the phase presets assume,
-the shipped priors put the build at about 0.4 % [0.2-0.9 %], an order of magnitude under the
-published 5.8 %. docs/mechanism.md ("The published guest build") says what it would take and
-why no prior was widened to get there.
+exits that KVM's and the prototype's code give and the host rates the phase presets count
+(the toolchain's 9p requests from the run's execs, model 0.7.0) or assume, the shipped priors
+put the build at about 0.6 % [0.3-1.2 %], an order of magnitude under the published 5.8 %.
+docs/mechanism.md ("The published guest build") says what the code rules out, what it would
+take and why no prior was widened to get there.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def test_the_benchmark_runs_the_shipped_phases_as_the_case_says():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the code's exits at the assumed host rates give ~0.4 %, the posting 5.8 % "
+    reason="the code's exits at the run's counted host rates give ~0.6 %, the posting 5.8 % "
     "(module docstring; docs/mechanism.md)",
 )
 def test_the_posted_guest_build_is_inside_the_band():
