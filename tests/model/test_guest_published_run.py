@@ -20,6 +20,7 @@ take and why no prior was widened to get there.
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,30 @@ def test_the_miss_is_below_the_band_not_above():
     assert 0.0 < low < p50 < high < c["published"]
     final = benchmark_slowdowns(c["benchmark"], "kvm_vmm_switch", c["cpu"])
     assert np.median(final) < p50
+
+
+POSTING_COUNTS = Path(__file__).resolve().parents[2] / (
+    "tools/measure/results/posting-2026-12-06/posting_build.yaml"
+)
+
+
+@pytest.mark.parametrize(
+    ("workload", "phase", "busy_jobs"),
+    [("guest_posting_vmlinux", "vmlinux", 7.0), ("guest_posting_tinyconfig", "tinyconfig", 1.5)],
+)
+def test_the_9p_wakeups_follow_from_the_runs_execs(workload, phase, busy_jobs):
+    # Hand computation of the QEMU thread wake-ups the guest's store-resident toolchain causes,
+    # per busy job (the workload files' comments): every exec opens ~5 store files over 9p, each
+    # open costs 3 requests (Twalk clone, Tlopen, Tclunk) and each request wakes 2 QEMU threads
+    # (main loop, thread-pool worker), over the phase's wall time and its busy jobs.
+    execs = yaml.safe_load(POSTING_COUNTS.read_text())["phases"][phase]["counts"][
+        "sched_process_exec"
+    ]
+    preset = load("workload")[workload]
+    wall_s = float(preset["base_time"]) / 1e9
+    requests_per_job_s = execs * 5 * 3 / (wall_s * busy_jobs)
+    assert float(preset["vmm_thread_switches_per_s"]) == pytest.approx(
+        2 * requests_per_job_s, rel=0.01
+    )
+    # one kick per request (the virtio-blk ones on top in the build)
+    assert float(preset["vmexits_io_per_s"]) >= requests_per_job_s
