@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from model.evaluate import ENGINES, METRICS, evaluate, order_ranks
 from model.kernel import refill_probability
-from model.select import LADDER, order_statistics
+from model.select import order_statistics, selection_scratch
 from tests.model.shipped import load, point, profile_costs
 from tests.model.test_evaluate import costs, table
 from tests.strategies import points
@@ -26,14 +26,7 @@ from tests.strategies import points
 
 @nb.njit
 def _rows(values, ranks, out):
-    n = values.shape[1]
-    work = np.empty((ranks.shape[0], n))
-    sorted_ = np.empty(n)
-    spare = np.empty(n)
-    pivots = np.empty(LADDER.shape[0] + 8)
-    counts = np.empty(LADDER.shape[0] + 8, dtype=np.int64)
-    bounds = np.empty((2, ranks.shape[0]))
-    index = np.empty((3, ranks.shape[0]), dtype=np.int64)
+    scratch = selection_scratch(values.shape[1], ranks.shape[0])
     for p in range(values.shape[0]):
         x = values[p]
         total = 0.0
@@ -41,9 +34,7 @@ def _rows(values, ranks, out):
         for v in x:
             total += v
             total_sq += v * v
-        order_statistics(
-            x, total, total_sq, ranks, out[p], work, sorted_, spare, pivots, counts, bounds, index
-        )
+        order_statistics(x, total, total_sq, ranks, out[p], scratch)
 
 
 def _selected(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
