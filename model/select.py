@@ -179,13 +179,21 @@ def order_statistics(x, total, total_sq, ranks, out, scratch):
     width); ``scratch`` is :func:`selection_scratch` ``(len(x), len(ranks))``, which the caller
     reuses: nothing is allocated per call.
     """
-    n = x.shape[0]
     n_ranks = ranks.shape[0]
     for j in range(1, n_ranks):
         if ranks[j] < ranks[j - 1]:  # not ascending (a few samples: the quantiles' ranks repeat)
             for k in range(n_ranks):
-                order_statistics(x, total, total_sq, ranks[k : k + 1], out[k : k + 1], scratch)
+                _ascending(x, total, total_sq, ranks[k : k + 1], out[k : k + 1], scratch)
             return
+    _ascending(x, total, total_sq, ranks, out, scratch)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _ascending(x, total, total_sq, ranks, out, scratch):
+    """:func:`order_statistics` of ascending ``ranks`` (not recursive: numba's cache of a
+    recursive function crashes once another specialisation of it is compiled)."""
+    n = x.shape[0]
+    n_ranks = ranks.shape[0]
     if n_ranks == 0:
         return
     # not all finite, or squares that underflow (subnormal values): sort
