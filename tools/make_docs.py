@@ -379,6 +379,12 @@ BENCH_ROWS: tuple[tuple[str, str, str], ...] = (
         "model time / a numpy copy of its inputs + outputs",
         "compute-bound: 1024 samples and four selections per point",
     ),
+    (
+        "model_select_vs_ladder_ratio",
+        "`model/select.py` over the frozen selection of model 0.6.0, same arrays, same run",
+        "",
+    ),
+    ("model_select_share", "the selection's share of the compiled pass's time", ""),
     ("model_peak_rss_mb_1e5x1024", "", "< 2048"),
     ("model_answer_s", "asi-answer's model time: 9 stages x 1024 samples, fresh process", "< 1"),
     ("sweep_overhead_us_per_point_1e5", "wall - Ray start/stop - model time", "<= 50"),
