@@ -3,7 +3,8 @@
 :func:`model.kernel.evaluate_points` needs a few order statistics of each of four per-sample
 arrays of ~1024 values (the ranks of :data:`model.evaluate.QUANTILES`), not the sorted
 array. A full sort costs about 16 ns per value on this project's machines; selection here
-costs about one and a half, in passes that are each a single loop over the values:
+costs about two (``bench_model``: ``model_select_ns_per_value``), in passes that are each a
+single loop over the values:
 
 1. a *key* per value, its bucket among :data:`BUCKETS` equal-width buckets over
    ``mean + SPAN * sd`` (the values' moments are summed in the same loop that produced them;
