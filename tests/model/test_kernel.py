@@ -59,6 +59,20 @@ SHAPES = {
     + np.where(RNG.random((16, 1024)) < 0.01, np.inf, 0.0),
     "few samples": RNG.lognormal(size=(64, 7)),
     "odd count": RNG.lognormal(size=(16, 999)),
+    # the histogram's own hard cases (model/select.py)
+    "far outliers": np.concatenate(
+        [RNG.normal(size=(16, 1000)), np.full((16, 24), 1e6)], axis=1
+    ),  # the bulk in one bucket: found by splits
+    "one ulp apart": 1.0 + np.spacing(1.0) * RNG.integers(0, 40, size=(16, 1024)),
+    "spread lost in the moments": 1e10 + 1e-5 * RNG.integers(0, 3, size=(8, 1024)),  # sd 0
+    "subnormals beside ones": np.where(
+        RNG.random((8, 1024)) < 0.5, RNG.choice([0.0, 5e-324, 1e-310], size=(8, 1024)), 1.0
+    ),  # extremes a few subnormals apart: sorted, not split
+    "signed zeros": np.where(RNG.random((16, 1024)) < 0.6, 0.0, RNG.normal(size=(16, 1024)))
+    * np.where(RNG.random((16, 1024)) < 0.5, -1.0, 1.0),
+    "steps": np.repeat(RNG.lognormal(size=(16, 32)), 32, axis=1),  # ties in every bucket
+    "two samples": RNG.lognormal(size=(16, 2)),  # the quantiles' ranks repeat: 0 1 0 1 0 1
+    "three samples": RNG.lognormal(size=(16, 3)),
 }
 
 
@@ -66,6 +80,17 @@ SHAPES = {
 def test_order_statistics_are_exactly_those_of_a_sort(shape):
     selected, sorted_ = _selected(SHAPES[shape])
     np.testing.assert_array_equal(selected, sorted_)
+
+
+def test_equal_values_come_in_the_order_of_a_stable_sort():
+    """``0.0`` and ``-0.0`` compare equal: the one selected is a stable sort's, as the ladder's
+    was (every pass keeps the values' order, the insertion sort is stable)."""
+    values = SHAPES["signed zeros"]
+    selected, _ = _selected(values)
+    ranks, _ = order_ranks(values.shape[1])
+    stable = np.sort(values, axis=1, kind="stable")[:, ranks]
+    np.testing.assert_array_equal(np.signbit(selected), np.signbit(stable))
+    np.testing.assert_array_equal(selected, stable)
 
 
 @given(
