@@ -22,10 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.projection.projection import CONFIDENCE_COLUMNS, VS_DEFAULT_QUANTILES
-from pipeline.projection.verdicts import TARGET, THRESHOLD
-from pipeline.store.frame import Checked, Scope, StoreScan, pandas_frame, store_frame
-from pipeline.store.schema import CUBE_KEYS, HEADLINE_METRICS, LABEL_COLUMNS, METRIC_COLUMNS
+from asi_slowdown.pipeline.projection.projection import CONFIDENCE_COLUMNS, VS_DEFAULT_QUANTILES
+from asi_slowdown.pipeline.projection.verdicts import TARGET, THRESHOLD
+from asi_slowdown.pipeline.store.frame import Checked, Scope, StoreScan, pandas_frame, store_frame
+from asi_slowdown.pipeline.store.schema import (
+    CUBE_KEYS,
+    HEADLINE_METRICS,
+    LABEL_COLUMNS,
+    METRIC_COLUMNS,
+)
 
 CUBE_METRICS: tuple[str, ...] = tuple(
     c for c in METRIC_COLUMNS if c not in ("t_asi_mean", "throughput_loss_mean")
