@@ -10,25 +10,33 @@ pass's floating-point operations per point-sample, counted from its source, at t
 multiply-add rate measured in the same run by a compiled loop of independent multiply-adds),
 ``model_peak_rss_mb_1e5x1024`` (1e5 points x 1024 samples, in a fresh process) and
 ``model_answer_s`` (what ``asi-answer`` waits for the model: nine stages of one configuration at
-1024 samples in a fresh process, loading the compiled code included). Targets (issue 21):
->= 5e7 point-samples/s, < 2 GB, < 1 s.
+1024 samples in a fresh process, loading the compiled code included), and the selection side
+by side (:func:`selection_side_by_side`): ``model_select_ns_per_value`` (:mod:`model.select`),
+``model_select_vs_ladder_ratio`` (the frozen selection of model 0.6.0,
+``benchmarks/ladder_select.py``, over it: same arrays, same run) and ``model_select_share`` (its
+share of the compiled pass's time). Targets (issue 21): >= 5e7 point-samples/s, < 2 GB, < 1 s.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
+import time
 
 import numba as nb
 import numpy as np
 
-from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.evaluate import evaluate, order_ranks, price
+from asi_slowdown.model.kernel import cost_rows, evaluate_points, point_factors
 from asi_slowdown.model.params import POINT_PARAMS
 from asi_slowdown.model.reference import reference_op
+from asi_slowdown.model.select import order_statistics, selection_scratch
 from asi_slowdown.pipeline.configuration.compose import CONF_DIR, compose_config
 from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
 
+from . import ladder_select
 from .common import best_time, peak_rss_mb
 
 
@@ -118,7 +126,7 @@ def _measure() -> dict:
     t_copy = best_time(lambda: src.copy(), repeat=5)
 
     answer, rss = (_in_a_fresh_process(flag) for flag in ("--answer", "--rss"))
-    return {
+    return selection_side_by_side(points, costs) | {
         "model_point_samples_per_s": point_samples_per_s,
         "model_numpy_point_samples_per_s": numpy_per_s,
         "model_compiled_vs_numpy_ratio": point_samples_per_s / numpy_per_s,
@@ -129,6 +137,110 @@ def _measure() -> dict:
         "model_vs_memcopy_ratio": t_model / t_copy,
         "model_peak_rss_mb_1e5x1024": float(rss),
         "model_answer_s": float(answer),
+    }
+
+
+def _ratios(points: dict[str, np.ndarray], costs: dict[str, np.ndarray]) -> np.ndarray:
+    """The four per-sample ratios the compiled pass selects from (:data:`model.kernel.RATIOS`),
+    (points, 4, samples), by the numpy engine (equal to the compiled pass's to rounding; the
+    fourth, IBPB on VM exit, only where it differs from the default's: NaN rows elsewhere)."""
+    priced = price(points, costs)
+    t_native = priced.t_native
+    t_kept = t_native + priced.extra + priced.kept
+    t_blanket = t_native + priced.blanket
+    ratios = np.stack(
+        [
+            priced.extra / t_native,
+            priced.default / t_native,
+            t_kept / (t_native + priced.default) - 1.0,
+            np.where(
+                np.any(t_blanket != t_native + priced.default, axis=1, keepdims=True),
+                t_kept / t_blanket - 1.0,
+                np.nan,
+            ),
+        ],
+        axis=1,
+    )
+    return np.ascontiguousarray(ratios)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _select_all(method, ratios, moments, ranks, out):
+    """Per point and ratio (NaN rows skipped): copy it to a buffer, as the compiled pass has it
+    in cache, then select ``ranks`` by ``method`` (0: the copy alone, 1: :mod:`model.select`,
+    2: the frozen ladder, 3: ``np.sort``)."""
+    n = ratios.shape[2]
+    n_ranks = ranks.shape[0]
+    hot = np.empty(n)
+    scratch = selection_scratch(n, n_ranks)
+    n_pivots = ladder_select.LADDER.shape[0] + 8
+    work = np.empty((n_ranks, n))
+    sorted_ = np.empty(n)
+    spare = np.empty(n)
+    pivots = np.empty(n_pivots)
+    counts = np.empty(n_pivots, dtype=np.int64)
+    bounds = np.empty((2, n_ranks))
+    index = np.empty((3, n_ranks), dtype=np.int64)
+    for p in range(ratios.shape[0]):
+        for k in range(ratios.shape[1]):
+            if math.isnan(ratios[p, k, 0]):
+                continue
+            hot[:] = ratios[p, k]
+            total = moments[p, k, 0]
+            total_sq = moments[p, k, 1]
+            if method == 1:
+                order_statistics(hot, total, total_sq, ranks, out[p, k], scratch)
+            elif method == 2:
+                ladder_select.order_statistics(
+                    hot, total, total_sq, ranks, out[p, k], work, sorted_, spare, pivots,
+                    counts, bounds, index,
+                )  # fmt: skip
+            elif method == 3:
+                ordered = np.sort(hot)
+                for j in range(n_ranks):
+                    out[p, k, j] = ordered[ranks[j]]
+
+
+def _cpu_time(fn, repeat: int = 7) -> float:
+    """Best CPU time of this thread [s] over ``repeat`` calls: on a shared machine, less
+    disturbed than wall time by the other processes on the core."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.thread_time()
+        fn()
+        best = min(best, time.thread_time() - start)
+    return best
+
+
+def selection_side_by_side(points: dict[str, np.ndarray], costs: dict[str, np.ndarray]) -> dict:
+    """:mod:`model.select` against the frozen ladder and ``np.sort`` on the per-sample ratios of
+    ``points`` (the first 512), each result checked against ``np.sort``; and its share of the
+    compiled pass (:func:`model.kernel.evaluate_points`) over the same points. Times are this
+    thread's CPU time, each method's minus the copy's."""
+    points = {k: v[:512] for k, v in points.items()}
+    ratios = _ratios(points, costs)
+    with np.errstate(over="ignore", invalid="ignore"):
+        moments = np.stack([ratios.sum(axis=2), (ratios * ratios).sum(axis=2)], axis=2)
+    ranks, _ = order_ranks(ratios.shape[2])
+    out = np.full(ratios.shape[:2] + ranks.shape, np.nan)
+    expected = np.sort(ratios, axis=2)[..., ranks]
+    times = {}
+    for method in range(4):
+        _select_all(method, ratios, moments, ranks, out)  # compiles outside the timing
+        if method:
+            assert np.array_equal(out, expected, equal_nan=True), method
+        times[method] = _cpu_time(lambda m=method: _select_all(m, ratios, moments, ranks, out))
+    select_s, ladder_s, sort_s = (max(times[m] - times[0], 1e-12) for m in (1, 2, 3))
+    factors = point_factors(points)
+    rows = cost_rows(costs)
+    evaluate_points(factors, rows, ranks)
+    kernel_s = _cpu_time(lambda: evaluate_points(factors, rows, ranks))
+    values = np.count_nonzero(~np.isnan(ratios[:, :, 0])) * ratios.shape[2]
+    return {
+        "model_select_ns_per_value": 1e9 * select_s / values,
+        "model_select_vs_ladder_ratio": ladder_s / select_s,
+        "model_select_vs_sort_ratio": sort_s / select_s,
+        "model_select_share": min(select_s / kernel_s, 1.0),
     }
 
 

@@ -56,7 +56,7 @@ from .mechanism import (
     work_counts,
 )
 from .params import VM_EXIT_REASONS
-from .select import LADDER, order_statistics
+from .select import order_statistics, selection_scratch
 from .units import PAGE_SIZE
 
 ROWS: tuple[str, ...] = COST_NAMES
@@ -730,35 +730,20 @@ def _point(
     acc[Sum.beats_blanket] = s_bb
     acc[Sum.native_s] = s_ns
 
-    _percentiles(slowdown, s_slow, s_slow2, ranks, stats[0], scratch, selection)
-    _percentiles(vs_off, s_off, s_off2, ranks, stats[1], scratch, selection)
-    _percentiles(vs_default, s_vd, s_vd2, ranks, stats[2], scratch, selection)
+    _percentiles(slowdown, s_slow, s_slow2, ranks, stats[0], selection)
+    _percentiles(vs_off, s_off, s_off2, ranks, stats[1], selection)
+    _percentiles(vs_default, s_vd, s_vd2, ranks, stats[2], selection)
     if differs:
-        _percentiles(vs_blanket, s_vb, s_vb2, ranks, stats[3], scratch, selection)
+        _percentiles(vs_blanket, s_vb, s_vb2, ranks, stats[3], selection)
     else:
         stats[3, :] = stats[2, :]
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _percentiles(x, total, total_sq, ranks, out, scratch, selection):
+def _percentiles(x, total, total_sq, ranks, out, selection):
     """The order statistics ``ranks`` of one per-sample ratio ``x`` into ``out``, with the
-    scratch :func:`_points` allocates once (``scratch`` rows 7 and 8 and from 9 on)."""
-    n_ranks = ranks.shape[0]
-    pivots, counts, bounds, index = selection
-    order_statistics(
-        x,
-        total,
-        total_sq,
-        ranks,
-        out,
-        scratch[9 : 9 + n_ranks],
-        scratch[7],
-        scratch[8],
-        pivots,
-        counts,
-        bounds,
-        index,
-    )
+    scratch :func:`_points` allocates once (:func:`model.select.selection_scratch`)."""
+    order_statistics(x, total, total_sq, ranks, out, selection)
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -769,14 +754,8 @@ def _points(scalars, vm_rate, vm_coef, work, terms, rows, ranks, sums, stats):
     for s in range(n):
         inverse_bandwidth[0, s] = 1.0 / rows[Row.copy_bandwidth, s]
         inverse_bandwidth[1, s] = 1.0 / rows[Row.mem_bandwidth, s]
-    scratch = np.empty((9 + ranks.shape[0], n))
-    n_pivots = LADDER.shape[0] + 8
-    selection = (
-        np.empty(n_pivots),
-        np.empty(n_pivots, dtype=np.int64),
-        np.empty((2, ranks.shape[0])),
-        np.empty((3, ranks.shape[0]), dtype=np.int64),
-    )
+    scratch = np.empty((7, n))
+    selection = selection_scratch(n, ranks.shape[0])
     for p in range(scalars.shape[0]):
         _point(
             scalars[p],

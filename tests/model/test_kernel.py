@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from asi_slowdown.model.evaluate import ENGINES, METRICS, evaluate, order_ranks
 from asi_slowdown.model.kernel import refill_probability
-from asi_slowdown.model.select import LADDER, order_statistics
+from asi_slowdown.model.select import order_statistics, selection_scratch
 from tests.model.shipped import load, point, profile_costs
 from tests.model.test_evaluate import costs, table
 from tests.strategies import points
@@ -26,14 +26,7 @@ from tests.strategies import points
 
 @nb.njit
 def _rows(values, ranks, out):
-    n = values.shape[1]
-    work = np.empty((ranks.shape[0], n))
-    sorted_ = np.empty(n)
-    spare = np.empty(n)
-    pivots = np.empty(LADDER.shape[0] + 8)
-    counts = np.empty(LADDER.shape[0] + 8, dtype=np.int64)
-    bounds = np.empty((2, ranks.shape[0]))
-    index = np.empty((3, ranks.shape[0]), dtype=np.int64)
+    scratch = selection_scratch(values.shape[1], ranks.shape[0])
     for p in range(values.shape[0]):
         x = values[p]
         total = 0.0
@@ -41,9 +34,7 @@ def _rows(values, ranks, out):
         for v in x:
             total += v
             total_sq += v * v
-        order_statistics(
-            x, total, total_sq, ranks, out[p], work, sorted_, spare, pivots, counts, bounds, index
-        )
+        order_statistics(x, total, total_sq, ranks, out[p], scratch)
 
 
 def _selected(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +59,20 @@ SHAPES = {
     + np.where(RNG.random((16, 1024)) < 0.01, np.inf, 0.0),
     "few samples": RNG.lognormal(size=(64, 7)),
     "odd count": RNG.lognormal(size=(16, 999)),
+    # the histogram's own hard cases (model/select.py)
+    "far outliers": np.concatenate(
+        [RNG.normal(size=(16, 1000)), np.full((16, 24), 1e6)], axis=1
+    ),  # the bulk in one bucket: found by splits
+    "one ulp apart": 1.0 + np.spacing(1.0) * RNG.integers(0, 40, size=(16, 1024)),
+    "spread lost in the moments": 1e10 + 1e-5 * RNG.integers(0, 3, size=(8, 1024)),  # sd 0
+    "subnormals beside ones": np.where(
+        RNG.random((8, 1024)) < 0.5, RNG.choice([0.0, 5e-324, 1e-310], size=(8, 1024)), 1.0
+    ),  # extremes a few subnormals apart: sorted, not split
+    "signed zeros": np.where(RNG.random((16, 1024)) < 0.6, 0.0, RNG.normal(size=(16, 1024)))
+    * np.where(RNG.random((16, 1024)) < 0.5, -1.0, 1.0),
+    "steps": np.repeat(RNG.lognormal(size=(16, 32)), 32, axis=1),  # ties in every bucket
+    "two samples": RNG.lognormal(size=(16, 2)),  # the quantiles' ranks repeat: 0 1 0 1 0 1
+    "three samples": RNG.lognormal(size=(16, 3)),
 }
 
 
@@ -75,6 +80,17 @@ SHAPES = {
 def test_order_statistics_are_exactly_those_of_a_sort(shape):
     selected, sorted_ = _selected(SHAPES[shape])
     np.testing.assert_array_equal(selected, sorted_)
+
+
+def test_equal_values_come_in_the_order_of_a_stable_sort():
+    """``0.0`` and ``-0.0`` compare equal: the one selected is a stable sort's, as the ladder's
+    was (every pass keeps the values' order, the insertion sort is stable)."""
+    values = SHAPES["signed zeros"]
+    selected, _ = _selected(values)
+    ranks, _ = order_ranks(values.shape[1])
+    stable = np.sort(values, axis=1, kind="stable")[:, ranks]
+    np.testing.assert_array_equal(np.signbit(selected), np.signbit(stable))
+    np.testing.assert_array_equal(selected, stable)
 
 
 @given(
