@@ -1,4 +1,5 @@
-"""The ASI slowdown model: pure, no I/O; numpy, and numba for the compiled evaluation.
+"""The ASI slowdown model: pure, no I/O (numba's own cache aside); numpy, and numba for the
+compiled evaluation.
 
 * :mod:`model.params`    the point parameters (glossary, units, range checks)
 * :mod:`model.costs`     uncertain per-operation costs and their draws
@@ -6,6 +7,7 @@
 * :mod:`model.evaluate`  pricing over (points x samples) in numpy, and the metrics
 * :mod:`model.kernel`    the compiled evaluation: each point's samples in one pass
 * :mod:`model.select`    exact order statistics by selection
+* :mod:`model.jitcache`  numba's cached machine code dropped when any source here changes
 * :mod:`model.reference` a slow scalar reference for one point and one sample
 """
 

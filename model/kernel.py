@@ -21,7 +21,8 @@ Sums run in a fixed order within one point (fastmath only re-associates the addi
 sum into SIMD lanes), so a point's results never depend on which other points are evaluated
 with it; they agree with :func:`model.evaluate.price` to rounding (``tests/model``).
 Compiled once per process (``cache=True`` keeps the machine code on disk for the next
-process, Ray workers included).
+process, Ray workers included; :mod:`model.jitcache` drops it when any ``model/`` source
+changes, which numba alone would not notice).
 """
 
 from __future__ import annotations

@@ -33,6 +33,10 @@ import math
 import numba as nb
 import numpy as np
 
+from .jitcache import drop_stale_machine_code
+
+drop_stale_machine_code()  # before anything here or in the kernel is compiled
+
 BUCKETS = 256
 """Buckets of the first pass (keys fit a byte). More buckets leave fewer values per wanted
 bucket but cost a longer running sum."""
