@@ -117,8 +117,9 @@ def collect(
     missing, examples = missing_cells(grid, aggs.cube) if grid is not None else (0, pd.DataFrame())
     tick = time.perf_counter()
     baseline = str(cfg.baseline.name)
-    projection = projections(aggs.cube, stages, baseline)
-    # the metrics live on in the projection: keep only the cells (where focus values snap to)
+    # the metrics move into the projection column by column (never both whole in memory):
+    # the cube keeps only its cells (where focus values snap to)
+    projection = projections(aggs.cube, stages, baseline, consume=True)
     aggs.cube = aggs.cube[[*CUBE_KEYS, "points"]]
     scenarios = scenario_summary(projection, stages)
     focus, replaced = focus_table(projection, aggs.cube, cfg, presets, s.focus_file_size, composer)
