@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from pipeline.configuration.checks import check_report, check_store_path
 from pipeline.configuration.compose import Composer
 from pipeline.configuration.compose import composer as default_composer
+from pipeline.execution.memory import returning_memory
 from pipeline.execution.scheduler import progress, scheduler
 from pipeline.projection.projection import (
     projections,
@@ -65,8 +66,19 @@ def collect(
     """Compose, aggregate and project: everything but the rendering.
 
     ``grid_overrides`` replaces the experiment's sweep overrides (tests use a
-    small grid); by default the grid is the experiment's.
+    small grid); by default the grid is the experiment's. Freed memory goes back to
+    the system as it runs (:func:`~pipeline.execution.memory.returning_memory`).
     """
+    with returning_memory():
+        return _collect(overrides, grid_overrides, composer, err)
+
+
+def _collect(
+    overrides: Sequence[str],
+    grid_overrides: Sequence[str] | None,
+    composer: Composer | None,
+    err: Out,
+) -> tuple[Report, DictConfig]:
     timings: dict[str, float] = {}
     composer = composer or default_composer()
     cfg = composer.compose(overrides)

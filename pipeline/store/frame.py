@@ -348,10 +348,6 @@ def store_frame(
     return dd.from_map(read_part, partitions_, args=(how,), meta=meta, label="read-store"), scan
 
 
-def _in_ids(frame: pd.DataFrame, ids: pa.Array, names: Sequence[str]) -> pd.DataFrame:
-    return frame.loc[frame["point_id"].isin(ids.to_pandas()).to_numpy(), list(names)]
-
-
 def plain_frame(parts: Sequence[Path], columns: Sequence[str], scope: Scope) -> dd.DataFrame:
     """A store whose parts are duplicate-free, as a filtered ``dd.read_parquet``: no dedup work.
 
@@ -361,11 +357,18 @@ def plain_frame(parts: Sequence[Path], columns: Sequence[str], scope: Scope) -> 
     import dask.dataframe as dd
 
     names = list(dict.fromkeys(columns))
-    read = names if scope.point_ids is None else list(dict.fromkeys([*names, "point_id"]))
-    frame = dd.read_parquet([str(p) for p in parts], columns=read, filters=scope.filters())
     if scope.point_ids is not None:
-        frame = frame.map_partitions(_in_ids, scope.point_ids, names, meta=frame._meta[names])
-    return frame
+        # an id set (a grid's): filtered in Arrow before pandas sees a row, as the dedup
+        # path reads; ids read into pandas and matched there stayed resident (issue 22)
+        how = PartRead(tuple(names), scope.expression(), scope.point_ids)
+        return dd.from_map(
+            read_part,
+            list(enumerate(partitions(parts))),
+            args=(how,),
+            meta=meta_frame(how),
+            label="read-store",
+        )
+    return dd.read_parquet([str(p) for p in parts], columns=names, filters=scope.filters())
 
 
 def pandas_frame(
