@@ -21,8 +21,9 @@ M_MMAP_THRESHOLD = -3
 """glibc's ``mallopt`` parameter (malloc.h): allocations of at least this many bytes are
 mapped on their own and unmapped when freed; setting it turns off the dynamic threshold."""
 
-MMAP_THRESHOLD = 256 * 1024
-"""Bytes: a column of a partition or of the cube (hundreds of KB to tens of MB) is above it."""
+MMAP_THRESHOLD = 128 * 1024
+"""Bytes: glibc's own starting value (128 KiB), kept: a column of a partition or of the cube
+(hundreds of KB to tens of MB) is above it."""
 
 
 def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:

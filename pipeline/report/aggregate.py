@@ -251,16 +251,16 @@ def aggregate(
     for attempt in range(3):
         frame, scan = store_frame(store, _needed(metrics), scope, checked if not attempt else None)
         try:
-            (reduced,) = stage_summary(frame[summarised]).to_delayed()
+            reduced = stage_summary(frame[summarised]).to_delayed()
             pieces = [dask.delayed(piece)(p) for p in frame[wanted].to_delayed()]
-            summary, *tables = dask.compute(reduced, *pieces)
+            *summaries, tables = dask.compute(*reduced, pieces)
+            summary = pd.concat(summaries) if len(summaries) > 1 else summaries[0]
             break
         except FileNotFoundError:  # a part compacted away while being read: list again
             if attempt == 2:
                 raise
     summary = _flatten(summary).sort_values(list(LABEL_COLUMNS), ignore_index=True)
     out = Aggregates(summary, cube_of_tables(tables, metrics), scan)
-    del tables
     scan.seconds = time.perf_counter() - start
     if scan.rows_in_scope < 0:
         scan.rows_in_scope = int(out.stage_summary["points"].sum())

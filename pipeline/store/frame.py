@@ -113,14 +113,19 @@ _PARQUET = ds.ParquetFileFormat(
 )
 
 
-PARTITION_ROWS = 1_000_000
+PARTITION_ROWS = 100_000
 """Rows one Dask partition reads: consecutive part files are grouped up to this many, so
 a store of many small parts does not pay Dask's per-task overhead for each (a sweep
-commits a part every ``store.part_rows`` rows or ``store.flush_seconds``)."""
+commits a part every ``store.part_rows`` rows or ``store.flush_seconds``). A partition's
+read holds a few copies of its rows at once, so it is kept small against the store (a
+sweep's part of 100,000 rows is one partition): at 10^6 rows a partition held the whole
+nightly store several times over (issue 22)."""
 
 
-def partitions(parts: Sequence[Path], rows: int = PARTITION_ROWS) -> list[tuple[str, ...]]:
-    """Consecutive part files grouped into partitions of about ``rows`` rows (footer counts)."""
+def partitions(parts: Sequence[Path], rows: int | None = None) -> list[tuple[str, ...]]:
+    """Consecutive part files grouped into partitions of about ``rows`` rows (footer counts;
+    default :data:`PARTITION_ROWS`)."""
+    rows = PARTITION_ROWS if rows is None else rows
     groups: list[tuple[str, ...]] = []
     current: list[str] = []
     size = 0
