@@ -207,8 +207,16 @@ def to_frame(table: pa.Table, categories: Mapping[str, Sequence[str]]) -> pd.Dat
     return frame
 
 
-def read_part(partition: tuple[int, Sequence[str]], how: PartRead) -> pd.DataFrame:
-    """One Dask partition: :func:`read_part_table` as pandas (labels as categoricals)."""
+def read_part(
+    partition: tuple[int, Sequence[str]], how: PartRead, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One Dask partition: :func:`read_part_table` as pandas (labels as categoricals).
+
+    ``columns``: the ones Dask's column projection asks for (a selection of the frame reads
+    only those: ``columns=`` in the signature is what lets ``dd.from_map`` project).
+    """
+    if columns is not None:
+        how = replace(how, names=tuple(columns))
     return to_frame(read_part_table(partition, how), how.categories)
 
 
