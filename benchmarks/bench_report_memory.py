@@ -143,7 +143,9 @@ def run(points: int = POINTS) -> dict:
         load = os.getloadavg()[0]
         ours = measure(big, small, "ours")
         gathered = measure(big, small, "gathered")
-    print(f"  ours {ours['peak_mb']:.0f} MB, gathered {gathered['peak_mb']:.0f} MB", file=sys.stderr)
+    print(
+        f"  ours {ours['peak_mb']:.0f} MB, gathered {gathered['peak_mb']:.0f} MB", file=sys.stderr
+    )
     return {
         f"report_peak_mb_{points}": ours["peak_mb"],
         f"report_gathered_peak_mb_{points}": gathered["peak_mb"],

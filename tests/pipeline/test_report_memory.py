@@ -27,7 +27,6 @@ from pipeline.report import aggregate as agg
 from pipeline.report.collection import REPORT_METRICS
 from pipeline.store.schema import CUBE_KEYS, DEDUP_COLUMNS, STORE_SCHEMA
 
-
 STAGES = ("rfc_v2", "multi_slot", "kvm_vmm_switch")
 ROWS = 150_000
 COLUMNS = tuple(dict.fromkeys([*DEDUP_COLUMNS, *agg._needed(REPORT_METRICS)]))
