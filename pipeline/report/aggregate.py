@@ -5,7 +5,9 @@ point (:func:`pipeline.store.frame.store_frame`: checked parts, filters pushed
 down, duplicates dropped); here it is reduced to the two small tables the
 projections and the report read (:class:`Aggregates`): a summary per
 (workload, CPU profile, stage) and the cube of mean metrics per
-:data:`~pipeline.store.schema.CUBE_KEYS` cell, both from one read of each part.
+:data:`~pipeline.store.schema.CUBE_KEYS` cell, in one ``dask.compute``: each partition is
+read twice, each read projected to its reduction's columns (the summary's few, the
+cube's), which holds less at once than one read of both (issue 22).
 
 It runs on the current Dask scheduler, chosen in the ``dask`` config section
 (:func:`pipeline.execution.scheduler.scheduler`): ``threads`` (default), ``ray``
