@@ -36,9 +36,9 @@ import dask
 import numpy as np
 import pyarrow as pa
 
-from pipeline import store
-from pipeline.report import aggregate as agg
-from pipeline.store.schema import DEDUP_COLUMNS, METRIC_COLUMNS, STORE_SCHEMA
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.report import aggregate as agg
+from asi_slowdown.pipeline.store.schema import DEDUP_COLUMNS, METRIC_COLUMNS, STORE_SCHEMA
 
 from .common import peak_rss_mb
 

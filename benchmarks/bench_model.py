@@ -23,11 +23,11 @@ import sys
 import numba as nb
 import numpy as np
 
-from model.evaluate import evaluate
-from model.params import POINT_PARAMS
-from model.reference import reference_op
-from pipeline.configuration.compose import CONF_DIR, compose_config
-from pipeline.configuration.profile import model_profile, point_from_config
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.params import POINT_PARAMS
+from asi_slowdown.model.reference import reference_op
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR, compose_config
+from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
 
 from .common import best_time, peak_rss_mb
 
@@ -158,7 +158,7 @@ def _answer_main() -> None:
     costs = model_profile(compose_config([])).costs(1024)
     points = {k: v[:9] for k, v in bench_points(9).items()}
     start = time.perf_counter()
-    from model.kernel import evaluate_points  # noqa: F401  (numba and the cached machine code)
+    from asi_slowdown.model.kernel import evaluate_points  # noqa: F401  (numba and the cached machine code)
 
     evaluate(points, costs)
     print(f"{time.perf_counter() - start:.4f}")

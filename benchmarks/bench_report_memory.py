@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline import store
-from pipeline.report import aggregate as agg
-from pipeline.report.collection import REPORT_METRICS
-from pipeline.store.schema import DEDUP_COLUMNS, STORE_SCHEMA
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.report import aggregate as agg
+from asi_slowdown.pipeline.report.collection import REPORT_METRICS
+from asi_slowdown.pipeline.store.schema import DEDUP_COLUMNS, STORE_SCHEMA
 
 POINTS = 626_688
 PART_ROWS = 100_000
@@ -78,12 +78,12 @@ CHILD = r"""
 import json, sys, threading, time
 import psutil
 from omegaconf import OmegaConf
-from pipeline.execution.memory import returning_memory
-from pipeline.execution.scheduler import scheduler
-from pipeline.projection.projection import projections
-from pipeline.report import aggregate as agg
-from pipeline.report.collection import REPORT_METRICS
-from pipeline.store.schema import CUBE_KEYS
+from asi_slowdown.pipeline.execution.memory import returning_memory
+from asi_slowdown.pipeline.execution.scheduler import scheduler
+from asi_slowdown.pipeline.projection.projection import projections
+from asi_slowdown.pipeline.report import aggregate as agg
+from asi_slowdown.pipeline.report.collection import REPORT_METRICS
+from asi_slowdown.pipeline.store.schema import CUBE_KEYS
 
 big, small, stages, how = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4]
 process, peak = psutil.Process(), [0]

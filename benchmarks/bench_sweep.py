@@ -185,10 +185,10 @@ def _hydra_basic_main() -> None:
     import hydra
     import numpy as np
 
-    from model.evaluate import evaluate
-    from pipeline.configuration.compose import CONF_DIR
-    from pipeline.configuration.profile import model_profile, point_from_config
-    from pipeline.configuration.schema import register
+    from asi_slowdown.model.evaluate import evaluate
+    from asi_slowdown.pipeline.configuration.compose import CONF_DIR
+    from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
+    from asi_slowdown.pipeline.configuration.schema import register
 
     totals = {"points": 0, "model_s": 0.0}
 

@@ -68,7 +68,7 @@ def machine() -> dict:
 def merge_results(module: str, new: dict, path: Path = RESULTS) -> dict:
     """Merge benchmark ``module``'s keys ``new`` into the results file (other modules own other
     keys), recording the machine, the UTC date and the 1-minute load average of the run."""
-    from model import MODEL_VERSION
+    from asi_slowdown.model import MODEL_VERSION
 
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.exists() else {}

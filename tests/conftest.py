@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
-from pipeline.configuration.compose import USER_CONFIG_ENV
+from asi_slowdown.model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
+from asi_slowdown.pipeline.configuration.compose import USER_CONFIG_ENV
 from tests import profiles
 
 profiles.register()  # dev | ci | exhaustive (HYPOTHESIS_PROFILE; see tests/profiles.py)

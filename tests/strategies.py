@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from model.costs import COST_NAMES, SHARE_COSTS
-from model.params import BOOL_PARAMS, FRACTION_PARAMS, INT_PARAMS, POINT_PARAMS, VM_EXIT_REASONS
-from model.units import PAGE_SIZE
+from asi_slowdown.model.costs import COST_NAMES, SHARE_COSTS
+from asi_slowdown.model.params import (
+    BOOL_PARAMS,
+    FRACTION_PARAMS,
+    INT_PARAMS,
+    POINT_PARAMS,
+    VM_EXIT_REASONS,
+)
+from asi_slowdown.model.units import PAGE_SIZE
 
 _sizes = st.integers(1, 1 << 20).map(lambda pages: pages * PAGE_SIZE)
 _rates = st.one_of(st.just(0.0), st.floats(1e-4, 50.0))

@@ -66,7 +66,7 @@ def test_the_presets_and_benchmarks_are_rendered_from_the_grid_and_the_results_f
 def glob_size(key: str, value: str) -> int:
     """Values of one sweep dimension: a group's options for ``glob(*)`` (less those of
     ``exclude=[...]``), else the comma-separated values."""
-    from pipeline.configuration.compose import composer
+    from asi_slowdown.pipeline.configuration.compose import composer
 
     if value.startswith("glob(*"):
         excluded = re.findall(r"exclude=\[([^\]]*)\]", value)
@@ -81,7 +81,7 @@ def test_each_preset_states_its_own_grid_size_and_was_benchmarked_at_it():
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    from pipeline.configuration.compose import composer
+    from asi_slowdown.pipeline.configuration.compose import composer
 
     def glob_options(key: str, value: str) -> list[str]:  # Hydra's own glob, exclude included
         glob = OverridesParser.create().parse_override(f"{key}={value}").value()

@@ -46,7 +46,7 @@ def events() -> dict:
 
     found = {}
     for path in Path(pipeline.configuration.__file__).parent.glob("*.py"):
-        module = importlib.import_module(f"pipeline.configuration.{path.stem}")
+        module = importlib.import_module(f"asi_slowdown.pipeline.configuration.{path.stem}")
         for name in CONVERSIONS:
             function = getattr(module, name, None)
             if function is not None and function.__module__ == module.__name__:
@@ -61,7 +61,7 @@ def events() -> dict:
 def main(overrides: list[str]) -> None:
     os.chdir(tempfile.mkdtemp(prefix="asi-call-path-"))
     kinds = events()
-    from pipeline.cli.sweep import main as asi_sweep
+    from asi_slowdown.pipeline.cli.sweep import main as asi_sweep
 
     before, total = collections.Counter(), collections.Counter()
     path: dict[str, None] = {}

@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from model.costs import COST_NAMES
-from pipeline.configuration.compose import composer, packaged_options
+from asi_slowdown.model.costs import COST_NAMES
+from asi_slowdown.pipeline.configuration.compose import composer, packaged_options
 
 HEADER = """# Where every cost comes from
 

@@ -37,14 +37,14 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from model import MODEL_VERSION
-from model.evaluate import OVERHEAD_PARTS
-from pipeline.configuration.compose import composer
-from pipeline.configuration.sweeps import classify, merge_by_key, parse
-from pipeline.projection.answer import default_shares, evaluate_stages, run
-from pipeline.sweep.grid import MODEL_GROUPS
-from pipeline.validate.run import SCORE_FILE, error_text, score_document, value_text
-from pipeline.validate.run import run as validate
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.evaluate import OVERHEAD_PARTS
+from asi_slowdown.pipeline.configuration.compose import composer
+from asi_slowdown.pipeline.configuration.sweeps import classify, merge_by_key, parse
+from asi_slowdown.pipeline.projection.answer import default_shares, evaluate_stages, run
+from asi_slowdown.pipeline.sweep.grid import MODEL_GROUPS
+from asi_slowdown.pipeline.validate.run import SCORE_FILE, error_text, score_document, value_text
+from asi_slowdown.pipeline.validate.run import run as validate
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

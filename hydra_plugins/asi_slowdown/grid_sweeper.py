@@ -7,7 +7,7 @@ and the config-store entry, nothing else.
 
 from hydra.core.config_store import ConfigStore
 
-from pipeline.sweep.sweeper import GridSweeperConf, GridSweeperImpl
+from asi_slowdown.pipeline.sweep.sweeper import GridSweeperConf, GridSweeperImpl
 
 
 class GridSweeper(GridSweeperImpl):

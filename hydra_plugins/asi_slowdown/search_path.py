@@ -10,7 +10,7 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 class AsiSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        from pipeline.configuration.compose import search_dirs
+        from asi_slowdown.pipeline.configuration.compose import search_dirs
 
         for path in search_dirs():
             search_path.append(provider="asi-slowdown", path=path)

@@ -46,9 +46,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.calibrate.measurements import EXIT_QUANTITIES, QUANTITY_UNITS
-from pipeline.configuration.compose import CONF_DIR, user_config_dir
-from pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.calibrate.measurements import EXIT_QUANTITIES, QUANTITY_UNITS
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR, user_config_dir
+from asi_slowdown.pipeline.configuration.errors import ConfigError
 
 TIME_QUANTITIES: dict[str, str] = {
     "slowdown": "t_asi / t_native - 1 of the run's wall time: ASI at the stage against "

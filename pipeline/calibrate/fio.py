@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.units import parse_size
-from pipeline.configuration.errors import ConfigError
+from asi_slowdown.model.units import parse_size
+from asi_slowdown.pipeline.configuration.errors import ConfigError
 
 MAX_JOBS = 8192
 """More fio jobs than this in one run is not a measurement: the model's ``cpus`` stop here."""

@@ -73,7 +73,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult, least_squares
 from scipy.special import ndtri
 
-from model.costs import (
+from asi_slowdown.model.costs import (
     COST_NAMES,
     Correlation,
     CostSpec,
@@ -82,9 +82,9 @@ from model.costs import (
     stream_uniforms,
     to_model_units,
 )
-from model.evaluate import evaluate
-from model.mechanism import EXIT_REASONS, EXIT_SOURCES, native_counts
-from model.params import as_columns
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.mechanism import EXIT_REASONS, EXIT_SOURCES, native_counts
+from asi_slowdown.model.params import as_columns
 
 Z95 = float(ndtri(0.95))
 """Standard-normal 95th percentile: ``low``/``high`` of a lognormal spec sit at -/+ this many sds."""

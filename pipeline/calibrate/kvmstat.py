@@ -31,8 +31,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.params import VM_EXIT_REASONS
-from pipeline.configuration.errors import ConfigError
+from asi_slowdown.model.params import VM_EXIT_REASONS
+from asi_slowdown.pipeline.configuration.errors import ConfigError
 
 PERF_NAMES: dict[str, str] = {
     # Intel (VMX_EXIT_REASONS in arch/x86/include/uapi/asm/vmx.h)

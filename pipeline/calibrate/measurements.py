@@ -80,10 +80,10 @@ from pathlib import Path
 
 import yaml
 
-from model.mechanism import EXIT_REASONS, EXIT_SOURCES
-from pipeline.calibrate.fio import FioRun, file_sha256, read_fio
-from pipeline.calibrate.kvmstat import KvmStat, read_kvm_stat
-from pipeline.configuration.errors import ConfigError
+from asi_slowdown.model.mechanism import EXIT_REASONS, EXIT_SOURCES
+from asi_slowdown.pipeline.calibrate.fio import FioRun, file_sha256, read_fio
+from asi_slowdown.pipeline.calibrate.kvmstat import KvmStat, read_kvm_stat
+from asi_slowdown.pipeline.configuration.errors import ConfigError
 
 RUN_KEYS = ("file", "asi", "stage", "profile", "cpus", "workload", "ibpb", "overrides", "note")
 """Columns of a manifest row; ``file`` and ``asi`` are required."""
@@ -537,7 +537,7 @@ def published_from_group(path: Path) -> tuple[list[PublishedPoint], list[str]]:
     the default mitigations' quantities are scored by ``asi-validate``, which runs them as
     they were run; their names come back in the second list.
     """
-    from pipeline.calibrate.cases import config_roots, read_benchmarks, read_group
+    from asi_slowdown.pipeline.calibrate.cases import config_roots, read_benchmarks, read_group
 
     roots = config_roots()
     if path.parent.parent not in roots:

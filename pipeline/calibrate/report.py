@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model import MODEL_VERSION
-from model.params import VM_EXIT_REASONS
-from pipeline.calibrate.fit import RELATIVE_KINDS, Z95, CostFit, FitResult, residual
-from pipeline.configuration.compose import CONF_DIR
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.params import VM_EXIT_REASONS
+from asi_slowdown.pipeline.calibrate.fit import RELATIVE_KINDS, Z95, CostFit, FitResult, residual
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR
 
 QUANTITY = {
     "native_time": "native time per op [ns]",

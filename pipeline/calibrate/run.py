@@ -18,14 +18,14 @@ import numpy as np
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from model import MODEL_VERSION
-from model.costs import COST_NAMES, CostSpec
-from model.evaluate import CONFIDENCE, evaluate
-from model.mechanism import blocks_per_io, hit_ratio
-from model.params import CPU_FLAGS
-from model.units import format_size, parse_size
-from pipeline.calibrate.fio import FioRun
-from pipeline.calibrate.fit import (
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.costs import COST_NAMES, CostSpec
+from asi_slowdown.model.evaluate import CONFIDENCE, evaluate
+from asi_slowdown.model.mechanism import blocks_per_io, hit_ratio
+from asi_slowdown.model.params import CPU_FLAGS
+from asi_slowdown.model.units import format_size, parse_size
+from asi_slowdown.pipeline.calibrate.fio import FioRun
+from asi_slowdown.pipeline.calibrate.fit import (
     POOR_FIT_Z,
     RELATIVE_KINDS,
     FitResult,
@@ -34,15 +34,15 @@ from pipeline.calibrate.fit import (
     fit,
     statistic,
 )
-from pipeline.calibrate.measurements import LOSS, Inputs, Tags, load_inputs
-from pipeline.calibrate.report import display_path, render_report
-from pipeline.configuration.checks import check_calibrate, check_calibrated_name
-from pipeline.configuration.compose import CONF_DIR, Composer, user_config_dir
-from pipeline.configuration.compose import composer as default_composer
-from pipeline.configuration.errors import EXIT_FAILED, ConfigError
-from pipeline.configuration.profile import ModelProfile, model_profile
-from pipeline.configuration.schema import SIZE_FIELDS
-from pipeline.store.schema import LOSS_QUANTILES
+from asi_slowdown.pipeline.calibrate.measurements import LOSS, Inputs, Tags, load_inputs
+from asi_slowdown.pipeline.calibrate.report import display_path, render_report
+from asi_slowdown.pipeline.configuration.checks import check_calibrate, check_calibrated_name
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR, Composer, user_config_dir
+from asi_slowdown.pipeline.configuration.compose import composer as default_composer
+from asi_slowdown.pipeline.configuration.errors import EXIT_FAILED, ConfigError
+from asi_slowdown.pipeline.configuration.profile import ModelProfile, model_profile
+from asi_slowdown.pipeline.configuration.schema import SIZE_FIELDS
+from asi_slowdown.pipeline.store.schema import LOSS_QUANTILES
 
 Compose = Callable[[Sequence[str]], tuple[DictConfig, ModelProfile]]
 """A datum's overrides composed on the command line's (:meth:`Composer.variant`): the

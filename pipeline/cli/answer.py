@@ -29,8 +29,8 @@ source line says so. Exit codes: 0 answered, 2 bad input (one ``error:`` line,
 nothing read or moved).
 """
 
-from pipeline.configuration.command import Invocation, command
-from pipeline.projection.answer import run
+from asi_slowdown.pipeline.configuration.command import Invocation, command
+from asi_slowdown.pipeline.projection.answer import run
 
 
 @command("asi-answer")

@@ -89,8 +89,8 @@ exits 0: it tests the model, it is not an input of the fit); 2 bad input (one
 
 import sys
 
-from pipeline.calibrate.run import EXIT_POOR_FIT, run
-from pipeline.configuration.command import Invocation, command
+from asi_slowdown.pipeline.calibrate.run import EXIT_POOR_FIT, run
+from asi_slowdown.pipeline.configuration.command import Invocation, command
 
 
 @command("asi-calibrate")

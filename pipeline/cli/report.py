@@ -28,10 +28,10 @@ is drawn without it. Exit codes: 0 report written, 1 report written but
 tonight could not be recorded in the history (disk full...), 2 bad input.
 """
 
-from pipeline.configuration.command import Invocation, command
-from pipeline.configuration.errors import EXIT_FAILED
-from pipeline.report.build import announce, build
-from pipeline.report.settings import report_options
+from asi_slowdown.pipeline.configuration.command import Invocation, command
+from asi_slowdown.pipeline.configuration.errors import EXIT_FAILED
+from asi_slowdown.pipeline.report.build import announce, build
+from asi_slowdown.pipeline.report.settings import report_options
 
 __doc__ = f"{__doc__}\n{report_options()}"  # --help lists every report.* option
 

@@ -18,8 +18,8 @@ Overrides use Hydra's grammar (``a=1,2``, ``range()``, ``choice()``,
 ``hydra/launcher=...`` is refused.
 """
 
-from pipeline.configuration.command import Invocation, command
-from pipeline.sweep.run import interrupted_line, main_sweep
+from asi_slowdown.pipeline.configuration.command import Invocation, command
+from asi_slowdown.pipeline.sweep.run import interrupted_line, main_sweep
 
 
 @command("asi-sweep", multirun=True, interrupted=interrupted_line)

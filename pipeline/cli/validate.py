@@ -22,8 +22,8 @@ leave-one-out error over the ASI cases, and the named splits. Options:
 Exit codes: 0 printed, 2 bad input (one ``error:`` line).
 """
 
-from pipeline.configuration.command import Invocation, command
-from pipeline.validate.run import run
+from asi_slowdown.pipeline.configuration.command import Invocation, command
+from asi_slowdown.pipeline.validate.run import run
 
 
 @command("asi-validate")

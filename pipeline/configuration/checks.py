@@ -27,11 +27,15 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from model.params import as_columns, check_ranges
-from model.units import parse_size
-from pipeline.configuration.errors import ConfigError, cannot_delete
-from pipeline.configuration.profile import ModelProfile, model_profile, point_from_config
-from pipeline.configuration.schema import Config
+from asi_slowdown.model.params import as_columns, check_ranges
+from asi_slowdown.model.units import parse_size
+from asi_slowdown.pipeline.configuration.errors import ConfigError, cannot_delete
+from asi_slowdown.pipeline.configuration.profile import (
+    ModelProfile,
+    model_profile,
+    point_from_config,
+)
+from asi_slowdown.pipeline.configuration.schema import Config
 
 
 def _check(ok: bool, message: str) -> None:
@@ -396,7 +400,7 @@ def check_report(
     if not r.get("whole_store", False):
         experiment = r.experiment or ("nightly" if r.mode == "nightly" else "default")
         if group_options is None:
-            from pipeline.configuration.compose import composer
+            from asi_slowdown.pipeline.configuration.compose import composer
 
             group_options = composer().group_options
         check_one_of("report.experiment", "experiment", [experiment], group_options("experiment"))

@@ -22,14 +22,14 @@ from importlib import metadata
 
 from omegaconf import OmegaConf, open_dict
 
-from pipeline.configuration.compose import (
+from asi_slowdown.pipeline.configuration.compose import (
     CONF_DIR,
     USER_CONFIG_ENV,
     Composer,
     composer,
     user_config_dir,
 )
-from pipeline.configuration.errors import ConfigError, exit_codes
+from asi_slowdown.pipeline.configuration.errors import ConfigError, exit_codes
 
 INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 """``--info`` topics, as Hydra's."""
@@ -131,7 +131,7 @@ def inspect(args, inv: Invocation, doc: str) -> bool:
     if args.help or args.hydra_help:
         print("\n\n".join([doc.strip(), _flags_help(), _groups(inv)]))
     elif args.version:
-        from model import MODEL_VERSION
+        from asi_slowdown.model import MODEL_VERSION
 
         # the model version is what users compare: it names every stored result
         print(

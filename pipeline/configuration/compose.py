@@ -29,12 +29,12 @@ from hydra.core.override_parser.types import Override
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline.configuration.checks import validate
-from pipeline.configuration.errors import ConfigError, one_line
-from pipeline.configuration.profile import ModelProfile
-from pipeline.configuration.schema import register
+from asi_slowdown.pipeline.configuration.checks import validate
+from asi_slowdown.pipeline.configuration.errors import ConfigError, one_line
+from asi_slowdown.pipeline.configuration.profile import ModelProfile
+from asi_slowdown.pipeline.configuration.schema import register
 
-CONF_PACKAGE = "pipeline.conf"
+CONF_PACKAGE = "asi_slowdown.pipeline.conf"
 """The packaged configs: the repository's ``conf/``, installed as this package."""
 
 CONF_DIR = Path(str(resources.files(CONF_PACKAGE)))

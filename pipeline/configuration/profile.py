@@ -17,17 +17,23 @@ from dataclasses import dataclass
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from model.costs import (
+from asi_slowdown.model.costs import (
     Correlation,
     CostSpec,
     canonical_correlations,
     check_correlations,
     sample_costs,
 )
-from model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS, as_columns, check_ranges
-from model.units import parse_size
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.schema import SIZE_FIELDS
+from asi_slowdown.model.params import (
+    CPU_FLAGS,
+    MITIGATION_FLAGS,
+    WORKLOAD_PARAMS,
+    as_columns,
+    check_ranges,
+)
+from asi_slowdown.model.units import parse_size
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.schema import SIZE_FIELDS
 
 PARAM_LABELS: dict[str, str] = {
     "cpus": "cpus",

@@ -17,8 +17,14 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from model.costs import COST_NAMES
-from model.params import BOOL_PARAMS, CPU_FLAGS, INT_PARAMS, MITIGATION_FLAGS, WORKLOAD_PARAMS
+from asi_slowdown.model.costs import COST_NAMES
+from asi_slowdown.model.params import (
+    BOOL_PARAMS,
+    CPU_FLAGS,
+    INT_PARAMS,
+    MITIGATION_FLAGS,
+    WORKLOAD_PARAMS,
+)
 
 SIZE_FIELDS = ("io_size", "file_size", "page_cache_size", "readahead")
 """Workload fields given as fio size strings (``4K``, ``64M``, ``1G``)."""

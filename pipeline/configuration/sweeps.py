@@ -36,12 +36,12 @@ from hydra.core.override_parser.types import Override, QuotedString, RangeSweep
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode, StringNode
 
-from model.params import BOOL_PARAMS, check_ranges
-from model.units import parse_size
-from pipeline.configuration.compose import check_deleted_keys, check_override_syntax
-from pipeline.configuration.errors import ConfigError, one_line
-from pipeline.configuration.profile import PARAM_LABELS
-from pipeline.configuration.schema import SIZE_FIELDS
+from asi_slowdown.model.params import BOOL_PARAMS, check_ranges
+from asi_slowdown.model.units import parse_size
+from asi_slowdown.pipeline.configuration.compose import check_deleted_keys, check_override_syntax
+from asi_slowdown.pipeline.configuration.errors import ConfigError, one_line
+from asi_slowdown.pipeline.configuration.profile import PARAM_LABELS
+from asi_slowdown.pipeline.configuration.schema import SIZE_FIELDS
 
 MODEL_ROOTS: tuple[str, ...] = (
     "workload",

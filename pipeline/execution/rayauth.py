@@ -19,7 +19,7 @@ import logging
 import os
 from contextlib import contextmanager
 
-from pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.errors import ConfigError
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
 """Ray's switch: ``token`` or ``disabled``; unset, a driver uses a token only for ``auto``."""

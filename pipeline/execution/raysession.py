@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 import psutil
 import ray
 
-from pipeline.configuration.errors import ConfigError
-from pipeline.execution import rayauth
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.execution import rayauth
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -92,8 +92,7 @@ def shipped_code() -> list[str]:
     Paths, not the module objects Ray also accepts: a ``ray://`` client deep-copies its
     runtime environment (the uv hook of Ray 2.60), and a module cannot be copied.
     """
-    import model
-    import pipeline
+    from asi_slowdown import model, pipeline
 
     return [str(Path(module.__file__).parent) for module in (model, pipeline)]
 

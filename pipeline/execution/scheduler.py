@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from dask.callbacks import Callback
 
-from pipeline.configuration.checks import check_scheduler
-from pipeline.configuration.errors import ConfigError
-from pipeline.execution.progress import LINE_PERCENT, clock_text, is_terminal
+from asi_slowdown.pipeline.configuration.checks import check_scheduler
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.execution.progress import LINE_PERCENT, clock_text, is_terminal
 
 CONNECT_TIMEOUT = "10s"
 """How long to try reaching a Dask distributed scheduler before giving up."""
@@ -59,7 +59,7 @@ def scheduler(dask_conf, ray_conf=None) -> Iterator[SchedulerInfo]:
         # Imported here: Ray takes a second to import and most runs use threads.
         from ray.util.dask import ray_dask_get
 
-        from pipeline.execution import raysession
+        from asi_slowdown.pipeline.execution import raysession
 
         if ray_conf is None:
             raise ConfigError("dask.scheduler=ray needs the ray config section")

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from model import MODEL_VERSION
-from model.evaluate import OVERHEAD_PARTS, evaluate
-from model.mechanism import EXIT_REASONS, GUEST_SOURCES, active_defaults
-from model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
-from pipeline.configuration.checks import (
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.evaluate import OVERHEAD_PARTS, evaluate
+from asi_slowdown.model.mechanism import EXIT_REASONS, GUEST_SOURCES, active_defaults
+from asi_slowdown.model.params import DEFAULT_MITIGATIONS, VM_EXIT_REASONS
+from asi_slowdown.pipeline.configuration.checks import (
     VS_DIMENSIONS,
     check_answer,
     check_roadmap,
@@ -28,22 +28,22 @@ from pipeline.configuration.checks import (
     check_store_path,
     check_vs,
 )
-from pipeline.configuration.compose import CONF_DIR, Composer
-from pipeline.configuration.compose import composer as default_composer
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.profile import PARAM_LABELS, model_profile
-from pipeline.projection.budget import budgets, format_budget
-from pipeline.projection.projection import stored_stages
-from pipeline.projection.text import fixed_width as _fixed_width
-from pipeline.projection.text import pct as _pct
-from pipeline.projection.text import signed as _signed
-from pipeline.projection.verdicts import (
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR, Composer
+from asi_slowdown.pipeline.configuration.compose import composer as default_composer
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.profile import PARAM_LABELS, model_profile
+from asi_slowdown.pipeline.projection.budget import budgets, format_budget
+from asi_slowdown.pipeline.projection.projection import stored_stages
+from asi_slowdown.pipeline.projection.text import fixed_width as _fixed_width
+from asi_slowdown.pipeline.projection.text import pct as _pct
+from asi_slowdown.pipeline.projection.text import signed as _signed
+from asi_slowdown.pipeline.projection.verdicts import (
     BASELINE_TEXT,
     annotate,
     beats_default_from,
     crossing_line,
 )
-from pipeline.store.schema import METRIC_COLUMNS, SLOWDOWN_QUANTILES
+from asi_slowdown.pipeline.store.schema import METRIC_COLUMNS, SLOWDOWN_QUANTILES
 
 
 def _without_group(overrides: Sequence[str], group: str) -> list[str]:

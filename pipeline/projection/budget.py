@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from model.budget import cost_budget
-from model.costs import ASI_COSTS
-from pipeline.configuration.profile import model_profile
-from pipeline.projection.text import fixed_width, pct
+from asi_slowdown.model.budget import cost_budget
+from asi_slowdown.model.costs import ASI_COSTS
+from asi_slowdown.pipeline.configuration.profile import model_profile
+from asi_slowdown.pipeline.projection.text import fixed_width, pct
 
 
 def budgets(table: pd.DataFrame, cfg, points: list[dict], costs=None) -> pd.DataFrame:

@@ -41,14 +41,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from model.units import format_size
-from pipeline.projection.projection import (
+from asi_slowdown.model.units import format_size
+from asi_slowdown.pipeline.projection.projection import (
     CONFIDENCE_COLUMNS,
     FINAL_METRICS,
     SCENARIO_KEYS,
     VS_DEFAULT_QUANTILES,
 )
-from pipeline.store.parts import (
+from asi_slowdown.pipeline.store.parts import (
     QUARANTINE,
     commit_bytes,
     content_digest,
@@ -57,8 +57,8 @@ from pipeline.store.parts import (
     part_files,
     part_name,
 )
-from pipeline.store.readers import read_folder
-from pipeline.store.schema import DIMENSIONS
+from asi_slowdown.pipeline.store.readers import read_folder
+from asi_slowdown.pipeline.store.schema import DIMENSIONS
 
 KEYS: tuple[str, ...] = (*SCENARIO_KEYS, "stage")
 """What identifies one projected value across nights."""

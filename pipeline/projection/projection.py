@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from model.evaluate import CONFIDENCE, QUANTILES
-from pipeline.configuration.profile import model_profile
-from pipeline.projection.verdicts import (
+from asi_slowdown.model.evaluate import CONFIDENCE, QUANTILES
+from asi_slowdown.pipeline.configuration.profile import model_profile
+from asi_slowdown.pipeline.projection.verdicts import (
     BASELINE_COLUMNS,
     TARGET,
     THRESHOLD,
@@ -30,10 +30,10 @@ from pipeline.projection.verdicts import (
     beats_default_from,
     crossing,
 )
-from pipeline.store.identity import cost_profile, id_prefix, point_id
-from pipeline.store.parts import QUARANTINE
-from pipeline.store.readers import check_parts, lookup
-from pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS, SLOWDOWN_QUANTILES
+from asi_slowdown.pipeline.store.identity import cost_profile, id_prefix, point_id
+from asi_slowdown.pipeline.store.parts import QUARANTINE
+from asi_slowdown.pipeline.store.readers import check_parts, lookup
+from asi_slowdown.pipeline.store.schema import DIMENSIONS, METRIC_COLUMNS, SLOWDOWN_QUANTILES
 
 SCENARIO_KEYS: tuple[str, ...] = ("workload", "cpu", *DIMENSIONS)
 """What identifies a scenario across the stages of the roadmap."""

@@ -44,8 +44,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.stats import rankdata
 
-from model.costs import ASI_COSTS, Correlation
-from model.evaluate import QUANTILES, quantiles, sample_times
+from asi_slowdown.model.costs import ASI_COSTS, Correlation
+from asi_slowdown.model.evaluate import QUANTILES, quantiles, sample_times
 
 TAIL = 0.10
 """Fraction of samples at each end of a cost's draws for the tornado's low/high medians."""

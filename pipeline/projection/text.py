@@ -6,7 +6,7 @@ its value (:func:`pct`); a table is left-aligned columns under a rule (:func:`fi
 
 from __future__ import annotations
 
-from model.evaluate import TARGET, THRESHOLD
+from asi_slowdown.model.evaluate import TARGET, THRESHOLD
 
 BOUNDARIES = (TARGET, THRESHOLD)
 """The lines a printed percentage must never appear to cross: the 1 % target and the 5 % threshold."""

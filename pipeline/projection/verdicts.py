@@ -12,9 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from model.costs import ASI_COSTS
-from model.evaluate import TARGET, THRESHOLD, overhead_split  # defined once, with their source
-from model.mechanism import EXIT_SOURCES
+from asi_slowdown.model.costs import ASI_COSTS
+from asi_slowdown.model.evaluate import (  # defined once, with their source
+    TARGET,
+    THRESHOLD,
+    overhead_split,
+)
+from asi_slowdown.model.mechanism import EXIT_SOURCES
 
 VERDICTS = ("meets 1 % target", "under 5 %", "over 5 %")
 """Every verdict, best first."""

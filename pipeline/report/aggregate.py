@@ -25,10 +25,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.projection.projection import CONFIDENCE_COLUMNS, VS_DEFAULT_QUANTILES
-from pipeline.projection.verdicts import TARGET, THRESHOLD
-from pipeline.store.frame import Checked, Scope, StoreScan, pandas_frame, store_frame
-from pipeline.store.schema import CUBE_KEYS, HEADLINE_METRICS, LABEL_COLUMNS, METRIC_COLUMNS
+from asi_slowdown.pipeline.projection.projection import CONFIDENCE_COLUMNS, VS_DEFAULT_QUANTILES
+from asi_slowdown.pipeline.projection.verdicts import TARGET, THRESHOLD
+from asi_slowdown.pipeline.store.frame import Checked, Scope, StoreScan, pandas_frame, store_frame
+from asi_slowdown.pipeline.store.schema import (
+    CUBE_KEYS,
+    HEADLINE_METRICS,
+    LABEL_COLUMNS,
+    METRIC_COLUMNS,
+)
 
 CUBE_METRICS: tuple[str, ...] = tuple(
     c for c in METRIC_COLUMNS if c not in ("t_asi_mean", "throughput_loss_mean")
@@ -223,7 +228,7 @@ def cube_of_tables(tables: list[pa.Table], metrics: Sequence[str] = CUBE_METRICS
 def _empty_rows(table: pa.Table | None, keys: list[str], names: list[str]) -> pd.DataFrame:
     if table is not None:
         return table.to_pandas()
-    from pipeline.store.schema import STORE_SCHEMA
+    from asi_slowdown.pipeline.store.schema import STORE_SCHEMA
 
     return STORE_SCHEMA.empty_table().select([*keys, *names]).to_pandas()
 

@@ -17,17 +17,17 @@ import pandas as pd
 import pyarrow as pa
 from omegaconf import DictConfig
 
-from pipeline.configuration.checks import check_report, check_store_path
-from pipeline.configuration.compose import Composer
-from pipeline.configuration.compose import composer as default_composer
-from pipeline.execution.memory import returning_memory
-from pipeline.execution.scheduler import progress, scheduler
-from pipeline.projection.projection import (
+from asi_slowdown.pipeline.configuration.checks import check_report, check_store_path
+from asi_slowdown.pipeline.configuration.compose import Composer
+from asi_slowdown.pipeline.configuration.compose import composer as default_composer
+from asi_slowdown.pipeline.execution.memory import returning_memory
+from asi_slowdown.pipeline.execution.scheduler import progress, scheduler
+from asi_slowdown.pipeline.projection.projection import (
     projections,
     scenario_summary,
 )
-from pipeline.report.aggregate import aggregate
-from pipeline.report.collection import (
+from asi_slowdown.pipeline.report.aggregate import aggregate
+from asi_slowdown.pipeline.report.collection import (
     REPORT_METRICS,
     Report,
     focus_budgets,
@@ -37,8 +37,8 @@ from pipeline.report.collection import (
     sensitivities,
     validation,
 )
-from pipeline.report.render import render
-from pipeline.report.scope import (
+from asi_slowdown.pipeline.report.render import render
+from asi_slowdown.pipeline.report.scope import (
     coverage,
     coverage_hint,
     experiment_grid,
@@ -50,10 +50,10 @@ from pipeline.report.scope import (
     preset_points,
     store_presets,
 )
-from pipeline.report.settings import Out, _stderr
-from pipeline.store import readers as results_store
-from pipeline.store.frame import Scope
-from pipeline.store.schema import CUBE_KEYS
+from asi_slowdown.pipeline.report.settings import Out, _stderr
+from asi_slowdown.pipeline.store import readers as results_store
+from asi_slowdown.pipeline.store.frame import Scope
+from asi_slowdown.pipeline.store.schema import CUBE_KEYS
 
 
 def collect(

@@ -15,32 +15,37 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from model import MODEL_VERSION
-from model.costs import ASI_COSTS
-from model.evaluate import QUANTILES
-from model.mechanism import EXIT_SOURCES
-from model.units import format_size
-from pipeline.configuration.checks import ReportSettings
-from pipeline.configuration.compose import Composer
-from pipeline.projection import history as hist
-from pipeline.projection.answer import conditional_on
-from pipeline.projection.budget import budgets
-from pipeline.projection.projection import (
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.costs import ASI_COSTS
+from asi_slowdown.model.evaluate import QUANTILES
+from asi_slowdown.model.mechanism import EXIT_SOURCES
+from asi_slowdown.model.units import format_size
+from asi_slowdown.pipeline.configuration.checks import ReportSettings
+from asi_slowdown.pipeline.configuration.compose import Composer
+from asi_slowdown.pipeline.projection import history as hist
+from asi_slowdown.pipeline.projection.answer import conditional_on
+from asi_slowdown.pipeline.projection.budget import budgets
+from asi_slowdown.pipeline.projection.projection import (
     CONFIDENCE_COLUMNS,
     at,
     focus_values,
 )
-from pipeline.projection.sensitivity import point_sensitivity
-from pipeline.projection.verdicts import BASELINE_COLUMNS
-from pipeline.report.aggregate import (
+from asi_slowdown.pipeline.projection.sensitivity import point_sensitivity
+from asi_slowdown.pipeline.projection.verdicts import BASELINE_COLUMNS
+from asi_slowdown.pipeline.report.aggregate import (
     Aggregates,
 )
-from pipeline.report.scope import KeptOut, _override_key, model_overrides
-from pipeline.report.settings import Out
-from pipeline.store.parts import git_revision
-from pipeline.store.schema import DIMENSIONS, SLOWDOWN_QUANTILES
-from pipeline.sweep.grid import Grid, Profile, make_profile
-from pipeline.validate.run import left_their_band, previous_night, save_night, shipped_or_live
+from asi_slowdown.pipeline.report.scope import KeptOut, _override_key, model_overrides
+from asi_slowdown.pipeline.report.settings import Out
+from asi_slowdown.pipeline.store.parts import git_revision
+from asi_slowdown.pipeline.store.schema import DIMENSIONS, SLOWDOWN_QUANTILES
+from asi_slowdown.pipeline.sweep.grid import Grid, Profile, make_profile
+from asi_slowdown.pipeline.validate.run import (
+    left_their_band,
+    previous_night,
+    save_night,
+    shipped_or_live,
+)
 
 REPORT_METRICS: tuple[str, ...] = tuple(
     dict.fromkeys(

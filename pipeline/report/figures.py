@@ -22,10 +22,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from model.costs import ASI_COSTS  # noqa: E402
-from model.units import format_size  # noqa: E402
-from pipeline.projection.verdicts import TARGET, THRESHOLD  # noqa: E402
-from pipeline.store.schema import DIMENSIONS  # noqa: E402
+from asi_slowdown.model.costs import ASI_COSTS  # noqa: E402
+from asi_slowdown.model.units import format_size  # noqa: E402
+from asi_slowdown.pipeline.projection.verdicts import TARGET, THRESHOLD  # noqa: E402
+from asi_slowdown.pipeline.store.schema import DIMENSIONS  # noqa: E402
 
 DPI = 110
 """Resolution of the PNGs [dots/inch]: sharp on screen, ~100-200 KB per figure."""

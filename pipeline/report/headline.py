@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.units import format_size
-from pipeline.projection.verdicts import TARGET, THRESHOLD
-from pipeline.report.collection import Report
+from asi_slowdown.model.units import format_size
+from asi_slowdown.pipeline.projection.verdicts import TARGET, THRESHOLD
+from asi_slowdown.pipeline.report.collection import Report
 
 VS_IBPB = "slowdown_vs_ibpb_vmexit"
 """The prefix of the slowdown against IBPB on every VM exit (model columns)."""

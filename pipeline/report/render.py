@@ -9,30 +9,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model import MODEL_VERSION
-from model.evaluate import QUANTILES
-from pipeline.projection import history as hist
-from pipeline.projection.budget import budget_needs
-from pipeline.projection.projection import (
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.evaluate import QUANTILES
+from asi_slowdown.pipeline.projection import history as hist
+from asi_slowdown.pipeline.projection.budget import budget_needs
+from asi_slowdown.pipeline.projection.projection import (
     VS_DEFAULT_QUANTILES,
     at,
 )
-from pipeline.projection.sensitivity import noise_level
-from pipeline.projection.verdicts import (
+from asi_slowdown.pipeline.projection.sensitivity import noise_level
+from asi_slowdown.pipeline.projection.verdicts import (
     TARGET,
     THRESHOLD,
     beats_default_from,
     crossing,
     crossing_text,
 )
-from pipeline.report import figures as figs
-from pipeline.report.collection import Report, replaced_text
-from pipeline.report.headline import final_rows, headline, is_guest, pct, signed
-from pipeline.report.settings import claim_folder
-from pipeline.report.summary import markdown
-from pipeline.store.parts import git_revision
-from pipeline.validate.run import error_text, value_text
-from pipeline.validate.run import figure as validation_plot
+from asi_slowdown.pipeline.report import figures as figs
+from asi_slowdown.pipeline.report.collection import Report, replaced_text
+from asi_slowdown.pipeline.report.headline import final_rows, headline, is_guest, pct, signed
+from asi_slowdown.pipeline.report.settings import claim_folder
+from asi_slowdown.pipeline.report.summary import markdown
+from asi_slowdown.pipeline.store.parts import git_revision
+from asi_slowdown.pipeline.validate.run import error_text, value_text
+from asi_slowdown.pipeline.validate.run import figure as validation_plot
 
 # --------------------------------------------------------------------------- rendering
 VS_DEFAULT: dict[str, str] = dict(zip(QUANTILES, VS_DEFAULT_QUANTILES, strict=True))
@@ -264,7 +264,7 @@ def page(context: dict) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
-        loader=PackageLoader("pipeline.report", "templates"),
+        loader=PackageLoader("asi_slowdown.pipeline.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,

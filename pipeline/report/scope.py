@@ -16,15 +16,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from omegaconf import DictConfig
 
-from pipeline.configuration.compose import Composer
-from pipeline.configuration.compose import composer as default_composer
-from pipeline.configuration.profile import PARAM_LABELS
-from pipeline.configuration.sweeps import MODEL_ROOTS, sweeper_params
-from pipeline.store import readers as results_store
-from pipeline.store.frame import Scope
-from pipeline.store.readers import Checked
-from pipeline.store.schema import CUBE_KEYS, DIMENSIONS, LABEL_COLUMNS
-from pipeline.sweep.grid import MODEL_GROUPS, Grid, build_grid
+from asi_slowdown.pipeline.configuration.compose import Composer
+from asi_slowdown.pipeline.configuration.compose import composer as default_composer
+from asi_slowdown.pipeline.configuration.profile import PARAM_LABELS
+from asi_slowdown.pipeline.configuration.sweeps import MODEL_ROOTS, sweeper_params
+from asi_slowdown.pipeline.store import readers as results_store
+from asi_slowdown.pipeline.store.frame import Scope
+from asi_slowdown.pipeline.store.readers import Checked
+from asi_slowdown.pipeline.store.schema import CUBE_KEYS, DIMENSIONS, LABEL_COLUMNS
+from asi_slowdown.pipeline.sweep.grid import MODEL_GROUPS, Grid, build_grid
 
 
 # --------------------------------------------------------------------------- the grid

@@ -12,8 +12,8 @@ import re
 import sys
 from collections.abc import Callable
 
-from pipeline.configuration.checks import ReportSettings
-from pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.checks import ReportSettings
+from asi_slowdown.pipeline.configuration.errors import ConfigError
 
 Out = Callable[[str], None]
 
@@ -41,7 +41,7 @@ def report_options() -> str:
     Read from the packaged ``conf/report/default.yaml`` (key, value, comment), so the
     list is the config's own and cannot drift from it.
     """
-    from pipeline.configuration.compose import CONF_DIR
+    from asi_slowdown.pipeline.configuration.compose import CONF_DIR
 
     entries: list[list[str]] = []
     parents: list[tuple[int, str]] = []

@@ -1,7 +1,7 @@
 """``summary.md``: the report's short Markdown summary, from the page's context."""
 
-from pipeline.projection import history as hist
-from pipeline.report.collection import Report
+from asi_slowdown.pipeline.projection import history as hist
+from asi_slowdown.pipeline.report.collection import Report
 
 
 def markdown(report: Report, context: dict) -> str:

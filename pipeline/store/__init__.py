@@ -20,9 +20,9 @@ No module outside this package opens a part file. This package re-exports the
 functions callers use (``store.read(path)``).
 """
 
-from pipeline.store.compaction import compact
-from pipeline.store.dedup import dedupe
-from pipeline.store.parts import (
+from asi_slowdown.pipeline.store.compaction import compact
+from asi_slowdown.pipeline.store.dedup import dedupe
+from asi_slowdown.pipeline.store.parts import (
     DIGEST_CHARS,
     QUARANTINE,
     STALE_TMP_SECONDS,
@@ -46,7 +46,7 @@ from pipeline.store.parts import (
     with_provenance,
     write_part,
 )
-from pipeline.store.readers import (
+from asi_slowdown.pipeline.store.readers import (
     INDEX,
     check_folder,
     check_parts,

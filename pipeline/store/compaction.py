@@ -27,9 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.store.dedup import candidates, id_keys, tagged
-from pipeline.store.dedup import losers as dedup_losers
-from pipeline.store.parts import (
+from asi_slowdown.pipeline.store.dedup import candidates, id_keys, tagged
+from asi_slowdown.pipeline.store.dedup import losers as dedup_losers
+from asi_slowdown.pipeline.store.parts import (
     _fsync_dir,
     commit_bytes,
     content_digest,
@@ -37,8 +37,14 @@ from pipeline.store.parts import (
     new_run_id,
     part_name,
 )
-from pipeline.store.readers import check_parts, is_unique, load_index, read_ids, save_index
-from pipeline.store.schema import DEDUP_COLUMNS
+from asi_slowdown.pipeline.store.readers import (
+    check_parts,
+    is_unique,
+    load_index,
+    read_ids,
+    save_index,
+)
+from asi_slowdown.pipeline.store.schema import DEDUP_COLUMNS
 
 LOCK = "_compact.lock"
 

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.store.schema import DEDUP_COLUMNS
+from asi_slowdown.pipeline.store.schema import DEDUP_COLUMNS
 
 
 def dedupe(table: pa.Table) -> pa.Table:

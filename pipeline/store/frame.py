@@ -37,9 +37,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipeline.store.dedup import candidates, id_keys, losers, tagged
-from pipeline.store.readers import Checked, check_columns, check_parts, is_unique
-from pipeline.store.schema import DEDUP_COLUMNS, LABEL_COLUMNS, STORE_SCHEMA
+from asi_slowdown.pipeline.store.dedup import candidates, id_keys, losers, tagged
+from asi_slowdown.pipeline.store.readers import Checked, check_columns, check_parts, is_unique
+from asi_slowdown.pipeline.store.schema import DEDUP_COLUMNS, LABEL_COLUMNS, STORE_SCHEMA
 
 if TYPE_CHECKING:
     import dask.dataframe as dd

@@ -19,9 +19,9 @@ from dataclasses import asdict
 
 import numpy as np
 
-from model import MODEL_VERSION
-from model.costs import Correlation, CostSpec
-from model.params import POINT_PARAMS
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.costs import Correlation, CostSpec
+from asi_slowdown.model.params import POINT_PARAMS
 
 
 def stable_hash(payload: object, length: int = 16) -> str:

@@ -57,7 +57,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.store.schema import STORE_SCHEMA
+from asi_slowdown.pipeline.store.schema import STORE_SCHEMA
 
 PART_PREFIX = "part-"
 TMP_PREFIX = ".part-"

@@ -26,8 +26,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.store.dedup import dedupe
-from pipeline.store.parts import (
+from asi_slowdown.pipeline.store.dedup import dedupe
+from asi_slowdown.pipeline.store.parts import (
     TMP_PREFIX,
     CorruptPart,
     discard,
@@ -36,7 +36,7 @@ from pipeline.store.parts import (
     remove_stale_temporaries,
     verify,
 )
-from pipeline.store.schema import DEDUP_COLUMNS, STORE_SCHEMA
+from asi_slowdown.pipeline.store.schema import DEDUP_COLUMNS, STORE_SCHEMA
 
 INDEX = "_index.json"
 """The store's index: ``verified`` {part name: [size, mtime_ns]} and ``unique`` (part names)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from model.evaluate import METRICS, QUANTILES
-from model.params import BOOL_PARAMS, INT_PARAMS, POINT_PARAMS
+from asi_slowdown.model.evaluate import METRICS, QUANTILES
+from asi_slowdown.model.params import BOOL_PARAMS, INT_PARAMS, POINT_PARAMS
 
 STORE_SCHEMA_VERSION = "1"
 """Bumped when :data:`STORE_SCHEMA` changes in a way old readers cannot follow."""

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from model import MODEL_VERSION
-from model.evaluate import evaluate
-from model.params import INT_PARAMS, POINT_PARAMS
-from pipeline.store.parts import constant
-from pipeline.store.schema import METRIC_COLUMNS, ROW_COLUMNS, STORE_SCHEMA
-from pipeline.sweep.points import Profile, point_columns
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.params import INT_PARAMS, POINT_PARAMS
+from asi_slowdown.pipeline.store.parts import constant
+from asi_slowdown.pipeline.store.schema import METRIC_COLUMNS, ROW_COLUMNS, STORE_SCHEMA
+from asi_slowdown.pipeline.sweep.points import Profile, point_columns
 
 ROW_SCHEMA = pa.schema([STORE_SCHEMA.field(name) for name in ROW_COLUMNS])
 """The columns a worker returns: :data:`~pipeline.store.schema.STORE_SCHEMA` up to ``config_hash``."""
@@ -71,7 +71,7 @@ def evaluate_chunk(
         timings["model_s"] = time.perf_counter() - start
     if set(metrics) != set(METRIC_COLUMNS):
         raise RuntimeError(
-            "model.evaluate's outputs no longer match store.METRIC_COLUMNS: "
+            "asi_slowdown.model.evaluate's outputs no longer match store.METRIC_COLUMNS: "
             f"{sorted(set(metrics) ^ set(METRIC_COLUMNS))}"
         )
     arrays = {

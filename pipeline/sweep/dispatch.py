@@ -26,8 +26,8 @@ import numpy as np
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from pipeline.execution.raysession import sigint_ignored
-from pipeline.sweep.chunks import Chunk, evaluate_chunk
+from asi_slowdown.pipeline.execution.raysession import sigint_ignored
+from asi_slowdown.pipeline.sweep.chunks import Chunk, evaluate_chunk
 
 WAIT_SECONDS = 0.5
 """How long one ``ray.wait`` may block, so the progress bar's rate and ETA stay live."""

@@ -33,20 +33,20 @@ import pyarrow.compute as pc
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from model.params import POINT_PARAMS
-from pipeline.configuration.checks import validate as validate_config
-from pipeline.configuration.compose import Composer, check_strict_bools
-from pipeline.configuration.profile import ModelProfile, model_profile
-from pipeline.configuration.sweeps import (
+from asi_slowdown.model.params import POINT_PARAMS
+from asi_slowdown.pipeline.configuration.checks import validate as validate_config
+from asi_slowdown.pipeline.configuration.compose import Composer, check_strict_bools
+from asi_slowdown.pipeline.configuration.profile import ModelProfile, model_profile
+from asi_slowdown.pipeline.configuration.sweeps import (
     MODEL_ROOTS,
     Dimensions,
     dimensions,
     point_dimensions,
     typed_values,
 )
-from pipeline.store.identity import cost_profile, point_ids, point_record, stable_hash
-from pipeline.store.schema import LABEL_COLUMNS
-from pipeline.sweep.points import Profile
+from asi_slowdown.pipeline.store.identity import cost_profile, point_ids, point_record, stable_hash
+from asi_slowdown.pipeline.store.schema import LABEL_COLUMNS
+from asi_slowdown.pipeline.sweep.points import Profile
 
 MODEL_GROUPS: tuple[str, ...] = LABEL_COLUMNS
 """Config groups a sweep may range over: they choose the model's inputs."""

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from model import MODEL_VERSION
-from model.costs import Correlation, CostSpec, sample_costs
-from model.params import BOOL_PARAMS, POINT_PARAMS
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.costs import Correlation, CostSpec, sample_costs
+from asi_slowdown.model.params import BOOL_PARAMS, POINT_PARAMS
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ class Profile:
     def id_prefix(self) -> bytes:
         """What the ids of this profile's points hash besides their parameters
         (:func:`pipeline.store.identity.id_prefix`)."""
-        from pipeline.store.identity import id_prefix  # the driver's: workers never name points
+        from asi_slowdown.pipeline.store.identity import (
+            id_prefix,  # the driver's: workers never name points
+        )
 
         return id_prefix(
             workload=self.workload,

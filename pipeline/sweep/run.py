@@ -25,15 +25,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from omegaconf import DictConfig, OmegaConf
 
-import pipeline.store as results_store
-from pipeline.configuration.checks import check_execution, check_launcher
-from pipeline.configuration.compose import Composer
-from pipeline.configuration.compose import composer as default_composer
-from pipeline.configuration.errors import EXIT_FAILED, ConfigError, one_line
-from pipeline.configuration.sweeps import check_params_override, dimensions_text, sweeper_params
-from pipeline.execution.progress import progress_bar
-from pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
-from pipeline.sweep.grid import Grid, build_grid
+import asi_slowdown.pipeline.store as results_store
+from asi_slowdown.pipeline.configuration.checks import check_execution, check_launcher
+from asi_slowdown.pipeline.configuration.compose import Composer
+from asi_slowdown.pipeline.configuration.compose import composer as default_composer
+from asi_slowdown.pipeline.configuration.errors import EXIT_FAILED, ConfigError, one_line
+from asi_slowdown.pipeline.configuration.sweeps import (
+    check_params_override,
+    dimensions_text,
+    sweeper_params,
+)
+from asi_slowdown.pipeline.execution.progress import progress_bar
+from asi_slowdown.pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
+from asi_slowdown.pipeline.sweep.grid import Grid, build_grid
 
 EXIT_FAILED_POINTS = EXIT_FAILED
 """Some chunks failed: their ids are in ``summary.json``; rerun to retry them."""
@@ -199,8 +203,10 @@ def _compute(
     grid: Grid, todo: pa.Table, cfg: DictConfig, result: SweepResult, hook, out: Out, err: Out
 ) -> None:
     """Run ``todo`` on Ray and commit its rows; fill ``result`` in place."""
-    from pipeline.execution import raysession  # Ray takes a second to import: only here
-    from pipeline.sweep import dispatch
+    from asi_slowdown.pipeline.execution import (
+        raysession,  # Ray takes a second to import: only here
+    )
+    from asi_slowdown.pipeline.sweep import dispatch
 
     with raysession.session(cfg.ray) as ray_info:
         result.timings["ray_start_s"] = ray_info.start_seconds

@@ -21,7 +21,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from pipeline.configuration.errors import exit_codes
+from asi_slowdown.pipeline.configuration.errors import exit_codes
 
 
 @dataclass
@@ -55,10 +55,10 @@ class GridSweeperImpl(Sweeper):
         self.config = config
 
     def sweep(self, arguments: list[str]) -> Any:
-        from pipeline.configuration.checks import check_launcher
-        from pipeline.configuration.compose import Composer
-        from pipeline.configuration.sweeps import sweeper_params
-        from pipeline.sweep.run import EXIT_FAILED_POINTS, interrupted_line, run
+        from asi_slowdown.pipeline.configuration.checks import check_launcher
+        from asi_slowdown.pipeline.configuration.compose import Composer
+        from asi_slowdown.pipeline.configuration.sweeps import sweeper_params
+        from asi_slowdown.pipeline.sweep.run import EXIT_FAILED_POINTS, interrupted_line, run
 
         assert self.config is not None and self.hydra_context is not None
         # Ray is already stopped in order (raysession.stop) when an interrupt gets here

@@ -20,13 +20,13 @@ import numpy as np
 from omegaconf import DictConfig
 from scipy.special import ndtri
 
-from model.costs import Correlation, CostSpec, sample_costs, stream_uniforms
-from model.evaluate import QUANTILES, quantiles, sample_breakdown
-from model.mechanism import EXIT_REASONS, EXIT_SOURCES
-from pipeline.calibrate.cases import Case
-from pipeline.configuration.compose import Composer
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.profile import ModelProfile, model_profile
+from asi_slowdown.model.costs import Correlation, CostSpec, sample_costs, stream_uniforms
+from asi_slowdown.model.evaluate import QUANTILES, quantiles, sample_breakdown
+from asi_slowdown.model.mechanism import EXIT_REASONS, EXIT_SOURCES
+from asi_slowdown.pipeline.calibrate.cases import Case
+from asi_slowdown.pipeline.configuration.compose import Composer
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.profile import ModelProfile, model_profile
 
 SIDES = ("measured", "reference")
 

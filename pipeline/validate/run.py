@@ -16,15 +16,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from model import MODEL_VERSION
-from pipeline.calibrate.cases import CaseSet, read_cases
-from pipeline.configuration.checks import check_validate
-from pipeline.configuration.compose import Composer
-from pipeline.configuration.compose import composer as default_composer
-from pipeline.configuration.errors import ConfigError
-from pipeline.projection.answer import SCORE_FILE
-from pipeline.validate.predict import Profile, case_points, profile_from_config
-from pipeline.validate.score import ASI_QUANTITIES, Score, score
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.pipeline.calibrate.cases import CaseSet, read_cases
+from asi_slowdown.pipeline.configuration.checks import check_validate
+from asi_slowdown.pipeline.configuration.compose import Composer
+from asi_slowdown.pipeline.configuration.compose import composer as default_composer
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.projection.answer import SCORE_FILE
+from asi_slowdown.pipeline.validate.predict import Profile, case_points, profile_from_config
+from asi_slowdown.pipeline.validate.score import ASI_QUANTITIES, Score, score
 
 
 def score_document(doc: dict) -> dict:
@@ -379,7 +379,7 @@ def left_their_band(previous: dict | None, current: dict) -> list[str]:
 
 def save_night(history: Path, date: str, doc: dict) -> Path:
     """Commit a night's validation beside the history (all or nothing, as every part)."""
-    from pipeline.store.parts import commit_bytes
+    from asi_slowdown.pipeline.store.parts import commit_bytes
 
     return commit_bytes(history / NIGHTS_FOLDER, f"{date}.json", json.dumps(doc).encode())
 

@@ -19,10 +19,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.costs import COST_NAMES
-from pipeline.calibrate.cases import Case, CaseSet, Split
-from pipeline.calibrate.fit import POOR_FIT_Z, FitResult, Observation, Problem, fit
-from pipeline.validate.predict import CasePoints, Prediction, Profile, predict, statistic
+from asi_slowdown.model.costs import COST_NAMES
+from asi_slowdown.pipeline.calibrate.cases import Case, CaseSet, Split
+from asi_slowdown.pipeline.calibrate.fit import POOR_FIT_Z, FitResult, Observation, Problem, fit
+from asi_slowdown.pipeline.validate.predict import (
+    CasePoints,
+    Prediction,
+    Profile,
+    predict,
+    statistic,
+)
 
 ASI_QUANTITIES = ("slowdown", "throughput_loss")
 """Quantities of ASI against ``mitigations=off``: the ones the 2 pp acceptance is about."""

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from model.costs import CostSpec, sample_costs
-from model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS
-from model.units import parse_size
+from asi_slowdown.model.costs import CostSpec, sample_costs
+from asi_slowdown.model.params import CPU_FLAGS, MITIGATION_FLAGS, WORKLOAD_PARAMS
+from asi_slowdown.model.units import parse_size
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 SIZES = ("io_size", "file_size", "page_cache_size", "readahead")

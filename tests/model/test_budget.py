@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.budget import cost_budget
-from model.evaluate import sample_times
+from asi_slowdown.model.budget import cost_budget
+from asi_slowdown.model.evaluate import sample_times
 
 
 def one_sample(costs: dict) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from model.costs import (
+from asi_slowdown.model.costs import (
     COST_NAMES,
     RATE_COSTS,
     SHARE_COSTS,

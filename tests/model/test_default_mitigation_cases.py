@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from model.evaluate import sample_default_times
+from asi_slowdown.model.evaluate import sample_default_times
 from tests.model.shipped import CONF, DEFAULT_KERNEL, point, profile_costs
 
 CASES = yaml.safe_load((CONF / "validation" / "default_mitigations.yaml").read_text())["cases"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.evaluate import evaluate
-from model.reference import reference_op
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.reference import reference_op
 
 
 def priced(point, costs) -> dict[str, float]:

@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import hashlib
 import numpy as np
-from model.costs import COST_NAMES, RATE_COSTS, SHARE_COSTS, CostSpec, sample_costs
-from model.evaluate import evaluate
-from model.params import BOOL_PARAMS, FRACTION_PARAMS, POINT_PARAMS
+from asi_slowdown.model.costs import COST_NAMES, RATE_COSTS, SHARE_COSTS, CostSpec, sample_costs
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.params import BOOL_PARAMS, FRACTION_PARAMS, POINT_PARAMS
 
 rng = np.random.default_rng(0)
 n = 64

@@ -9,16 +9,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.costs import ASI_COSTS, COST_NAMES, RATE_COSTS, SHARE_COSTS, CostSpec, sample_costs
-from model.evaluate import CONFIDENCE, ENGINES, evaluate, quantiles, sample_times
-from model.mechanism import (
+from asi_slowdown.model.costs import (
+    ASI_COSTS,
+    COST_NAMES,
+    RATE_COSTS,
+    SHARE_COSTS,
+    CostSpec,
+    sample_costs,
+)
+from asi_slowdown.model.evaluate import CONFIDENCE, ENGINES, evaluate, quantiles, sample_times
+from asi_slowdown.model.mechanism import (
     EXIT_SOURCES,
     OP_SOURCES,
     PAIR_COSTS,
     TIME_SOURCES,
     ephmap_use_per_op,
 )
-from model.params import (
+from asi_slowdown.model.params import (
     MITIGATION_FLAGS,
     POINT_PARAMS,
     VM_EXIT_REASONS,

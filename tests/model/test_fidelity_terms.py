@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.evaluate import evaluate, overhead_split
-from model.mechanism import EXIT_REASONS, EXIT_SOURCES
-from model.reference import reference_op
+from asi_slowdown.model.evaluate import evaluate, overhead_split
+from asi_slowdown.model.mechanism import EXIT_REASONS, EXIT_SOURCES
+from asi_slowdown.model.reference import reference_op
 
 PAIR = 1980.0
 FAULT_PAIR = PAIR + 250.0

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import yaml
 
-from model.evaluate import sample_times
+from asi_slowdown.model.evaluate import sample_times
 from tests.model.shipped import CONF, load, point, profile_costs
 
 SAMPLES = 1024

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.evaluate import evaluate
-from model.mechanism import EXIT_SOURCES
-from model.reference import reference_op
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.mechanism import EXIT_SOURCES
+from asi_slowdown.model.reference import reference_op
 
 
 def run(point, costs):

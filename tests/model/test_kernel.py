@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.evaluate import ENGINES, METRICS, evaluate, order_ranks
-from model.kernel import refill_probability
-from model.select import LADDER, order_statistics
+from asi_slowdown.model.evaluate import ENGINES, METRICS, evaluate, order_ranks
+from asi_slowdown.model.kernel import refill_probability
+from asi_slowdown.model.select import LADDER, order_statistics
 from tests.model.shipped import load, point, profile_costs
 from tests.model.test_evaluate import costs, table
 from tests.strategies import points

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.evaluate import evaluate
-from model.mechanism import GUEST_SOURCES, VM_EXIT_SOURCES
-from model.params import VM_EXIT_REASONS
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.mechanism import GUEST_SOURCES, VM_EXIT_SOURCES
+from asi_slowdown.model.params import VM_EXIT_REASONS
 from tests.model.shipped import point, profile_costs
 
 from .test_fidelity_terms import FAULT_PAIR, PAIR, run

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.evaluate import evaluate
-from model.reference import reference_op
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.reference import reference_op
 
 DIRECT_MAP = {"ephmap": False, "multi_slot": False}
 EPHMAP = {"ephmap": True, "multi_slot": True, "ephmap_slots": 2}

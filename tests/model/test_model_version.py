@@ -22,8 +22,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from model import MODEL_VERSION
-from model.evaluate import METRICS, evaluate
+from asi_slowdown.model import MODEL_VERSION
+from asi_slowdown.model.evaluate import METRICS, evaluate
 from tests.model.shipped import load, point, profile_costs
 
 GOLDEN = {

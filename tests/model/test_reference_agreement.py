@@ -6,11 +6,11 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.costs import ASI_COSTS, COST_NAMES
-from model.evaluate import evaluate, sample_times
-from model.mechanism import EXIT_REASONS, EXIT_SOURCES, GUEST_SOURCES
-from model.params import POINT_PARAMS
-from model.reference import reference_op
+from asi_slowdown.model.costs import ASI_COSTS, COST_NAMES
+from asi_slowdown.model.evaluate import evaluate, sample_times
+from asi_slowdown.model.mechanism import EXIT_REASONS, EXIT_SOURCES, GUEST_SOURCES
+from asi_slowdown.model.params import POINT_PARAMS
+from asi_slowdown.model.reference import reference_op
 from tests.strategies import cost_sample, points
 
 RTOL = 1e-9

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.units import format_size, parse_size
+from asi_slowdown.model.units import format_size, parse_size
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.cli.sweep import main
-from pipeline.store import parts as store
+from asi_slowdown.pipeline.cli.sweep import main
+from asi_slowdown.pipeline.store import parts as store
 
 
 def slowed(publish: Callable[[Path, Path], None], delay: float) -> Callable[[Path, Path], None]:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.configuration.checks import ReportSettings
-from pipeline.report.collection import Report
-from pipeline.report.scope import experiment_grid_from
-from pipeline.store.parts import write_part
-from pipeline.sweep.chunks import evaluate_chunk, iter_chunks
-from pipeline.sweep.grid import Grid
+from asi_slowdown.pipeline.configuration.checks import ReportSettings
+from asi_slowdown.pipeline.report.collection import Report
+from asi_slowdown.pipeline.report.scope import experiment_grid_from
+from asi_slowdown.pipeline.store.parts import write_part
+from asi_slowdown.pipeline.sweep.chunks import evaluate_chunk, iter_chunks
+from asi_slowdown.pipeline.sweep.grid import Grid
 
 SMALL_GRID = (
     "workload=fio_randread_tmpfs,fork_exec",

@@ -7,18 +7,18 @@ import pandas as pd
 import pyarrow as pa
 from omegaconf import OmegaConf
 
-from model.evaluate import evaluate
-from pipeline.execution.scheduler import scheduler
-from pipeline.projection.projection import (
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.pipeline.execution.scheduler import scheduler
+from asi_slowdown.pipeline.projection.projection import (
     BEATS_DEFAULT,
     CONFIDENCE_COLUMNS,
     VS_DEFAULT_QUANTILES,
     projections,
 )
-from pipeline.projection.verdicts import verdict
-from pipeline.report import aggregate as agg
-from pipeline.store import part_files
-from pipeline.sweep.points import point_columns
+from asi_slowdown.pipeline.projection.verdicts import verdict
+from asi_slowdown.pipeline.report import aggregate as agg
+from asi_slowdown.pipeline.store import part_files
+from asi_slowdown.pipeline.sweep.points import point_columns
 
 from .report_fixtures import write_store
 

@@ -8,10 +8,10 @@ import re
 import pandas as pd
 import pytest
 
-from pipeline.configuration.compose import packaged_options
-from pipeline.configuration.errors import ConfigError
-from pipeline.projection.answer import JSON_DERIVED_KEYS, JSON_KEYS, answer_stages, run
-from pipeline.store.schema import METRIC_COLUMNS
+from asi_slowdown.pipeline.configuration.compose import packaged_options
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.projection.answer import JSON_DERIVED_KEYS, JSON_KEYS, answer_stages, run
+from asi_slowdown.pipeline.store.schema import METRIC_COLUMNS
 
 from .report_fixtures import write_store
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from model.costs import COST_NAMES
-from model.evaluate import sample_times
-from model.mechanism import exits_per_op
-from model.params import as_columns
-from pipeline.configuration.compose import compose_config
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.profile import model_profile, point_from_config
-from pipeline.projection.answer import (
+from asi_slowdown.model.costs import COST_NAMES
+from asi_slowdown.model.evaluate import sample_times
+from asi_slowdown.model.mechanism import exits_per_op
+from asi_slowdown.model.params import as_columns
+from asi_slowdown.pipeline.configuration.compose import compose_config
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
+from asi_slowdown.pipeline.projection.answer import (
     JSON_DERIVED_KEYS,
     JSON_KEYS,
     evaluate_stages,
@@ -28,7 +28,7 @@ from pipeline.projection.answer import (
     run,
     stage_points,
 )
-from pipeline.projection.verdicts import verdict
+from asi_slowdown.pipeline.projection.verdicts import verdict
 
 REQUIRED_JSON_KEYS = {
     "stage",
@@ -270,7 +270,7 @@ def test_migration_answer_vs_cpus_shows_the_shootdown_growing():
 
 @pytest.mark.parametrize("bad", ["answer.vs_cpus=[0]", "answer.vs_slots=[-1,2]"])
 def test_bad_vs_values_are_one_line(bad):
-    from pipeline.configuration.errors import ConfigError
+    from asi_slowdown.pipeline.configuration.errors import ConfigError
 
     with pytest.raises(
         ConfigError, match=r"^answer\.vs_(cpus|slots)\[0\] must be an integer >= 1, got -?\d$"
@@ -288,7 +288,7 @@ def test_bad_vs_values_are_one_line(bad):
     ],
 )
 def test_repeated_or_out_of_range_vs_values_are_one_line_exit_2(bad, message, capsys):
-    from pipeline.cli.answer import main
+    from asi_slowdown.pipeline.cli.answer import main
 
     with pytest.raises(SystemExit) as exit_info:
         main([bad, "samples=8"])
@@ -299,7 +299,7 @@ def test_repeated_or_out_of_range_vs_values_are_one_line_exit_2(bad, message, ca
 
 
 def test_scalar_and_list_share_one_range_rule(capsys):
-    from pipeline.cli.answer import main
+    from asi_slowdown.pipeline.cli.answer import main
 
     with pytest.raises(SystemExit):
         main(["cpus=100000"])
@@ -311,7 +311,7 @@ def test_scalar_and_list_share_one_range_rule(capsys):
 
 
 def test_percentages_never_hide_which_side_of_a_line_they_are():
-    from pipeline.projection.answer import _pct
+    from asi_slowdown.pipeline.projection.answer import _pct
 
     assert _pct(0.0063) == "0.63"  # well under the target: two decimals suffice
     assert _pct(0.009996) == "0.9996"  # not "1.00": it meets the 1 % target
@@ -345,7 +345,7 @@ def test_json_says_what_it_answers_and_where_it_came_from():
 
 
 def test_help_lists_every_answer_option(capsys):
-    from pipeline.cli.answer import main
+    from asi_slowdown.pipeline.cli.answer import main
 
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -355,9 +355,9 @@ def test_help_lists_every_answer_option(capsys):
 
 
 def test_a_file_as_the_store_gets_asi_sweeps_error(tmp_path, capsys):
-    from pipeline.cli.answer import main
-    from pipeline.configuration.checks import check_execution
-    from pipeline.configuration.errors import ConfigError
+    from asi_slowdown.pipeline.cli.answer import main
+    from asi_slowdown.pipeline.configuration.checks import check_execution
+    from asi_slowdown.pipeline.configuration.errors import ConfigError
 
     path = tmp_path / "not-a-store"
     path.write_text("")

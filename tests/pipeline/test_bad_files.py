@@ -33,12 +33,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from pipeline import store
-from pipeline.cli.calibrate import main as calibrate_main
-from pipeline.cli.report import main as report_main
-from pipeline.projection import history as hist
-from pipeline.report import aggregate
-from pipeline.store.parts import QUARANTINE
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.cli.calibrate import main as calibrate_main
+from asi_slowdown.pipeline.cli.report import main as report_main
+from asi_slowdown.pipeline.projection import history as hist
+from asi_slowdown.pipeline.report import aggregate
+from asi_slowdown.pipeline.store.parts import QUARANTINE
 from tests.pipeline.report_fixtures import write_store
 from tests.pipeline.test_bad_input import run_main, snapshot
 from tests.pipeline.test_store import worker_rows
@@ -382,7 +382,7 @@ def calibration_outputs(tmp_path_factory, monkeypatch) -> Path:
     (outputs / "conf" / "cpu" / "fuzzed.yaml").write_text("# written by asi-calibrate\n")
     (outputs / "calibration" / "fuzzed").mkdir(parents=True)
     (outputs / "calibration" / "fuzzed" / "report.md").write_text("an earlier report\n")
-    monkeypatch.setattr("pipeline.calibrate.run.fit", refuse_to_fit)
+    monkeypatch.setattr("asi_slowdown.pipeline.calibrate.run.fit", refuse_to_fit)
     return outputs
 
 

@@ -22,11 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 
-from pipeline.cli.answer import main as answer_main
-from pipeline.cli.calibrate import main as calibrate_main
-from pipeline.cli.report import main as report_main
-from pipeline.cli.sweep import main as sweep_main
-from pipeline.store.parts import QUARANTINE, part_files
+from asi_slowdown.pipeline.cli.answer import main as answer_main
+from asi_slowdown.pipeline.cli.calibrate import main as calibrate_main
+from asi_slowdown.pipeline.cli.report import main as report_main
+from asi_slowdown.pipeline.cli.sweep import main as sweep_main
+from asi_slowdown.pipeline.store.parts import QUARANTINE, part_files
 from tests.pipeline.report_fixtures import write_store
 from tests.profiles import bad_input_examples, bad_input_settings
 from tests.strategies import (
@@ -155,7 +155,7 @@ def test_asi_sweep_rejects_bad_overrides_in_one_line(guarded_store, tmp_path, mo
     monkeypatch.chdir(tmp_path)  # Hydra's sweep directory is relative: it must stay unmade
     # Validation must stop every case before the store is opened; one that slips through
     # fails here at once instead of running a sweep (and a slow shrink) on bad input.
-    monkeypatch.setattr("pipeline.sweep.run.execute", refuse_to_execute)
+    monkeypatch.setattr("asi_slowdown.pipeline.sweep.run.execute", refuse_to_execute)
     fixed = [f"store.path={guarded_store}", "sweep.progress=false"]
     assert feed(
         sweep_main, bad_sweep_override_sets, guarded_store, tmp_path, fixed
@@ -189,8 +189,8 @@ def test_asi_report_rejects_bad_overrides_in_one_line(
     monkeypatch.chdir(tmp_path)
     # Every case must stop before the grid is expanded or the store read (the aggregation
     # would quarantine the guarded store's truncated part); one that gets further fails at once.
-    monkeypatch.setattr("pipeline.report.build.experiment_grid", refuse_to_execute)
-    monkeypatch.setattr("pipeline.report.build.aggregate", refuse_to_execute)
+    monkeypatch.setattr("asi_slowdown.pipeline.report.build.experiment_grid", refuse_to_execute)
+    monkeypatch.setattr("asi_slowdown.pipeline.report.build.aggregate", refuse_to_execute)
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     a_file = elsewhere / "a_file"
     a_file.write_text("not a folder")
@@ -208,7 +208,7 @@ def test_asi_report_rejects_bad_overrides_in_one_line(
 # --------------------------------------------------------------------------- asi-calibrate
 def test_asi_calibrate_rejects_bad_overrides_in_one_line(tmp_path_factory, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("pipeline.calibrate.run.fit", refuse_to_execute)
+    monkeypatch.setattr("asi_slowdown.pipeline.calibrate.run.fit", refuse_to_execute)
     outputs = tmp_path_factory.mktemp("guarded")
     conf, reports = outputs / "conf", outputs / "calibration"
     # An earlier calibration under the same name: a run that got as far as writing would
@@ -244,8 +244,8 @@ def test_asi_report_bad_paths_and_sizes_found_by_generation(
     guarded_store, guarded_history, tmp_path_factory, tmp_path, monkeypatch, override, field
 ):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("pipeline.report.build.experiment_grid", refuse_to_execute)
-    monkeypatch.setattr("pipeline.report.build.aggregate", refuse_to_execute)
+    monkeypatch.setattr("asi_slowdown.pipeline.report.build.experiment_grid", refuse_to_execute)
+    monkeypatch.setattr("asi_slowdown.pipeline.report.build.aggregate", refuse_to_execute)
     a_file = tmp_path_factory.mktemp("elsewhere") / "a_file"
     a_file.write_text("not a folder")
     argv = [

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.configuration.compose import CONF_DIR
-from pipeline.report.build import build
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR
+from asi_slowdown.pipeline.report.build import build
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, write_store
 

@@ -13,11 +13,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.costs import CostSpec, to_model_units
-from model.evaluate import evaluate
-from model.mechanism import EXIT_REASONS
-from pipeline.calibrate.fio import read_fio
-from pipeline.calibrate.fit import (
+from asi_slowdown.model.costs import CostSpec, to_model_units
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.mechanism import EXIT_REASONS
+from asi_slowdown.pipeline.calibrate.fio import read_fio
+from asi_slowdown.pipeline.calibrate.fit import (
     LINKED_RHO,
     RHO_DIGITS,
     LogPrior,
@@ -27,13 +27,13 @@ from pipeline.calibrate.fit import (
     lognormal_spec,
     statistic,
 )
-from pipeline.calibrate.measurements import load_inputs
-from pipeline.calibrate.run import run
-from pipeline.cli.calibrate import main
-from pipeline.configuration.compose import CONF_DIR, compose_config
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.profile import model_profile, point_from_config
-from pipeline.projection.answer import run as answer
+from asi_slowdown.pipeline.calibrate.measurements import load_inputs
+from asi_slowdown.pipeline.calibrate.run import run
+from asi_slowdown.pipeline.cli.calibrate import main
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR, compose_config
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
+from asi_slowdown.pipeline.projection.answer import run as answer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fio"
 ANCHOR_LOSS = 0.70

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from hydra.core.config_store import ConfigStore
 
-import pipeline
-from pipeline.cli import answer, calibrate, report, sweep, validate
-from pipeline.configuration import compose
-from pipeline.configuration.compose import Composer, compose_config, composer
-from pipeline.configuration.errors import ConfigError
+from asi_slowdown import pipeline
+from asi_slowdown.pipeline.cli import answer, calibrate, report, sweep, validate
+from asi_slowdown.pipeline.configuration import compose
+from asi_slowdown.pipeline.configuration.compose import Composer, compose_config, composer
+from asi_slowdown.pipeline.configuration.errors import ConfigError
 
 COMMANDS = {
     "asi-answer": answer.main,
@@ -46,7 +46,7 @@ def test_help_and_info_searchpath(name, capsys, tmp_path):
     code, out, _ = call(
         COMMANDS[name], ["--config-dir", str(tmp_path), "--info", "searchpath"], capsys
     )
-    assert code == 0 and "pkg://pipeline.conf" in out and f"file://{tmp_path}" in out
+    assert code == 0 and "pkg://asi_slowdown.pipeline.conf" in out and f"file://{tmp_path}" in out
 
 
 def test_help_lists_every_config_group_of_the_defaults_list(capsys):
@@ -171,7 +171,7 @@ def test_the_sweeper_refuses_a_hydra_launcher_in_one_line(tmp_path):
     ConfigStore.instance().store(
         group="hydra/launcher", name="elsewhere", node={"_target_": "some.Launcher"}
     )
-    from pipeline.sweep.run import sweep as run_sweep
+    from asi_slowdown.pipeline.sweep.run import sweep as run_sweep
 
     with pytest.raises(ConfigError, match=r"^hydra/launcher=elsewhere: the grid sweeper runs"):
         run_sweep(["hydra/launcher=elsewhere", "cpus=1,2", f"store.path={tmp_path}"])
@@ -202,7 +202,7 @@ def test_config_name_picks_another_primary_config(tmp_path, capsys):
 @pytest.mark.parametrize("name", COMMANDS)
 def test_version_prints_the_model_version_beside_the_package(name, capsys):
     """Users compare stored results by the model version, not the package's."""
-    from model import MODEL_VERSION
+    from asi_slowdown.model import MODEL_VERSION
 
     code, out, _ = call(COMMANDS[name], ["--version"], capsys)
     assert code == 0

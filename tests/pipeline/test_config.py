@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from model.costs import COST_NAMES, SHARE_COSTS
-from model.params import DESIGN_OPTIONS, MITIGATION_FLAGS
-from pipeline.configuration.compose import CONF_DIR, compose_config
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.profile import model_profile, point_from_config
+from asi_slowdown.model.costs import COST_NAMES, SHARE_COSTS
+from asi_slowdown.model.params import DESIGN_OPTIONS, MITIGATION_FLAGS
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR, compose_config
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
 
 WORKLOADS = sorted(p.stem for p in (CONF_DIR / "workload").glob("*.yaml"))
 CPUS = sorted(p.stem for p in (CONF_DIR / "cpu").glob("*.yaml"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from pipeline.execution.progress import LineProgress, progress_bar
+from asi_slowdown.pipeline.execution.progress import LineProgress, progress_bar
 
 
 class Clock:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline.execution import raysession
+from asi_slowdown.pipeline.execution import raysession
 
 
 def ray_conf(**kw):
@@ -50,8 +50,7 @@ def test_the_code_shipped_to_a_ray_client_is_paths_it_can_copy():
     objects there failed with "cannot pickle 'module' object"."""
     import copy
 
-    import model
-    import pipeline
+    from asi_slowdown import model, pipeline
 
     kwargs = raysession.init_kwargs(ray_conf(address="ray://head:10001"))
     shipped = kwargs["runtime_env"]["py_modules"]
@@ -76,8 +75,8 @@ def test_a_cluster_asking_for_a_token_gets_this_machines_or_one_line(
 ):
     import grpc
 
-    from pipeline.configuration.errors import ConfigError
-    from pipeline.execution import rayauth
+    from asi_slowdown.pipeline.configuration.errors import ConfigError
+    from asi_slowdown.pipeline.execution import rayauth
 
     asked, used = [], []
     replies = iter([a and getattr(grpc.StatusCode, a) for a in answers])

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline.configuration.checks import check_scheduler
-from pipeline.configuration.errors import ConfigError
-from pipeline.execution.scheduler import LineProgress, progress, scheduler
-from pipeline.report import aggregate as agg
+from asi_slowdown.pipeline.configuration.checks import check_scheduler
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.execution.scheduler import LineProgress, progress, scheduler
+from asi_slowdown.pipeline.report import aggregate as agg
 
 
 def frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -39,7 +39,7 @@ def test_dask_distributed_local_cluster(small_store):
 
 
 def test_an_unreachable_distributed_scheduler_is_one_line(monkeypatch):
-    monkeypatch.setattr("pipeline.execution.scheduler.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("asi_slowdown.pipeline.execution.scheduler.CONNECT_TIMEOUT", "1s")
     conf = OmegaConf.create({"scheduler": "tcp://127.0.0.1:9", "num_workers": None})
     with pytest.raises(ConfigError, match=r"^dask\.scheduler: cannot reach 'tcp://127\.0\.0\.1:9'"):
         with scheduler(conf):

@@ -34,11 +34,11 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline import store
-from pipeline.report import aggregate
-from pipeline.store.parts import QUARANTINE
-from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
-from pipeline.sweep.run import SweepInterrupted, interrupted_line, sweep
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.report import aggregate
+from asi_slowdown.pipeline.store.parts import QUARANTINE
+from asi_slowdown.pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
+from asi_slowdown.pipeline.sweep.run import SweepInterrupted, interrupted_line, sweep
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 

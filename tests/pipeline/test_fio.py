@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.evaluate import evaluate
-from pipeline.calibrate.fio import decode_fio_json, file_sha256, read_fio, summarize
-from pipeline.calibrate.run import run as calibrate
-from pipeline.configuration.compose import compose_config
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.profile import model_profile, point_from_config
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.pipeline.calibrate.fio import decode_fio_json, file_sha256, read_fio, summarize
+from asi_slowdown.pipeline.calibrate.run import run as calibrate
+from asi_slowdown.pipeline.configuration.compose import compose_config
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fio"
 ROOT = Path(__file__).resolve().parents[2]

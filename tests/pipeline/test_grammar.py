@@ -22,10 +22,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.configuration.compose import composer
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.profile import point_from_config
-from pipeline.sweep.grid import build_grid
+from asi_slowdown.pipeline.configuration.compose import composer
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.profile import point_from_config
+from asi_slowdown.pipeline.sweep.grid import build_grid
 
 COMPARED = ("cpus", "ephmap_slots", "file_size", "ephmap")
 """The point parameters the generated overrides vary."""
@@ -165,7 +165,7 @@ def hydra_jobs(overrides: list[str]) -> list[object]:
 
 def asi_sweep_refuses(overrides: list[str], capsys) -> str:
     """``asi-sweep``'s one ``error:`` line and exit 2, before Ray is started."""
-    from pipeline.cli.sweep import main
+    from asi_slowdown.pipeline.cli.sweep import main
 
     with pytest.raises(SystemExit) as done:
         main([*overrides, "sweep.progress=false", "store.path=/nonexistent/store"])

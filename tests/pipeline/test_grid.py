@@ -8,22 +8,22 @@ import numpy as np
 import pytest
 import yaml
 
-from model.evaluate import evaluate
-from model.params import POINT_PARAMS
-from pipeline.configuration.compose import (
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.params import POINT_PARAMS
+from asi_slowdown.pipeline.configuration.compose import (
     CONF_DIR,
     USER_CONFIG_ENV,
     compose_config,
     composer,
     packaged_options,
 )
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.profile import model_profile, point_from_config
-from pipeline.configuration.sweeps import dimensions_text
-from pipeline.store.identity import point_ids
-from pipeline.store.schema import METRIC_COLUMNS
-from pipeline.sweep.chunks import ROW_SCHEMA, chunk_size, evaluate_chunk, iter_chunks
-from pipeline.sweep.grid import build_grid
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
+from asi_slowdown.pipeline.configuration.sweeps import dimensions_text
+from asi_slowdown.pipeline.store.identity import point_ids
+from asi_slowdown.pipeline.store.schema import METRIC_COLUMNS
+from asi_slowdown.pipeline.sweep.chunks import ROW_SCHEMA, chunk_size, evaluate_chunk, iter_chunks
+from asi_slowdown.pipeline.sweep.grid import build_grid
 
 STAGES = sorted(p.stem for p in (CONF_DIR / "mitigations").glob("*.yaml"))
 VALIDATION_LOOPS = {"lseek1_loop", "sys_time_loop", "outl_to_kernel"}
@@ -232,14 +232,14 @@ def test_experiment_presets_are_valid_grids_of_the_promised_size(loader, preset,
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
-    from pipeline.configuration.sweeps import (
+    from asi_slowdown.pipeline.configuration.sweeps import (
         classify,
         merge_by_key,
         parse,
         point_dimensions,
         sweeper_params,
     )
-    from pipeline.sweep.grid import MODEL_GROUPS
+    from asi_slowdown.pipeline.sweep.grid import MODEL_GROUPS
 
     cfg = loader.loader().load_configuration(
         "config", [f"experiment={preset}"], run_mode=RunMode.MULTIRUN
@@ -263,9 +263,9 @@ def test_the_expansion_says_what_it_expands_before_composing_then_counts_every_s
     checked on it, so bad input is refused before anything is said); every step is counted."""
     import io
 
-    import pipeline.sweep.grid as grid_module
-    from pipeline.execution.progress import LineProgress
-    from pipeline.sweep.grid import expansion_steps
+    import asi_slowdown.pipeline.sweep.grid as grid_module
+    from asi_slowdown.pipeline.execution.progress import LineProgress
+    from asi_slowdown.pipeline.sweep.grid import expansion_steps
 
     composed: list[tuple] = []
     real = grid_module.validated
@@ -301,8 +301,13 @@ def preset_dimensions(loader, preset: str, *command_line: str):
     but the run's config)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from pipeline.configuration.sweeps import classify, merge_by_key, parse, sweeper_params
-    from pipeline.sweep.grid import MODEL_GROUPS
+    from asi_slowdown.pipeline.configuration.sweeps import (
+        classify,
+        merge_by_key,
+        parse,
+        sweeper_params,
+    )
+    from asi_slowdown.pipeline.sweep.grid import MODEL_GROUPS
 
     wanted = [f"experiment={preset}", *command_line]
     cfg = loader.load(wanted, multirun=True)
@@ -343,8 +348,8 @@ def loader_yaml(node) -> dict:
 
 def test_assembled_combinations_equal_hydras_own_composition(loader):
     """Multi-group grids compose each option once; the profiles must match composing each combination."""
-    from pipeline.configuration.checks import validate
-    from pipeline.sweep.grid import (
+    from asi_slowdown.pipeline.configuration.checks import validate
+    from asi_slowdown.pipeline.sweep.grid import (
         Dimensions,
         compose_each,
         compose_groups,
@@ -373,7 +378,7 @@ def test_assembled_combinations_equal_hydras_own_composition(loader):
 
 
 def test_an_option_reaching_outside_its_group_falls_back_to_full_composition(loader):
-    from pipeline.sweep.grid import Dimensions, compose_groups, validated
+    from asi_slowdown.pipeline.sweep.grid import Dimensions, compose_groups, validated
 
     calls = []
     compose = validated(loader)
@@ -406,8 +411,8 @@ def test_the_run_config_hydra_composed_is_reused_for_its_own_combination(loader)
     assert reused.profiles == fresh.profiles
     assert reused.points.equals(fresh.points)
     assert base.hydra.runtime.choices["mitigations"] == "ephmap_prototype"
-    from pipeline.configuration.sweeps import dimensions
-    from pipeline.sweep.grid import MODEL_GROUPS, validated
+    from asi_slowdown.pipeline.configuration.sweeps import dimensions
+    from asi_slowdown.pipeline.sweep.grid import MODEL_GROUPS, validated
 
     class Refusing:
         def load(self, overrides, config_name):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.mechanism import GUEST_SOURCES
-from model.params import VM_EXIT_REASONS
-from pipeline.projection.answer import evaluate_stages, run
+from asi_slowdown.model.mechanism import GUEST_SOURCES
+from asi_slowdown.model.params import VM_EXIT_REASONS
+from asi_slowdown.pipeline.projection.answer import evaluate_stages, run
 
 GUEST = ["workload=guest_kernel_compile", "samples=128", "answer.source=model"]
 

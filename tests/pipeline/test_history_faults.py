@@ -22,11 +22,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import store
-from pipeline.projection import history as hist
-from pipeline.report.collection import nightly
-from pipeline.store import parts
-from pipeline.store.parts import QUARANTINE
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.projection import history as hist
+from asi_slowdown.pipeline.report.collection import nightly
+from asi_slowdown.pipeline.store import parts
+from asi_slowdown.pipeline.store.parts import QUARANTINE
 
 from .report_fixtures import nightly_stub, write_store
 
@@ -205,7 +205,7 @@ def test_a_dead_writers_temporary_is_removed_a_live_ones_stays(tmp_path):
 
 # --------------------------------------------------------------------------- asi-report
 def test_asi_report_nightly_renders_and_exits_0_with_a_damaged_night(tmp_path, capsys):
-    from pipeline.cli.report import main
+    from asi_slowdown.pipeline.cli.report import main
 
     data = tmp_path / "store"
     write_store(data, ("mitigations=glob(*)", "cpus=1", "samples=16"), chunk_rows=64)

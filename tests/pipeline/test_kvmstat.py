@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.calibrate.kvmstat import parse_kvm_stat, read_kvm_stat
-from pipeline.calibrate.measurements import load_inputs
-from pipeline.calibrate.run import run
-from pipeline.configuration.compose import CONF_DIR
-from pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.calibrate.kvmstat import parse_kvm_stat, read_kvm_stat
+from asi_slowdown.pipeline.calibrate.measurements import load_inputs
+from asi_slowdown.pipeline.calibrate.run import run
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR
+from asi_slowdown.pipeline.configuration.errors import ConfigError
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "kvmstat" / "sysbench_cpu.txt"
 

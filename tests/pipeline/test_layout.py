@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import pipeline
-from pipeline.store.schema import STORE_SCHEMA
+from asi_slowdown import pipeline
+from asi_slowdown.pipeline.store.schema import STORE_SCHEMA
 
 ROOT = Path(pipeline.__file__).resolve().parent
 REPO = ROOT.parent
@@ -218,8 +218,8 @@ def test_every_folder_that_ships_is_a_listed_package():
         "packages"
     ])  # fmt: skip
     folders = {
-        "pipeline.conf",
-        *("pipeline.conf." + p.name for p in (REPO / "conf").iterdir() if p.is_dir()),
+        "asi_slowdown.pipeline.conf",
+        *("asi_slowdown.pipeline.conf." + p.name for p in (REPO / "conf").iterdir() if p.is_dir()),
     }
     for top in ("model", "pipeline", "hydra_plugins"):
         folders |= {
@@ -227,7 +227,7 @@ def test_every_folder_that_ships_is_a_listed_package():
             for p in [REPO / top, *(REPO / top).rglob("*")]
             if p.is_dir() and p.name != "__pycache__"
         }
-    folders.discard("pipeline.conf.__pycache__")
+    folders.discard("asi_slowdown.pipeline.conf.__pycache__")
     assert folders == listed
 
 
@@ -250,7 +250,7 @@ def test_the_cost_sources_page_lists_every_cost_as_the_profiles_state_it():
     import contextlib
     import io
 
-    from model.costs import COST_NAMES
+    from asi_slowdown.model.costs import COST_NAMES
 
     page = (REPO / "docs" / "costs.md").read_text()
     missing = [c for c in COST_NAMES if f"`{c}`" not in page]

@@ -16,10 +16,10 @@ import json
 
 import pytest
 
-import pipeline.configuration.checks as checks
-import pipeline.sweep.points as points
-from pipeline.cli.sweep import main
-from pipeline.configuration.compose import Composer
+import asi_slowdown.pipeline.configuration.checks as checks
+import asi_slowdown.pipeline.sweep.points as points
+from asi_slowdown.pipeline.cli.sweep import main
+from asi_slowdown.pipeline.configuration.compose import Composer
 
 pytestmark = pytest.mark.slow
 

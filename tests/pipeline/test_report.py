@@ -18,35 +18,40 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from markupsafe import escape
 from omegaconf import OmegaConf
 
-from model.evaluate import evaluate
-from model.units import parse_size
-from pipeline.configuration.checks import REPORTS
-from pipeline.configuration.checks import check_report as settings
-from pipeline.configuration.compose import compose_config
-from pipeline.configuration.compose import composer as default_composer
-from pipeline.configuration.errors import ConfigError
-from pipeline.configuration.profile import model_profile, point_from_config
-from pipeline.projection import history as hist
-from pipeline.projection.answer import conditional_on
-from pipeline.projection.budget import budgets
-from pipeline.projection.projection import (
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.units import parse_size
+from asi_slowdown.pipeline.configuration.checks import REPORTS
+from asi_slowdown.pipeline.configuration.checks import check_report as settings
+from asi_slowdown.pipeline.configuration.compose import compose_config
+from asi_slowdown.pipeline.configuration.compose import composer as default_composer
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
+from asi_slowdown.pipeline.projection import history as hist
+from asi_slowdown.pipeline.projection.answer import conditional_on
+from asi_slowdown.pipeline.projection.budget import budgets
+from asi_slowdown.pipeline.projection.projection import (
     CONFIDENCE_COLUMNS,
     SCENARIO_KEYS,
     VS_DEFAULT_QUANTILES,
     at,
 )
-from pipeline.projection.sensitivity import noise_level
-from pipeline.projection.verdicts import beats_default_from, crossing
-from pipeline.report import figures as figs
-from pipeline.report.build import build
-from pipeline.report.collection import Replaced, focus_table, nightly, replaced_text
-from pipeline.report.headline import headline, pct, signed
-from pipeline.report.render import budget_context, page, page_context, projection_matrix
-from pipeline.report.scope import experiment_grid_from, preset_points, store_presets
-from pipeline.report.settings import claim_folder
-from pipeline.report.summary import markdown
-from pipeline.store import readers as results_store
-from pipeline.store.schema import CUBE_KEYS, METRIC_COLUMNS
+from asi_slowdown.pipeline.projection.sensitivity import noise_level
+from asi_slowdown.pipeline.projection.verdicts import beats_default_from, crossing
+from asi_slowdown.pipeline.report import figures as figs
+from asi_slowdown.pipeline.report.build import build
+from asi_slowdown.pipeline.report.collection import Replaced, focus_table, nightly, replaced_text
+from asi_slowdown.pipeline.report.headline import headline, pct, signed
+from asi_slowdown.pipeline.report.render import (
+    budget_context,
+    page,
+    page_context,
+    projection_matrix,
+)
+from asi_slowdown.pipeline.report.scope import experiment_grid_from, preset_points, store_presets
+from asi_slowdown.pipeline.report.settings import claim_folder
+from asi_slowdown.pipeline.report.summary import markdown
+from asi_slowdown.pipeline.store import readers as results_store
+from asi_slowdown.pipeline.store.schema import CUBE_KEYS, METRIC_COLUMNS
 
 from .report_fixtures import SMALL_GRID, SMALL_SAMPLES, nightly_stub, write_store
 
@@ -732,7 +737,7 @@ def test_cli_writes_the_whole_store_report_and_rejects_bad_input(tmp_path):
 
 
 def test_a_store_that_does_not_exist_is_one_line_and_no_report(tmp_path, capsys):
-    from pipeline.cli.report import main
+    from asi_slowdown.pipeline.cli.report import main
 
     with pytest.raises(SystemExit) as exit_:
         main([f"store.path={tmp_path / 'nowhere'}", f"report.dir={tmp_path / 'r'}"])
@@ -948,8 +953,8 @@ def test_a_second_run_on_the_same_night_replaces_it_and_says_so(tmp_path):
 
 def test_the_aggregation_reads_only_the_columns_the_report_uses(partial_report, monkeypatch):
     """... and the whole store's parts are checked once (they were three times)."""
-    import pipeline.report.build as report_build
-    from pipeline.store import frame, readers
+    import asi_slowdown.pipeline.report.build as report_build
+    from asi_slowdown.pipeline.store import frame, readers
 
     _, report, _ = partial_report
     asked, checks = [], []
@@ -979,7 +984,7 @@ def test_the_aggregation_reads_only_the_columns_the_report_uses(partial_report, 
 
 
 def test_asi_report_help_lists_every_report_option(capsys):
-    from pipeline.cli.report import main
+    from asi_slowdown.pipeline.cli.report import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
@@ -1003,7 +1008,7 @@ def test_asi_report_help_lists_every_report_option(capsys):
 
 def test_the_cube_without_a_groupby_is_the_groupby_s_cube(partial_report):
     """One point per cell: the rows themselves; several (two seeds): averaged as before."""
-    from pipeline.report import aggregate as agg
+    from asi_slowdown.pipeline.report import aggregate as agg
 
     _, report, _ = partial_report
     metrics = ("slowdown_p50", "slowdown_p95", "extra_ns_ibpb")
@@ -1029,7 +1034,7 @@ def test_the_report_shows_the_model_against_the_public_record(partial_report):
 
 
 def test_the_nightly_report_flags_a_case_that_left_its_band(tmp_path, monkeypatch):
-    import pipeline.report.collection as collection
+    import asi_slowdown.pipeline.report.collection as collection
 
     night = {
         "name": "posting_fio",

@@ -20,12 +20,12 @@ import pandas as pd
 import pyarrow as pa
 from omegaconf import OmegaConf
 
-from pipeline import store
-from pipeline.execution.scheduler import scheduler
-from pipeline.projection.projection import projections
-from pipeline.report import aggregate as agg
-from pipeline.report.collection import REPORT_METRICS
-from pipeline.store.schema import CUBE_KEYS, DEDUP_COLUMNS, STORE_SCHEMA
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.execution.scheduler import scheduler
+from asi_slowdown.pipeline.projection.projection import projections
+from asi_slowdown.pipeline.report import aggregate as agg
+from asi_slowdown.pipeline.report.collection import REPORT_METRICS
+from asi_slowdown.pipeline.store.schema import CUBE_KEYS, DEDUP_COLUMNS, STORE_SCHEMA
 
 STAGES = ("rfc_v2", "multi_slot", "kvm_vmm_switch")
 ROWS = 150_000
@@ -68,12 +68,12 @@ CHILD = r"""
 import json, resource, sys
 import psutil
 from omegaconf import OmegaConf
-from pipeline.execution.memory import returning_memory
-from pipeline.execution.scheduler import scheduler
-from pipeline.projection.projection import projections
-from pipeline.report import aggregate as agg
-from pipeline.report.collection import REPORT_METRICS
-import pipeline.store.frame as frame
+from asi_slowdown.pipeline.execution.memory import returning_memory
+from asi_slowdown.pipeline.execution.scheduler import scheduler
+from asi_slowdown.pipeline.projection.projection import projections
+from asi_slowdown.pipeline.report import aggregate as agg
+from asi_slowdown.pipeline.report.collection import REPORT_METRICS
+import asi_slowdown.pipeline.store.frame as frame
 frame.PARTITION_ROWS = int(sys.argv[4])  # the nightly store's partitions against its size
 dask_conf = OmegaConf.create({"scheduler": "threads", "num_workers": 2})
 with returning_memory(), scheduler(dask_conf):  # warm: lazy imports, Dask's threads

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.special import ndtri
 
-from model.costs import correlate_uniforms, stream_uniforms
-from pipeline.configuration.compose import compose_config
-from pipeline.configuration.profile import model_profile, point_from_config
-from pipeline.projection.sensitivity import (
+from asi_slowdown.model.costs import correlate_uniforms, stream_uniforms
+from asi_slowdown.pipeline.configuration.compose import compose_config
+from asi_slowdown.pipeline.configuration.profile import model_profile, point_from_config
+from asi_slowdown.pipeline.projection.sensitivity import (
     correlation_groups,
     cost_sensitivity,
     group_first_order,

@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from model.costs import ASI_COSTS
-from model.evaluate import evaluate
-from model.params import POINT_PARAMS
-from pipeline import store
-from pipeline.store import schema
-from pipeline.sweep.chunks import ROW_SCHEMA
+from asi_slowdown.model.costs import ASI_COSTS
+from asi_slowdown.model.evaluate import evaluate
+from asi_slowdown.model.params import POINT_PARAMS
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.store import schema
+from asi_slowdown.pipeline.sweep.chunks import ROW_SCHEMA
 
 
 def worker_rows(ids: list[str], value: float = 0.5) -> pa.Table:

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline import store
-from pipeline.report import aggregate
-from pipeline.store import compaction, frame, parts, readers
-from pipeline.store.frame import Scope
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.report import aggregate
+from asi_slowdown.pipeline.store import compaction, frame, parts, readers
+from asi_slowdown.pipeline.store.frame import Scope
 from tests.pipeline.test_store import worker_rows
 
 

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline.execution.scheduler import scheduler
-from pipeline.store import lookup, part_files
-from pipeline.store.dedup import has_key, id_keys, repeated_keys
-from pipeline.store.frame import Scope, pandas_frame, store_frame
+from asi_slowdown.pipeline.execution.scheduler import scheduler
+from asi_slowdown.pipeline.store import lookup, part_files
+from asi_slowdown.pipeline.store.dedup import has_key, id_keys, repeated_keys
+from asi_slowdown.pipeline.store.frame import Scope, pandas_frame, store_frame
 
 from .report_fixtures import write_store
 
@@ -62,7 +62,7 @@ def test_the_dask_frame_equals_the_pandas_reads_and_checks_parts_once(small_stor
     )
     assert len(fast) == len(grid) and scan.parts == reference.parts == len(part_files(store))
     assert isinstance(fast["workload"].dtype, pd.CategoricalDtype)
-    from pipeline.store import frame as frame_module
+    from asi_slowdown.pipeline.store import frame as frame_module
 
     checked = frame_module.check_parts(store)
     monkeypatch.setattr(frame_module, "check_parts", lambda s: pytest.fail("checked again"))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.configuration.compose import composer
-from pipeline.projection.answer import stage_points
-from pipeline.projection.projection import stage_point_ids
-from pipeline.store.identity import point_id, point_ids, point_record
-from pipeline.sweep.grid import build_grid
+from asi_slowdown.pipeline.configuration.compose import composer
+from asi_slowdown.pipeline.projection.answer import stage_points
+from asi_slowdown.pipeline.projection.projection import stage_point_ids
+from asi_slowdown.pipeline.store.identity import point_id, point_ids, point_record
+from asi_slowdown.pipeline.sweep.grid import build_grid
 
 
 def test_point_ids_are_pinned_blake2b_of_prefix_and_float64_rows():

@@ -19,10 +19,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import store
-from pipeline.report import aggregate
-from pipeline.store import parts
-from pipeline.store.parts import QUARANTINE
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.report import aggregate
+from asi_slowdown.pipeline.store import parts
+from asi_slowdown.pipeline.store.parts import QUARANTINE
 from tests.pipeline.test_store import worker_rows
 
 pytestmark = pytest.mark.fault

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import store
-from pipeline.configuration.errors import ConfigError
-from pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
-from pipeline.sweep.run import interrupted_line, sweep
+from asi_slowdown.pipeline import store
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
+from asi_slowdown.pipeline.sweep.run import interrupted_line, sweep
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +237,7 @@ def test_command_line_bad_input_is_one_line_exit_2_nothing_written(tmp_path, arg
 
 SLOW_DRIVER = """
 import json, sys, time
-from pipeline.sweep.run import sweep
+from asi_slowdown.pipeline.sweep.run import sweep
 
 def slow(point_ids):  # long enough that a second node's worker starts before the sweep ends
     time.sleep(0.3)
@@ -296,13 +296,13 @@ def test_another_hydra_sweeper_is_refused_in_one_line(tmp_path):
 HYDRA_APP = """
 import hydra
 from hydra.core.config_store import ConfigStore
-from pipeline.configuration.schema import register
+from asi_slowdown.pipeline.configuration.schema import register
 
 register()
 ConfigStore.instance().store(group="hydra/launcher", name="elsewhere", node={"_target_": "x.Y"})
 
 
-@hydra.main(config_path="pkg://pipeline.conf", config_name="config", version_base="1.3")
+@hydra.main(config_path="pkg://asi_slowdown.pipeline.conf", config_name="config", version_base="1.3")
 def app(cfg):
     raise AssertionError("the grid sweeper never runs Hydra jobs")
 
@@ -390,7 +390,7 @@ def files_of(path: Path) -> dict[str, bytes]:
 def test_a_read_only_store_is_refused_in_one_line_before_anything_is_computed(
     local_ray, read_only, tmp_path, capsys
 ):
-    from pipeline.cli.sweep import main
+    from asi_slowdown.pipeline.cli.sweep import main
 
     path = read_only.path / "store"
     small = ["cpus=1,2", "mitigations=rfc_v2,ephmap_prototype", "samples=16"]

@@ -10,11 +10,11 @@ import pytest
 from omegaconf import OmegaConf
 from ray.exceptions import RayTaskError, WorkerCrashedError
 
-from pipeline.configuration.checks import check_execution
-from pipeline.configuration.compose import compose_config
-from pipeline.sweep import dispatch
-from pipeline.sweep.run import SweepResult, interrupted_once
-from pipeline.sweep.sweeper import GridSweeperImpl
+from asi_slowdown.pipeline.configuration.checks import check_execution
+from asi_slowdown.pipeline.configuration.compose import compose_config
+from asi_slowdown.pipeline.sweep import dispatch
+from asi_slowdown.pipeline.sweep.run import SweepResult, interrupted_once
+from asi_slowdown.pipeline.sweep.sweeper import GridSweeperImpl
 from tests.pipeline.test_execution_ray import interrupt_me
 
 
@@ -40,7 +40,7 @@ def test_failure_messages_are_one_line():
     ],
 )
 def test_bad_settings_are_named(override, message):
-    from pipeline.configuration.errors import ConfigError
+    from asi_slowdown.pipeline.configuration.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_execution(compose_config([override]))
@@ -87,7 +87,7 @@ def test_the_first_sigint_stops_a_sweep_and_later_ones_cannot_cut_its_stop_short
 
 def test_an_interrupted_sweep_says_how_much_of_it_stays():
     """It said "committed parts stay" whether there were none or thousands."""
-    from pipeline.sweep.run import SweepInterrupted, interrupted_line
+    from asi_slowdown.pipeline.sweep.run import SweepInterrupted, interrupted_line
 
     assert interrupted_line(SweepInterrupted(3, 1234, "outputs/store")) == (
         "asi-sweep: interrupted; 1,234 points in 3 part file(s) committed to outputs/store "

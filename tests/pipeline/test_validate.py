@@ -8,26 +8,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.costs import COST_NAMES, CostSpec
-from model.evaluate import sample_breakdown
-from pipeline.calibrate.cases import Benchmark, Case, CaseSet, CpuCount, Phase, read_cases
-from pipeline.calibrate.measurements import load_inputs
-from pipeline.calibrate.run import run as calibrate
-from pipeline.cli.validate import main
-from pipeline.configuration.compose import CONF_DIR, composer
-from pipeline.configuration.errors import ConfigError
-from pipeline.projection.answer import run as answer
-from pipeline.validate import score as score_module
-from pipeline.validate.predict import (
+from asi_slowdown.model.costs import COST_NAMES, CostSpec
+from asi_slowdown.model.evaluate import sample_breakdown
+from asi_slowdown.pipeline.calibrate.cases import (
+    Benchmark,
+    Case,
+    CaseSet,
+    CpuCount,
+    Phase,
+    read_cases,
+)
+from asi_slowdown.pipeline.calibrate.measurements import load_inputs
+from asi_slowdown.pipeline.calibrate.run import run as calibrate
+from asi_slowdown.pipeline.cli.validate import main
+from asi_slowdown.pipeline.configuration.compose import CONF_DIR, composer
+from asi_slowdown.pipeline.configuration.errors import ConfigError
+from asi_slowdown.pipeline.projection.answer import run as answer
+from asi_slowdown.pipeline.validate import score as score_module
+from asi_slowdown.pipeline.validate.predict import (
     Profile,
     case_points,
     predict,
     quantity_samples,
     run_times,
 )
-from pipeline.validate.run import run as validate
-from pipeline.validate.score import calibrate as calibrate_cases
-from pipeline.validate.score import score
+from asi_slowdown.pipeline.validate.run import run as validate
+from asi_slowdown.pipeline.validate.score import calibrate as calibrate_cases
+from asi_slowdown.pipeline.validate.score import score
 
 SHIPPED = read_cases()
 
@@ -128,7 +135,7 @@ def test_a_mixture_over_cpu_counts_weighs_each_count(monkeypatch):
     cp = case_points(case, composer())
     cp.probabilities = np.array([0.0] * (len(cp.probabilities) - 2) + [0.75, 0.25])
     fixed = np.array([[0.0]] * (len(cp.probabilities) - 2) + [[0.02], [0.06]])
-    monkeypatch.setattr("pipeline.validate.predict.quantity_samples", lambda *_: fixed)
+    monkeypatch.setattr("asi_slowdown.pipeline.validate.predict.quantity_samples", lambda *_: fixed)
     assert predict(cp, {}).mean == pytest.approx(0.75 * 0.02 + 0.25 * 0.06)
 
 
@@ -333,7 +340,7 @@ def test_costs_of_every_profile_are_named_as_the_model_names_them():
 
 # --------------------------------------------------------------------------- nightly flags
 def test_a_case_that_left_its_band_since_the_previous_night_is_flagged(tmp_path):
-    from pipeline.validate.run import left_their_band, previous_night, save_night
+    from asi_slowdown.pipeline.validate.run import left_their_band, previous_night, save_night
 
     inside = {
         "name": "c",

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from model.evaluate import TARGET, THRESHOLD, sample_times
-from pipeline.configuration.compose import compose_config
-from pipeline.configuration.profile import model_profile
-from pipeline.projection.answer import evaluate_stages, run, stage_points
+from asi_slowdown.model.evaluate import TARGET, THRESHOLD, sample_times
+from asi_slowdown.pipeline.configuration.compose import compose_config
+from asi_slowdown.pipeline.configuration.profile import model_profile
+from asi_slowdown.pipeline.projection.answer import evaluate_stages, run, stage_points
 
 
 def stage_samples(overrides):
@@ -57,7 +57,7 @@ def test_the_table_says_what_the_confidence_is_conditional_on_and_when_asi_beats
 
 def test_a_calibrated_profile_says_so(tmp_path):
     cfg = compose_config(["samples=64", "+cpu.provenance={date: 2026-12-01, base_profile: x}"])
-    from pipeline.projection.answer import conditional_on
+    from asi_slowdown.pipeline.projection.answer import conditional_on
 
     assert conditional_on(cfg).startswith("the posterior of cpu=sapphire_rapids, calibrated")
 
@@ -87,7 +87,7 @@ def test_the_budget_names_what_each_cost_would_need():
 
 @pytest.mark.parametrize("bad", ["answer.budget=maybe", "baseline=nope"])
 def test_bad_budget_or_baseline_is_one_line(bad, capsys):
-    from pipeline.cli.answer import main
+    from asi_slowdown.pipeline.cli.answer import main
 
     with pytest.raises(SystemExit) as exit_info:
         main([bad])
