@@ -8,7 +8,7 @@ import sys
 
 from .common import RESULTS, merge_results
 
-MODULES = ["bench_model", "bench_sweep", "bench_aggregate", "bench_presets"]
+MODULES = ["bench_model", "bench_sweep", "bench_aggregate", "bench_presets", "bench_report_memory"]
 """Benchmark modules, each with ``run() -> dict`` of result keys."""
 
 

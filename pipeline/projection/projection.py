@@ -54,7 +54,11 @@ BEATS_DEFAULT = "p_beats_default"
 
 # --------------------------------------------------------------------------- projections
 def projections(
-    cube: pd.DataFrame, stages: Sequence[str], baseline: str = "mitigations_off"
+    cube: pd.DataFrame,
+    stages: Sequence[str],
+    baseline: str = "mitigations_off",
+    *,
+    consume: bool = False,
 ) -> pd.DataFrame:
     """The cube's rows of the roadmap's ``stages``, ordered, annotated.
 
@@ -68,6 +72,11 @@ def projections(
     baseline : str
         ``baseline.name``: which slowdown the verdicts read
         (:data:`pipeline.projection.verdicts.BASELINE_COLUMNS`); the rows carry both.
+    consume : bool
+        The cube is the caller's to give away (the report keeps only its cells): each
+        metric column is deleted from ``cube`` once the projection has its copy, so the
+        two are never both whole in memory (at the nightly preset each is the size of
+        the store's points). ``cube`` keeps its keys and ``points``.
 
     Returns
     -------
@@ -78,11 +87,44 @@ def projections(
         ``dominant_exit_source`` and ``verdict``.
     """
     order = {stage: i for i, stage in enumerate(stages)}
-    rows = cube[cube["mitigations"].isin(list(stages))].copy()
+    kept = np.flatnonzero(cube["mitigations"].isin(list(stages)).to_numpy())
+    keys = cube[list(SCENARIO_KEYS)].take(kept)
+    keys.insert(len(keys.columns), "stage_index", cube["mitigations"].take(kept).map(order))
+    keys = keys.astype({"stage_index": np.int64}).reset_index(drop=True)
+    # a cell is one (scenario, stage): the keys alone order the rows, taken once
+    rows_at = kept[keys.sort_values([*SCENARIO_KEYS, "stage_index"]).index.to_numpy()]
+    rows = _taken(cube, rows_at, consume)
     rows.insert(0, "stage", rows["mitigations"])
     rows.insert(1, "stage_index", rows["mitigations"].map(order).astype(np.int64))
-    rows = rows.sort_values([*SCENARIO_KEYS, "stage_index"], ignore_index=True)
     return annotate(rows, baseline)
+
+
+def _taken(cube: pd.DataFrame, at: np.ndarray, consume: bool) -> pd.DataFrame:
+    """``cube``'s rows at positions ``at``, index reset; its trailing float columns in one block.
+
+    With ``consume`` each float column not among the cube's keys is deleted from ``cube``
+    once copied (the cube's own blocks free one by one when it holds a block per column,
+    as :func:`pipeline.report.aggregate.cube_of_tables` builds it).
+    """
+    names = list(cube.columns)
+    floats = len(names)
+    while floats and cube.dtypes.iloc[floats - 1] == np.float64:
+        floats -= 1
+    head, tail = names[:floats], names[floats:]
+    front = cube[head].take(at).reset_index(drop=True)
+    if not tail:
+        return front
+    block = np.empty((len(tail), len(at)), dtype=np.float64)
+    for i, name in enumerate(tail):
+        np.take(cube[name].to_numpy(), at, out=block[i])
+        if consume and name not in CUBE_KEYS_AND_POINTS:
+            del cube[name]
+    back = pd.DataFrame(block.T, columns=tail, copy=False)
+    return pd.concat([front, back], axis=1)
+
+
+CUBE_KEYS_AND_POINTS: frozenset[str] = frozenset((*SCENARIO_KEYS, "mitigations", "points"))
+"""What :func:`projections` leaves in a consumed cube."""
 
 
 FINAL_METRICS: tuple[str, ...] = (

@@ -60,18 +60,24 @@ def annotate(table: pd.DataFrame, baseline: str = "mitigations_off") -> pd.DataF
     extra = table[[f"extra_ns_{c}" for c in ASI_COSTS]].to_numpy()
     total = extra.sum(axis=1)
     table["extra_ns_per_op"] = total
-    table["dominant_cost"] = np.where(
-        total > 0, np.array(list(ASI_COSTS))[extra.argmax(axis=1)], "none"
-    )
+    # names picked from an object array ("none" last): each row refers to one of a few
+    # strings, where a fixed-width unicode array per column would be the size of the rows
+    costs = np.array([*ASI_COSTS, "none"], dtype=object)
+    table["dominant_cost"] = costs[np.where(total > 0, extra.argmax(axis=1), len(ASI_COSTS))]
     table["dominant_cost_share"] = np.where(
         total > 0, extra.max(axis=1) / np.where(total > 0, total, 1), 0.0
     )
+    del extra
     exits = table[[f"exits_{s}" for s in EXIT_SOURCES]].to_numpy()
-    table["dominant_exit_source"] = np.where(
-        exits.sum(axis=1) > 0, np.array(EXIT_SOURCES)[exits.argmax(axis=1)], "none"
-    )
+    sources = np.array([*EXIT_SOURCES, "none"], dtype=object)
+    table["dominant_exit_source"] = sources[
+        np.where(exits.sum(axis=1) > 0, exits.argmax(axis=1), len(EXIT_SOURCES))
+    ]
+    del exits
     table["verdict"] = [verdict(s) for s in table[f"{BASELINE_COLUMNS[baseline]}_p50"]]
-    for part, ns in overhead_split({c: table[c].to_numpy() for c in table.columns}).items():
+    # the extra time columns alone: a text column as numpy is a Python string per row
+    extras = {c: table[c].to_numpy() for c in table.columns if c.startswith("extra_ns_")}
+    for part, ns in overhead_split(extras).items():
         table[f"overhead_ns_{part}"] = ns
     return table
 

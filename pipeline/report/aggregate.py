@@ -5,7 +5,9 @@ point (:func:`pipeline.store.frame.store_frame`: checked parts, filters pushed
 down, duplicates dropped); here it is reduced to the two small tables the
 projections and the report read (:class:`Aggregates`): a summary per
 (workload, CPU profile, stage) and the cube of mean metrics per
-:data:`~pipeline.store.schema.CUBE_KEYS` cell, both from one read of each part.
+:data:`~pipeline.store.schema.CUBE_KEYS` cell, in one ``dask.compute``: each partition is
+read twice, each read projected to its reduction's columns (the summary's few, the
+cube's), which holds less at once than one read of both (issue 22).
 
 It runs on the current Dask scheduler, chosen in the ``dask`` config section
 (:func:`pipeline.execution.scheduler.scheduler`): ``threads`` (default), ``ray``
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from asi_slowdown.pipeline.projection.projection import CONFIDENCE_COLUMNS, VS_DEFAULT_QUANTILES
 from asi_slowdown.pipeline.projection.verdicts import TARGET, THRESHOLD
@@ -162,6 +165,74 @@ def _needed(metrics: Sequence[str]) -> list[str]:
     return list(dict.fromkeys([*CUBE_KEYS, *HEADLINE_METRICS, *summarised, *metrics]))
 
 
+def piece(rows: pd.DataFrame) -> pa.Table:
+    """One partition's cube columns as Arrow, labels as plain strings (a Dask task's result).
+
+    Each numeric column is copied into a buffer of its own: Arrow would otherwise share
+    the partition's pandas block, which stays whole until its last column is gone. So
+    what the driver gathers is one table per partition whose columns
+    :func:`cube_of_tables` frees one at a time as it moves them into the cube.
+    """
+    arrays, names = [], []
+    for name in rows.columns:
+        column = rows[name]
+        if name in LABEL_COLUMNS:
+            array = pa.array(column, from_pandas=True)
+            if not pa.types.is_string(array.type):
+                array = array.cast(pa.string())
+        else:
+            array = pa.array(column.to_numpy(copy=True))
+        arrays.append(array)
+        names.append(name)
+    return pa.table(arrays, names=names)
+
+
+def cube_of_tables(tables: list[pa.Table], metrics: Sequence[str] = CUBE_METRICS) -> pd.DataFrame:
+    """:func:`cube_of` of the partitions' Arrow tables (:func:`piece`), column by column.
+
+    ``tables`` is emptied: the cube takes its columns over.
+
+    The same frame as :func:`cube_of` of the gathered rows, built without ever holding
+    the rows twice: the cells are ordered once from the key columns, and each column is
+    taken in that order, dropped from the partitions' tables, and handed to pandas
+    without a copy (one block per column). At the nightly preset the cube holds every
+    point: the gathered frame, its column selection, its sorted copy and a consolidated
+    copy each were the size of the cube (issue 22).
+    """
+    keys = list(CUBE_KEYS)
+    names = list(dict.fromkeys(["slowdown_p50", *metrics]))
+    table = pa.concat_tables(tables) if tables else None
+    tables.clear()  # the concatenation holds the buffers now, and drops them column by column
+    if table is None or table.num_rows == 0:
+        return cube_of(_empty_rows(table, keys, names), metrics)
+    if table.select(keys).to_pandas().duplicated(keys).any():  # several points in a cell
+        return cube_of(table.to_pandas(), metrics)
+    order = pa.compute.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
+    columns: dict[str, pa.ChunkedArray] = {}
+    for name in [*keys, *names]:
+        columns[name] = table.column(name).take(order)
+        table = table.drop_columns([name])  # its buffers go once every partition's copy is gone
+        if name == keys[-1]:
+            columns["points"] = pa.chunked_array([np.ones(len(order), dtype=np.int64)])
+    del table
+    sorted_ = pa.table(columns)
+    columns.clear()
+    # one block per column, handed over without a copy: the report's projection moves
+    # them out one at a time (pipeline.projection.projection.projections, consume=True)
+    cells = sorted_.to_pandas(split_blocks=True, self_destruct=True)
+    del sorted_
+    retype = {n: np.float64 for n in names if cells[n].dtype != np.float64}
+    return cells.astype(retype) if retype else cells
+
+
+def _empty_rows(table: pa.Table | None, keys: list[str], names: list[str]) -> pd.DataFrame:
+    if table is not None:
+        return table.to_pandas()
+    from asi_slowdown.pipeline.store.schema import STORE_SCHEMA
+
+    return STORE_SCHEMA.empty_table().select([*keys, *names]).to_pandas()
+
+
 def aggregate(
     store: Path | str,
     scope: Scope = Scope(),
@@ -170,7 +241,9 @@ def aggregate(
 ) -> Aggregates:
     """Read, deduplicate and reduce the store in scope on the current Dask scheduler.
 
-    Both reductions share one read of each part file (one ``dask.compute``).
+    Both reductions run in one ``dask.compute``: the stage summary reduced on Dask from
+    its own columns, the cube's columns gathered as one Arrow table per partition
+    (:func:`piece`) and ordered into the cube column by column (:func:`cube_of_tables`).
     ``checked``: the store's parts as checked moments ago by the caller
     (:func:`~pipeline.store.frame.store_frame`). See :class:`Aggregates` for
     what comes back.
@@ -179,18 +252,22 @@ def aggregate(
 
     start = time.perf_counter()
     wanted = list(dict.fromkeys([*CUBE_KEYS, *metrics]))
+    summarised = list(
+        dict.fromkeys([*LABEL_COLUMNS, *(k for k in STAGE_SUMMARY_AGGS if k in METRIC_COLUMNS)])
+    )
     for attempt in range(3):
         frame, scan = store_frame(store, _needed(metrics), scope, checked if not attempt else None)
         try:
-            # one read of each part: the stage summary reduced on Dask, the cube's columns
-            # gathered once (not reduced to partial sums and counts per column and partition)
-            summary, rows = dask.compute(stage_summary(frame), frame[wanted])
+            reduced = stage_summary(frame[summarised]).to_delayed()
+            pieces = [dask.delayed(piece)(p) for p in frame[wanted].to_delayed()]
+            *summaries, tables = dask.compute(*reduced, pieces)
+            summary = pd.concat(summaries) if len(summaries) > 1 else summaries[0]
             break
         except FileNotFoundError:  # a part compacted away while being read: list again
             if attempt == 2:
                 raise
     summary = _flatten(summary).sort_values(list(LABEL_COLUMNS), ignore_index=True)
-    out = Aggregates(summary, cube_of(rows, metrics), scan)
+    out = Aggregates(summary, cube_of_tables(tables, metrics), scan)
     scan.seconds = time.perf_counter() - start
     if scan.rows_in_scope < 0:
         scan.rows_in_scope = int(out.stage_summary["points"].sum())

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from asi_slowdown.pipeline.configuration.checks import check_report, check_store_path
 from asi_slowdown.pipeline.configuration.compose import Composer
 from asi_slowdown.pipeline.configuration.compose import composer as default_composer
+from asi_slowdown.pipeline.execution.memory import returning_memory
 from asi_slowdown.pipeline.execution.scheduler import progress, scheduler
 from asi_slowdown.pipeline.projection.projection import (
     projections,
@@ -65,8 +66,19 @@ def collect(
     """Compose, aggregate and project: everything but the rendering.
 
     ``grid_overrides`` replaces the experiment's sweep overrides (tests use a
-    small grid); by default the grid is the experiment's.
+    small grid); by default the grid is the experiment's. Freed memory goes back to
+    the system as it runs (:func:`~pipeline.execution.memory.returning_memory`).
     """
+    with returning_memory():
+        return _collect(overrides, grid_overrides, composer, err)
+
+
+def _collect(
+    overrides: Sequence[str],
+    grid_overrides: Sequence[str] | None,
+    composer: Composer | None,
+    err: Out,
+) -> tuple[Report, DictConfig]:
     timings: dict[str, float] = {}
     composer = composer or default_composer()
     cfg = composer.compose(overrides)
@@ -117,8 +129,9 @@ def collect(
     missing, examples = missing_cells(grid, aggs.cube) if grid is not None else (0, pd.DataFrame())
     tick = time.perf_counter()
     baseline = str(cfg.baseline.name)
-    projection = projections(aggs.cube, stages, baseline)
-    # the metrics live on in the projection: keep only the cells (where focus values snap to)
+    # the metrics move into the projection column by column (never both whole in memory):
+    # the cube keeps only its cells (where focus values snap to)
+    projection = projections(aggs.cube, stages, baseline, consume=True)
     aggs.cube = aggs.cube[[*CUBE_KEYS, "points"]]
     scenarios = scenario_summary(projection, stages)
     focus, replaced = focus_table(projection, aggs.cube, cfg, presets, s.focus_file_size, composer)

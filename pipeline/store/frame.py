@@ -113,14 +113,19 @@ _PARQUET = ds.ParquetFileFormat(
 )
 
 
-PARTITION_ROWS = 1_000_000
+PARTITION_ROWS = 100_000
 """Rows one Dask partition reads: consecutive part files are grouped up to this many, so
 a store of many small parts does not pay Dask's per-task overhead for each (a sweep
-commits a part every ``store.part_rows`` rows or ``store.flush_seconds``)."""
+commits a part every ``store.part_rows`` rows or ``store.flush_seconds``). A partition's
+read holds a few copies of its rows at once, so it is kept small against the store (a
+sweep's part of 100,000 rows is one partition): at 10^6 rows a partition held the whole
+nightly store several times over (issue 22)."""
 
 
-def partitions(parts: Sequence[Path], rows: int = PARTITION_ROWS) -> list[tuple[str, ...]]:
-    """Consecutive part files grouped into partitions of about ``rows`` rows (footer counts)."""
+def partitions(parts: Sequence[Path], rows: int | None = None) -> list[tuple[str, ...]]:
+    """Consecutive part files grouped into partitions of about ``rows`` rows (footer counts;
+    default :data:`PARTITION_ROWS`)."""
+    rows = PARTITION_ROWS if rows is None else rows
     groups: list[tuple[str, ...]] = []
     current: list[str] = []
     size = 0
@@ -202,8 +207,16 @@ def to_frame(table: pa.Table, categories: Mapping[str, Sequence[str]]) -> pd.Dat
     return frame
 
 
-def read_part(partition: tuple[int, Sequence[str]], how: PartRead) -> pd.DataFrame:
-    """One Dask partition: :func:`read_part_table` as pandas (labels as categoricals)."""
+def read_part(
+    partition: tuple[int, Sequence[str]], how: PartRead, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One Dask partition: :func:`read_part_table` as pandas (labels as categoricals).
+
+    ``columns``: the ones Dask's column projection asks for (a selection of the frame reads
+    only those: ``columns=`` in the signature is what lets ``dd.from_map`` project).
+    """
+    if columns is not None:
+        how = replace(how, names=tuple(columns))
     return to_frame(read_part_table(partition, how), how.categories)
 
 
@@ -348,10 +361,6 @@ def store_frame(
     return dd.from_map(read_part, partitions_, args=(how,), meta=meta, label="read-store"), scan
 
 
-def _in_ids(frame: pd.DataFrame, ids: pa.Array, names: Sequence[str]) -> pd.DataFrame:
-    return frame.loc[frame["point_id"].isin(ids.to_pandas()).to_numpy(), list(names)]
-
-
 def plain_frame(parts: Sequence[Path], columns: Sequence[str], scope: Scope) -> dd.DataFrame:
     """A store whose parts are duplicate-free, as a filtered ``dd.read_parquet``: no dedup work.
 
@@ -361,11 +370,18 @@ def plain_frame(parts: Sequence[Path], columns: Sequence[str], scope: Scope) -> 
     import dask.dataframe as dd
 
     names = list(dict.fromkeys(columns))
-    read = names if scope.point_ids is None else list(dict.fromkeys([*names, "point_id"]))
-    frame = dd.read_parquet([str(p) for p in parts], columns=read, filters=scope.filters())
     if scope.point_ids is not None:
-        frame = frame.map_partitions(_in_ids, scope.point_ids, names, meta=frame._meta[names])
-    return frame
+        # an id set (a grid's): filtered in Arrow before pandas sees a row, as the dedup
+        # path reads; ids read into pandas and matched there stayed resident (issue 22)
+        how = PartRead(tuple(names), scope.expression(), scope.point_ids)
+        return dd.from_map(
+            read_part,
+            list(enumerate(partitions(parts))),
+            args=(how,),
+            meta=meta_frame(how),
+            label="read-store",
+        )
+    return dd.read_parquet([str(p) for p in parts], columns=names, filters=scope.filters())
 
 
 def pandas_frame(
