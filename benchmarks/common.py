@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+from asi_slowdown.pipeline.execution.memory import peak_rss_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 """The results of the last ``make bench``, committed: ``tools/make_docs.py`` renders the README's
@@ -32,8 +33,9 @@ def best_time(fn: Callable[[], object], repeat: int = 5, min_time: float = 0.2) 
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far [MB] (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size so far [MiB] (its own, not a parent's:
+    :func:`pipeline.execution.memory.peak_rss_bytes`)."""
+    return peak_rss_bytes() / (1 << 20)
 
 
 def _cpu_model() -> str:

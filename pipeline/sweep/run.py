@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import resource
 import signal
 import sys
 import threading
@@ -35,6 +34,7 @@ from asi_slowdown.pipeline.configuration.sweeps import (
     dimensions_text,
     sweeper_params,
 )
+from asi_slowdown.pipeline.execution.memory import peak_rss_bytes
 from asi_slowdown.pipeline.execution.progress import progress_bar
 from asi_slowdown.pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
 from asi_slowdown.pipeline.sweep.grid import Grid, build_grid
@@ -167,7 +167,7 @@ def execute(
     if result.duplicates_removed:
         out(f"asi-sweep: compacted the store: {result.duplicates_removed} duplicate rows removed")
     result.timings["wall_s"] = time.perf_counter() - start
-    result.driver_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result.driver_peak_rss_mb = peak_rss_bytes() / (1 << 20)
     return result
 
 

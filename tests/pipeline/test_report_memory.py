@@ -65,10 +65,10 @@ def synthetic_store(path, rows: int = ROWS, part_rows: int = 25_000) -> None:
 
 
 CHILD = r"""
-import json, resource, sys
+import json, sys
 import psutil
 from omegaconf import OmegaConf
-from asi_slowdown.pipeline.execution.memory import returning_memory
+from asi_slowdown.pipeline.execution.memory import peak_rss_bytes, returning_memory
 from asi_slowdown.pipeline.execution.scheduler import scheduler
 from asi_slowdown.pipeline.projection.projection import projections
 from asi_slowdown.pipeline.report import aggregate as agg
@@ -83,7 +83,7 @@ with returning_memory(), scheduler(dask_conf):
     out = agg.aggregate(sys.argv[1], metrics=REPORT_METRICS)
     cube_bytes = int(out.cube.memory_usage(deep=True).sum())
     projection = projections(out.cube, sys.argv[3].split(","), consume=True)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = peak_rss_bytes()  # not ru_maxrss: it starts at the parent's peak (a test worker's)
 print(json.dumps({"peak_above_start": peak - start, "cube_bytes": cube_bytes,
                   "rows": len(projection), "cube_columns_left": list(out.cube.columns)}))
 """
