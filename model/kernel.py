@@ -731,20 +731,13 @@ def _point(
     acc[Sum.beats_blanket] = s_bb
     acc[Sum.native_s] = s_ns
 
-    _percentiles(slowdown, s_slow, s_slow2, ranks, stats[0], selection)
-    _percentiles(vs_off, s_off, s_off2, ranks, stats[1], selection)
-    _percentiles(vs_default, s_vd, s_vd2, ranks, stats[2], selection)
+    order_statistics(slowdown, s_slow, s_slow2, ranks, stats[0], selection)
+    order_statistics(vs_off, s_off, s_off2, ranks, stats[1], selection)
+    order_statistics(vs_default, s_vd, s_vd2, ranks, stats[2], selection)
     if differs:
-        _percentiles(vs_blanket, s_vb, s_vb2, ranks, stats[3], selection)
+        order_statistics(vs_blanket, s_vb, s_vb2, ranks, stats[3], selection)
     else:
         stats[3, :] = stats[2, :]
-
-
-@nb.njit(cache=True, error_model="numpy")
-def _percentiles(x, total, total_sq, ranks, out, selection):
-    """The order statistics ``ranks`` of one per-sample ratio ``x`` into ``out``, with the
-    scratch :func:`_points` allocates once (:func:`model.select.selection_scratch`)."""
-    order_statistics(x, total, total_sq, ranks, out, selection)
 
 
 @nb.njit(cache=True, error_model="numpy")

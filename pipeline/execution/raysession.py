@@ -20,6 +20,7 @@ What runs on the session is its users' business: the sweep's chunks as tasks
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import shutil
@@ -89,6 +90,7 @@ def init_kwargs(conf: DictConfig) -> dict:
     return kwargs
 
 
+@functools.cache
 def shipped_code() -> list[str]:
     """The code a cluster's workers get, as ``runtime_env`` ``py_modules``: one directory,
     ``asi_slowdown``, holding ``model`` and ``pipeline``.
@@ -96,9 +98,9 @@ def shipped_code() -> list[str]:
     Ray ships a directory under its own name, and the code's import names are
     ``asi_slowdown.model`` and ``asi_slowdown.pipeline`` (in a checkout the folders are
     ``model/`` and ``pipeline/``), so both are copied under that name into a scratch
-    directory, removed when this process ends. Paths, not the module objects Ray also
-    accepts: a ``ray://`` client deep-copies its runtime environment (the uv hook of
-    Ray 2.60), and a module cannot be copied.
+    directory, once per process however often Ray is reached, and removed when the process
+    ends. Paths, not the module objects Ray also accepts: a ``ray://`` client deep-copies
+    its runtime environment (the uv hook of Ray 2.60), and a module cannot be copied.
     """
     from asi_slowdown import model, pipeline
 
