@@ -328,6 +328,13 @@ LN2_HI = 6.93147180369123816490e-01
 LN2_LO = 1.90821492927058770002e-10
 """ln 2 in two parts, the first with trailing zero bits so ``k * LN2_HI`` is exact (Cody and
 Waite's range reduction, as fdlibm's ``exp``)."""
+ROW_PAD = 8
+"""Unused samples after each per-sample row of :func:`cost_rows` and of the compiled pass's
+buffers: one cache line. Rows of 1024 samples are 8 KiB apart, and addresses 4 KiB apart share
+a set of the 8-way L1 data cache, so a loop over a dozen rows and a dozen buffers evicts its own
+lines; one line more per row puts each row in other sets (20 % of the compiled pass,
+``bench_model``)."""
+
 POW2 = 2.0 ** -np.arange(1076.0)
 """``2**-k`` for ``k`` in 0..1075: the scale of ``exp`` by table, which vectorizes (a gather)."""
 _INV_FACTORIAL = tuple(1.0 / math.factorial(k) for k in range(15))
@@ -364,6 +371,7 @@ def _point(
     work,
     term_coef,
     rows,
+    n,
     inverse_bandwidth,
     ranks,
     sums,
@@ -376,12 +384,12 @@ def _point(
     ``ranks`` of each of :data:`RATIOS` into ``stats`` (ratios x ranks).
 
     ``f`` is the point's :data:`FACTORS` row, ``term_coef`` its (default, kept, blanket)
-    coefficients of :data:`TERMS`, ``rows`` the cost rows (:data:`ROWS` x samples) and
-    ``inverse_bandwidth`` one over the copy and the memory bandwidths per sample. ``buf``
-    (buffers x samples) and ``scratch`` hold per-sample values between the loops, ``selection``
-    the small scratch of :func:`model.select.order_statistics`: nothing is allocated per point.
+    coefficients of :data:`TERMS`, ``rows`` the cost rows (:data:`ROWS` x ``n`` samples, padded
+    by :data:`ROW_PAD`) and ``inverse_bandwidth`` one over the copy and the memory bandwidths per
+    sample. ``buf`` (buffers x samples) and ``scratch`` hold per-sample values between the loops,
+    padded likewise, ``selection`` the small scratch of :func:`model.select.order_statistics`:
+    nothing is allocated per point.
     """
-    n = rows.shape[1]
     inv_copy_bw = inverse_bandwidth[0]  # [ns/byte]
     inv_mem_bw = inverse_bandwidth[1]
     syscall = rows[Row.syscall]
@@ -731,24 +739,24 @@ def _point(
     acc[Sum.beats_blanket] = s_bb
     acc[Sum.native_s] = s_ns
 
-    order_statistics(slowdown, s_slow, s_slow2, ranks, stats[0], selection)
-    order_statistics(vs_off, s_off, s_off2, ranks, stats[1], selection)
-    order_statistics(vs_default, s_vd, s_vd2, ranks, stats[2], selection)
+    order_statistics(slowdown[:n], s_slow, s_slow2, ranks, stats[0], selection)
+    order_statistics(vs_off[:n], s_off, s_off2, ranks, stats[1], selection)
+    order_statistics(vs_default[:n], s_vd, s_vd2, ranks, stats[2], selection)
     if differs:
-        order_statistics(vs_blanket, s_vb, s_vb2, ranks, stats[3], selection)
+        order_statistics(vs_blanket[:n], s_vb, s_vb2, ranks, stats[3], selection)
     else:
         stats[3, :] = stats[2, :]
 
 
 @nb.njit(cache=True, error_model="numpy")
 def _points(scalars, vm_rate, vm_coef, work, terms, rows, ranks, sums, stats):
-    n = rows.shape[1]
-    buf = np.empty((14, n))
-    inverse_bandwidth = np.empty((2, n))
+    n = rows.shape[1] - ROW_PAD
+    buf = np.empty((14, n + ROW_PAD))
+    inverse_bandwidth = np.empty((2, n + ROW_PAD))
     for s in range(n):
         inverse_bandwidth[0, s] = 1.0 / rows[Row.copy_bandwidth, s]
         inverse_bandwidth[1, s] = 1.0 / rows[Row.mem_bandwidth, s]
-    scratch = np.empty((7, n))
+    scratch = np.empty((7, n + ROW_PAD))
     selection = selection_scratch(n, ranks.shape[0])
     for p in range(scalars.shape[0]):
         _point(
@@ -758,6 +766,7 @@ def _points(scalars, vm_rate, vm_coef, work, terms, rows, ranks, sums, stats):
             work[p],
             terms[p],
             rows,
+            n,
             inverse_bandwidth,
             ranks,
             sums[p],
@@ -769,9 +778,14 @@ def _points(scalars, vm_rate, vm_coef, work, terms, rows, ranks, sums, stats):
 
 
 def cost_rows(costs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The draws as priced (:func:`model.costs.priced_draws`), a (:data:`ROWS`, samples) array."""
+    """The draws as priced (:func:`model.costs.priced_draws`), a (:data:`ROWS`, samples +
+    :data:`ROW_PAD`) array: each row's samples, then zeros."""
     priced = priced_draws(costs)
-    return np.stack([priced[name] for name in ROWS])
+    n = np.asarray(priced[ROWS[0]]).shape[0]
+    rows = np.zeros((len(ROWS), n + ROW_PAD))
+    for k, name in enumerate(ROWS):
+        rows[k, :n] = priced[name]
+    return rows
 
 
 def evaluate_points(factors: Mapping[str, object], rows: np.ndarray, ranks: np.ndarray):
