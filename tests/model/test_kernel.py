@@ -17,7 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asi_slowdown.model.evaluate import ENGINES, METRICS, evaluate, order_ranks
-from asi_slowdown.model.kernel import refill_probability
+from asi_slowdown.model.kernel import (
+    ROW_PAD,
+    cost_rows,
+    evaluate_points,
+    point_factors,
+    refill_probability,
+)
+from asi_slowdown.model.params import as_columns
 from asi_slowdown.model.select import order_statistics, selection_scratch
 from tests.model.shipped import load, point, profile_costs
 from tests.model.test_evaluate import costs, table
@@ -144,3 +151,24 @@ def test_the_engines_agree_on_every_shipped_point(cpu):
     columns = {k: np.array([r[k] for r in rows]) for k in rows[0]}
     c = profile_costs(cpu, 256)
     _agree(*(evaluate(columns, c, engine=engine) for engine in ENGINES))
+
+
+@pytest.mark.parametrize("cpu", sorted(load("cpu")))
+def test_the_pass_never_reads_the_rows_padding(cpu):
+    """The cost rows are padded by a cache line (``kernel.ROW_PAD``); NaN in the padding
+    must leave every sum and order statistic exactly as it was."""
+    rows = [
+        point(workload, stage, cpu, cpus=cpus, slots=2)
+        for workload in load("workload")
+        for stage in load("mitigations")
+        for cpus in (1, 64)
+    ]
+    factors = point_factors(as_columns({k: [r[k] for r in rows] for k in rows[0]}))
+    padded = cost_rows(profile_costs(cpu, 100))  # not a multiple of the 8 samples of a line
+    assert padded.shape[1] == 100 + ROW_PAD and not padded[:, 100:].any()
+    ranks, _ = order_ranks(100)
+    clean = evaluate_points(factors, padded, ranks)
+    padded[:, 100:] = np.nan
+    dirty = evaluate_points(factors, padded, ranks)
+    for a, b in zip(clean, dirty, strict=True):
+        np.testing.assert_array_equal(a, b)
