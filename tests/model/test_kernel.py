@@ -140,14 +140,19 @@ def test_the_engines_agree_on_generated_points(rows):
     _agree(*(evaluate(table(rows), c, engine=engine) for engine in ENGINES))
 
 
-@pytest.mark.parametrize("cpu", sorted(load("cpu")))
-def test_the_engines_agree_on_every_shipped_point(cpu):
-    rows = [
+def _shipped_points(cpu: str) -> list[dict]:
+    """Every shipped workload x stage on ``cpu``, at 1 and 64 CPUs."""
+    return [
         point(workload, stage, cpu, cpus=cpus, slots=2)
         for workload in load("workload")
         for stage in load("mitigations")
         for cpus in (1, 64)
     ]
+
+
+@pytest.mark.parametrize("cpu", sorted(load("cpu")))
+def test_the_engines_agree_on_every_shipped_point(cpu):
+    rows = _shipped_points(cpu)
     columns = {k: np.array([r[k] for r in rows]) for k in rows[0]}
     c = profile_costs(cpu, 256)
     _agree(*(evaluate(columns, c, engine=engine) for engine in ENGINES))
@@ -157,12 +162,7 @@ def test_the_engines_agree_on_every_shipped_point(cpu):
 def test_the_pass_never_reads_the_rows_padding(cpu):
     """The cost rows are padded by a cache line (``kernel.ROW_PAD``); NaN in the padding
     must leave every sum and order statistic exactly as it was."""
-    rows = [
-        point(workload, stage, cpu, cpus=cpus, slots=2)
-        for workload in load("workload")
-        for stage in load("mitigations")
-        for cpus in (1, 64)
-    ]
+    rows = _shipped_points(cpu)
     factors = point_factors(as_columns({k: [r[k] for r in rows] for k in rows[0]}))
     padded = cost_rows(profile_costs(cpu, 100))  # not a multiple of the 8 samples of a line
     assert padded.shape[1] == 100 + ROW_PAD and not padded[:, 100:].any()
