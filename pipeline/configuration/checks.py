@@ -16,6 +16,7 @@ naming the setting and what it takes.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import secrets
@@ -56,13 +57,20 @@ MAX_SAMPLES = 1 << 20
 """More Monte Carlo samples than this per point is a typo (1024 resolve p05/p95 well)."""
 
 
+@functools.cache
+def _schema_fields(schema: type) -> tuple[dict[str, object], list[str]]:
+    """A schema dataclass's field types and names. Cached: ``typing.get_type_hints``
+    evaluates every string annotation anew on each call, and a grid validates hundreds of
+    compositions against the same few classes."""
+    return typing.get_type_hints(schema), [f.name for f in fields(schema)]
+
+
 def unknown_key(node: DictConfig, schema: type, prefix: str = "") -> str | None:
     """The first key of ``node`` its ``schema`` (a dataclass) does not have, searched into the
     sections that are dataclasses too, as a one-line message naming it and what is allowed;
     None when there is none. Struct mode refuses such keys on a merge, but Hydra's ``+key=``
     force-adds them (``+calibrate.x=1``), so the schema is checked here, at every depth."""
-    hints = typing.get_type_hints(schema)
-    names = [f.name for f in fields(schema)]
+    hints, names = _schema_fields(schema)
     for key in sorted(str(k) for k in node.keys()):
         if not prefix and key == "hydra":
             continue

@@ -230,15 +230,21 @@ def compose_groups(
             parts[key][option] = cfg
     base = copy.deepcopy(anchor)
     with open_dict(base):
-        del base["hydra"]  # not needed downstream, and the largest node to copy
+        # Neither is needed per combination: hydra not downstream, the groups' sections
+        # replaced by each combination's own (the cpu section is most of a config's nodes).
+        for key in ("hydra", *keys):
+            del base[key]
     configs = [first]
     progress.update(1)
     for combo in itertools.islice(itertools.product(*dims.groups.values()), 1, None):
         cfg = copy.deepcopy(base)
         with open_dict(cfg):
             for key, option in zip(keys, combo, strict=True):
-                cfg[key] = parts[key][option][key]
-        configs.append((cfg, validate_config(cfg)))
+                cfg[key] = parts[key][option][key]  # a copy: OmegaConf copies a node it sets
+        # Only the model's inputs are new here: every other check of validate() reads
+        # sections this combination shares with a composition validated above, each
+        # option's section included.
+        configs.append((cfg, model_profile(cfg)))
         progress.update(1)
     return configs
 
