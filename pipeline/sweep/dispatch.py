@@ -4,10 +4,11 @@ Runs on a Ray session (:func:`pipeline.execution.raysession.session`):
 
 * :func:`put_payloads` puts each profile and its cost draws in the object
   store once; :func:`warm_up` starts the workers before the clock runs;
-* :func:`dispatch` keeps at most ``max_in_flight`` tasks submitted
-  (``ray.wait``, never ``ray.get`` in a loop), hands each finished chunk's rows
+* :func:`dispatch` runs each :class:`~pipeline.sweep.chunks.Batch` of chunks as one
+  task, keeps at most ``max_in_flight`` tasks submitted
+  (``ray.wait``, never ``ray.get`` in a loop), hands each finished batch's rows
   to a callback as soon as it arrives, retries tasks whose worker died
-  (``max_retries``) but not tasks that raised, and reports a failed chunk
+  (``max_retries``) but not tasks that raised, and reports a failed batch
   without stopping the others;
 * interrupted (Ctrl-C, ``kill -INT``) or aborted by a store error, it stops
   in order: no new task is submitted, :func:`settle` waits (bounded) for the
@@ -23,11 +24,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 import ray
 from ray.exceptions import RayError, RayTaskError
 
 from asi_slowdown.pipeline.execution.raysession import sigint_ignored
-from asi_slowdown.pipeline.sweep.chunks import Chunk, evaluate_chunk
+from asi_slowdown.pipeline.sweep.chunks import Batch, evaluate_chunk
 
 WAIT_SECONDS = 0.5
 """How long one ``ray.wait`` may block, so the progress bar's rate and ETA stay live."""
@@ -37,40 +39,55 @@ DRAIN_SECONDS = 10.0
 (:func:`settle`); past it, Ray's shutdown ends the workers."""
 
 TaskHook = Callable[[list[str]], None]
-"""Test-only: called in the worker with the chunk's point ids before evaluating it."""
+"""Test-only: called in the worker with the batch's point ids before evaluating it."""
 
 
-def _evaluate(points, payload, hook):
-    """The task body: rows for one chunk, plus where and how long it ran."""
-    profile, costs = payload
+def _evaluate(pieces, hook, *payloads):
+    """The task body: rows for one batch, plus where and how long it ran.
+
+    ``pieces`` are the batch's chunks as ``(points, i)``, ``i`` indexing ``payloads``
+    (each the chunk's ``(Profile, costs)``; Ray resolves them because they are arguments
+    of their own, not inside a list)."""
     if hook is not None:
-        hook(points.column("point_id").to_pylist())
-    timings: dict[str, float] = {}
-    rows = evaluate_chunk(points, profile, costs, timings)
+        hook([pid for points, _ in pieces for pid in points.column("point_id").to_pylist()])
+    seconds = 0.0
+    rows = []
+    for points, i in pieces:
+        profile, costs = payloads[i]
+        timings: dict[str, float] = {}
+        rows.append(evaluate_chunk(points, profile, costs, timings))
+        seconds += timings["model_s"]
     info = {
         "node_id": ray.get_runtime_context().get_node_id(),
         "pid": os.getpid(),
-        "seconds": timings["model_s"],  # the model alone: the rest is sweep overhead
+        "seconds": seconds,  # the model alone: the rest is sweep overhead
     }
-    return rows, info
+    return pa.concat_tables(rows), info
 
 
 evaluate_task = ray.remote(num_cpus=1)(_evaluate)
 
 
-def warm_up(chunk: Chunk, payload: ray.ObjectRef, workers: int) -> None:
-    """Run the real task once per worker on a one-point chunk, and discard the rows.
+def submit(task, batch: Batch, payloads: Mapping[int, ray.ObjectRef], hook=None):
+    """``task`` (:data:`evaluate_task` with options) on ``batch``: one ref for its rows."""
+    order = {p: i for i, p in enumerate(batch.profiles)}
+    pieces = [(c.points, order[c.profile]) for c in batch.chunks]
+    return task.remote(pieces, hook, *(payloads[p] for p in batch.profiles))
+
+
+def warm_up(batch: Batch, payloads: Mapping[int, ray.ObjectRef], workers: int) -> None:
+    """Run the real task once per worker on a one-point batch, and discard the rows.
 
     Part of an embedded Ray's start-up: workers are spawned, import numpy,
     pyarrow and the model, and load the task function (~0.5 s, paid once per
     session). Without it the first chunks absorb that cost, and the progress
     bar's first rates mislead.
     """
-    refs = [evaluate_task.remote(chunk.points, payload, None) for _ in range(workers)]
+    refs = [submit(evaluate_task, batch, payloads) for _ in range(workers)]
     try:
         ray.get(refs)
     except BaseException:  # interrupted during start-up: let them finish before Ray stops
-        settle(dict.fromkeys(refs, chunk), DispatchStats(), None)
+        settle(dict.fromkeys(refs, batch), DispatchStats(), None)
         raise
 
 
@@ -98,7 +115,7 @@ def failure_message(exc: BaseException) -> str:
 
 
 def dispatch(
-    chunks: Iterator[Chunk],
+    batches: Iterator[Batch],
     payloads: Mapping[int, ray.ObjectRef],
     *,
     on_rows: Callable,
@@ -107,22 +124,22 @@ def dispatch(
     progress=None,
     hook: TaskHook | None = None,
 ) -> DispatchStats:
-    """Run every chunk as a task; call ``on_rows(rows)`` in the driver as each finishes.
+    """Run every batch as a task; call ``on_rows(rows)`` in the driver as each finishes.
 
     Parameters
     ----------
-    chunks : iterator of Chunk
-        Consumed lazily: only ``max_in_flight`` chunks exist at once.
+    batches : iterator of Batch
+        Consumed lazily: only ``max_in_flight`` batches exist at once.
     payloads : mapping of profile index to ObjectRef
         ``(Profile, costs)``, put in the object store once per profile.
     on_rows : callable
-        Receives each chunk's rows (a ``pyarrow.Table``); it may raise to abort.
+        Receives each batch's rows (a ``pyarrow.Table``); it may raise to abort.
     max_in_flight : int
         Tasks submitted and not yet collected.
     max_retries : int
         Reruns of a task whose worker process died.
     progress : tqdm-like or None
-        Updated with the points of each finished chunk.
+        Updated with the points of each finished batch.
     hook : callable or None
         Test-only fault injection, see :data:`TaskHook`.
     """
@@ -132,24 +149,24 @@ def dispatch(
         max_retries=max_retries, retry_exceptions=False, scheduling_strategy="SPREAD"
     )
     stats = DispatchStats()
-    in_flight: dict[ray.ObjectRef, Chunk] = {}
-    pending = iter(chunks)
+    in_flight: dict[ray.ObjectRef, Batch] = {}
+    pending = iter(batches)
     exhausted = False
     try:
         while True:
             while not exhausted and len(in_flight) < max_in_flight:
-                chunk = next(pending, None)
-                if chunk is None:
+                batch = next(pending, None)
+                if batch is None:
                     exhausted = True
                     break
-                in_flight[task.remote(chunk.points, payloads[chunk.profile], hook)] = chunk
+                in_flight[submit(task, batch, payloads, hook)] = batch
             if not in_flight:
                 break
             done, _ = ray.wait(list(in_flight), num_returns=1, timeout=WAIT_SECONDS)
             for ref in done:
                 _collect(ref, in_flight.pop(ref), stats, on_rows, progress)
             if progress is not None and not done:
-                progress.refresh()  # no chunk finished: keep elapsed time and ETA moving
+                progress.refresh()  # no batch finished: keep elapsed time and ETA moving
     except BaseException as exc:  # aborted (Ctrl-C, a store error): stop in order
         keep = on_rows if isinstance(exc, KeyboardInterrupt) else None
         settle(in_flight, stats, keep, progress)
@@ -158,7 +175,7 @@ def dispatch(
 
 
 def settle(
-    in_flight: dict[ray.ObjectRef, Chunk],
+    in_flight: dict[ray.ObjectRef, Batch],
     stats: DispatchStats,
     on_rows: Callable | None,
     progress=None,
@@ -170,7 +187,7 @@ def settle(
     cancelled: ``ray.cancel`` can mark a task cancelled while its worker
     still starts it, and the worker's late reply then makes Ray's C++ core
     worker abort the driver ("Tried to complete task that was not pending",
-    one of the crashes of interrupted sweeps). Chunks are sized to take about
+    one of the crashes of interrupted sweeps). Batches are sized to take about
     ``sweep.target_task_seconds``, so this waits about two of them. Rows
     that arrive go to ``on_rows`` (an interrupt keeps them); with
     ``on_rows`` None (the store failed) they are dropped, and so are later
@@ -185,22 +202,26 @@ def settle(
             except Exception:  # Ray itself is failing: nothing left to wait for
                 return
             for ref in done:
-                chunk = in_flight.pop(ref)
+                batch = in_flight.pop(ref)
                 if on_rows is None:
                     continue
                 try:
-                    _collect(ref, chunk, stats, on_rows, progress)
+                    _collect(ref, batch, stats, on_rows, progress)
                 except BaseException:  # the store failed too: stop committing, still wait
                     on_rows = None
 
 
-def _collect(ref, chunk: Chunk, stats: DispatchStats, on_rows, progress) -> None:
+def _collect(ref, batch: Batch, stats: DispatchStats, on_rows, progress) -> None:
     stats.chunks += 1
     try:
         rows, info = ray.get(ref)
     except RayError as exc:
         stats.failures.append(
-            {"point_ids": chunk.point_ids, "error": failure_message(exc), "profile": chunk.profile}
+            {
+                "point_ids": batch.point_ids,
+                "error": failure_message(exc),
+                "profiles": batch.profiles,
+            }
         )
         if progress is not None:
             progress.set_postfix(failed=len(stats.failed_point_ids), refresh=False)
@@ -211,7 +232,7 @@ def _collect(ref, chunk: Chunk, stats: DispatchStats, on_rows, progress) -> None
         stats.nodes[info["node_id"]] = stats.nodes.get(info["node_id"], 0) + 1
         stats.workers.add((info["node_id"], info["pid"]))
     if progress is not None:
-        progress.update(chunk.points.num_rows)
+        progress.update(batch.num_rows)
 
 
 def put_payloads(profiles, needed: np.ndarray) -> dict[int, ray.ObjectRef]:

@@ -36,7 +36,12 @@ from asi_slowdown.pipeline.configuration.sweeps import (
 )
 from asi_slowdown.pipeline.execution.memory import peak_rss_bytes
 from asi_slowdown.pipeline.execution.progress import progress_bar
-from asi_slowdown.pipeline.sweep.chunks import chunk_size, iter_chunks, measure_points_per_second
+from asi_slowdown.pipeline.sweep.chunks import (
+    chunk_size,
+    iter_batches,
+    iter_chunks,
+    measure_points_per_second,
+)
 from asi_slowdown.pipeline.sweep.grid import Grid, build_grid
 
 EXIT_FAILED_POINTS = EXIT_FAILED
@@ -228,8 +233,8 @@ def _compute(
         )
         if ray_info.started_here:
             warm_start = time.perf_counter()
-            first_chunk = next(iter_chunks(todo.slice(0, 1), 1))
-            dispatch.warm_up(first_chunk, payloads[first_chunk.profile], ray_info.cpus)
+            first = next(iter_batches(iter_chunks(todo.slice(0, 1), 1), 1))
+            dispatch.warm_up(first, payloads, ray_info.cpus)
             result.timings["ray_start_s"] += time.perf_counter() - warm_start
         writer = results_store.PartWriter(
             Path(cfg.store.path), result.run_id, cfg.store.part_rows, cfg.store.flush_seconds
@@ -238,7 +243,7 @@ def _compute(
         dispatch_start = time.perf_counter()
         try:
             stats = dispatch.dispatch(
-                iter_chunks(todo, result.chunk_size),
+                iter_batches(iter_chunks(todo, result.chunk_size), result.chunk_size),
                 payloads,
                 on_rows=writer.add,
                 max_in_flight=cfg.sweep.max_in_flight or 2 * ray_info.cpus,

@@ -22,7 +22,13 @@ from asi_slowdown.pipeline.configuration.profile import model_profile, point_fro
 from asi_slowdown.pipeline.configuration.sweeps import dimensions_text
 from asi_slowdown.pipeline.store.identity import point_ids
 from asi_slowdown.pipeline.store.schema import METRIC_COLUMNS
-from asi_slowdown.pipeline.sweep.chunks import ROW_SCHEMA, chunk_size, evaluate_chunk, iter_chunks
+from asi_slowdown.pipeline.sweep.chunks import (
+    ROW_SCHEMA,
+    chunk_size,
+    evaluate_chunk,
+    iter_batches,
+    iter_chunks,
+)
 from asi_slowdown.pipeline.sweep.grid import build_grid
 
 STAGES = sorted(p.stem for p in (CONF_DIR / "mitigations").glob("*.yaml"))
@@ -190,6 +196,25 @@ def test_chunks_cover_every_row_once_and_never_span_profiles(loader):
         for c in chunks:
             assert c.points.num_rows <= size
             assert set(c.points["profile"].to_pylist()) == {c.profile}
+
+
+def test_batches_gather_whole_chunks_in_order_up_to_the_size(loader):
+    """A task's batch: consecutive chunks, none split, at most `size` points unless one chunk
+    is larger; small profiles share a task (9 profiles of 3 points here)."""
+    grid = build_grid(["cpus=1,2,3", "mitigations=glob(*)"], loader)
+    assert len(grid.profiles) == 9
+    for chunk_rows, size in ((1, 1), (2, 5), (3, 7), (3, 27), (100, 4)):
+        chunks = list(iter_chunks(grid.points, chunk_rows))
+        batches = list(iter_batches(iter(chunks), size))
+        assert [c for b in batches for c in b.chunks] == chunks
+        for b in batches:
+            assert b.num_rows <= size or len(b.chunks) == 1
+            assert b.point_ids == [pid for c in b.chunks for pid in c.point_ids]
+            assert b.profiles == list(dict.fromkeys(c.profile for c in b.chunks))
+        # greedy: a batch is cut only when the next chunk would not fit
+        for b, after in zip(batches, batches[1:], strict=False):
+            assert b.num_rows + after.chunks[0].points.num_rows > size
+    assert len(list(iter_batches(iter(iter_chunks(grid.points, 3)), 27))) == 1
 
 
 @pytest.mark.parametrize(
