@@ -6,6 +6,8 @@
   without passing any resource settings, which belong to the cluster (and,
   if it asks for one, with this machine's token: :mod:`pipeline.execution.rayauth`).
   A Ray already initialised in this process (tests, notebooks) is reused as is.
+* :class:`EarlyStart` starts an embedded Ray in a thread, so that its start-up overlaps
+  other work of the driver (the sweep's grid expansion).
 * On the way out (done, interrupted or failed), :func:`stop` shuts Ray down
   and, for an embedded Ray, waits for every process it started (raylet, GCS,
   agents, workers), ending the stragglers (:func:`reap`). Further Ctrl-C's
@@ -25,6 +27,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -137,17 +140,9 @@ def sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-@contextmanager
-def session(conf: DictConfig) -> Iterator[SessionInfo]:
-    """Ray for the duration of a sweep; shut down on exit only if started here.
-
-    An embedded Ray (``ray.address`` null) is this process's own: its
-    processes are ended with it (:func:`stop`). A cluster it connected to is
-    only disconnected from, never stopped.
-    """
-    if ray.is_initialized():
-        yield SessionInfo(False, 0.0, cluster_cpus(), "existing")
-        return
+def _start(conf: DictConfig) -> tuple[SessionInfo, dict[int, psutil.Process]]:
+    """Start or reach Ray (``ray.init``); what was started, and this process's descendants
+    from before (they are not Ray's). Whatever fails stops what had started."""
     embedded = conf.address is None
     if not embedded:
         rayauth.authenticate(str(conf.address))  # a token asked for: settled now, in one line
@@ -163,12 +158,114 @@ def session(conf: DictConfig) -> Iterator[SessionInfo]:
     except BaseException:  # interrupted while Ray starts: stop what has started
         stop(embedded, before)
         raise
+    info = SessionInfo(True, time.perf_counter() - start, cluster_cpus(), conf.address or "local")
+    return info, before
+
+
+@contextmanager
+def session(conf: DictConfig, early: EarlyStart | None = None) -> Iterator[SessionInfo]:
+    """Ray for the duration of a sweep; shut down on exit only if started here.
+
+    An embedded Ray (``ray.address`` null) is this process's own: its
+    processes are ended with it (:func:`stop`). A cluster it connected to is
+    only disconnected from, never stopped. ``early``: the embedded Ray an
+    :class:`EarlyStart` is starting for this session (waited for here).
+    """
+    if early is not None:
+        info, before = early.result()
+    elif ray.is_initialized():
+        yield SessionInfo(False, 0.0, cluster_cpus(), "existing")
+        return
+    else:
+        info, before = _start(conf)
     try:
-        yield SessionInfo(
-            True, time.perf_counter() - start, cluster_cpus(), conf.address or "local"
-        )
+        yield info
     finally:
-        stop(embedded, before)
+        stop(conf.address is None, before)
+        if early is not None:
+            early.release()
+
+
+class _QuietThreadWarning(logging.Filter):
+    """Drops ``ray.init``'s warning that a thread other than the main one cannot set its
+    SIGTERM handler: :class:`EarlyStart` sets the same handler from the main thread."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def _exit_on_sigterm(signum, frame):
+    sys.exit(signum)  # as ray.init's own handler: the finally blocks run, Ray is stopped
+
+
+class EarlyStart:
+    """An embedded Ray started in a thread while the main thread does other work.
+
+    ``ray.init`` spends its seconds waiting for the processes it spawns (GCS, raylet,
+    agents), which the grid's expansion can use. Started only when the sweep will surely
+    need Ray (:func:`pipeline.sweep.run.run` decides). Call :meth:`result` to take the
+    session (then :func:`session` stops it), or :meth:`cancel` to stop it unused; both
+    wait for the start to finish.
+
+    The thread outlives the start and ends only once Ray is stopped (:meth:`release`):
+    Ray spawns its GCS and raylet with a parent-death signal, which Linux sends when the
+    *thread* that spawned them exits, so an ended thread would take Ray down with it.
+    """
+
+    def __init__(self, conf: DictConfig) -> None:
+        if conf.address is not None:
+            raise ValueError("EarlyStart starts an embedded Ray only (ray.address null)")
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        ):
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        self._conf = conf
+        self._outcome: tuple[SessionInfo, dict] | BaseException | None = None
+        self._taken = False
+        self._started = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="asi-ray-start", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        quiet = _QuietThreadWarning()
+        logger = logging.getLogger("ray._private.worker")
+        logger.addFilter(quiet)
+        try:
+            self._outcome = _start(self._conf)
+        except BaseException as exc:  # handed to the main thread by result()
+            self._outcome = exc
+        finally:
+            logger.removeFilter(quiet)
+            self._started.set()
+        if not isinstance(self._outcome, BaseException):
+            self._stopped.wait()  # see the class docstring: Ray's processes are this thread's
+
+    def result(self) -> tuple[SessionInfo, dict[int, psutil.Process]]:
+        """Wait for the start; the session and the descendants from before, or its error."""
+        self._started.wait()
+        self._taken = True
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome
+
+    def release(self) -> None:
+        """Let the thread end: call once Ray is stopped."""
+        self._stopped.set()
+        self._thread.join()
+
+    def cancel(self) -> None:
+        """Stop the Ray started for nothing (bad input, nothing new, an interrupt); a no-op
+        once :meth:`result` took it. Ctrl-C does not cut the wait short."""
+        if self._taken:
+            return
+        self._taken = True
+        with sigint_ignored():
+            self._started.wait()
+            if not isinstance(self._outcome, BaseException):
+                stop(True, self._outcome[1])
+            self.release()
 
 
 def _descendants() -> dict[int, psutil.Process]:

@@ -77,6 +77,7 @@ class SweepResult:
     duplicates_removed: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     driver_peak_rss_mb: float = 0.0
+    ray_started_early: bool = False  # an embedded Ray started while the grid expanded
 
     @property
     def failed_point_ids(self) -> list[str]:
@@ -117,12 +118,15 @@ def execute(
     sweep_dir: Path | None = None,
     out: Out = _stdout,
     err: Out = _stderr,
+    early=None,
 ) -> SweepResult:
     """Compute the grid's points that are not in the store yet, on Ray, and commit them.
 
     ``cfg`` supplies the execution settings (``store``, ``ray``, ``sweep``).
     ``task_hook`` is a test-only fault injector run in each task
-    (:data:`pipeline.sweep.dispatch.TaskHook`). Raises :class:`ConfigError`
+    (:data:`pipeline.sweep.dispatch.TaskHook`). ``early``: an embedded Ray already
+    starting (:class:`~pipeline.execution.raysession.EarlyStart`), used if there is
+    anything to compute; the caller cancels it otherwise. Raises :class:`ConfigError`
     before computing anything if the store (when there are points to
     compute) or ``sweep_dir`` (where ``summary.json`` will go) cannot be
     written.
@@ -157,7 +161,7 @@ def execute(
         )
     try:
         if result.new:
-            _compute(grid, todo, cfg, result, task_hook, out, err)
+            _compute(grid, todo, cfg, result, task_hook, out, err, early)
         compact_start = time.perf_counter()
         try:
             # A read-only store with nothing new (an archive) is left as it is: readers
@@ -205,7 +209,14 @@ def _warn_unreadable(store: Path, unreadable: Sequence[Path], err: Out) -> None:
 
 
 def _compute(
-    grid: Grid, todo: pa.Table, cfg: DictConfig, result: SweepResult, hook, out: Out, err: Out
+    grid: Grid,
+    todo: pa.Table,
+    cfg: DictConfig,
+    result: SweepResult,
+    hook,
+    out: Out,
+    err: Out,
+    early=None,
 ) -> None:
     """Run ``todo`` on Ray and commit its rows; fill ``result`` in place."""
     from asi_slowdown.pipeline.execution import (
@@ -213,7 +224,8 @@ def _compute(
     )
     from asi_slowdown.pipeline.sweep import dispatch
 
-    with raysession.session(cfg.ray) as ray_info:
+    with raysession.session(cfg.ray, early) as ray_info:
+        result.ray_started_early = early is not None
         result.timings["ray_start_s"] = ray_info.start_seconds
         first = todo.filter(pc.equal(todo.column("profile"), todo.column("profile")[0]))
         probe_start = time.perf_counter()
@@ -318,9 +330,14 @@ def run(
     start = time.perf_counter()
     check_execution(cfg)
     bars = []
+    early = []
 
     def plan(dims, steps: int):  # said at once: composing a large grid takes a while
         out(f"asi-sweep: expanding the grid: {dimensions_text(dims)}")
+        if starts_early(cfg):  # every value is checked by now: Ray starts as the grid expands
+            from asi_slowdown.pipeline.execution.raysession import EarlyStart
+
+            early.append(EarlyStart(cfg.ray))
         bars.append(
             progress_bar(
                 steps,
@@ -335,18 +352,43 @@ def run(
         return bars[-1]
 
     try:
-        grid = build_grid(overrides, composer, config_name, base=cfg, planner=plan)
+        try:
+            grid = build_grid(overrides, composer, config_name, base=cfg, planner=plan)
+        finally:
+            for bar in bars:
+                if bar is not None:
+                    bar.close()
+        grid_seconds = time.perf_counter() - start
+        result = execute(
+            grid,
+            cfg,
+            task_hook=task_hook,
+            sweep_dir=sweep_dir,
+            out=out,
+            err=err,
+            early=early[0] if early else None,
+        )
     finally:
-        for bar in bars:
-            if bar is not None:
-                bar.close()
-    grid_seconds = time.perf_counter() - start
-    result = execute(grid, cfg, task_hook=task_hook, sweep_dir=sweep_dir, out=out, err=err)
+        for unused in early:  # bad input, an interrupt, nothing new: stop it (else a no-op)
+            unused.cancel()
     result.timings["grid_s"] = grid_seconds
     if sweep_dir is not None:
         write_sweep_dir(sweep_dir, result, cfg)
         out(f"asi-sweep: summary in {sweep_dir / 'summary.json'}")
     return result
+
+
+def starts_early(cfg: DictConfig) -> bool:
+    """Whether Ray starts while the grid expands (:class:`~pipeline.execution.raysession.EarlyStart`):
+    an embedded Ray, none running in this process, and a store without committed parts, so
+    that every point of the grid will be computed. A store with parts may hold the whole
+    grid already, and a sweep with nothing to do starts no Ray: it waits for the grid."""
+    if cfg.ray.address is not None:
+        return False
+    ray = sys.modules.get("ray")  # not imported: certainly not running
+    if ray is not None and ray.is_initialized():
+        return False
+    return not results_store.part_files(Path(cfg.store.path))
 
 
 def grid_overrides(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:

@@ -16,6 +16,7 @@ paying a Ray start per rerun.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import random
@@ -355,6 +356,108 @@ def test_interrupted_driver_exits_130_keeps_its_parts_and_leaves_no_ray_process(
     assert result.ok and result.new == GRID_POINTS - rows
     assert raw_rows(path) == GRID_POINTS
     assert_same_as(ref_table, path)
+
+
+# --------------------------------------------------------------------------- Ray started early
+WIDE_GRID = ["workload=fio_randread_tmpfs,kernel_compile,fork_exec", "cpu=glob(*)", *GRID[:4]]
+"""A grid of 3 x 3 x 9 compositions: seconds of expansion, while Ray starts beside it."""
+
+
+def test_a_sweep_into_an_empty_store_starts_ray_while_its_grid_expands(tmp_path):
+    """The embedded Ray's start overlaps the grid's expansion (summary.json says so), and
+    every process it started ends with the sweep."""
+    driver = Driver(
+        [
+            *GRID,
+            *EXECUTION,
+            f"store.path={tmp_path / 's'}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        tmp_path,
+        delay=0.0,
+    )
+    try:
+        code = driver.finish()
+        left = marked_pids(driver.mark)
+    finally:
+        driver.cleanup()
+    assert code == 0, driver.stderr
+    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert summary["ok"] and summary["ray_started_early"]
+    assert left == [], f"Ray processes outlived the driver: {left}"
+    # a store with parts: the grid first, then Ray only if something is new (nothing here)
+    driver = Driver(
+        [
+            *GRID,
+            *EXECUTION,
+            f"store.path={tmp_path / 's'}",
+            f"hydra.sweep.dir={tmp_path / 'again'}",
+        ],
+        tmp_path,
+        delay=0.0,
+    )
+    try:
+        assert driver.finish() == 0, driver.stderr
+    finally:
+        driver.cleanup()
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["new"] == 0 and not again["ray_started_early"]
+    assert "ray_start_s" not in again["timings"]
+
+
+@pytest.mark.parametrize("group", [False, True])
+def test_interrupted_while_the_grid_expands_stops_the_ray_starting_beside_it(tmp_path, group):
+    """SIGINT while the grid expands and Ray starts in its thread, to the driver alone and to
+    its process group: exit 130, the interrupted line, nothing stored, no Ray process left."""
+    path = tmp_path / "store"
+    driver = Driver([*WIDE_GRID, *EXECUTION, f"store.path={path}"], tmp_path, delay=0.0)
+    try:
+        driver.wait_for(lambda: driver.printed("expanding the grid"), "the grid's expansion")
+        time.sleep(1.0)  # Ray's start is under way (it takes seconds)
+        if group:
+            os.killpg(driver.proc.pid, signal.SIGINT)
+        else:
+            driver.proc.send_signal(signal.SIGINT)
+        code = driver.finish()
+        left = marked_pids(driver.mark)
+    finally:
+        driver.cleanup()
+    assert code == 130, driver.stderr
+    assert driver.stderr.splitlines()[-1] == interrupted_line(KeyboardInterrupt())
+    assert not [sign for sign in CRASH_SIGNS if sign in driver.stderr], driver.stderr
+    assert left == [], f"Ray processes outlived the driver: {left}"
+    assert store.part_files(path) == []
+
+
+def test_bad_input_found_after_ray_started_is_one_line_and_stops_it(tmp_path, monkeypatch):
+    """A configuration of the user's that fails its checks only when its turn comes to be
+    composed (after the first combination, once Ray has started): exit 2, one line naming
+    the field, no store, no Ray process left."""
+    conf = tmp_path / "conf" / "workload"
+    conf.mkdir(parents=True)
+    preset = (REPO / "conf" / "workload" / "fio_randread_tmpfs.yaml").read_text()
+    (conf / "zz_bad_io.yaml").write_text(
+        preset.replace("name: fio_randread_tmpfs", "name: zz_bad_io").replace(
+            "io_size: 4K", "io_size: -1"
+        )
+    )
+    monkeypatch.setenv("ASI_CONFIG_DIR", str(tmp_path / "conf"))
+    path = tmp_path / "store"
+    driver = Driver(
+        ["workload=fio_randread_tmpfs,zz_bad_io", *GRID[:4], *EXECUTION, f"store.path={path}"],
+        tmp_path,
+        delay=0.0,
+    )
+    try:
+        code = driver.finish()
+        left = marked_pids(driver.mark)
+    finally:
+        driver.cleanup()
+    lines = driver.stderr.strip().splitlines()
+    assert code == 2, driver.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "io_size" in lines[0], lines
+    assert left == [], f"Ray processes outlived the driver: {left}"
+    assert not path.exists()
 
 
 # --------------------------------------------------------------------------- killed worker
