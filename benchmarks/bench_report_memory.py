@@ -26,16 +26,12 @@ import os
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-
-from asi_slowdown.pipeline import store
 from asi_slowdown.pipeline.report import aggregate as agg
 from asi_slowdown.pipeline.report.collection import REPORT_METRICS
-from asi_slowdown.pipeline.store.schema import DEDUP_COLUMNS, STORE_SCHEMA
+from asi_slowdown.pipeline.store.schema import DEDUP_COLUMNS
+from asi_slowdown.pipeline.store.synthetic import write_synthetic_store
 
 POINTS = 626_688
 PART_ROWS = 100_000
@@ -45,33 +41,17 @@ COLUMNS = tuple(dict.fromkeys([*DEDUP_COLUMNS, *agg._needed(REPORT_METRICS)]))
 
 def write_store(path: Path, rows: int = POINTS, part_rows: int = PART_ROWS) -> None:
     """One point per cube cell, every column the report reads, random metrics."""
-    rng = np.random.default_rng(22)
-    schema = pa.schema([STORE_SCHEMA.field(c) for c in COLUMNS])
-    created = datetime(2026, 1, 1, tzinfo=UTC)
-    for seq, start in enumerate(range(0, rows, part_rows)):
-        index = np.arange(start, min(rows, start + part_rows))
-        n, cell = len(index), index
-        slots, cell = cell % 4, cell // 4
-        size, cell = cell % 8, cell // 8
-        stage, cell = cell % len(STAGES), cell // len(STAGES)
-        cpu, cell = cell % 4, cell // 4
-        workload, cpus = cell % 8, cell // 8 + 1
-        columns = {
-            "point_id": pa.array([f"{i:032x}" for i in index]),
-            "created_at": pa.array(np.full(n, np.datetime64("2026-01-01T00:00:00", "us"))),
-            "run_id": pa.array(["run0"] * n),
-            "workload": pa.array(np.array([f"workload{i}" for i in range(8)])[workload]),
-            "cpu": pa.array(np.array([f"cpu{i}" for i in range(4)])[cpu]),
-            "mitigations": pa.array(np.array(STAGES)[stage]),
-            "cpus": cpus,
-            "file_size": (np.int64(1) << 16) << (2 * size),
-            "ephmap_slots": np.int64(1) << slots,
-        }
-        for name in COLUMNS:
-            if name not in columns:
-                columns[name] = rng.uniform(0.0, 0.2, n)
-        data = store.encode_part(pa.table(columns).cast(schema))
-        (path / store.part_name("run0", seq, created, store.content_digest(data))).write_bytes(data)
+    write_synthetic_store(
+        path,
+        rows,
+        columns=COLUMNS,
+        workloads=[f"workload{i}" for i in range(8)],
+        cpus=[f"cpu{i}" for i in range(4)],
+        stages=STAGES,
+        file_sizes=[(1 << 16) << (2 * i) for i in range(8)],
+        part_rows=part_rows,
+        seed=22,
+    )
 
 
 CHILD = r"""

@@ -14,7 +14,9 @@
   and the losing copies found by position from the ids alone (compaction, the frame);
 * :mod:`.frame`: the store as a lazy Dask DataFrame in a :class:`~.frame.Scope`, one row
   per point (what the report aggregates; not re-exported here, callers import it);
-* :mod:`.compaction`: after a sweep commits, one row per point on disk.
+* :mod:`.compaction`: after a sweep commits, one row per point on disk;
+* :mod:`.synthetic`: a store of made-up results at any size, for measuring its readers
+  (not re-exported here).
 
 No module outside this package opens a part file. This package re-exports the
 functions callers use (``store.read(path)``).

@@ -13,19 +13,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 from omegaconf import OmegaConf
 
-from asi_slowdown.pipeline import store
 from asi_slowdown.pipeline.execution.scheduler import scheduler
 from asi_slowdown.pipeline.projection.projection import projections
 from asi_slowdown.pipeline.report import aggregate as agg
 from asi_slowdown.pipeline.report.collection import REPORT_METRICS
-from asi_slowdown.pipeline.store.schema import CUBE_KEYS, DEDUP_COLUMNS, STORE_SCHEMA
+from asi_slowdown.pipeline.store.schema import CUBE_KEYS, DEDUP_COLUMNS
+from asi_slowdown.pipeline.store.synthetic import write_synthetic_store
 
 STAGES = ("rfc_v2", "multi_slot", "kvm_vmm_switch")
 ROWS = 150_000
@@ -34,34 +31,17 @@ COLUMNS = tuple(dict.fromkeys([*DEDUP_COLUMNS, *agg._needed(REPORT_METRICS)]))
 
 def synthetic_store(path, rows: int = ROWS, part_rows: int = 25_000) -> None:
     """One point per cube cell, every column the report reads, random metrics."""
-    rng = np.random.default_rng(7)
-    schema = pa.schema([STORE_SCHEMA.field(c) for c in COLUMNS])
-    created = datetime(2026, 1, 1, tzinfo=UTC)
-    cpus = np.arange(1, 1 + rows // (2 * len(STAGES) * 8 * 4) + 1)
-    for seq, start in enumerate(range(0, rows, part_rows)):
-        index = np.arange(start, min(rows, start + part_rows))
-        n = len(index)
-        cell = index
-        slots, cell = cell % 4, cell // 4
-        size, cell = cell % 8, cell // 8
-        stage, cell = cell % len(STAGES), cell // len(STAGES)
-        cpu, cell = cell % 2, cell // 2
-        columns = {
-            "point_id": pa.array([f"{i:032x}" for i in index]),
-            "created_at": pa.array(np.full(n, np.datetime64("2026-01-01T00:00:00", "us"))),
-            "run_id": pa.array(["run0"] * n),
-            "workload": pa.array(["fio_randread_tmpfs"] * n),
-            "cpu": pa.array(np.array(["amd_zen4", "skylake_l1tf"])[cpu]),
-            "mitigations": pa.array(np.array(STAGES)[stage]),
-            "cpus": cpus[cell],
-            "file_size": (np.int64(1) << 20) << size,
-            "ephmap_slots": np.int64(1) << slots,
-        }
-        for name in COLUMNS:
-            if name not in columns:
-                columns[name] = rng.uniform(0.0, 0.2, n)
-        data = store.encode_part(pa.table(columns).cast(schema))
-        (path / store.part_name("run0", seq, created, store.content_digest(data))).write_bytes(data)
+    write_synthetic_store(
+        path,
+        rows,
+        columns=COLUMNS,
+        workloads=["fio_randread_tmpfs"],
+        cpus=["amd_zen4", "skylake_l1tf"],
+        stages=STAGES,
+        file_sizes=[(1 << 20) << i for i in range(8)],
+        part_rows=part_rows,
+        seed=7,
+    )
 
 
 CHILD = r"""
