@@ -6,7 +6,8 @@ Keys written:
   (9 stages x 100 CPU counts x 15 file sizes x 10 slot counts, 64 samples),
   run as a user would (a fresh process, embedded Ray on every core): wall
   time minus Ray's fixed lifecycle minus pure model time, per point; best of
-  three runs. Ray's lifecycle is ``ray.init``, one warm-up task per worker
+  three runs. Ray's lifecycle is what the sweep waited for of ``ray.init`` (into an
+  empty store Ray starts beside the grid's expansion: only the rest counts), one warm-up task per worker
   (spawning workers, their imports) and ``ray.shutdown``: constant per
   session, absent on a long-lived cluster, and reported on its own
   (``sweep_ray_start_stop_s_1e5``). Pure model time is the sum of the tasks'

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,9 +59,10 @@ class SessionInfo:
     """What the sweep learned about Ray."""
 
     started_here: bool
-    start_seconds: float
+    start_seconds: float  # how long the caller waited for Ray to start [s]
     cpus: int
     address: str
+    beside_seconds: float = 0.0  # an EarlyStart's whole start, overlapping other work [s]
 
 
 def object_store_bytes(total_memory: int) -> int:
@@ -172,7 +173,12 @@ def session(conf: DictConfig, early: EarlyStart | None = None) -> Iterator[Sessi
     :class:`EarlyStart` is starting for this session (waited for here).
     """
     if early is not None:
+        waited = time.perf_counter()
         info, before = early.result()
+        # what the start added to the sweep's wall time: the rest overlapped other work
+        info = replace(
+            info, start_seconds=time.perf_counter() - waited, beside_seconds=info.start_seconds
+        )
     elif ray.is_initialized():
         yield SessionInfo(False, 0.0, cluster_cpus(), "existing")
         return

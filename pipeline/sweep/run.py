@@ -226,7 +226,9 @@ def _compute(
 
     with raysession.session(cfg.ray, early) as ray_info:
         result.ray_started_early = early is not None
-        result.timings["ray_start_s"] = ray_info.start_seconds
+        result.timings["ray_start_s"] = ray_info.start_seconds  # on the sweep's critical path
+        if early is not None:
+            result.timings["ray_start_beside_grid_s"] = ray_info.beside_seconds
         first = todo.filter(pc.equal(todo.column("profile"), todo.column("profile")[0]))
         probe_start = time.perf_counter()
         speed = cfg.sweep.points_per_second or measure_points_per_second(
