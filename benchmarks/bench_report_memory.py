@@ -75,7 +75,7 @@ def sample():
 
 def ours(path):
     with returning_memory():
-        out = agg.aggregate(path, metrics=REPORT_METRICS)
+        out = agg.aggregate(path, metrics=REPORT_METRICS, gather=True)  # as a grid scope
         size = int(out.cube.memory_usage(deep=True).sum())
         projections(out.cube, stages, consume=True)
     return size

@@ -233,17 +233,36 @@ def _empty_rows(table: pa.Table | None, keys: list[str], names: list[str]) -> pd
     return STORE_SCHEMA.empty_table().select([*keys, *names]).to_pandas()
 
 
+def gathers_cells(scope: Scope) -> bool:
+    """Whether :func:`aggregate` gathers the cube's columns (:func:`cube_of_tables`) rather
+    than reducing the cube on Dask.
+
+    A scope that names a grid's points (``asi-report``'s, :func:`~pipeline.report.scope.grid_scope`)
+    or one seed and sample count holds one point per cube cell, except for what-ifs: the
+    cube is then as large as the rows, and a groupby would copy it several times over
+    (issue 22), so its columns are gathered and ordered instead. Any other scope (a whole
+    store, swept at several seeds) may average dozens of points per cell: gathering every
+    row into the driver and grouping them there on one core ran at half the speed of a
+    plain Dask read at 10^7 rows, so Dask reduces the cube in parallel, as it does the
+    stage summary."""
+    return scope.point_ids is not None or (scope.seed is not None and scope.samples is not None)
+
+
 def aggregate(
     store: Path | str,
     scope: Scope = Scope(),
     metrics: Sequence[str] = CUBE_METRICS,
     checked: Checked | None = None,
+    gather: bool | None = None,
 ) -> Aggregates:
     """Read, deduplicate and reduce the store in scope on the current Dask scheduler.
 
     Both reductions run in one ``dask.compute``: the stage summary reduced on Dask from
-    its own columns, the cube's columns gathered as one Arrow table per partition
-    (:func:`piece`) and ordered into the cube column by column (:func:`cube_of_tables`).
+    its own columns; the cube's columns gathered as one Arrow table per partition
+    (:func:`piece`) and ordered into the cube column by column (:func:`cube_of_tables`)
+    when the scope holds one point per cell, else the cube reduced on Dask too
+    (:func:`gathers_cells`; ``gather`` overrides it for a caller who knows the store's
+    cells). Both give the same cube.
     ``checked``: the store's parts as checked moments ago by the caller
     (:func:`~pipeline.store.frame.store_frame`). See :class:`Aggregates` for
     what comes back.
@@ -255,19 +274,30 @@ def aggregate(
     summarised = list(
         dict.fromkeys([*LABEL_COLUMNS, *(k for k in STAGE_SUMMARY_AGGS if k in METRIC_COLUMNS)])
     )
+    gather = gathers_cells(scope) if gather is None else gather
     for attempt in range(3):
         frame, scan = store_frame(store, _needed(metrics), scope, checked if not attempt else None)
         try:
             reduced = stage_summary(frame[summarised]).to_delayed()
-            pieces = [dask.delayed(piece)(p) for p in frame[wanted].to_delayed()]
-            *summaries, tables = dask.compute(*reduced, pieces)
+            if gather:
+                cells = [dask.delayed(piece)(p) for p in frame[wanted].to_delayed()]
+            else:
+                cells = cube(frame[wanted], metrics).to_delayed()
+            *summaries, cells = dask.compute(*reduced, cells)
             summary = pd.concat(summaries) if len(summaries) > 1 else summaries[0]
             break
         except FileNotFoundError:  # a part compacted away while being read: list again
             if attempt == 2:
                 raise
     summary = _flatten(summary).sort_values(list(LABEL_COLUMNS), ignore_index=True)
-    out = Aggregates(summary, cube_of_tables(tables, metrics), scan)
+    if gather:
+        the_cube = cube_of_tables(cells, metrics)
+    else:
+        reduced_cube = pd.concat(cells) if len(cells) > 1 else cells[0]
+        the_cube = _flatten(reduced_cube, means_by_name=True).sort_values(
+            list(CUBE_KEYS), ignore_index=True
+        )
+    out = Aggregates(summary, the_cube, scan)
     scan.seconds = time.perf_counter() - start
     if scan.rows_in_scope < 0:
         scan.rows_in_scope = int(out.stage_summary["points"].sum())

@@ -20,7 +20,7 @@ from asi_slowdown.pipeline.report import aggregate as agg
 from asi_slowdown.pipeline.store import part_files
 from asi_slowdown.pipeline.sweep.points import point_columns
 
-from .report_fixtures import write_store
+from .report_fixtures import SMALL_GRID, write_store
 
 
 def threads(workers: int = 2):
@@ -32,6 +32,25 @@ def frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- aggregation
+def test_the_cube_is_the_same_gathered_or_reduced_on_dask(small_store, tmp_path):
+    """Both ways of building the cube give the pandas reference's: one point per cell (the
+    small grid), and two per cell (the same grid swept at two seeds, a whole store's case,
+    which a default scope reduces on Dask)."""
+    store, _ = small_store
+    seeds = tmp_path / "seeds"
+    grid = write_store(seeds, (*SMALL_GRID, "seed=1,2"), chunk_rows=20)
+    assert len({p.seed for p in grid.profiles}) == 2
+    assert not agg.gathers_cells(agg.Scope()) and agg.gathers_cells(agg.Scope(seed=1, samples=64))
+    for path, per_cell in ((store, 1), (seeds, 2)):
+        slow = agg.aggregate_pandas(path)
+        assert (slow.cube["points"] == per_cell).all()
+        with threads():
+            for gather in (True, False, None):
+                fast = agg.aggregate(path, gather=gather)
+                frames_equal(fast.cube, slow.cube)
+                frames_equal(fast.stage_summary, slow.stage_summary)
+
+
 def test_aggregate_on_dask_equals_the_pandas_reference_and_the_model(small_store):
     store, grid = small_store
     with threads():

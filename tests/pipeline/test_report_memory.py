@@ -57,10 +57,10 @@ import asi_slowdown.pipeline.store.frame as frame
 frame.PARTITION_ROWS = int(sys.argv[4])  # the nightly store's partitions against its size
 dask_conf = OmegaConf.create({"scheduler": "threads", "num_workers": 2})
 with returning_memory(), scheduler(dask_conf):  # warm: lazy imports, Dask's threads
-    projections(agg.aggregate(sys.argv[2], metrics=REPORT_METRICS).cube, sys.argv[3].split(","))
+    projections(agg.aggregate(sys.argv[2], metrics=REPORT_METRICS, gather=True).cube, sys.argv[3].split(","))
 start = psutil.Process().memory_info().rss
 with returning_memory(), scheduler(dask_conf):
-    out = agg.aggregate(sys.argv[1], metrics=REPORT_METRICS)
+    out = agg.aggregate(sys.argv[1], metrics=REPORT_METRICS, gather=True)  # as a grid scope
     cube_bytes = int(out.cube.memory_usage(deep=True).sum())
     projection = projections(out.cube, sys.argv[3].split(","), consume=True)
 peak = peak_rss_bytes()  # not ru_maxrss: it starts at the parent's peak (a test worker's)
@@ -98,7 +98,7 @@ def test_a_consumed_cube_projects_exactly_as_a_kept_one(tmp_path):
     """``consume=True`` moves the metric columns out of the cube; the projection is the same."""
     synthetic_store(tmp_path, rows=6_000, part_rows=2_000)
     with scheduler(OmegaConf.create({"scheduler": "threads", "num_workers": 2})):
-        cube = agg.aggregate(tmp_path, metrics=REPORT_METRICS).cube
+        cube = agg.aggregate(tmp_path, metrics=REPORT_METRICS, gather=True).cube
     kept = projections(cube.copy(), list(STAGES))
     consumed = projections(cube, list(STAGES), consume=True)
     pd.testing.assert_frame_equal(consumed, kept, check_exact=True)
