@@ -363,43 +363,34 @@ WIDE_GRID = ["workload=fio_randread_tmpfs,kernel_compile,fork_exec", "cpu=glob(*
 """A grid of 3 x 3 x 9 compositions: seconds of expansion, while Ray starts beside it."""
 
 
-def test_a_sweep_into_an_empty_store_starts_ray_while_its_grid_expands(tmp_path):
-    """The embedded Ray's start overlaps the grid's expansion (summary.json says so), and
-    every process it started ends with the sweep."""
-    driver = Driver(
-        [
-            *GRID,
-            *EXECUTION,
-            f"store.path={tmp_path / 's'}",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        ],
-        tmp_path,
-        delay=0.0,
-    )
+def run_to_end(args: list[str], cwd: Path) -> tuple[int, list[int], Driver]:
+    """A driver run to its end: its exit code, the processes of its still alive when it
+    exited (Ray's, if it left any), and the driver (its stderr)."""
+    driver = Driver(args, cwd, delay=0.0)
     try:
         code = driver.finish()
         left = marked_pids(driver.mark)
     finally:
         driver.cleanup()
+    return code, left, driver
+
+
+def test_a_sweep_into_an_empty_store_starts_ray_while_its_grid_expands(tmp_path):
+    """The embedded Ray's start overlaps the grid's expansion (summary.json says so), and
+    every process it started ends with the sweep."""
+    path = f"store.path={tmp_path / 's'}"
+    code, left, driver = run_to_end(
+        [*GRID, *EXECUTION, path, f"hydra.sweep.dir={tmp_path / 'sweep'}"], tmp_path
+    )
     assert code == 0, driver.stderr
     summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
     assert summary["ok"] and summary["ray_started_early"]
     assert left == [], f"Ray processes outlived the driver: {left}"
     # a store with parts: the grid first, then Ray only if something is new (nothing here)
-    driver = Driver(
-        [
-            *GRID,
-            *EXECUTION,
-            f"store.path={tmp_path / 's'}",
-            f"hydra.sweep.dir={tmp_path / 'again'}",
-        ],
-        tmp_path,
-        delay=0.0,
+    code, _, driver = run_to_end(
+        [*GRID, *EXECUTION, path, f"hydra.sweep.dir={tmp_path / 'again'}"], tmp_path
     )
-    try:
-        assert driver.finish() == 0, driver.stderr
-    finally:
-        driver.cleanup()
+    assert code == 0, driver.stderr
     again = json.loads((tmp_path / "again" / "summary.json").read_text())
     assert again["new"] == 0 and not again["ray_started_early"]
     assert "ray_start_s" not in again["timings"]
@@ -443,16 +434,10 @@ def test_bad_input_found_after_ray_started_is_one_line_and_stops_it(tmp_path, mo
     )
     monkeypatch.setenv("ASI_CONFIG_DIR", str(tmp_path / "conf"))
     path = tmp_path / "store"
-    driver = Driver(
+    code, left, driver = run_to_end(
         ["workload=fio_randread_tmpfs,zz_bad_io", *GRID[:4], *EXECUTION, f"store.path={path}"],
         tmp_path,
-        delay=0.0,
     )
-    try:
-        code = driver.finish()
-        left = marked_pids(driver.mark)
-    finally:
-        driver.cleanup()
     lines = driver.stderr.strip().splitlines()
     assert code == 2, driver.stderr
     assert len(lines) == 1 and lines[0].startswith("error: ") and "io_size" in lines[0], lines
