@@ -34,12 +34,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow.dataset as ds
 import pytest
+from omegaconf import OmegaConf
 
 from asi_slowdown.pipeline import store
 from asi_slowdown.pipeline.report import aggregate
 from asi_slowdown.pipeline.store.parts import QUARANTINE
 from asi_slowdown.pipeline.store.schema import METRIC_COLUMNS, PARAM_COLUMNS
-from asi_slowdown.pipeline.sweep.run import SweepInterrupted, interrupted_line, sweep
+from asi_slowdown.pipeline.sweep.run import (
+    SweepInterrupted,
+    interrupted_line,
+    starts_early,
+    sweep,
+)
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -386,14 +392,13 @@ def test_a_sweep_into_an_empty_store_starts_ray_while_its_grid_expands(tmp_path)
     summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
     assert summary["ok"] and summary["ray_started_early"]
     assert left == [], f"Ray processes outlived the driver: {left}"
-    # a store with parts: the grid first, then Ray only if something is new (nothing here)
-    code, _, driver = run_to_end(
-        [*GRID, *EXECUTION, path, f"hydra.sweep.dir={tmp_path / 'again'}"], tmp_path
-    )
-    assert code == 0, driver.stderr
-    again = json.loads((tmp_path / "again" / "summary.json").read_text())
-    assert again["new"] == 0 and not again["ray_started_early"]
-    assert "ray_start_s" not in again["timings"]
+    # a store with parts may hold the whole grid: Ray waits for the grid to say what is new
+    cfg = OmegaConf.create({"ray": {"address": None}, "store": {"path": str(tmp_path / "s")}})
+    assert store.part_files(tmp_path / "s") and not starts_early(cfg)
+    cfg.store.path = str(tmp_path / "empty")
+    assert starts_early(cfg)
+    cfg.ray.address = "auto"  # a cluster is reached, never started
+    assert not starts_early(cfg)
 
 
 @pytest.mark.parametrize("group", [False, True])
