@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -381,7 +382,7 @@ def run_to_end(args: list[str], cwd: Path) -> tuple[int, list[int], Driver]:
     return code, left, driver
 
 
-def test_a_sweep_into_an_empty_store_starts_ray_while_its_grid_expands(tmp_path):
+def test_a_sweep_into_an_empty_store_starts_ray_while_its_grid_expands(tmp_path, monkeypatch):
     """The embedded Ray's start overlaps the grid's expansion (summary.json says so), and
     every process it started ends with the sweep."""
     path = f"store.path={tmp_path / 's'}"
@@ -393,10 +394,17 @@ def test_a_sweep_into_an_empty_store_starts_ray_while_its_grid_expands(tmp_path)
     assert summary["ok"] and summary["ray_started_early"]
     assert left == [], f"Ray processes outlived the driver: {left}"
     # a store with parts may hold the whole grid: Ray waits for the grid to say what is new
+    # (this process's own Ray, which other tests may have started, is stood in for)
+    ray = types.SimpleNamespace(running=False)
+    ray.is_initialized = lambda: ray.running
+    monkeypatch.setitem(sys.modules, "ray", ray)
     cfg = OmegaConf.create({"ray": {"address": None}, "store": {"path": str(tmp_path / "s")}})
     assert store.part_files(tmp_path / "s") and not starts_early(cfg)
     cfg.store.path = str(tmp_path / "empty")
     assert starts_early(cfg)
+    ray.running = True  # a Ray this process runs already is reused
+    assert not starts_early(cfg)
+    ray.running = False
     cfg.ray.address = "auto"  # a cluster is reached, never started
     assert not starts_early(cfg)
 
